@@ -1,0 +1,1 @@
+//! braid benchmarks (criterion benches live in benches/).

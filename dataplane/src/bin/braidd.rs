@@ -1,0 +1,2 @@
+//! `braidd`: the braid daemon.
+fn main() {}

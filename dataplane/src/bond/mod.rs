@@ -1,0 +1,1 @@
+//! Link scheduling: which of a peer's links carries the next packet.

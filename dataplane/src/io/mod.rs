@@ -1,0 +1,72 @@
+//! Packet I/O: the ports of one worker. `xsk` drives AF_XDP sockets (the only
+//! `unsafe` in the project); `mem` is an in-memory implementation for tests and benches.
+//!
+//! A worker owns one `Ports` value covering queue *i* of every dataplane NIC. With
+//! AF_XDP all of them share one UMEM, so a frame received on one port is transmitted
+//! on another without a copy: the verdict returned for a received frame says where
+//! it goes.
+
+
+
+
+use crate::frame::Frame;
+use std::io;
+use std::time::Duration;
+
+/// Index of a port (NIC queue) within a worker, in config interface order.
+pub type PortId = usize;
+
+/// What to do with a received frame once the pipeline has handled it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Transmit the (possibly rewritten) frame on this port.
+    Tx(PortId),
+    /// Give the frame back to the free pool.
+    Drop,
+}
+
+/// Per-port I/O counters kept by the backend.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PortCounters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Frames that could not be queued for TX (ring full, no free buffer).
+    pub tx_dropped: u64,
+}
+
+/// The ports one worker drives.
+pub trait Ports {
+    /// Number of ports.
+    fn len(&self) -> usize;
+
+    /// True when there are no ports.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Receives up to `max` frames from `port`, handing each to `handle`; the returned
+    /// verdict transmits the frame (queued until `flush`) or frees it. Returns the
+    /// number of frames received.
+    fn rx_batch(
+        &mut self,
+        port: PortId,
+        max: usize,
+        handle: &mut dyn FnMut(&mut Frame<'_>) -> Verdict,
+    ) -> io::Result<usize>;
+
+    /// Queues a copy of `frame` for transmission on `port` (slow path: ARP, ICMP,
+    /// packets released from the resolution queue). False if no buffer or ring slot.
+    fn tx_copy(&mut self, port: PortId, frame: &[u8]) -> bool;
+
+    /// Hands queued TX frames to the kernel (kicking it where needed), reclaims
+    /// completed frames and refills the receive side.
+    fn flush(&mut self) -> io::Result<()>;
+
+    /// Blocks until a port may have frames to receive, or `timeout` passes.
+    fn wait(&mut self, timeout: Duration) -> io::Result<()>;
+
+    /// Counters of `port`.
+    fn counters(&self, port: PortId) -> PortCounters;
+}

@@ -1,0 +1,8 @@
+//! braid's dataplane: packet views (`wire`), routing (`route`), link scheduling
+//! (`bond`), the tunnel (`tunnel`), the edge and hub pipelines (`pipeline`), packet
+//! I/O (`io`) and the worker loop (`worker`).
+
+pub mod bond;
+pub mod frame;
+pub mod io;
+pub mod tunnel;
