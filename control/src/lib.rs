@@ -2,4 +2,3 @@
 //! its validation, and tunnel key files.
 
 pub mod config;
-

@@ -6,3 +6,4 @@ pub mod bond;
 pub mod frame;
 pub mod io;
 pub mod tunnel;
+pub mod wire;

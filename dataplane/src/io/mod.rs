@@ -6,9 +6,6 @@
 //! on another without a copy: the verdict returned for a received frame says where
 //! it goes.
 
-
-
-
 use crate::frame::Frame;
 use std::io;
 use std::time::Duration;
