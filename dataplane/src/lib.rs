@@ -5,5 +5,6 @@
 pub mod bond;
 pub mod frame;
 pub mod io;
+pub mod route;
 pub mod tunnel;
 pub mod wire;
