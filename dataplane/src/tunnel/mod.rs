@@ -1,1 +1,68 @@
 //! The braid tunnel: header, AEAD sealing and the replay window. No I/O here.
+//!
+//! The wire format is described in `docs/PROTOCOL.md`.
+
+pub mod header;
+pub mod replay;
+pub mod seal;
+
+use std::fmt;
+
+pub use header::{Header, MsgType, Probe, HEADER_LEN, VERSION};
+pub use replay::ReplayWindow;
+pub use seal::{Sealer, TAG_LEN};
+
+/// Why a tunnel message was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelError {
+    /// Shorter than its fixed parts.
+    Truncated,
+    /// Header version is not [`VERSION`].
+    BadVersion,
+    /// Unknown message type.
+    BadType,
+    /// Authentication failed: forged, corrupted or sealed under another key.
+    BadTag,
+    /// Sequence already seen or too old for the replay window.
+    Replayed,
+    /// The sequence does not fit the 56 bits the nonce carries.
+    SequenceExhausted,
+}
+
+impl fmt::Display for TunnelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TunnelError::Truncated => "tunnel message truncated",
+            TunnelError::BadVersion => "unknown tunnel protocol version",
+            TunnelError::BadType => "unknown tunnel message type",
+            TunnelError::BadTag => "tunnel message failed authentication",
+            TunnelError::Replayed => "tunnel message replayed or too old",
+            TunnelError::SequenceExhausted => "tunnel sequence number exhausted",
+        })
+    }
+}
+
+impl std::error::Error for TunnelError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_display_distinct_messages() {
+        let all = [
+            TunnelError::Truncated,
+            TunnelError::BadVersion,
+            TunnelError::BadType,
+            TunnelError::BadTag,
+            TunnelError::Replayed,
+            TunnelError::SequenceExhausted,
+        ];
+        let texts: std::collections::HashSet<String> = all.iter().map(|e| e.to_string()).collect();
+        assert_eq!(texts.len(), all.len());
+        assert_eq!(
+            TunnelError::BadTag.to_string(),
+            "tunnel message failed authentication"
+        );
+    }
+}
