@@ -5,6 +5,9 @@
 pub mod bond;
 pub mod frame;
 pub mod io;
+pub mod pipeline;
 pub mod route;
+pub mod snapshot;
+pub mod stats;
 pub mod tunnel;
 pub mod wire;

@@ -1,0 +1,356 @@
+//! The packet pipeline of one worker: a function from (port, frame, now) to a
+//! verdict, with no sockets, threads or clocks. Edge and hub run the same stages;
+//! their configs differ (an edge routes its LAN into the bond, a hub routes the
+//! edges' prefixes into it and the rest to the internet).
+//!
+//! A frame's way: `process` → Ethernet → `local` (ARP, ICMP echo, tunnel datagrams
+//! to our addresses → `decap`) or `forward` (policy routing) → `encap` (into the
+//! bond) or a plain port → `deliver` (neighbour MAC, or the resolution queue).
+
+mod decap;
+mod encap;
+mod forward;
+mod local;
+
+use crate::bond::Scheduler;
+use crate::frame::Frame;
+use crate::io::{PortId, Verdict};
+use crate::route::neighbor::{Lookup, NeighborMap};
+use crate::route::{Neighbors, Pending};
+use crate::snapshot::Snapshot;
+use crate::stats::{DropReason, WorkerStats};
+use crate::wire::{arp, ethernet, icmp, Mac, BROADCAST};
+use arc_swap::ArcSwap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+/// State shared by all workers of a daemon.
+#[derive(Debug)]
+pub struct Shared {
+    /// The running configuration.
+    pub snapshot: ArcSwap<Snapshot>,
+    /// The neighbour cache.
+    pub neighbors: Neighbors,
+}
+
+impl Shared {
+    /// Shared state starting with `snapshot`.
+    pub fn new(snapshot: Snapshot) -> Shared {
+        Shared {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            neighbors: Neighbors::new(crate::route::neighbor::DEFAULT_CAPACITY),
+        }
+    }
+}
+
+/// ICMP errors a worker may send per second (and its burst).
+const ICMP_ERRORS_PER_SEC: u64 = 1000;
+
+/// What a batch works with: loaded once per batch.
+struct Ctx {
+    snap: Arc<Snapshot>,
+    neigh: Arc<NeighborMap>,
+    now: u64,
+}
+
+/// Mutable per-worker state.
+struct State {
+    lane: u8,
+    /// Next sequence per peer, for this worker's lane.
+    seq: Vec<u64>,
+    /// First sequence of a fresh peer (see [`Pipeline::new`]).
+    seq_start: u64,
+    sched: Vec<Scheduler>,
+    generation: u64,
+    pending: Pending,
+    /// Frames to transmit by copy (ARP requests, released packets).
+    out: Vec<(PortId, Vec<u8>)>,
+    stats: Arc<WorkerStats>,
+    icmp_tokens: u64,
+    icmp_refill_ns: u64,
+}
+
+/// One worker's pipeline.
+pub struct Pipeline {
+    shared: Arc<Shared>,
+    ctx: Ctx,
+    st: State,
+}
+
+impl Pipeline {
+    /// A pipeline for worker `lane`. Sequences start at `seq_start`, which must be
+    /// larger than any sequence this daemon sent before under the same keys: the
+    /// daemon passes the wall clock in nanoseconds, so a restart never reuses a
+    /// nonce and the peer's replay window accepts the new packets.
+    pub fn new(shared: Arc<Shared>, lane: u8, seq_start: u64, stats: Arc<WorkerStats>) -> Pipeline {
+        let snap = shared.snapshot.load_full();
+        let neigh = shared.neighbors.load();
+        let mut p = Pipeline {
+            shared,
+            ctx: Ctx {
+                snap,
+                neigh,
+                now: 0,
+            },
+            st: State {
+                lane,
+                seq: Vec::new(),
+                seq_start,
+                sched: Vec::new(),
+                generation: u64::MAX,
+                pending: Pending::new(),
+                out: Vec::new(),
+                stats,
+                icmp_tokens: ICMP_ERRORS_PER_SEC,
+                icmp_refill_ns: 0,
+            },
+        };
+        p.sync_snapshot();
+        p
+    }
+
+    /// Starts a batch at time `now` (monotonic ns): loads the current snapshot and
+    /// neighbour map, sends packets whose neighbour got resolved and ARP retries.
+    pub fn begin_batch(&mut self, now: u64) {
+        self.ctx.now = now;
+        self.ctx.snap = self.shared.snapshot.load_full();
+        self.ctx.neigh = self.shared.neighbors.load();
+        if self.ctx.snap.generation != self.st.generation {
+            self.sync_snapshot();
+        }
+        if !self.st.pending.is_empty() {
+            let out = &mut self.st.out;
+            let r = self
+                .st
+                .pending
+                .release(&self.ctx.neigh, now, |port, f| out.push((port, f.to_vec())));
+            self.st.stats.drops[DropReason::NeighborUnresolved as usize].add(r.expired);
+            for (port, ip) in self.st.pending.retry_due(now) {
+                arp_request(&self.ctx, &mut self.st, port, ip);
+            }
+        }
+    }
+
+    /// Rebuilds per-peer state after a snapshot change. Schedulers restart;
+    /// sequences of peers that stay are kept (a peer is matched by its id).
+    fn sync_snapshot(&mut self) {
+        let snap = &self.ctx.snap;
+        self.st.sched = snap
+            .peers
+            .iter()
+            .map(|p| p.scheduler(snap.mode, snap.balance))
+            .collect();
+        self.st.seq = vec![self.st.seq_start; snap.peers.len()];
+        self.st.generation = snap.generation;
+    }
+
+    /// Handles one frame received on `port`.
+    pub fn process(&mut self, port: PortId, frame: &mut Frame<'_>) -> Verdict {
+        process(&self.ctx, &mut self.st, &self.shared.neighbors, port, frame)
+    }
+
+    /// Frames to send by copy, produced since the last call.
+    pub fn take_out(&mut self) -> std::vec::Drain<'_, (PortId, Vec<u8>)> {
+        self.st.out.drain(..)
+    }
+
+    /// This worker's counters.
+    pub fn stats(&self) -> &Arc<WorkerStats> {
+        &self.st.stats
+    }
+
+    /// The snapshot of the current batch.
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.ctx.snap
+    }
+
+    /// The scheduler of peer `peer` (for tests and benches).
+    pub fn scheduler(&self, peer: usize) -> Option<&Scheduler> {
+        self.st.sched.get(peer)
+    }
+}
+
+fn process(
+    ctx: &Ctx,
+    st: &mut State,
+    neighbors: &Neighbors,
+    port: PortId,
+    frame: &mut Frame<'_>,
+) -> Verdict {
+    let Ok(eth) = ethernet::Header::parse(frame.data()) else {
+        return discard(st, DropReason::Truncated);
+    };
+    let Some(p) = ctx.snap.ports.get(port) else {
+        return discard(st, DropReason::NotForUs);
+    };
+    if eth.dst != p.mac && eth.dst != BROADCAST {
+        return discard(st, DropReason::NotForUs);
+    }
+    match eth.ethertype {
+        ethernet::ETHERTYPE_ARP => local::arp(ctx, st, neighbors, port, frame),
+        ethernet::ETHERTYPE_IPV4 => forward::ipv4(ctx, st, port, frame),
+        _ => discard(st, DropReason::UnsupportedEthertype),
+    }
+}
+
+/// Counts a drop and returns the drop verdict.
+#[inline]
+fn discard(st: &State, why: DropReason) -> Verdict {
+    st.stats.count_drop(why);
+    Verdict::Drop
+}
+
+/// Sends the IPv4 frame in `frame` (Ethernet header space at the front) out of
+/// `port` to neighbour `next_hop`: fills the MAC if known, else queues a copy and
+/// asks for it.
+fn deliver(
+    ctx: &Ctx,
+    st: &mut State,
+    port: PortId,
+    next_hop: Ipv4Addr,
+    frame: &mut Frame<'_>,
+) -> Verdict {
+    let Some(p) = ctx.snap.ports.get(port) else {
+        return discard(st, DropReason::NoRoute);
+    };
+    let mac = match ctx.neigh.lookup(port, next_hop, ctx.now) {
+        Lookup::Fresh(mac) => Some(mac),
+        Lookup::Stale(mac) => {
+            if st.pending.request_due(port, next_hop, ctx.now) {
+                arp_request(ctx, st, port, next_hop);
+            }
+            Some(mac)
+        }
+        Lookup::Missing => None,
+    };
+    ethernet::write(
+        frame.data_mut(),
+        mac.unwrap_or([0; 6]),
+        p.mac,
+        ethernet::ETHERTYPE_IPV4,
+    );
+    if mac.is_some() {
+        st.stats.forwarded.add(1);
+        return Verdict::Tx(port);
+    }
+    if !st.pending.push(port, next_hop, frame.data(), ctx.now) {
+        return discard(st, DropReason::NeighborQueueFull);
+    }
+    if st.pending.request_due(port, next_hop, ctx.now) {
+        arp_request(ctx, st, port, next_hop);
+    }
+    Verdict::Drop
+}
+
+/// Queues a broadcast ARP request for `ip` on `port`.
+fn arp_request(ctx: &Ctx, st: &mut State, port: PortId, ip: Ipv4Addr) {
+    let Some(p) = ctx.snap.ports.get(port) else {
+        return;
+    };
+    let mut f = vec![0u8; ethernet::HEADER_LEN + arp::PACKET_LEN];
+    let (eth, body) = f.split_at_mut(ethernet::HEADER_LEN);
+    ethernet::write(eth, BROADCAST, p.mac, ethernet::ETHERTYPE_ARP);
+    if let Some(body) = body.first_chunk_mut() {
+        arp::Arp {
+            op: arp::OP_REQUEST,
+            sender_mac: p.mac,
+            sender_ip: p.addr,
+            target_mac: [0; 6],
+            target_ip: ip,
+        }
+        .emit(body);
+    }
+    st.out.push((port, f));
+}
+
+/// An ICMP error to answer a dropped packet with.
+#[derive(Debug, Clone, Copy)]
+struct IcmpError {
+    icmp_type: u8,
+    code: u8,
+    /// Second word of the ICMP header (next-hop MTU for "fragmentation needed").
+    rest: u32,
+    /// The drop counted for the offending packet.
+    why: DropReason,
+}
+
+/// Turns the IPv4 frame in `frame` (received on `port` from `from_mac`) into an
+/// ICMP error about it, sent straight back to that neighbour. Rate limited; never
+/// sent about ICMP errors, non-first fragments or non-unicast sources.
+fn icmp_error(
+    ctx: &Ctx,
+    st: &mut State,
+    port: PortId,
+    from_mac: Mac,
+    frame: &mut Frame<'_>,
+    err: IcmpError,
+) -> Verdict {
+    let IcmpError {
+        icmp_type,
+        code,
+        rest,
+        why,
+    } = err;
+    let Some(p) = ctx.snap.ports.get(port) else {
+        return discard(st, why);
+    };
+    let Ok(ip) = crate::wire::ipv4::Ipv4::parse(frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]))
+    else {
+        return discard(st, why);
+    };
+    let about_icmp_error = ip.protocol() == crate::wire::ipv4::PROTO_ICMP
+        && ip
+            .payload()
+            .first()
+            .is_none_or(|&t| t != icmp::ECHO_REQUEST && t != icmp::ECHO_REPLY);
+    let src = ip.src();
+    if about_icmp_error
+        || ip.is_later_fragment()
+        || src.is_broadcast()
+        || src.is_multicast()
+        || src.is_unspecified()
+        || !take_icmp_token(st, ctx.now)
+    {
+        return discard(st, why);
+    }
+    st.stats.count_drop(why);
+    let quote = ip.total_len().min(icmp::MAX_QUOTE);
+    if !frame.set_len(ethernet::HEADER_LEN + quote) || !frame.push_front(icmp::ERROR_HEAD_LEN) {
+        return Verdict::Drop;
+    }
+    let data = frame.data_mut();
+    ethernet::write(data, from_mac, p.mac, ethernet::ETHERTYPE_IPV4);
+    let Some((head, quote)) = data
+        .get_mut(ethernet::HEADER_LEN..)
+        .and_then(|d| d.split_first_chunk_mut::<{ icmp::ERROR_HEAD_LEN }>())
+    else {
+        return Verdict::Drop;
+    };
+    icmp::ErrorRepr {
+        src: p.addr,
+        dst: src,
+        icmp_type,
+        code,
+        rest,
+    }
+    .emit(head, quote);
+    st.stats.icmp_errors.add(1);
+    Verdict::Tx(port)
+}
+
+fn take_icmp_token(st: &mut State, now: u64) -> bool {
+    let elapsed = now.saturating_sub(st.icmp_refill_ns);
+    let refill = elapsed.saturating_mul(ICMP_ERRORS_PER_SEC) / 1_000_000_000;
+    if refill > 0 {
+        st.icmp_tokens = (st.icmp_tokens + refill).min(ICMP_ERRORS_PER_SEC);
+        st.icmp_refill_ns = now;
+    }
+    if st.icmp_tokens == 0 {
+        return false;
+    }
+    st.icmp_tokens -= 1;
+    true
+}
+
+#[cfg(test)]
+mod tests;

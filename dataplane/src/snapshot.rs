@@ -1,0 +1,205 @@
+//! The immutable configuration the workers run with. The control side builds a
+//! whole new snapshot and swaps it in (arc-swap); a worker loads it once per batch,
+//! so it sees the old one or the new one, never half of a change.
+
+use crate::bond::Scheduler;
+use crate::io::PortId;
+use crate::route::{NextHop, Routes};
+use crate::stats::MAX_LINKS;
+use crate::tunnel::{ReplayWindow, Sealer, HEADER_LEN, TAG_LEN};
+use crate::wire::Mac;
+use braid_control::config::{Balance, BondMode, Config, Role};
+use ipnet::Ipv4Net;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::{Arc, Mutex};
+
+/// Bytes the tunnel adds in front of and behind the inner IPv4 packet inside the
+/// outer IPv4 packet: outer IPv4 and UDP headers, braid header, tag.
+pub const TUNNEL_IP_OVERHEAD: usize = 20 + 8 + HEADER_LEN + TAG_LEN;
+/// Most sender lanes (workers) a peer may use; each has its own replay window.
+pub const MAX_LANES: usize = 64;
+
+/// A dataplane interface as the pipeline uses it.
+#[derive(Debug, Clone)]
+pub struct PortInfo {
+    pub name: String,
+    pub mac: Mac,
+    pub addr: Ipv4Addr,
+    pub net: Ipv4Net,
+    pub mtu: u16,
+}
+
+/// One link of a peer's bond.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub name: String,
+    /// Position among the peer's links: the link id on the wire.
+    pub id: u8,
+    pub port: PortId,
+    /// Next hop towards `remote` (None: on-link).
+    pub gateway: Option<Ipv4Addr>,
+    pub remote: SocketAddrV4,
+    pub weight: u32,
+    /// Slot of this link in the workers' counters.
+    pub slot: usize,
+}
+
+/// A tunnel peer.
+#[derive(Debug)]
+pub struct Peer {
+    pub name: String,
+    pub id: u32,
+    pub sealer: Sealer,
+    pub allowed: Vec<Ipv4Net>,
+    pub links: Vec<Link>,
+    /// Largest inner IPv4 packet every link of this peer carries.
+    pub inner_mtu: u16,
+    /// Replay windows, one per sender lane; shared by all workers and carried
+    /// over to the next snapshot so a reload does not reopen them.
+    pub replay: Arc<[Mutex<ReplayWindow>]>,
+}
+
+impl Peer {
+    /// A scheduler over this peer's link weights.
+    pub fn scheduler(&self, mode: BondMode, balance: Balance) -> Scheduler {
+        let w: Vec<u32> = self.links.iter().map(|l| l.weight).collect();
+        Scheduler::new(&w, mode, balance)
+    }
+}
+
+/// Everything a worker needs to process packets.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub role: Role,
+    pub id: u32,
+    pub tunnel_port: u16,
+    pub mode: BondMode,
+    pub balance: Balance,
+    pub ports: Vec<PortInfo>,
+    pub peers: Vec<Peer>,
+    pub routes: Routes,
+    /// Bumped on every change; workers rebuild their schedulers when it moves.
+    pub generation: u64,
+}
+
+impl Snapshot {
+    /// Builds a snapshot from a validated config, the MAC of each interface (in
+    /// config order) and each peer's key (in config order).
+    pub fn build(
+        cfg: &Config,
+        macs: &[Mac],
+        keys: &[[u8; 32]],
+        generation: u64,
+    ) -> Result<Snapshot, String> {
+        let ports: Vec<PortInfo> = cfg
+            .interfaces
+            .iter()
+            .zip(macs)
+            .map(|(i, mac)| PortInfo {
+                name: i.name.clone(),
+                mac: *mac,
+                addr: i.address.addr(),
+                net: i.address.trunc(),
+                mtu: i.mtu,
+            })
+            .collect();
+        if ports.len() != cfg.interfaces.len() {
+            return Err("a MAC address is missing for an interface".into());
+        }
+        let port_of = |name: &str| ports.iter().position(|p| p.name == name);
+        let mut routes = Routes::new();
+        for (i, p) in ports.iter().enumerate() {
+            routes.add_route(
+                crate::route::MAIN,
+                p.net,
+                NextHop::Port {
+                    port: i,
+                    gateway: None,
+                },
+            );
+        }
+        let mut peers = Vec::new();
+        let mut slot = 0;
+        for (pc, key) in cfg.peers.iter().zip(keys) {
+            let mut links = Vec::new();
+            for (id, lc) in pc.links.iter().enumerate() {
+                let port = port_of(&lc.interface)
+                    .ok_or_else(|| format!("link {}: no interface {}", lc.name, lc.interface))?;
+                if slot >= MAX_LINKS || id > usize::from(u8::MAX) {
+                    return Err(format!("more than {MAX_LINKS} links in all"));
+                }
+                links.push(Link {
+                    name: lc.name.clone(),
+                    id: id as u8,
+                    port,
+                    gateway: lc.gateway,
+                    remote: lc.remote,
+                    weight: lc.weight,
+                    slot,
+                });
+                slot += 1;
+            }
+            let inner_mtu = links
+                .iter()
+                .map(|l| usize::from(ports[l.port].mtu).saturating_sub(TUNNEL_IP_OVERHEAD))
+                .min()
+                .unwrap_or(0) as u16;
+            peers.push(Peer {
+                name: pc.name.clone(),
+                id: pc.id,
+                sealer: Sealer::new(key),
+                allowed: pc.allowed.clone(),
+                links,
+                inner_mtu,
+                replay: (0..MAX_LANES)
+                    .map(|_| Mutex::new(ReplayWindow::new()))
+                    .collect(),
+            });
+        }
+        if peers.len() != cfg.peers.len() {
+            return Err("a key is missing for a peer".into());
+        }
+        for r in &cfg.routes {
+            let hop = match (&r.peer, &r.dev) {
+                (Some(peer), None) => NextHop::Bond(
+                    peers
+                        .iter()
+                        .position(|p| &p.name == peer)
+                        .ok_or_else(|| format!("route {}: no peer {peer}", r.to))?,
+                ),
+                (None, Some(dev)) => NextHop::Port {
+                    port: port_of(dev).ok_or_else(|| format!("route {}: no interface {dev}", r.to))?,
+                    gateway: r.via,
+                },
+                _ => return Err(format!("route {}: needs exactly one of peer or dev", r.to)),
+            };
+            routes.add_route(&r.table, r.to, hop);
+        }
+        for rule in &cfg.rules {
+            routes.add_rule(rule.from, &rule.table);
+        }
+        Ok(Snapshot {
+            role: cfg.role,
+            id: cfg.id,
+            tunnel_port: cfg.tunnel_port,
+            mode: cfg.bond.mode,
+            balance: cfg.bond.balance,
+            ports,
+            peers,
+            routes,
+            generation,
+        })
+    }
+
+    /// The port whose own address is `ip`.
+    #[inline]
+    pub fn port_with_addr(&self, ip: Ipv4Addr) -> Option<PortId> {
+        self.ports.iter().position(|p| p.addr == ip)
+    }
+
+    /// The peer with tunnel sender id `id`.
+    #[inline]
+    pub fn peer_by_id(&self, id: u32) -> Option<usize> {
+        self.peers.iter().position(|p| p.id == id)
+    }
+}

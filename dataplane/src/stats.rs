@@ -1,0 +1,111 @@
+//! Per-worker counters. Each worker is the only writer of its own block (plain
+//! load + store, no locked instruction); the control thread reads and sums them.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Most links (over all peers) that have their own counters.
+pub const MAX_LINKS: usize = 64;
+
+/// A counter written by one thread and read by others.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n` (single writer).
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    /// Current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+macro_rules! drop_reasons {
+    ($($name:ident => $text:literal,)*) => {
+        /// Why the dataplane dropped a frame.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum DropReason { $($name,)* }
+        impl DropReason {
+            /// Every reason, in counter order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$name,)*];
+            /// Short snake_case name, as shown by tools and metrics.
+            pub fn name(self) -> &'static str {
+                match self { $(DropReason::$name => $text,)* }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    Truncated => "truncated",
+    Malformed => "malformed",
+    BadChecksum => "bad_checksum",
+    NotForUs => "not_for_us",
+    UnsupportedEthertype => "unsupported_ethertype",
+    LocalUnsupported => "local_unsupported",
+    NoRoute => "no_route",
+    TtlExceeded => "ttl_exceeded",
+    TooBig => "too_big",
+    NoLink => "no_link",
+    NeighborQueueFull => "neighbor_queue_full",
+    NeighborUnresolved => "neighbor_unresolved",
+    BadTunnelHeader => "bad_tunnel_header",
+    UnknownSender => "unknown_sender",
+    UnknownLink => "unknown_link",
+    BadTag => "bad_tag",
+    Replayed => "replayed",
+    Spoofed => "spoofed",
+    MalformedInner => "malformed_inner",
+    TxFull => "tx_full",
+}
+
+/// Traffic of one link as seen by one worker.
+#[derive(Debug, Default)]
+pub struct LinkCounters {
+    pub tx_packets: Counter,
+    pub tx_bytes: Counter,
+    pub rx_packets: Counter,
+    pub rx_bytes: Counter,
+}
+
+/// The counters of one worker, on their own cache lines.
+#[derive(Debug)]
+#[repr(align(64))]
+pub struct WorkerStats {
+    /// Drops, indexed by `DropReason as usize`.
+    pub drops: [Counter; DropReason::ALL.len()],
+    /// Per link, indexed by the snapshot's link counter slot.
+    pub links: [LinkCounters; MAX_LINKS],
+    /// Frames forwarded (plain or through the tunnel).
+    pub forwarded: Counter,
+    /// Frames answered or consumed by braid itself (ARP, ICMP echo, probes).
+    pub local: Counter,
+    /// ICMP errors sent.
+    pub icmp_errors: Counter,
+}
+
+impl Default for WorkerStats {
+    fn default() -> Self {
+        WorkerStats {
+            drops: std::array::from_fn(|_| Counter::default()),
+            links: std::array::from_fn(|_| LinkCounters::default()),
+            forwarded: Counter::default(),
+            local: Counter::default(),
+            icmp_errors: Counter::default(),
+        }
+    }
+}
+
+impl WorkerStats {
+    /// Counts one drop.
+    #[inline]
+    pub fn count_drop(&self, why: DropReason) {
+        self.drops[why as usize].add(1);
+    }
+    /// Drops counted for `why`.
+    pub fn drops_of(&self, why: DropReason) -> u64 {
+        self.drops[why as usize].get()
+    }
+}
