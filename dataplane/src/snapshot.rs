@@ -168,7 +168,8 @@ impl Snapshot {
                         .ok_or_else(|| format!("route {}: no peer {peer}", r.to))?,
                 ),
                 (None, Some(dev)) => NextHop::Port {
-                    port: port_of(dev).ok_or_else(|| format!("route {}: no interface {dev}", r.to))?,
+                    port: port_of(dev)
+                        .ok_or_else(|| format!("route {}: no interface {dev}", r.to))?,
                     gateway: r.via,
                 },
                 _ => return Err(format!("route {}: needs exactly one of peer or dev", r.to)),

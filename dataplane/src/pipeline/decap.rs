@@ -26,7 +26,11 @@ pub(super) fn tunnel(
         Err(TunnelError::Truncated) => return discard(st, DropReason::Truncated),
         Err(_) => return discard(st, DropReason::BadTunnelHeader),
     };
-    let Some(peer) = ctx.snap.peer_by_id(header.sender).and_then(|i| ctx.snap.peers.get(i)) else {
+    let Some(peer) = ctx
+        .snap
+        .peer_by_id(header.sender)
+        .and_then(|i| ctx.snap.peers.get(i))
+    else {
         return discard(st, DropReason::UnknownSender);
     };
     let Some(link) = peer.links.get(usize::from(header.link)) else {
@@ -87,7 +91,10 @@ pub(super) fn tunnel(
     {
         return discard(st, DropReason::Truncated);
     }
-    if let Some(h) = frame.data_mut().first_chunk_mut::<{ ethernet::HEADER_LEN }>() {
+    if let Some(h) = frame
+        .data_mut()
+        .first_chunk_mut::<{ ethernet::HEADER_LEN }>()
+    {
         *h = eth;
     }
     forward::forward(ctx, st, port, frame)

@@ -61,7 +61,8 @@ pub(super) fn tunnel(
         seq: *seq,
     };
     *seq += 1;
-    if !frame.push_front(OUTER_LEN - ethernet::HEADER_LEN) || !frame.set_len(frame.len() + TAG_LEN) {
+    if !frame.push_front(OUTER_LEN - ethernet::HEADER_LEN) || !frame.set_len(frame.len() + TAG_LEN)
+    {
         return discard(st, DropReason::TooBig);
     }
     let udp_len = frame.len() - UDP_AT;

@@ -294,7 +294,8 @@ fn icmp_error(
     let Some(p) = ctx.snap.ports.get(port) else {
         return discard(st, why);
     };
-    let Ok(ip) = crate::wire::ipv4::Ipv4::parse(frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]))
+    let Ok(ip) =
+        crate::wire::ipv4::Ipv4::parse(frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]))
     else {
         return discard(st, why);
     };

@@ -78,7 +78,10 @@ impl Routes {
                 }
             }
         }
-        self.tables.first().and_then(|(_, t)| t.lookup(dst)).copied()
+        self.tables
+            .first()
+            .and_then(|(_, t)| t.lookup(dst))
+            .copied()
     }
 }
 
@@ -93,24 +96,56 @@ mod tests {
     #[test]
     fn rules_pick_tables_and_fall_through_to_main() {
         let mut r = Routes::new();
-        r.add_route(MAIN, net("198.18.1.0/24"), NextHop::Port { port: 0, gateway: None });
+        r.add_route(
+            MAIN,
+            net("198.18.1.0/24"),
+            NextHop::Port {
+                port: 0,
+                gateway: None,
+            },
+        );
         r.add_route(
             MAIN,
             net("0.0.0.0/0"),
-            NextHop::Port { port: 1, gateway: Some("198.18.11.1".parse().unwrap()) },
+            NextHop::Port {
+                port: 1,
+                gateway: Some("198.18.11.1".parse().unwrap()),
+            },
         );
         r.add_route("bond", net("0.0.0.0/0"), NextHop::Bond(0));
-        r.add_route("isp2", net("203.0.113.0/24"), NextHop::Port { port: 2, gateway: None });
+        r.add_route(
+            "isp2",
+            net("203.0.113.0/24"),
+            NextHop::Port {
+                port: 2,
+                gateway: None,
+            },
+        );
         r.add_rule(net("198.18.1.50/32"), "isp2");
         r.add_rule(net("198.18.1.0/24"), "bond");
         let lan = "198.18.1.7".parse().unwrap();
         let host50 = "198.18.1.50".parse().unwrap();
         let inet = "203.0.113.130".parse().unwrap();
         assert_eq!(r.lookup(lan, inet), Some(NextHop::Bond(0)));
-        assert_eq!(r.lookup(host50, inet), Some(NextHop::Port { port: 2, gateway: None }));
+        assert_eq!(
+            r.lookup(host50, inet),
+            Some(NextHop::Port {
+                port: 2,
+                gateway: None
+            })
+        );
         // No match in isp2 for this destination: falls through to the bond rule.
-        assert_eq!(r.lookup(host50, "198.18.200.1".parse().unwrap()), Some(NextHop::Bond(0)));
+        assert_eq!(
+            r.lookup(host50, "198.18.200.1".parse().unwrap()),
+            Some(NextHop::Bond(0))
+        );
         // Traffic from elsewhere uses main.
-        assert_eq!(r.lookup(inet, lan), Some(NextHop::Port { port: 0, gateway: None }));
+        assert_eq!(
+            r.lookup(inet, lan),
+            Some(NextHop::Port {
+                port: 0,
+                gateway: None
+            })
+        );
     }
 }

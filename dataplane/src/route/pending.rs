@@ -153,10 +153,20 @@ mod tests {
         assert!(p.push(1, ip, &[0u8; 20], 0));
         let n = Neighbors::new(8);
         let mut sent = Vec::new();
-        assert_eq!(p.release(&n.load(), 1, |port, f| sent.push((port, f.to_vec()))).sent, 0);
+        assert_eq!(
+            p.release(&n.load(), 1, |port, f| sent.push((port, f.to_vec())))
+                .sent,
+            0
+        );
         n.learn(1, ip, [7; 6], S);
         let r = p.release(&n.load(), S, |port, f| sent.push((port, f.to_vec())));
-        assert_eq!(r, Released { sent: 1, expired: 0 });
+        assert_eq!(
+            r,
+            Released {
+                sent: 1,
+                expired: 0
+            }
+        );
         assert_eq!(sent[0].0, 1);
         assert_eq!(&sent[0].1[..6], &[7; 6]);
         assert!(p.is_empty());
