@@ -6,6 +6,12 @@
 //! on another without a copy: the verdict returned for a received frame says where
 //! it goes.
 
+pub mod mem;
+pub mod xsk;
+
+pub use mem::MemPorts;
+pub use xsk::{XdpMode, XskOptions, XskPorts};
+
 use crate::frame::Frame;
 use std::io;
 use std::time::Duration;
