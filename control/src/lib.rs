@@ -2,4 +2,5 @@
 //! its validation, and tunnel key files.
 
 pub mod config;
+pub mod key;
 
