@@ -2,3 +2,4 @@
 //! its validation, and tunnel key files.
 
 pub mod config;
+pub mod key;

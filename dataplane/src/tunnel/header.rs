@@ -36,7 +36,7 @@ impl MsgType {
 pub struct Header {
     /// Message type.
     pub msg_type: MsgType,
-    /// The sender's id for the link (uplink) the message travels on.
+    /// The sender's index of the uplink used; in a probe reply, the probe's link id.
     pub link: u8,
     /// The sending worker's index; each (sender, lane) numbers its own messages.
     pub lane: u8,
