@@ -1,0 +1,337 @@
+//! The TOML configuration of `braidd`: its schema, loading and validation.
+//! Field-by-field documentation: `docs/CONFIG.md`.
+
+mod error;
+mod spans;
+mod validate;
+
+pub use error::{ConfigError, Problem};
+
+use ipnet::Ipv4Net;
+use serde::Deserialize;
+use spans::{line_at, SpanIndex};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+
+/// Which end of the bond this daemon is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Home router: LAN on one side, uplinks on the other.
+    Edge,
+    /// Concentrator: terminates the tunnels of one or more edges.
+    Hub,
+}
+
+/// How packets are spread over a peer's links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BondMode {
+    /// Each packet to the next link by smooth weighted round robin.
+    #[default]
+    Packet,
+    /// Each inner flow (5-tuple hash) pinned to one link; flows split by weight.
+    Flow,
+}
+
+/// What the weights of `packet` mode divide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Balance {
+    /// Packet counts follow the weights.
+    #[default]
+    Packets,
+    /// Byte counts follow the weights.
+    Bytes,
+}
+
+/// The whole daemon configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Which end of the bond this daemon is.
+    pub role: Role,
+    /// This daemon's tunnel sender id (unique among the daemons sharing a key).
+    pub id: u32,
+    /// Worker threads; worker i serves queue i of every interface.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// First CPU core to pin workers to (worker i on core `first_core + i`).
+    #[serde(default)]
+    pub first_core: Option<usize>,
+    /// UDP port of the tunnel, on every WAN address.
+    #[serde(default = "default_tunnel_port")]
+    pub tunnel_port: u16,
+    /// How traffic is spread over each peer's links (`[bond]`).
+    #[serde(default)]
+    pub bond: BondConfig,
+    /// The dataplane NICs (`[[interface]]`), in file order.
+    #[serde(rename = "interface", default)]
+    pub interfaces: Vec<InterfaceConfig>,
+    /// The tunnel peers (`[[peer]]`).
+    #[serde(rename = "peer", default)]
+    pub peers: Vec<PeerConfig>,
+    /// Static routes (`[[route]]`).
+    #[serde(rename = "route", default)]
+    pub routes: Vec<RouteConfig>,
+    /// Policy rules (`[[rule]]`), tried in file order.
+    #[serde(rename = "rule", default)]
+    pub rules: Vec<RuleConfig>,
+}
+
+impl Config {
+    /// Reads and validates `path`. Relative `key_file` paths resolve against the config
+    /// file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let problem = Problem {
+                line: None,
+                field: None,
+                message: format!("cannot read the configuration: {e}"),
+            };
+            ConfigError::new(path, vec![problem])
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates `text`; `origin` names the file in errors, and relative `key_file`
+    /// paths resolve against its directory.
+    pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        parse_checked(text, origin, true)
+    }
+
+    /// Index of the interface named `name`.
+    pub fn interface_index(&self, name: &str) -> Option<usize> {
+        self.interfaces.iter().position(|i| i.name == name)
+    }
+}
+
+/// [`Config::parse`], opening the key files only when `check_key_files`.
+fn parse_checked(text: &str, origin: &Path, check_key_files: bool) -> Result<Config, ConfigError> {
+    let index = SpanIndex::new(text)
+        .map_err(|e| ConfigError::new(origin, vec![syntax_problem(text, &e)]))?;
+    let mut config: Config = toml::from_str(text)
+        .map_err(|e| ConfigError::new(origin, vec![decode_problem(text, &index, &e)]))?;
+    if let Some(dir) = origin.parent() {
+        for peer in &mut config.peers {
+            if peer.key_file.is_relative() {
+                peer.key_file = dir.join(&peer.key_file);
+            }
+        }
+    }
+    let mut problems = validate::validate(&config, check_key_files);
+    if problems.is_empty() {
+        return Ok(config);
+    }
+    for problem in &mut problems {
+        let offset = problem.field.as_deref().and_then(|f| index.offset_of(f));
+        problem.line = offset.map(|o| line_at(text, o));
+    }
+    Err(ConfigError::new(origin, problems))
+}
+
+/// A TOML syntax error: it has a line but no field.
+fn syntax_problem(text: &str, err: &toml_edit::TomlError) -> Problem {
+    let what: Vec<&str> = err.message().lines().map(str::trim).collect();
+    Problem {
+        line: err.span().map(|span| line_at(text, span.start)),
+        field: None,
+        message: format!("TOML syntax: {}", what.join("; ")),
+    }
+}
+
+/// A type or schema error from decoding, located by where the error points. A missing
+/// field is named after the table that lacks it (no line when that is the top level).
+fn decode_problem(text: &str, index: &SpanIndex, err: &toml::de::Error) -> Problem {
+    let message = err.message().trim_end();
+    let span = err.span();
+    let (field, line) = match (quoted_after(message, "missing field `"), &span) {
+        (Some(missing), Some(span)) => match index.field_ending_with(span) {
+            Some(table) => (
+                Some(format!("{table}.{missing}")),
+                Some(line_at(text, span.start)),
+            ),
+            None => (Some(missing.to_owned()), None),
+        },
+        (Some(missing), None) => (Some(missing.to_owned()), None),
+        (None, Some(span)) => (
+            index.field_at(span.start).map(str::to_owned),
+            Some(line_at(text, span.start)),
+        ),
+        (None, None) => (None, None),
+    };
+    // Quote the offending value when the message does not already.
+    let snippet = span
+        .and_then(|span| text.get(span))
+        .map(|s| s.trim().trim_matches('"'))
+        .filter(|s| !s.is_empty() && s.len() <= 60 && !s.contains('\n') && !message.contains(*s));
+    Problem {
+        line,
+        field,
+        message: match snippet {
+            Some(snippet) => format!("{message}: {snippet:?}"),
+            None => message.to_owned(),
+        },
+    }
+}
+
+/// The text between `prefix` and the next backquote in `message`.
+fn quoted_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = &message[message.find(prefix)? + prefix.len()..];
+    rest.split('`').next()
+}
+
+/// Bond behaviour shared by all peers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BondConfig {
+    /// Per-packet or per-flow spreading.
+    #[serde(default)]
+    pub mode: BondMode,
+    /// What the weights divide in `packet` mode.
+    #[serde(default)]
+    pub balance: Balance,
+}
+
+/// A dataplane NIC.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceConfig {
+    /// Kernel interface name.
+    pub name: String,
+    /// braid's own address and prefix on this interface.
+    pub address: Ipv4Net,
+    /// IP MTU of the interface.
+    #[serde(default = "default_mtu")]
+    pub mtu: u16,
+}
+
+/// The other end of a tunnel: the hub (on an edge) or one edge (on a hub).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// Name that routes refer to the peer by.
+    pub name: String,
+    /// The peer's tunnel sender id.
+    pub id: u32,
+    /// File holding the pre-shared tunnel key (see `braidd genkey`).
+    pub key_file: PathBuf,
+    /// Inner source prefixes accepted from this peer (anti-spoofing).
+    pub allowed: Vec<Ipv4Net>,
+    /// The peer's links (`[[peer.link]]`), one per path to it.
+    #[serde(rename = "link")]
+    pub links: Vec<LinkConfig>,
+}
+
+/// One uplink of a peer's bond.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkConfig {
+    /// Name of the link, unique within its peer.
+    pub name: String,
+    /// Local interface the link's tunnel packets leave by.
+    pub interface: String,
+    /// Next hop on that interface towards `remote` (None: `remote` is on-link).
+    #[serde(default)]
+    pub gateway: Option<Ipv4Addr>,
+    /// The peer's tunnel endpoint for this link.
+    pub remote: SocketAddrV4,
+    /// Share of traffic; 0 leaves the link unused.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+/// A static route in a routing table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Table name; `main` when omitted.
+    #[serde(default = "default_table")]
+    pub table: String,
+    /// Destination prefix.
+    pub to: Ipv4Net,
+    /// Next hop (for a route out of an interface).
+    #[serde(default)]
+    pub via: Option<Ipv4Addr>,
+    /// Outgoing interface (for a route out of an interface).
+    #[serde(default)]
+    pub dev: Option<String>,
+    /// Peer whose bond carries the traffic (instead of `via`/`dev`).
+    #[serde(default)]
+    pub peer: Option<String>,
+}
+
+/// A policy rule: traffic from `from` is looked up in `table`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Source prefix the rule matches.
+    pub from: Ipv4Net,
+    /// Table that matching traffic is looked up in.
+    pub table: String,
+}
+
+fn default_workers() -> usize {
+    1
+}
+fn default_tunnel_port() -> u16 {
+    7420
+}
+fn default_mtu() -> u16 {
+    1500
+}
+fn default_weight() -> u32 {
+    1
+}
+fn default_table() -> String {
+    "main".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The deploy examples name key files under /etc/braid, which tests cannot rely on:
+    /// everything but the key files' existence is checked.
+    fn parse_example(text: &str, name: &str) -> Config {
+        match parse_checked(text, Path::new(name), false) {
+            Ok(config) => config,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn edge_example_parses_and_validates() {
+        let config = parse_example(
+            include_str!("../../../deploy/edge.example.toml"),
+            "deploy/edge.example.toml",
+        );
+        assert_eq!(config.role, Role::Edge);
+        assert_eq!(config.interfaces.len(), 3);
+        let hub = &config.peers[0];
+        assert_eq!(hub.key_file, Path::new("/etc/braid/hub.key"));
+        let weights: Vec<u32> = hub.links.iter().map(|l| l.weight).collect();
+        assert_eq!(weights, [1, 2]);
+        assert_eq!(config.interface_index(&hub.links[1].interface), Some(2));
+    }
+
+    #[test]
+    fn hub_example_parses_and_validates() {
+        let config = parse_example(
+            include_str!("../../../deploy/hub.example.toml"),
+            "deploy/hub.example.toml",
+        );
+        assert_eq!(config.role, Role::Hub);
+        assert_eq!(config.peers[0].allowed, ["192.168.0.0/24".parse().unwrap()]);
+        assert_eq!(config.routes.len(), 2);
+    }
+
+    #[test]
+    fn unchecked_parsing_still_checks_everything_else() {
+        let text =
+            include_str!("../../../deploy/hub.example.toml").replace("weight = 2", "weight = 2000");
+        let err = parse_checked(&text, Path::new("hub.toml"), false).unwrap_err();
+        let fields: Vec<_> = err.problems().iter().map(|p| p.field.as_deref()).collect();
+        assert_eq!(fields, [Some("peer[0].link[1].weight")]);
+    }
+}

@@ -1,0 +1,499 @@
+//! Semantic checks of a decoded configuration: everything the TOML types cannot express.
+//! Each problem names the field (as a TOML path) it is about.
+
+use super::{Config, InterfaceConfig, LinkConfig, PeerConfig, Problem, Role};
+use ipnet::Ipv4Net;
+use std::collections::hash_map::{Entry, HashMap};
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
+use std::path::Path;
+
+const WORKERS: RangeInclusive<usize> = 1..=64;
+const MTU: RangeInclusive<u16> = 576..=9000;
+const WEIGHT: RangeInclusive<u32> = 0..=1000;
+/// Longest interface name the kernel accepts (IFNAMSIZ less the terminating NUL).
+const MAX_IFNAME: usize = 15;
+
+/// Every problem of `config`; key files are opened only when `check_key_files`.
+pub(crate) fn validate(config: &Config, check_key_files: bool) -> Vec<Problem> {
+    let mut out = Vec::new();
+    check_globals(config, &mut out);
+    check_interfaces(config, &mut out);
+    for (p, peer) in config.peers.iter().enumerate() {
+        check_peer(config, p, peer, check_key_files, &mut out);
+    }
+    check_peer_uniqueness(config, &mut out);
+    check_routes(config, &mut out);
+    check_rules(config, &mut out);
+    check_role(config, &mut out);
+    out
+}
+
+fn check_globals(config: &Config, out: &mut Vec<Problem>) {
+    if !WORKERS.contains(&config.workers) {
+        out.push(Problem::at(
+            "workers",
+            format!("workers must be in 1..=64, got {}", config.workers),
+        ));
+    }
+    if config.tunnel_port == 0 {
+        out.push(Problem::at("tunnel_port", "tunnel_port must not be 0"));
+    }
+}
+
+fn check_interfaces(config: &Config, out: &mut Vec<Problem>) {
+    if config.interfaces.is_empty() {
+        out.push(Problem::at(
+            "interface",
+            "no [[interface]] is defined; braid needs at least one NIC",
+        ));
+    }
+    let mut names = HashMap::new();
+    for (i, iface) in config.interfaces.iter().enumerate() {
+        let at = |field: &str| format!("interface[{i}].{field}");
+        if let Err(why) = check_ifname(&iface.name) {
+            out.push(Problem::at(at("name"), why));
+        } else if let Some(first) = first_seen(&mut names, iface.name.as_str(), i) {
+            out.push(Problem::at(
+                at("name"),
+                format!(
+                    "interface {} is defined twice (first as interface[{first}])",
+                    iface.name
+                ),
+            ));
+        }
+        if !MTU.contains(&iface.mtu) {
+            out.push(Problem::at(
+                at("mtu"),
+                format!(
+                    "interface {}: mtu {} is out of range 576..=9000",
+                    iface.name, iface.mtu
+                ),
+            ));
+        }
+        if let Err(why) = check_host_address(iface.address) {
+            out.push(Problem::at(
+                at("address"),
+                format!("interface {}: {why}", iface.name),
+            ));
+        }
+    }
+}
+
+/// The kernel's rules for a network device name (`dev_valid_name`).
+fn check_ifname(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        Err("interface name must not be empty".into())
+    } else if name.len() > MAX_IFNAME {
+        Err(format!(
+            "interface name {name:?} is {} bytes long; the kernel allows at most {MAX_IFNAME}",
+            name.len()
+        ))
+    } else if name == "." || name == ".." {
+        Err(format!("interface name {name:?} is refused by the kernel"))
+    } else if name.contains(['/', ':']) || name.contains(char::is_whitespace) {
+        Err(format!(
+            "interface name {name:?} contains '/', ':' or whitespace, which the kernel refuses"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// An interface address must be a unicast host inside an on-link subnet.
+///
+/// A /32 is refused: braid answers ARP and resolves gateways only inside the interface's
+/// subnet, and a /32 has no room for a gateway. A /31 (RFC 3021) is a point-to-point subnet
+/// whose two addresses are both hosts.
+fn check_host_address(net: Ipv4Net) -> Result<(), String> {
+    let addr = net.addr();
+    if net.prefix_len() == 32 {
+        return Err(format!(
+            "address {net} is a /32; give the subnet of the interface (e.g. /24, or /31 \
+             for a point-to-point link) so its gateway and neighbours are on-link"
+        ));
+    }
+    if !is_unicast(addr) {
+        return Err(format!("address {addr} is not a unicast host address"));
+    }
+    if net.prefix_len() <= 30 {
+        if addr == net.network() {
+            return Err(format!(
+                "address {addr} is the network address of {}",
+                net.trunc()
+            ));
+        }
+        if addr == net.broadcast() {
+            return Err(format!(
+                "address {addr} is the broadcast address of {}",
+                net.trunc()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_unicast(addr: Ipv4Addr) -> bool {
+    !(addr.is_unspecified() || addr.is_loopback() || addr.is_multicast() || addr.is_broadcast())
+}
+
+/// A prefix given as a route destination, rule source or allowed range must have no host bits.
+fn check_prefix(net: Ipv4Net) -> Result<(), String> {
+    if net.addr() == net.network() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{net} has host bits set; did you mean {}?",
+            net.trunc()
+        ))
+    }
+}
+
+fn check_key_file(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file".into());
+    }
+    std::fs::File::open(path)
+        .map(drop)
+        .map_err(|e| format!("cannot read it: {e}"))
+}
+
+fn check_peer(
+    config: &Config,
+    p: usize,
+    peer: &PeerConfig,
+    check_key_files: bool,
+    out: &mut Vec<Problem>,
+) {
+    let at = |field: &str| format!("peer[{p}].{field}");
+    if peer.name.is_empty() {
+        out.push(Problem::at(at("name"), "peer name must not be empty"));
+    }
+    if peer.id == config.id {
+        out.push(Problem::at(
+            at("id"),
+            format!(
+                "peer {}: id {} is this daemon's own id; each end needs its own",
+                peer.name, peer.id
+            ),
+        ));
+    }
+    if check_key_files {
+        if let Err(why) = check_key_file(&peer.key_file) {
+            out.push(Problem::at(
+                at("key_file"),
+                format!(
+                    "peer {}: key file {} {why}",
+                    peer.name,
+                    peer.key_file.display()
+                ),
+            ));
+        }
+    }
+    if peer.allowed.is_empty() {
+        out.push(Problem::at(
+            at("allowed"),
+            format!("peer {}: allowed must list at least one prefix", peer.name),
+        ));
+    }
+    for (j, net) in peer.allowed.iter().enumerate() {
+        if let Err(why) = check_prefix(*net) {
+            out.push(Problem::at(
+                at(&format!("allowed[{j}]")),
+                format!("peer {}: {why}", peer.name),
+            ));
+        }
+    }
+    check_links(config, p, peer, out);
+}
+
+fn check_peer_uniqueness(config: &Config, out: &mut Vec<Problem>) {
+    let mut names = HashMap::new();
+    let mut ids = HashMap::new();
+    for (p, peer) in config.peers.iter().enumerate() {
+        if !peer.name.is_empty() {
+            if let Some(first) = first_seen(&mut names, peer.name.as_str(), p) {
+                out.push(Problem::at(
+                    format!("peer[{p}].name"),
+                    format!(
+                        "peer {} is defined twice (first as peer[{first}])",
+                        peer.name
+                    ),
+                ));
+            }
+        }
+        if peer.id != config.id {
+            if let Some(first) = first_seen(&mut ids, peer.id, p) {
+                out.push(Problem::at(
+                    format!("peer[{p}].id"),
+                    format!(
+                        "peer {}: id {} is already the id of peer {} (peer[{first}])",
+                        peer.name, peer.id, config.peers[first].name
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+fn check_links(config: &Config, p: usize, peer: &PeerConfig, out: &mut Vec<Problem>) {
+    if peer.links.is_empty() {
+        out.push(Problem::at(
+            format!("peer[{p}].link"),
+            format!(
+                "peer {}: no [[peer.link]] is defined; a peer needs at least one link",
+                peer.name
+            ),
+        ));
+        return;
+    }
+    if peer.links.iter().all(|link| link.weight == 0) {
+        out.push(Problem::at(
+            format!("peer[{p}].link"),
+            format!(
+                "peer {}: every link has weight 0; at least one needs a weight above 0",
+                peer.name
+            ),
+        ));
+    }
+    let mut names = HashMap::new();
+    for (l, link) in peer.links.iter().enumerate() {
+        let at = |field: &str| format!("peer[{p}].link[{l}].{field}");
+        if link.name.is_empty() {
+            out.push(Problem::at(at("name"), "link name must not be empty"));
+        } else if let Some(first) = first_seen(&mut names, link.name.as_str(), l) {
+            out.push(Problem::at(
+                at("name"),
+                format!(
+                    "link {} is defined twice in peer {} (first as link[{first}])",
+                    link.name, peer.name
+                ),
+            ));
+        }
+        if !WEIGHT.contains(&link.weight) {
+            out.push(Problem::at(
+                at("weight"),
+                format!(
+                    "link {}: weight {} is out of range 0..=1000",
+                    link.name, link.weight
+                ),
+            ));
+        }
+        if link.remote.port() == 0 {
+            out.push(Problem::at(
+                at("remote"),
+                format!("link {}: remote port must not be 0", link.name),
+            ));
+        }
+        if !is_unicast(*link.remote.ip()) {
+            out.push(Problem::at(
+                at("remote"),
+                format!(
+                    "link {}: remote {} is not a unicast address",
+                    link.name,
+                    link.remote.ip()
+                ),
+            ));
+        }
+        match config.interfaces.iter().find(|i| i.name == link.interface) {
+            None => out.push(Problem::at(
+                at("interface"),
+                format!(
+                    "link {}: interface {} is not defined in [[interface]]",
+                    link.name, link.interface
+                ),
+            )),
+            Some(iface) => check_link_next_hop(iface, link, at, out),
+        }
+    }
+}
+
+/// The gateway, or the remote itself when there is no gateway, must be on the link's subnet.
+fn check_link_next_hop(
+    iface: &InterfaceConfig,
+    link: &LinkConfig,
+    at: impl Fn(&str) -> String,
+    out: &mut Vec<Problem>,
+) {
+    let subnet = iface.address.trunc();
+    match link.gateway {
+        Some(gateway) if !iface.address.contains(&gateway) => out.push(Problem::at(
+            at("gateway"),
+            format!(
+                "link {}: gateway {gateway} is not inside {}'s prefix {subnet}",
+                link.name, iface.name
+            ),
+        )),
+        Some(gateway) if gateway == iface.address.addr() => out.push(Problem::at(
+            at("gateway"),
+            format!(
+                "link {}: gateway {gateway} is {}'s own address",
+                link.name, iface.name
+            ),
+        )),
+        Some(_) => {}
+        None if !iface.address.contains(link.remote.ip()) => out.push(Problem::at(
+            at("remote"),
+            format!(
+                "link {}: remote {} is not on {}'s subnet {subnet}; set `gateway` to the \
+                 next hop towards it",
+                link.name,
+                link.remote.ip(),
+                iface.name
+            ),
+        )),
+        None => {}
+    }
+}
+
+fn check_routes(config: &Config, out: &mut Vec<Problem>) {
+    let mut seen = HashMap::new();
+    for (r, route) in config.routes.iter().enumerate() {
+        let at = |field: &str| format!("route[{r}].{field}");
+        let to = route.to;
+        if route.table.is_empty() {
+            out.push(Problem::at(at("table"), "table name must not be empty"));
+        }
+        if let Err(why) = check_prefix(to) {
+            out.push(Problem::at(at("to"), why));
+        }
+        match (&route.peer, &route.dev) {
+            (Some(_), Some(_)) => out.push(Problem::at(
+                format!("route[{r}]"),
+                format!("route to {to}: give exactly one of `peer` or `dev`, not both"),
+            )),
+            (None, None) => out.push(Problem::at(
+                format!("route[{r}]"),
+                format!(
+                    "route to {to}: needs exactly one of `peer` (through the bond) or `dev` \
+                     (out of an interface)"
+                ),
+            )),
+            (Some(peer), None) => {
+                if route.via.is_some() {
+                    out.push(Problem::at(
+                        at("via"),
+                        format!(
+                            "route to {to}: `via` is only allowed with `dev`; the bond to \
+                             peer {peer} has no next hop"
+                        ),
+                    ));
+                }
+                if !config.peers.iter().any(|p| &p.name == peer) {
+                    out.push(Problem::at(
+                        at("peer"),
+                        format!("route to {to}: peer {peer} is not defined in [[peer]]"),
+                    ));
+                }
+            }
+            (None, Some(dev)) => match config.interfaces.iter().find(|i| &i.name == dev) {
+                None => out.push(Problem::at(
+                    at("dev"),
+                    format!("route to {to}: interface {dev} is not defined in [[interface]]"),
+                )),
+                Some(iface) => match route.via {
+                    Some(via) if !iface.address.contains(&via) => out.push(Problem::at(
+                        at("via"),
+                        format!(
+                            "route to {to}: via {via} is not inside {dev}'s prefix {}",
+                            iface.address.trunc()
+                        ),
+                    )),
+                    Some(via) if via == iface.address.addr() => out.push(Problem::at(
+                        at("via"),
+                        format!("route to {to}: via {via} is {dev}'s own address"),
+                    )),
+                    _ => {}
+                },
+            },
+        }
+        if let Some(first) = first_seen(&mut seen, (route.table.as_str(), to.trunc()), r) {
+            out.push(Problem::at(
+                at("to"),
+                format!(
+                    "route to {to} in table {} is already defined by route[{first}]",
+                    route.table
+                ),
+            ));
+        }
+    }
+}
+
+fn check_rules(config: &Config, out: &mut Vec<Problem>) {
+    let tables: HashSet<&str> = config.routes.iter().map(|r| r.table.as_str()).collect();
+    let mut seen = HashMap::new();
+    for (i, rule) in config.rules.iter().enumerate() {
+        let at = |field: &str| format!("rule[{i}].{field}");
+        let from = rule.from;
+        if let Err(why) = check_prefix(from) {
+            out.push(Problem::at(at("from"), why));
+        }
+        if !tables.contains(rule.table.as_str()) {
+            out.push(Problem::at(
+                at("table"),
+                format!(
+                    "rule from {from}: table {} has no [[route]]; add a route with table = {:?}",
+                    rule.table, rule.table
+                ),
+            ));
+        }
+        if let Some(first) = first_seen(&mut seen, from.trunc(), i) {
+            out.push(Problem::at(
+                at("from"),
+                format!("rule from {from} repeats rule[{first}], so it would never match"),
+            ));
+        }
+    }
+}
+
+fn check_role(config: &Config, out: &mut Vec<Problem>) {
+    match config.role {
+        Role::Edge => match config.peers.as_slice() {
+            [hub] => {
+                if !config
+                    .routes
+                    .iter()
+                    .any(|r| r.peer.as_deref() == Some(hub.name.as_str()))
+                {
+                    out.push(Problem::at(
+                        "route",
+                        format!(
+                            "an edge needs a [[route]] with peer = {:?}, or no traffic enters \
+                             the bond",
+                            hub.name
+                        ),
+                    ));
+                }
+            }
+            peers => out.push(Problem::at(
+                "peer",
+                format!(
+                    "an edge has exactly one [[peer]] (its hub); found {}",
+                    peers.len()
+                ),
+            )),
+        },
+        Role::Hub => {
+            if config.peers.is_empty() {
+                out.push(Problem::at(
+                    "peer",
+                    "a hub needs at least one [[peer]] (an edge)",
+                ));
+            }
+        }
+    }
+}
+
+/// Records that `key` is at `index`; when it was seen before, returns where.
+fn first_seen<K: Eq + Hash>(seen: &mut HashMap<K, usize>, key: K, index: usize) -> Option<usize> {
+    match seen.entry(key) {
+        Entry::Occupied(entry) => Some(*entry.get()),
+        Entry::Vacant(entry) => {
+            entry.insert(index);
+            None
+        }
+    }
+}

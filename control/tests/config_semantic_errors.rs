@@ -1,0 +1,514 @@
+//! Errors found by validating a decoded configuration. Each names its field and line, and
+//! all of a file's problems are reported together.
+
+mod common;
+
+use common::{assert_problem, edit, edit_nth, line_of, only_problem, refuse, Scratch, EDGE, HUB};
+
+/// `text` without the part from `start` (inclusive) up to `end` (exclusive; or to the end).
+fn cut(text: &str, start: &str, end: Option<&str>) -> String {
+    let from = text.find(start).expect("start marker");
+    let to = end.map_or(text.len(), |e| {
+        from + text[from..].find(e).expect("end marker")
+    });
+    format!("{}{}", &text[..from], &text[to..])
+}
+
+/// A second edge for the hub fixture.
+fn second_edge(name: &str, id: u32) -> String {
+    format!(
+        r#"
+[[peer]]
+name = "{name}"
+id = {id}
+key_file = "edge2.key"
+allowed = ["198.18.2.0/24"]
+
+[[peer.link]]
+name = "isp1"
+interface = "wan0"
+gateway = "203.0.113.1"
+remote = "198.18.21.2:7420"
+"#
+    )
+}
+
+#[test]
+fn workers_out_of_range() {
+    for workers in [0, 65, 1000] {
+        let text = edit(EDGE, "workers = 2", &format!("workers = {workers}"));
+        let p = only_problem(&refuse(&text), "workers", "1..=64");
+        assert_eq!(p.line, Some(3));
+        assert!(p.message.contains(&format!("got {workers}")));
+    }
+}
+
+#[test]
+fn tunnel_port_zero() {
+    let text = edit(EDGE, "workers = 2", "tunnel_port = 0");
+    let p = only_problem(&refuse(&text), "tunnel_port", "must not be 0");
+    assert_eq!(p.line, Some(3));
+}
+
+#[test]
+fn interface_name_empty() {
+    let text = edit(EDGE, "\"lan0\"", "\"\"");
+    let p = only_problem(&refuse(&text), "interface[0].name", "must not be empty");
+    assert_eq!(p.line, Some(6));
+}
+
+#[test]
+fn interface_name_too_long() {
+    let text = edit(EDGE, "\"lan0\"", "\"lan4567890123456\"");
+    let p = only_problem(&refuse(&text), "interface[0].name", "is 16 bytes long");
+    assert_eq!(p.line, Some(6));
+}
+
+#[test]
+fn interface_name_with_characters_the_kernel_refuses() {
+    for name in ["lan/0", "lan:0", "lan 0", ".."] {
+        let text = edit(EDGE, "\"lan0\"", &format!("{name:?}"));
+        only_problem(&refuse(&text), "interface[0].name", "kernel");
+    }
+}
+
+#[test]
+fn interface_name_duplicate() {
+    let text = edit(EDGE, "name = \"wan2\"", "name = \"wan1\"");
+    let err = refuse(&text);
+    assert_problem(
+        &err,
+        "interface[2].name",
+        Some(14),
+        "interface wan1 is defined twice (first as interface[1])",
+    );
+}
+
+#[test]
+fn interface_mtu_out_of_range() {
+    for mtu in [0, 575, 9001] {
+        let text = edit(
+            EDGE,
+            "name = \"wan1\"\n",
+            &format!("name = \"wan1\"\nmtu = {mtu}\n"),
+        );
+        let p = only_problem(&refuse(&text), "interface[1].mtu", "576..=9000");
+        assert_eq!(p.line, Some(line_of(&text, "mtu = ")));
+        assert!(p.message.starts_with("interface wan1: "), "{}", p.message);
+    }
+}
+
+#[test]
+fn interface_address_slash_32_is_refused() {
+    let text = edit(EDGE, "198.18.1.1/24", "198.18.1.1/32");
+    let p = only_problem(&refuse(&text), "interface[0].address", "/32");
+    assert_eq!(p.line, Some(7));
+}
+
+#[test]
+fn interface_address_must_be_a_host() {
+    for (address, why) in [
+        ("198.18.1.0/24", "network address of 198.18.1.0/24"),
+        ("198.18.1.255/24", "broadcast address of 198.18.1.0/24"),
+        ("127.0.0.1/8", "not a unicast host address"),
+        ("224.0.0.1/24", "not a unicast host address"),
+        ("0.0.0.0/8", "not a unicast host address"),
+    ] {
+        let text = edit(EDGE, "198.18.1.1/24", address);
+        let p = only_problem(&refuse(&text), "interface[0].address", why);
+        assert_eq!(p.line, Some(7));
+    }
+}
+
+#[test]
+fn no_interface_at_all() {
+    let text = format!("role = \"hub\"\nid = 2\n{}", second_edge("edge2", 3));
+    let err = refuse(&text);
+    assert_problem(&err, "interface", None, "no [[interface]]");
+    assert_problem(
+        &err,
+        "peer[0].link[0].interface",
+        Some(12),
+        "wan0 is not defined",
+    );
+}
+
+#[test]
+fn peer_name_duplicate() {
+    let text = format!("{HUB}{}", second_edge("edge1", 3));
+    let err = refuse(&text);
+    let p = only_problem(
+        &err,
+        "peer[1].name",
+        "peer edge1 is defined twice (first as peer[0])",
+    );
+    assert_eq!(p.line, Some(line_of(&text, "id = 3") - 1));
+}
+
+#[test]
+fn peer_name_empty() {
+    let text = format!("{HUB}{}", second_edge("", 3));
+    only_problem(&refuse(&text), "peer[1].name", "must not be empty");
+}
+
+#[test]
+fn peer_id_duplicate() {
+    let text = format!("{HUB}{}", second_edge("edge2", 1));
+    let err = refuse(&text);
+    let p = only_problem(
+        &err,
+        "peer[1].id",
+        "id 1 is already the id of peer edge1 (peer[0])",
+    );
+    assert_eq!(p.line, Some(line_of(&text, "name = \"edge2\"") + 1));
+}
+
+#[test]
+fn peer_id_is_own_id() {
+    let text = edit(EDGE, "id = 2", "id = 1");
+    let p = only_problem(&refuse(&text), "peer[0].id", "this daemon's own id");
+    assert_eq!(p.line, Some(19));
+}
+
+#[test]
+fn key_file_missing() {
+    let text = edit(EDGE, "\"edge.key\"", "\"absent.key\"");
+    let scratch = Scratch::new();
+    let err = scratch.load(&text).unwrap_err();
+    let p = only_problem(&err, "peer[0].key_file", "cannot read");
+    assert_eq!(p.line, Some(20));
+    // The message names the file as resolved against the config's directory.
+    let resolved = scratch.dir.join("absent.key");
+    assert!(
+        p.message.contains(&resolved.display().to_string()),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn key_file_is_a_directory() {
+    let text = edit(EDGE, "\"edge.key\"", "\".\"");
+    only_problem(&refuse(&text), "peer[0].key_file", "not a regular file");
+}
+
+#[test]
+fn allowed_empty() {
+    let text = edit(EDGE, "[\"0.0.0.0/0\"]", "[]");
+    let p = only_problem(&refuse(&text), "peer[0].allowed", "at least one prefix");
+    assert_eq!(p.line, Some(21));
+}
+
+#[test]
+fn allowed_prefix_with_host_bits() {
+    let text = edit_nth(HUB, "198.18.1.0/24", 0, "198.18.1.1/24");
+    let err = refuse(&text);
+    only_problem(&err, "peer[0].allowed[0]", "did you mean 198.18.1.0/24?");
+}
+
+#[test]
+fn peer_without_links() {
+    let text = cut(EDGE, "[[peer.link]]", Some("[[rule]]"));
+    let p = only_problem(&refuse(&text), "peer[0].link", "missing field `link`");
+    assert_eq!(p.line, Some(17), "the line of the [[peer]] lacking it");
+
+    let text = edit(&text, "allowed = [", "link = []\nallowed = [");
+    let p = only_problem(&refuse(&text), "peer[0].link", "at least one link");
+    assert_eq!(p.line, Some(21));
+}
+
+#[test]
+fn link_name_duplicate() {
+    let text = edit(EDGE, "name = \"isp2\"", "name = \"isp1\"");
+    let p = only_problem(
+        &refuse(&text),
+        "peer[0].link[1].name",
+        "link isp1 is defined twice in peer hub (first as link[0])",
+    );
+    assert_eq!(p.line, Some(31));
+}
+
+#[test]
+fn link_name_empty() {
+    let text = edit(EDGE, "name = \"isp2\"", "name = \"\"");
+    only_problem(&refuse(&text), "peer[0].link[1].name", "must not be empty");
+}
+
+#[test]
+fn link_interface_undefined() {
+    let text = edit(EDGE, "interface = \"wan2\"", "interface = \"wan3\"");
+    let err = refuse(&text);
+    let p = only_problem(
+        &err,
+        "peer[0].link[1].interface",
+        "link isp2: interface wan3 is not defined in [[interface]]",
+    );
+    assert_eq!(p.line, Some(32));
+}
+
+#[test]
+fn link_weight_out_of_range() {
+    let text = edit(EDGE, "weight = 2", "weight = 1001");
+    let p = only_problem(&refuse(&text), "peer[0].link[1].weight", "0..=1000");
+    assert_eq!(p.line, Some(35));
+}
+
+#[test]
+fn all_link_weights_zero() {
+    let text = edit(EDGE, "weight = 2", "weight = 0").replace("weight = 1", "weight = 0");
+    let p = only_problem(&refuse(&text), "peer[0].link", "every link has weight 0");
+    assert_eq!(p.line, Some(23));
+}
+
+#[test]
+fn link_gateway_outside_the_interface_prefix() {
+    let text = edit(EDGE, "\"198.18.12.1\"", "\"198.18.13.1\"");
+    let p = only_problem(
+        &refuse(&text),
+        "peer[0].link[1].gateway",
+        "gateway 198.18.13.1 is not inside wan2's prefix 198.18.12.0/24",
+    );
+    assert_eq!(p.line, Some(33));
+}
+
+#[test]
+fn link_gateway_is_own_address() {
+    let text = edit(EDGE, "\"198.18.12.1\"", "\"198.18.12.2\"");
+    only_problem(
+        &refuse(&text),
+        "peer[0].link[1].gateway",
+        "wan2's own address",
+    );
+}
+
+#[test]
+fn link_without_gateway_needs_an_on_link_remote() {
+    let text = edit(EDGE, "gateway = \"198.18.12.1\"\n", "");
+    let p = only_problem(
+        &refuse(&text),
+        "peer[0].link[1].remote",
+        "not on wan2's subnet",
+    );
+    assert_eq!(p.line, Some(33));
+
+    let on_link = edit_nth(&text, "203.0.113.2:7420", 1, "198.18.12.7:7420");
+    Scratch::new()
+        .load(&on_link)
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn link_remote_must_be_a_unicast_endpoint() {
+    let text = edit_nth(EDGE, "203.0.113.2:7420", 1, "203.0.113.2:0");
+    only_problem(
+        &refuse(&text),
+        "peer[0].link[1].remote",
+        "port must not be 0",
+    );
+    let text = edit_nth(EDGE, "203.0.113.2:7420", 1, "255.255.255.255:7420");
+    only_problem(
+        &refuse(&text),
+        "peer[0].link[1].remote",
+        "not a unicast address",
+    );
+}
+
+#[test]
+fn route_with_both_peer_and_dev() {
+    let text = edit(EDGE, "peer = \"hub\"", "peer = \"hub\"\ndev = \"wan1\"");
+    let p = only_problem(&refuse(&text), "route[0]", "exactly one of `peer` or `dev`");
+    assert_eq!(p.line, Some(41));
+}
+
+#[test]
+fn route_with_neither_peer_nor_dev() {
+    let text = format!("{HUB}[[route]]\nto = \"198.18.9.0/24\"\n");
+    let p = only_problem(&refuse(&text), "route[2]", "needs exactly one of `peer`");
+    assert_eq!(p.line, Some(line_of(&text, "198.18.9.0/24") - 1));
+}
+
+#[test]
+fn route_via_with_peer() {
+    let text = edit(
+        EDGE,
+        "peer = \"hub\"",
+        "peer = \"hub\"\nvia = \"198.18.11.1\"",
+    );
+    let p = only_problem(&refuse(&text), "route[0].via", "only allowed with `dev`");
+    assert_eq!(p.line, Some(45));
+}
+
+#[test]
+fn route_dev_undefined() {
+    let text = edit(HUB, "dev = \"wan0\"", "dev = \"wan9\"");
+    only_problem(
+        &refuse(&text),
+        "route[0].dev",
+        "interface wan9 is not defined in [[interface]]",
+    );
+}
+
+#[test]
+fn route_peer_undefined() {
+    let text = edit(EDGE, "peer = \"hub\"", "peer = \"hubb\"");
+    let err = refuse(&text);
+    let p = assert_problem(
+        &err,
+        "route[0].peer",
+        Some(44),
+        "peer hubb is not defined in [[peer]]",
+    );
+    assert!(
+        p.message.starts_with("route to 0.0.0.0/0: "),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn route_via_outside_the_dev_prefix() {
+    let text = edit(HUB, "via = \"203.0.113.1\"", "via = \"203.0.113.17\"");
+    let p = only_problem(
+        &refuse(&text),
+        "route[0].via",
+        "via 203.0.113.17 is not inside wan0's prefix 203.0.113.0/28",
+    );
+    assert_eq!(p.line, Some(line_of(&text, "203.0.113.17")));
+}
+
+#[test]
+fn route_duplicate() {
+    let extra = "[[route]]\nto = \"0.0.0.0/0\"\ndev = \"wan0\"\nvia = \"203.0.113.3\"\n";
+    let text = format!("{HUB}{extra}");
+    let p = only_problem(
+        &refuse(&text),
+        "route[2].to",
+        "route to 0.0.0.0/0 in table main is already defined by route[0]",
+    );
+    assert_eq!(p.line, Some(text.lines().count() - 2));
+
+    // The same prefix in another table is a different route.
+    let other_table = format!(
+        "{HUB}{}",
+        edit(extra, "[[route]]\n", "[[route]]\ntable = \"isp1\"\n")
+    );
+    Scratch::new()
+        .load(&other_table)
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn route_prefix_with_host_bits() {
+    let text = edit_nth(HUB, "198.18.1.0/24", 1, "198.18.1.1/24");
+    only_problem(&refuse(&text), "route[1].to", "host bits");
+}
+
+#[test]
+fn route_table_name_empty() {
+    let text = edit_nth(EDGE, "table = \"bond\"", 1, "table = \"\"");
+    let err = refuse(&text);
+    assert_problem(&err, "route[0].table", Some(42), "must not be empty");
+}
+
+#[test]
+fn rule_table_without_routes() {
+    let text = edit_nth(EDGE, "table = \"bond\"", 0, "table = \"bonded\"");
+    let p = only_problem(
+        &refuse(&text),
+        "rule[0].table",
+        "table bonded has no [[route]]",
+    );
+    assert_eq!(p.line, Some(39));
+}
+
+#[test]
+fn rule_duplicate_source() {
+    let text = format!("{EDGE}\n[[rule]]\nfrom = \"198.18.1.0/24\"\ntable = \"main\"\n[[route]]\nto = \"198.18.9.0/24\"\ndev = \"wan1\"\n");
+    let err = refuse(&text);
+    let p = only_problem(&err, "rule[1].from", "repeats rule[0]");
+    assert_eq!(p.line, Some(line_of(&text, "table = \"main\"") - 1));
+}
+
+#[test]
+fn rule_prefix_with_host_bits() {
+    let text = edit(EDGE, "198.18.1.0/24", "198.18.1.1/24");
+    let p = only_problem(
+        &refuse(&text),
+        "rule[0].from",
+        "did you mean 198.18.1.0/24?",
+    );
+    assert_eq!(p.line, Some(38));
+}
+
+#[test]
+fn edge_with_two_peers() {
+    let text = format!(
+        "{EDGE}{}",
+        second_edge("hub2", 3)
+            .replace("wan0", "wan1")
+            .replace("203.0.113.1", "198.18.11.1")
+    );
+    let p = only_problem(
+        &refuse(&text),
+        "peer",
+        "exactly one [[peer]] (its hub); found 2",
+    );
+    assert_eq!(p.line, Some(17));
+}
+
+#[test]
+fn edge_without_peer() {
+    let text = cut(EDGE, "[[peer]]", Some("[[rule]]"));
+    let text = cut(&text, "[[route]]", None);
+    let text = edit(&text, "table = \"bond\"", "table = \"main\"");
+    let text =
+        format!("{text}[[route]]\nto = \"0.0.0.0/0\"\ndev = \"wan1\"\nvia = \"198.18.11.1\"\n");
+    let p = only_problem(&refuse(&text), "peer", "found 0");
+    assert_eq!(p.line, None);
+}
+
+#[test]
+fn edge_without_a_route_into_the_bond() {
+    let text = edit(
+        EDGE,
+        "peer = \"hub\"",
+        "dev = \"wan1\"\nvia = \"198.18.11.1\"",
+    );
+    let p = only_problem(&refuse(&text), "route", "peer = \"hub\"");
+    assert_eq!(p.line, Some(41));
+}
+
+#[test]
+fn hub_without_peers() {
+    let text = cut(HUB, "[[peer]]", Some("[[route]]"));
+    let text = cut(&text, "[[route]]\nto = \"198.18.1.0/24\"", None);
+    let p = only_problem(&refuse(&text), "peer", "a hub needs at least one [[peer]]");
+    assert_eq!(p.line, None);
+}
+
+#[test]
+fn every_problem_is_reported_one_per_line_in_file_order() {
+    let text = edit(EDGE, "workers = 2", "workers = 0");
+    let text = edit(&text, "198.18.1.1/24", "198.18.1.1/32");
+    let text = edit(&text, "interface = \"wan2\"", "interface = \"wan3\"");
+    let text = edit(&text, "weight = 1\n", "weight = 5000\n");
+    let text = edit(&text, "peer = \"hub\"", "peer = \"hub\"\ndev = \"lan0\"");
+    let err = refuse(&text);
+    let shown = err.to_string();
+    let file = err.file().display().to_string();
+    let expected = [
+        format!("{file}:3: workers: "),
+        format!("{file}:7: interface[0].address: "),
+        format!("{file}:28: peer[0].link[0].weight: "),
+        format!("{file}:32: peer[0].link[1].interface: "),
+        format!("{file}:41: route[0]: "),
+    ];
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), expected.len(), "{shown}");
+    for (line, prefix) in lines.iter().zip(&expected) {
+        assert!(
+            line.starts_with(prefix.as_str()),
+            "{line:?} should start with {prefix:?}"
+        );
+    }
+}

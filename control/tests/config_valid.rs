@@ -1,0 +1,154 @@
+//! Valid configurations load into the values they spell out.
+
+mod common;
+
+use braid_control::config::{Balance, BondMode, Config, Role};
+use common::{edit, Scratch, EDGE, HUB};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::Path;
+
+#[test]
+fn lab_edge_loads() {
+    let scratch = Scratch::new();
+    let config = scratch.load(EDGE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.role, Role::Edge);
+    assert_eq!(config.id, 1);
+    assert_eq!(config.workers, 2);
+    assert_eq!(config.first_core, None);
+    assert_eq!(config.tunnel_port, 7420);
+    assert_eq!(config.bond.mode, BondMode::Packet);
+    assert_eq!(config.bond.balance, Balance::Packets);
+
+    let names: Vec<&str> = config.interfaces.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["lan0", "wan1", "wan2"]);
+    assert_eq!(
+        config.interfaces[1].address,
+        "198.18.11.2/24".parse().unwrap()
+    );
+    assert!(config.interfaces.iter().all(|i| i.mtu == 1500));
+
+    let hub = &config.peers[0];
+    assert_eq!((hub.name.as_str(), hub.id), ("hub", 2));
+    assert_eq!(hub.allowed, ["0.0.0.0/0".parse().unwrap()]);
+    let isp2 = &hub.links[1];
+    assert_eq!(isp2.name, "isp2");
+    assert_eq!(isp2.interface, "wan2");
+    assert_eq!(isp2.gateway, Some(Ipv4Addr::new(198, 18, 12, 1)));
+    assert_eq!(
+        isp2.remote,
+        SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 2), 7420)
+    );
+    assert_eq!(isp2.weight, 2);
+
+    assert_eq!(config.rules[0].from, "198.18.1.0/24".parse().unwrap());
+    assert_eq!(config.rules[0].table, "bond");
+    let route = &config.routes[0];
+    assert_eq!(
+        (route.table.as_str(), route.peer.as_deref()),
+        ("bond", Some("hub"))
+    );
+    assert_eq!((route.via, route.dev.as_deref()), (None, None));
+}
+
+#[test]
+fn lab_hub_loads() {
+    let scratch = Scratch::new();
+    let config = scratch.load(HUB).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.role, Role::Hub);
+    assert_eq!(config.workers, 1);
+    assert_eq!(config.bond.mode, BondMode::Flow);
+    assert_eq!(config.interfaces[0].mtu, 9000);
+    assert_eq!(config.peers[0].links.len(), 2);
+    let default = &config.routes[0];
+    assert_eq!(default.table, "main");
+    assert_eq!(default.dev.as_deref(), Some("wan0"));
+    assert_eq!(default.via, Some(Ipv4Addr::new(203, 0, 113, 1)));
+}
+
+#[test]
+fn hub_with_two_edges_loads() {
+    let second = r#"
+[[peer]]
+name = "edge2"
+id = 3
+key_file = "edge2.key"
+allowed = ["198.18.2.0/24", "198.18.3.0/24"]
+
+[[peer.link]]
+name = "isp1"
+interface = "wan0"
+gateway = "203.0.113.1"
+remote = "198.18.21.2:7420"
+weight = 0
+
+[[peer.link]]
+name = "isp2"
+interface = "wan0"
+gateway = "203.0.113.1"
+remote = "198.18.22.2:7420"
+"#;
+    let scratch = Scratch::new();
+    let config = scratch
+        .load(&format!("{HUB}{second}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.peers.len(), 2);
+    // Link names are per peer; weight defaults to 1.
+    assert_eq!(config.peers[1].links[1].name, "isp2");
+    assert_eq!(config.peers[1].links[1].weight, 1);
+}
+
+#[test]
+fn relative_key_files_resolve_against_the_config_directory() {
+    let scratch = Scratch::new();
+    let config = scratch.load(EDGE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.peers[0].key_file, scratch.dir.join("edge.key"));
+
+    let absolute = scratch.dir.join("edge.key");
+    let text = edit(
+        EDGE,
+        "key_file = \"edge.key\"",
+        &format!("key_file = {:?}", absolute.display().to_string()),
+    );
+    let config = Config::parse(&text, Path::new("/nonexistent/braidd.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.peers[0].key_file, absolute);
+}
+
+#[test]
+fn parse_reads_key_files_next_to_its_origin() {
+    let scratch = Scratch::new();
+    let config = Config::parse(EDGE, &scratch.config_path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.peers[0].key_file, scratch.dir.join("edge.key"));
+    // The same text named as a file elsewhere finds no key file.
+    let err = Config::parse(EDGE, Path::new("/nonexistent/braidd.toml")).unwrap_err();
+    assert_eq!(err.problems()[0].field.as_deref(), Some("peer[0].key_file"));
+}
+
+#[test]
+fn interface_index_finds_interfaces_by_name() {
+    let scratch = Scratch::new();
+    let config = scratch.load(EDGE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.interface_index("lan0"), Some(0));
+    assert_eq!(config.interface_index("wan2"), Some(2));
+    assert_eq!(config.interface_index("wan3"), None);
+    assert_eq!(config.interface_index(""), None);
+}
+
+#[test]
+fn limits_are_inclusive() {
+    let scratch = Scratch::new();
+    let texts = [
+        edit(EDGE, "workers = 2", "workers = 64"),
+        edit(EDGE, "name = \"lan0\"\n", "name = \"lan0\"\nmtu = 576\n"),
+        edit(EDGE, "name = \"lan0\"\n", "name = \"lan0\"\nmtu = 9000\n"),
+        edit(EDGE, "weight = 2", "weight = 1000"),
+        edit(EDGE, "weight = 2", "weight = 0"),
+        edit(EDGE, "\"lan0\"", "\"lan456789012345\""),
+        // A point-to-point /31 uplink: both addresses are hosts.
+        edit(EDGE, "198.18.11.2/24", "198.18.11.2/31").replace("198.18.11.1", "198.18.11.3"),
+    ];
+    for text in &texts {
+        assert_ne!(text, EDGE);
+        scratch.load(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    }
+}
