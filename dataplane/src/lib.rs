@@ -3,6 +3,7 @@
 //! I/O (`io`) and the worker loop (`worker`).
 
 pub mod bond;
+pub mod daemon;
 pub mod frame;
 pub mod io;
 pub mod pipeline;
@@ -11,3 +12,4 @@ pub mod snapshot;
 pub mod stats;
 pub mod tunnel;
 pub mod wire;
+pub mod worker;

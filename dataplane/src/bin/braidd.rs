@@ -1,2 +1,75 @@
-//! `braidd`: the braid daemon.
-fn main() {}
+//! `braidd`: the braid daemon. One process per box; its config says whether it
+//! is an edge or a hub.
+
+use braid_control::config::Config;
+use braid_control::key::Key;
+use braid_dataplane::daemon;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "braidd", version, about = "braid multi-WAN bonding router daemon")]
+struct Cli {
+    /// Configuration file (TOML; see docs/CONFIG.md).
+    #[arg(short, long, default_value = "/etc/braid/braidd.toml")]
+    config: PathBuf,
+    /// Validate the configuration, key files and interfaces, then exit.
+    #[arg(long)]
+    check: bool,
+    /// Use generic (skb) XDP instead of native mode.
+    #[arg(long)]
+    generic_xdp: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a new random tunnel key file (mode 0600); refuses to overwrite.
+    Genkey {
+        /// Path of the key file to create.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Genkey { file }) = cli.command {
+        return match Key::generate().and_then(|k| k.write_new(&file)) {
+            Ok(()) => {
+                eprintln!("braidd: wrote key {}", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("braidd: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let cfg = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let setup = match daemon::Setup::prepare(&cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("braidd: {}: {e}", cli.config.display());
+            return ExitCode::from(2);
+        }
+    };
+    if cli.check {
+        eprintln!("braidd: {}: ok", cli.config.display());
+        return ExitCode::SUCCESS;
+    }
+    match daemon::run(&cfg, setup, cli.generic_xdp) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("braidd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
