@@ -327,6 +327,22 @@ mod tests {
     }
 
     #[test]
+    fn examples_in_the_config_doc_parse_and_validate() {
+        let doc = include_str!("../../../docs/CONFIG.md");
+        let blocks: Vec<&str> = doc
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|rest| rest.split("```").next())
+            .collect();
+        assert_eq!(blocks.len(), 2, "an edge and a hub example");
+        let roles: Vec<Role> = blocks
+            .iter()
+            .map(|text| parse_example(text, "docs/CONFIG.md").role)
+            .collect();
+        assert_eq!(roles, [Role::Edge, Role::Hub]);
+    }
+
+    #[test]
     fn unchecked_parsing_still_checks_everything_else() {
         let text =
             include_str!("../../../deploy/hub.example.toml").replace("weight = 2", "weight = 2000");
