@@ -301,7 +301,7 @@ fn bind_socket(
                         format!("{what} (needs CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF)"),
                     ));
                 }
-                Some(os) => return Err(with_context(os, format!("{what}: {e}"))),
+                Some(os) => return Err(with_context(os, what)),
                 None => return Err(io::Error::other(format!("{what}: {e}"))),
             },
         }
