@@ -30,6 +30,17 @@ impl Setup {
             .iter()
             .map(|i| read_mac(&i.name))
             .collect::<Result<Vec<_>, _>>()?;
+        for i in &cfg.interfaces {
+            let queues = rx_queues(&i.name);
+            if queues > cfg.workers {
+                return Err(format!(
+                    "interface {}: {queues} receive queues but workers = {}: traffic on the \
+                     other queues would bypass braid; set workers = {queues} or reduce the \
+                     queues (ethtool -L {} combined {})",
+                    i.name, cfg.workers, i.name, cfg.workers
+                ));
+            }
+        }
         let keys = cfg
             .peers
             .iter()
@@ -41,6 +52,18 @@ impl Setup {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Setup { macs, keys })
     }
+}
+
+/// Number of receive queues of interface `name` (1 when sysfs does not say).
+fn rx_queues(name: &str) -> usize {
+    std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                .count()
+        })
+        .unwrap_or(1)
+        .max(1)
 }
 
 /// The MAC address of interface `name`, from sysfs.
@@ -83,17 +106,28 @@ pub fn run(cfg: &Config, setup: Setup, generic_xdp: bool) -> Result<(), String> 
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut workers = Vec::new();
     let mut stats = Vec::new();
+    let mut failure = None;
     for i in 0..cfg.workers {
         let worker_stats = Arc::new(WorkerStats::default());
         stats.push(Arc::clone(&worker_stats));
-        let core = cores.get((cfg.first_core.unwrap_or(0) + i) % cores.len().max(1)).copied();
+        let core = cores
+            .get((cfg.first_core.unwrap_or(0) + i) % cores.len().max(1))
+            .copied();
         let opts = XskOptions {
             queue: i as u32,
-            mode: if generic_xdp { XdpMode::Generic } else { XdpMode::Native },
+            mode: if generic_xdp {
+                XdpMode::Generic
+            } else {
+                XdpMode::Native
+            },
             ..XskOptions::default()
         };
-        let (names, shared, stop, ready) =
-            (names.clone(), Arc::clone(&shared), Arc::clone(&stop), ready_tx.clone());
+        let (names, shared, stop, ready) = (
+            names.clone(),
+            Arc::clone(&shared),
+            Arc::clone(&stop),
+            ready_tx.clone(),
+        );
         let handle = thread::Builder::new()
             .name(format!("braid-w{i}"))
             .spawn(move || -> Result<(), String> {
@@ -115,14 +149,15 @@ pub fn run(cfg: &Config, setup: Setup, generic_xdp: bool) -> Result<(), String> 
             })
             .map_err(|e| format!("cannot start worker {i}: {e}"))?;
         workers.push(handle);
-    }
-    drop(ready_tx);
-    let mut failure = None;
-    for _ in 0..cfg.workers {
+        // Workers bind one after the other: libxdp attaches its program when the
+        // first socket of an interface binds, and concurrent binds race (EBUSY).
         match ready_rx.recv() {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => failure = failure.or(Some(e)),
-            Err(_) => failure = failure.or(Some("a worker died while starting".into())),
+            Ok(Err(e)) => failure = Some(e),
+            Err(_) => failure = Some(format!("worker {i} died while starting")),
+        }
+        if failure.is_some() {
+            break;
         }
     }
     if failure.is_none() {
@@ -163,7 +198,8 @@ pub fn run(cfg: &Config, setup: Setup, generic_xdp: bool) -> Result<(), String> 
 fn report(snap: &Snapshot, stats: &[Arc<WorkerStats>]) {
     for peer in &snap.peers {
         for l in &peer.links {
-            let sum = |f: fn(&WorkerStats, usize) -> u64| stats.iter().map(|s| f(s, l.slot)).sum::<u64>();
+            let sum =
+                |f: fn(&WorkerStats, usize) -> u64| stats.iter().map(|s| f(s, l.slot)).sum::<u64>();
             eprintln!(
                 "braidd: link {}/{}: tx {} packets {} bytes, rx {} packets {} bytes",
                 peer.name,

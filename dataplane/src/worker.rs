@@ -56,3 +56,145 @@ pub fn run<P: Ports>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::{xsk::FRAME_CAPACITY, MemPorts};
+    use crate::pipeline::Shared;
+    use crate::snapshot::Snapshot;
+    use crate::stats::WorkerStats;
+    use crate::wire::{checksum, ethernet, ipv4};
+    use std::sync::Arc;
+
+    const EDGE: &str = include_str!("../tests/data/edge.toml");
+    const HUB: &str = include_str!("../tests/data/hub.toml");
+    const MS: u64 = 1_000_000;
+
+    fn pipeline(text: &str, macs: &[[u8; 6]]) -> Pipeline {
+        let cfg: braid_control::config::Config = toml::from_str(text).unwrap();
+        let snap = Snapshot::build(&cfg, macs, &[[3; 32]], 1).unwrap();
+        Pipeline::new(
+            Arc::new(Shared::new(snap)),
+            0,
+            1 << 40,
+            Arc::new(WorkerStats::default()),
+        )
+    }
+
+    /// A UDP datagram from the LAN host to the internet host, checksums valid.
+    fn lan_datagram(dst_mac: [u8; 6], n: u32) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 28 + 4];
+        ethernet::write(
+            &mut f,
+            dst_mac,
+            [2, 0, 0, 0, 0, 0x10],
+            ethernet::ETHERTYPE_IPV4,
+        );
+        ipv4::Repr {
+            src: "198.18.1.2".parse().unwrap(),
+            dst: "203.0.113.130".parse().unwrap(),
+            protocol: ipv4::PROTO_UDP,
+            ttl: 64,
+            ident: 1,
+            dont_fragment: true,
+            payload_len: 12,
+        }
+        .emit((&mut f[14..34]).try_into().unwrap());
+        f[34..36].copy_from_slice(&4000u16.to_be_bytes());
+        f[36..38].copy_from_slice(&9u16.to_be_bytes());
+        f[38..40].copy_from_slice(&12u16.to_be_bytes());
+        f[42..].copy_from_slice(&n.to_be_bytes());
+        f
+    }
+
+    /// Answers every ARP request in `frames` as neighbour `mac` would, by
+    /// injecting the reply into `port` of `ports`.
+    fn answer_arp(
+        frames: &[Vec<u8>],
+        ports: &mut MemPorts,
+        port: usize,
+        mac: [u8; 6],
+    ) -> Vec<Vec<u8>> {
+        let mut rest = Vec::new();
+        for f in frames {
+            match crate::wire::arp::Arp::parse(f.get(14..).unwrap_or(&[])) {
+                Ok(a) if u16::from_be_bytes([f[12], f[13]]) == ethernet::ETHERTYPE_ARP => {
+                    let mut r = vec![0u8; 42];
+                    ethernet::write(&mut r, a.sender_mac, mac, ethernet::ETHERTYPE_ARP);
+                    crate::wire::arp::Arp {
+                        op: crate::wire::arp::OP_REPLY,
+                        sender_mac: mac,
+                        sender_ip: a.target_ip,
+                        target_mac: a.sender_mac,
+                        target_ip: a.sender_ip,
+                    }
+                    .emit((&mut r[14..42]).try_into().unwrap());
+                    assert!(ports.inject(port, &r));
+                }
+                _ => rest.push(f.clone()),
+            }
+        }
+        rest
+    }
+
+    #[test]
+    fn edge_and_hub_workers_carry_traffic_over_in_memory_ports() {
+        let (lan_mac, w1, w2, hub_mac, gw) = (
+            [2, 0, 0, 0, 1, 0],
+            [2, 0, 0, 0, 1, 1],
+            [2, 0, 0, 0, 1, 2],
+            [2, 0, 0, 0, 2, 0],
+            [2, 0, 0, 0, 9, 9],
+        );
+        let mut edge = pipeline(EDGE, &[lan_mac, w1, w2]);
+        let mut hub = pipeline(HUB, &[hub_mac]);
+        let mut ep = MemPorts::new(3, FRAME_CAPACITY);
+        let mut hp = MemPorts::new(1, FRAME_CAPACITY);
+        let mut delivered = Vec::new();
+        // The first datagram waits for ARP on both sides; the rest find MACs known.
+        assert!(ep.inject(0, &lan_datagram(lan_mac, 0)));
+        for round in 0..50u64 {
+            if round == 10 {
+                for n in 1..300u32 {
+                    assert!(ep.inject(0, &lan_datagram(lan_mac, n)));
+                }
+            }
+            let now = round * MS;
+            poll_once(&mut ep, &mut edge, now).unwrap();
+            // The "internet" between them: gateways answer ARP, frames cross with
+            // their destination MAC rewritten, as the lab's router does.
+            for port in 1..3 {
+                let out = ep.take_tx(port);
+                for mut f in answer_arp(&out, &mut ep, port, gw) {
+                    f[..6].copy_from_slice(&hub_mac);
+                    assert!(hp.inject(0, &f));
+                }
+            }
+            poll_once(&mut hp, &mut hub, now).unwrap();
+            let out = hp.take_tx(0);
+            delivered.extend(answer_arp(&out, &mut hp, 0, gw));
+        }
+        assert_eq!(
+            delivered.len(),
+            300,
+            "every datagram reached the internet side"
+        );
+        let mut seen: Vec<u32> = delivered
+            .iter()
+            .map(|f| u32::from_be_bytes([f[42], f[43], f[44], f[45]]))
+            .collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..300).collect::<Vec<_>>());
+        for f in &delivered {
+            assert_eq!(&f[..6], &gw);
+            let ip = ipv4::Ipv4::parse(&f[14..]).unwrap();
+            assert!(ip.checksum_ok());
+            assert_eq!(ip.ttl(), 62);
+            assert_eq!(checksum::checksum(&f[14..34]), 0);
+        }
+        let s = edge.stats();
+        assert_eq!(s.links[0].tx_packets.get(), 100);
+        assert_eq!(s.links[1].tx_packets.get(), 200);
+    }
+}

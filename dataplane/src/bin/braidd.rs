@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "braidd", version, about = "braid multi-WAN bonding router daemon")]
+#[command(
+    name = "braidd",
+    version,
+    about = "braid multi-WAN bonding router daemon"
+)]
 struct Cli {
     /// Configuration file (TOML; see docs/CONFIG.md).
     #[arg(short, long, default_value = "/etc/braid/braidd.toml")]

@@ -43,6 +43,9 @@ impl Shared {
     }
 }
 
+/// How often worker 0 checks that every gateway is resolved.
+const GATEWAY_CHECK_NS: u64 = 100_000_000;
+
 /// ICMP errors a worker may send per second (and its burst).
 const ICMP_ERRORS_PER_SEC: u64 = 1000;
 
@@ -68,6 +71,7 @@ struct State {
     stats: Arc<WorkerStats>,
     icmp_tokens: u64,
     icmp_refill_ns: u64,
+    next_gateway_check_ns: u64,
 }
 
 /// One worker's pipeline.
@@ -103,6 +107,7 @@ impl Pipeline {
                 stats,
                 icmp_tokens: ICMP_ERRORS_PER_SEC,
                 icmp_refill_ns: 0,
+                next_gateway_check_ns: 0,
             },
         };
         p.sync_snapshot();
@@ -117,6 +122,10 @@ impl Pipeline {
         self.ctx.neigh = self.shared.neighbors.load();
         if self.ctx.snap.generation != self.st.generation {
             self.sync_snapshot();
+        }
+        if self.st.lane == 0 && now >= self.st.next_gateway_check_ns {
+            self.st.next_gateway_check_ns = now + GATEWAY_CHECK_NS;
+            resolve_gateways(&self.ctx, &mut self.st);
         }
         if !self.st.pending.is_empty() {
             let out = &mut self.st.out;
@@ -240,6 +249,23 @@ fn deliver(
         arp_request(ctx, st, port, next_hop);
     }
     Verdict::Drop
+}
+
+/// Asks for the MAC of every link's next hop and every route's gateway that is
+/// unknown or due for a refresh, so the first packets to them need not wait.
+fn resolve_gateways(ctx: &Ctx, st: &mut State) {
+    let links = ctx.snap.peers.iter().flat_map(|p| {
+        p.links
+            .iter()
+            .map(|l| (l.port, l.gateway.unwrap_or(*l.remote.ip())))
+    });
+    let hops: Vec<(PortId, Ipv4Addr)> = links.chain(ctx.snap.routes.gateways()).collect();
+    for (port, ip) in hops {
+        let due = !matches!(ctx.neigh.lookup(port, ip, ctx.now), Lookup::Fresh(_));
+        if due && st.pending.request_due(port, ip, ctx.now) {
+            arp_request(ctx, st, port, ip);
+        }
+    }
 }
 
 /// Queues a broadcast ARP request for `ip` on `port`.

@@ -69,6 +69,19 @@ impl Routes {
         self.rules.push((from, i));
     }
 
+    /// Every (port, gateway) some route sends to.
+    pub fn gateways(&self) -> impl Iterator<Item = (PortId, Ipv4Addr)> + '_ {
+        self.tables.iter().flat_map(|(_, t)| {
+            t.iter().filter_map(|(_, hop)| match hop {
+                NextHop::Port {
+                    port,
+                    gateway: Some(gw),
+                } => Some((*port, *gw)),
+                _ => None,
+            })
+        })
+    }
+
     /// The next hop for a packet from `src` to `dst`.
     pub fn lookup(&self, src: Ipv4Addr, dst: Ipv4Addr) -> Option<NextHop> {
         for (from, t) in &self.rules {
