@@ -16,7 +16,7 @@ use crate::bond::Scheduler;
 use crate::frame::Frame;
 use crate::io::{PortId, Verdict};
 use crate::route::neighbor::{Lookup, NeighborMap};
-use crate::route::{Neighbors, Pending};
+use crate::route::{Neighbors, NextHop, Pending};
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
 use crate::wire::{arp, ethernet, icmp, Mac, BROADCAST};
@@ -362,7 +362,16 @@ fn icmp_error(
     }
     .emit(head, quote);
     st.stats.icmp_errors.add(1);
-    Verdict::Tx(port)
+    // Routed like locally generated traffic of an unbound socket (source 0.0.0.0
+    // for the rules, as Linux does): an error about a packet that came out of the
+    // tunnel goes back into it; without a route it returns to the neighbour.
+    match ctx.snap.routes.lookup(Ipv4Addr::UNSPECIFIED, src) {
+        Some(NextHop::Bond(peer)) => encap::tunnel(ctx, st, port, from_mac, frame, peer),
+        Some(NextHop::Port { port: out, gateway }) => {
+            deliver(ctx, st, out, gateway.unwrap_or(src), frame)
+        }
+        None => Verdict::Tx(port),
+    }
 }
 
 fn take_icmp_token(st: &mut State, now: u64) -> bool {

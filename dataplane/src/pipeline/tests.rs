@@ -505,3 +505,65 @@ fn packet_mode_splits_one_to_two() {
     assert_eq!(p.stats().links[0].tx_packets.get(), 1000);
     assert_eq!(p.stats().links[1].tx_packets.get(), 2000);
 }
+
+#[test]
+fn hub_time_exceeded_returns_through_the_tunnel() {
+    let mut e = edge_resolved();
+    let mut h = hub_resolved();
+    // TTL 2: the edge makes it 1, the hub cannot forward it.
+    let f = udp_frame(
+        EDGE_LAN_MAC,
+        "198.18.1.2",
+        "203.0.113.130",
+        2,
+        b"traceroute",
+    );
+    let (_, mut wire) = run(&mut e, 0, &f);
+    wire[..6].copy_from_slice(&HUB_MAC);
+    let (v, mut back) = run(&mut h, 0, &wire);
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(drops(&h, DropReason::TtlExceeded), 1);
+    assert_eq!(&back[..6], &HUB_GW_MAC, "into the tunnel via the gateway");
+    let port = if back[33] == 11 { 1 } else { 2 };
+    back[..6].copy_from_slice(if port == 1 {
+        &EDGE_WAN1_MAC
+    } else {
+        &EDGE_WAN2_MAC
+    });
+    let (v, out) = run(&mut e, port, &back);
+    assert_eq!(v, Verdict::Tx(0));
+    let ih = assert_ipv4_valid(&out);
+    assert_eq!(ih.source, [203, 0, 113, 2], "from the hub");
+    assert_eq!(ih.destination, [198, 18, 1, 2]);
+    assert_eq!(out[34], icmp::TIME_EXCEEDED);
+    assert_eq!(checksum::checksum(&out[34..]), 0);
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn encap_then_decap_returns_the_inner_packet(
+            payload in proptest::collection::vec(any::<u8>(), 0..1400),
+            ttl in 3u8..=255,
+            n in 1usize..4,
+        ) {
+            let mut e = edge_resolved();
+            let mut h = hub_resolved();
+            for _ in 0..n {
+                let f = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.130", ttl, &payload);
+                let (v, mut wire) = run(&mut e, 0, &f);
+                prop_assert!(matches!(v, Verdict::Tx(1 | 2)));
+                wire[..6].copy_from_slice(&HUB_MAC);
+                let (v, out) = run(&mut h, 0, &wire);
+                prop_assert_eq!(v, Verdict::Tx(0));
+                let mut expect = f[14..].to_vec();
+                ipv4::decrement_ttl(&mut expect);
+                ipv4::decrement_ttl(&mut expect);
+                prop_assert_eq!(&out[14..], &expect[..]);
+            }
+        }
+    }
+}
