@@ -1,1 +1,7 @@
-//! braid tools.
+//! braid tools: the deterministic byte streams, transfers and echoes behind `braid-xfer`, used by the
+//! lab tests and the demo to prove that traffic crosses braid byte-exact.
+
+pub mod deadline;
+pub mod stream;
+pub mod tcp;
+pub mod udp;
