@@ -143,6 +143,12 @@ impl Key {
         Key::from_hex(&text, path)
     }
 
+    /// Writes a new random key to a new file `path` (mode 0600, never overwriting): what
+    /// `braidd genkey` and `braidctl genkey` do.
+    pub fn create_file(path: &Path) -> Result<(), KeyError> {
+        Key::generate()?.write_new(path)
+    }
+
     /// Writes the key to a new file with mode 0600; never overwrites an existing file.
     pub fn write_new(&self, path: &Path) -> Result<(), KeyError> {
         let io_err = |e| KeyError::Io(path.to_path_buf(), e);

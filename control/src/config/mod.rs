@@ -8,13 +8,18 @@ mod validate;
 pub use error::{ConfigError, Problem};
 
 use ipnet::Ipv4Net;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use spans::{line_at, SpanIndex};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
+/// Where `braidd` serves its control socket when `control_socket` is not set.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/braid/braidd.sock";
+/// Most `[[interface]]` entries a configuration may have (the workers count per interface).
+pub const MAX_INTERFACES: usize = 32;
+
 /// Which end of the bond this daemon is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Home router: LAN on one side, uplinks on the other.
@@ -24,7 +29,7 @@ pub enum Role {
 }
 
 /// How packets are spread over a peer's links.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BondMode {
     /// Each packet to the next link by smooth weighted round robin.
@@ -35,7 +40,7 @@ pub enum BondMode {
 }
 
 /// What the weights of `packet` mode divide.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Balance {
     /// Packet counts follow the weights.
@@ -43,6 +48,17 @@ pub enum Balance {
     Packets,
     /// Byte counts follow the weights.
     Bytes,
+}
+
+/// Administrative state of a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    /// The link carries traffic in proportion to its weight.
+    #[default]
+    Up,
+    /// The link carries nothing, as with weight 0; its weight is kept for when it comes up.
+    Down,
 }
 
 /// The whole daemon configuration.
@@ -77,6 +93,12 @@ pub struct Config {
     /// Policy rules (`[[rule]]`), tried in file order.
     #[serde(rename = "rule", default)]
     pub rules: Vec<RuleConfig>,
+    /// Path of the control socket `braidctl` talks to (None: [`DEFAULT_CONTROL_SOCKET`]).
+    #[serde(default)]
+    pub control_socket: Option<PathBuf>,
+    /// TCP address serving Prometheus metrics at `/metrics` (None: not served).
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -104,6 +126,24 @@ impl Config {
     pub fn interface_index(&self, name: &str) -> Option<usize> {
         self.interfaces.iter().position(|i| i.name == name)
     }
+
+    /// Checks a configuration changed at run time as [`Config::parse`] checks a file, except
+    /// that key files are not opened. Problems name their fields but carry no lines.
+    pub fn validate(&self) -> Result<(), Vec<Problem>> {
+        let problems = validate::validate(self, false);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The control socket's path: `control_socket`, or [`DEFAULT_CONTROL_SOCKET`].
+    pub fn control_socket_path(&self) -> &Path {
+        self.control_socket
+            .as_deref()
+            .unwrap_or(Path::new(DEFAULT_CONTROL_SOCKET))
+    }
 }
 
 /// [`Config::parse`], opening the key files only when `check_key_files`.
@@ -117,6 +157,9 @@ fn parse_checked(text: &str, origin: &Path, check_key_files: bool) -> Result<Con
             if peer.key_file.is_relative() {
                 peer.key_file = dir.join(&peer.key_file);
             }
+        }
+        if let Some(socket) = config.control_socket.as_mut().filter(|s| s.is_relative()) {
+            *socket = dir.join(&*socket);
         }
     }
     let mut problems = validate::validate(&config, check_key_files);
@@ -239,10 +282,13 @@ pub struct LinkConfig {
     /// Share of traffic; 0 leaves the link unused.
     #[serde(default = "default_weight")]
     pub weight: u32,
+    /// Administrative state; a link that is down carries nothing but keeps its weight.
+    #[serde(default)]
+    pub state: LinkState,
 }
 
 /// A static route in a routing table.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Table name; `main` when omitted.
@@ -262,7 +308,7 @@ pub struct RouteConfig {
 }
 
 /// A policy rule: traffic from `from` is looked up in `table`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// Source prefix the rule matches.

@@ -1,7 +1,9 @@
 //! Semantic checks of a decoded configuration: everything the TOML types cannot express.
 //! Each problem names the field (as a TOML path) it is about.
 
-use super::{Config, InterfaceConfig, LinkConfig, PeerConfig, Problem, Role};
+use super::{
+    Config, InterfaceConfig, LinkConfig, LinkState, PeerConfig, Problem, Role, MAX_INTERFACES,
+};
 use ipnet::Ipv4Net;
 use std::collections::hash_map::{Entry, HashMap};
 use std::collections::HashSet;
@@ -15,6 +17,8 @@ const MTU: RangeInclusive<u16> = 576..=9000;
 const WEIGHT: RangeInclusive<u32> = 0..=1000;
 /// Longest interface name the kernel accepts (IFNAMSIZ less the terminating NUL).
 const MAX_IFNAME: usize = 15;
+/// Longest Unix socket path (`sun_path` less the terminating NUL).
+const MAX_SOCKET_PATH: usize = 107;
 
 /// Every problem of `config`; key files are opened only when `check_key_files`.
 pub(crate) fn validate(config: &Config, check_key_files: bool) -> Vec<Problem> {
@@ -41,6 +45,26 @@ fn check_globals(config: &Config, out: &mut Vec<Problem>) {
     if config.tunnel_port == 0 {
         out.push(Problem::at("tunnel_port", "tunnel_port must not be 0"));
     }
+    if let Some(path) = &config.control_socket {
+        let len = path.as_os_str().len();
+        if path.file_name().is_none() {
+            out.push(Problem::at(
+                "control_socket",
+                format!("{} names no file for the socket", path.display()),
+            ));
+        } else if len > MAX_SOCKET_PATH {
+            out.push(Problem::at(
+                "control_socket",
+                format!(
+                    "{} is {len} bytes long; a Unix socket path holds at most {MAX_SOCKET_PATH}",
+                    path.display()
+                ),
+            ));
+        }
+    }
+    if config.metrics_listen.is_some_and(|a| a.port() == 0) {
+        out.push(Problem::at("metrics_listen", "metrics port must not be 0"));
+    }
 }
 
 fn check_interfaces(config: &Config, out: &mut Vec<Problem>) {
@@ -48,6 +72,15 @@ fn check_interfaces(config: &Config, out: &mut Vec<Problem>) {
         out.push(Problem::at(
             "interface",
             "no [[interface]] is defined; braid needs at least one NIC",
+        ));
+    }
+    if config.interfaces.len() > MAX_INTERFACES {
+        out.push(Problem::at(
+            format!("interface[{MAX_INTERFACES}]"),
+            format!(
+                "{} interfaces are defined; braid drives at most {MAX_INTERFACES}",
+                config.interfaces.len()
+            ),
         ));
     }
     let mut names = HashMap::new();
@@ -255,6 +288,18 @@ fn check_links(config: &Config, p: usize, peer: &PeerConfig, out: &mut Vec<Probl
             format!("peer[{p}].link"),
             format!(
                 "peer {}: every link has weight 0; at least one needs a weight above 0",
+                peer.name
+            ),
+        ));
+    } else if peer
+        .links
+        .iter()
+        .all(|link| link.weight == 0 || link.state == LinkState::Down)
+    {
+        out.push(Problem::at(
+            format!("peer[{p}].link"),
+            format!(
+                "peer {}: every link with a weight above 0 is down; at least one must be up",
                 peer.name
             ),
         ));

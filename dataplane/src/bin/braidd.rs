@@ -40,7 +40,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Genkey { file }) = cli.command {
-        return match Key::generate().and_then(|k| k.write_new(&file)) {
+        return match Key::create_file(&file) {
             Ok(()) => {
                 eprintln!("braidd: wrote key {}", file.display());
                 ExitCode::SUCCESS

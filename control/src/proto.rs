@@ -1,0 +1,547 @@
+//! The control protocol between `braidd` and `braidctl`: one JSON object per line over a Unix
+//! socket, each request answered by one response line. Documented in `docs/CONTROL.md`.
+//!
+//! A request line is `{"version":1,"request":{"type":"<name>",...}}`; a response line is
+//! `{"version":1,"ok":{"type":"<name>",...}}` or `{"version":1,"error":{...}}`. Requests are
+//! decoded strictly (unknown fields are errors); responses leniently, so a newer daemon may add
+//! fields.
+
+use crate::config::{Balance, BondMode, LinkState, Role, RouteConfig, RuleConfig};
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+
+/// The protocol version this build speaks.
+pub const VERSION: u32 = 1;
+/// Longest request or response line accepted, newline excluded.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// What a client asks the daemon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Role, uptime, workers, interfaces, peers.
+    Status,
+    /// Every link with its state, weight and traffic.
+    Links,
+    /// Sets the weights of some links of one peer, all at once.
+    SetWeights {
+        /// The peer (None: the only one).
+        #[serde(default)]
+        peer: Option<String>,
+        /// New weights by link name.
+        weights: Vec<LinkWeight>,
+    },
+    /// Sets the bond mode (and optionally what packet mode balances).
+    SetMode {
+        /// Per packet or per flow.
+        mode: BondMode,
+        /// Packets or bytes (None: unchanged).
+        #[serde(default)]
+        balance: Option<Balance>,
+    },
+    /// Takes a link administratively up or down.
+    SetLinkState {
+        /// The peer (None: the only one).
+        #[serde(default)]
+        peer: Option<String>,
+        /// The link's name.
+        link: String,
+        /// The new state.
+        state: LinkState,
+    },
+    /// The static routes.
+    Routes,
+    /// Adds a static route.
+    AddRoute {
+        /// The route, as in `[[route]]`.
+        route: RouteConfig,
+    },
+    /// Deletes the route to `to` in `table`.
+    DelRoute {
+        /// Table name.
+        #[serde(default = "main_table")]
+        table: String,
+        /// Destination prefix.
+        to: Ipv4Net,
+    },
+    /// The policy rules, in order.
+    Rules,
+    /// Adds a policy rule.
+    AddRule {
+        /// The rule, as in `[[rule]]`.
+        rule: RuleConfig,
+        /// Position among the rules (None: last).
+        #[serde(default)]
+        index: Option<usize>,
+    },
+    /// Deletes the rule matching `from`.
+    DelRule {
+        /// Source prefix of the rule.
+        from: Ipv4Net,
+    },
+    /// Per-worker counters and drops by reason.
+    Stats,
+    /// Per-interface traffic and rates.
+    Interfaces,
+    /// Masquerade sessions, optionally only those of one address.
+    Nat {
+        /// Inside or outside address to filter on.
+        #[serde(default)]
+        address: Option<Ipv4Addr>,
+    },
+    /// Re-reads the configuration file; applied whole or refused whole.
+    Reload,
+    /// The running state that `braidctl save` writes back to the file.
+    Running,
+    /// The counters in Prometheus text format.
+    Metrics,
+}
+
+fn main_table() -> String {
+    "main".into()
+}
+
+/// One link's new weight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkWeight {
+    /// Link name.
+    pub link: String,
+    /// New weight.
+    pub weight: u32,
+}
+
+/// A request as sent on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestLine {
+    /// Protocol version of the client.
+    pub version: u32,
+    /// What is asked.
+    pub request: Request,
+}
+
+/// A response as sent on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// Protocol version of the daemon.
+    pub version: u32,
+    /// The answer.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// A request's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Done; what was asked for.
+    Ok(Reply),
+    /// Refused; nothing was changed.
+    Error(ErrorReply),
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// The kind of refusal.
+    pub kind: ErrorKind,
+    /// What is wrong, in words.
+    pub message: String,
+    /// Each problem found, for refused changes (`<field>: <what is wrong>`).
+    #[serde(default)]
+    pub problems: Vec<String>,
+}
+
+impl ErrorReply {
+    /// A refusal without a list of problems.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ErrorReply {
+        ErrorReply {
+            kind,
+            message: message.into(),
+            problems: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for ErrorReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        for p in &self.problems {
+            write!(f, "\n  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The kinds of refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The line is not a well-formed request.
+    Malformed,
+    /// The client speaks another protocol version.
+    Version,
+    /// The change is invalid or does not apply; nothing was changed.
+    Refused,
+    /// The daemon serves too many clients at once.
+    Busy,
+}
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply {
+    /// Answers [`Request::Status`].
+    Status(Status),
+    /// Answers [`Request::Links`].
+    Links(Links),
+    /// Answers a change: it is running now.
+    Changed(Changed),
+    /// Answers [`Request::Routes`].
+    Routes(Routes),
+    /// Answers [`Request::Rules`].
+    Rules(Rules),
+    /// Answers [`Request::Stats`].
+    Stats(Stats),
+    /// Answers [`Request::Interfaces`].
+    Interfaces(Interfaces),
+    /// Answers [`Request::Nat`].
+    Nat(Nat),
+    /// Answers [`Request::Running`].
+    Running(Running),
+    /// Answers [`Request::Metrics`].
+    Metrics(Metrics),
+}
+
+/// The daemon at a glance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// braidd's version.
+    pub version: String,
+    /// Edge or hub.
+    pub role: Role,
+    /// Tunnel sender id.
+    pub id: u32,
+    /// Milliseconds since the daemon started.
+    pub uptime_ms: u64,
+    /// Worker threads.
+    pub workers: usize,
+    /// Generation of the running snapshot (1 at start, +1 per change).
+    pub generation: u64,
+    /// The configuration file.
+    pub config: PathBuf,
+    /// Bond mode.
+    pub mode: BondMode,
+    /// What packet mode balances.
+    pub balance: Balance,
+    /// The dataplane NICs.
+    pub interfaces: Vec<InterfaceInfo>,
+    /// The tunnel peers.
+    pub peers: Vec<PeerInfo>,
+}
+
+/// A dataplane NIC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceInfo {
+    /// Kernel name.
+    pub name: String,
+    /// braid's address and prefix on it.
+    pub address: Ipv4Net,
+    /// MAC address, `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+    /// IP MTU.
+    pub mtu: u16,
+}
+
+/// A tunnel peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// Name.
+    pub name: String,
+    /// Tunnel sender id.
+    pub id: u32,
+    /// Inner source prefixes accepted from it.
+    pub allowed: Vec<Ipv4Net>,
+    /// Its links.
+    pub links: usize,
+    /// Links that are up with a weight above 0.
+    pub links_active: usize,
+}
+
+/// Packets and bytes one way, with rates over the last sampling interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Traffic {
+    /// Packets since start.
+    pub packets: u64,
+    /// Bytes since start.
+    pub bytes: u64,
+    /// Packets per second.
+    pub pps: u64,
+    /// Bits per second.
+    pub bps: u64,
+}
+
+/// Every link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Links {
+    /// Length of the interval the rates are averaged over, in milliseconds (0: none yet).
+    pub interval_ms: u64,
+    /// The links, peer by peer.
+    pub links: Vec<LinkInfo>,
+}
+
+/// One link of a peer's bond.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkInfo {
+    /// The peer.
+    pub peer: String,
+    /// The link.
+    pub name: String,
+    /// Local interface.
+    pub interface: String,
+    /// Next hop (None: on-link).
+    pub gateway: Option<Ipv4Addr>,
+    /// The peer's endpoint.
+    pub remote: SocketAddrV4,
+    /// Administrative state.
+    pub state: LinkState,
+    /// Configured weight (kept while the link is down).
+    pub weight: u32,
+    /// Weight the scheduler uses: 0 while down.
+    pub effective_weight: u32,
+    /// Tunnel packets sent over the link.
+    pub tx: Traffic,
+    /// Tunnel packets received over the link.
+    pub rx: Traffic,
+    /// Frames the link's interface could not transmit (ring full), all traffic of that
+    /// interface.
+    pub interface_tx_dropped: u64,
+}
+
+/// A change is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changed {
+    /// Generation of the new snapshot.
+    pub generation: u64,
+}
+
+/// The static routes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routes {
+    /// As in `[[route]]`.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// The policy rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rules {
+    /// As in `[[rule]]`, in the order they are tried.
+    pub rules: Vec<RuleConfig>,
+}
+
+/// Counters per worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// One entry per worker.
+    pub workers: Vec<WorkerCounters>,
+    /// Drops by reason, summed over workers (every reason, zeros included).
+    pub drops: Vec<DropCount>,
+}
+
+/// One worker's counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerCounters {
+    /// Worker index (= queue).
+    pub worker: usize,
+    /// Frames forwarded.
+    pub forwarded: u64,
+    /// Frames braid answered or consumed itself.
+    pub local: u64,
+    /// ICMP errors sent.
+    pub icmp_errors: u64,
+    /// Drops by reason (every reason, zeros included).
+    pub drops: Vec<DropCount>,
+    /// Frames received and sent per interface on this worker's queue.
+    pub interfaces: Vec<QueueCounters>,
+}
+
+/// Drops for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropCount {
+    /// Reason, snake_case.
+    pub reason: String,
+    /// Frames dropped.
+    pub count: u64,
+}
+
+/// One queue of one interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueCounters {
+    /// Interface name.
+    pub interface: String,
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Frames sent.
+    pub tx_packets: u64,
+    /// Frames that could not be sent.
+    pub tx_dropped: u64,
+}
+
+/// Traffic per interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interfaces {
+    /// Number of the rate sample (one a second); a new number means new rates.
+    pub sample: u64,
+    /// Length of the interval the rates are averaged over, in milliseconds (0: none yet).
+    pub interval_ms: u64,
+    /// One entry per dataplane NIC, in config order.
+    pub interfaces: Vec<InterfaceTraffic>,
+}
+
+/// One NIC's traffic, summed over its queues.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceTraffic {
+    /// Kernel name.
+    pub name: String,
+    /// Received.
+    pub rx: Traffic,
+    /// Sent.
+    pub tx: Traffic,
+    /// Frames that could not be sent.
+    pub tx_dropped: u64,
+}
+
+/// Masquerade state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nat {
+    /// Whether this daemon masquerades at all.
+    pub enabled: bool,
+}
+
+/// The running state that differs from a file only by runtime changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Running {
+    /// The configuration file the daemon read.
+    pub config: PathBuf,
+    /// Bond mode.
+    pub mode: BondMode,
+    /// What packet mode balances.
+    pub balance: Balance,
+    /// Every link's weight and state.
+    pub links: Vec<RunningLink>,
+    /// The static routes.
+    pub routes: Vec<RouteConfig>,
+    /// The policy rules, in order.
+    pub rules: Vec<RuleConfig>,
+}
+
+/// One link's runtime settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningLink {
+    /// The peer.
+    pub peer: String,
+    /// The link.
+    pub link: String,
+    /// Weight.
+    pub weight: u32,
+    /// Administrative state.
+    pub state: LinkState,
+}
+
+/// Prometheus text exposition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// The metrics, in text format 0.0.4.
+    pub text: String,
+}
+
+/// Encodes `request` as one line (newline included).
+pub fn encode_request(request: &Request) -> String {
+    line(&RequestLine {
+        version: VERSION,
+        request: request.clone(),
+    })
+}
+
+/// Encodes a response line (newline included).
+pub fn encode_response(outcome: Outcome) -> String {
+    line(&Response {
+        version: VERSION,
+        outcome,
+    })
+}
+
+fn line<T: Serialize>(value: &T) -> String {
+    // The protocol types hold only strings, numbers, addresses and maps with string keys:
+    // serialising them cannot fail. Should it ever, the peer gets an error line, not nothing.
+    let mut text = serde_json::to_string(value).unwrap_or_else(|e| {
+        format!(
+            r#"{{"version":{VERSION},"error":{{"kind":"malformed","message":"cannot encode: {}"}}}}"#,
+            e.to_string().replace(['"', '\\'], "'")
+        )
+    });
+    text.push('\n');
+    text
+}
+
+/// Decodes one request line (without its newline), refusing anything but a well-formed
+/// request of this protocol version.
+pub fn decode_request(line: &[u8]) -> Result<Request, ErrorReply> {
+    let malformed = |what: String| ErrorReply::new(ErrorKind::Malformed, what);
+    if line.len() > MAX_LINE {
+        return Err(malformed(format!(
+            "request of {} bytes is longer than {MAX_LINE}",
+            line.len()
+        )));
+    }
+    let value: serde_json::Value = serde_json::from_slice(line)
+        .map_err(|e| malformed(format!("not a JSON request line: {e}")))?;
+    let Some(object) = value.as_object() else {
+        return Err(malformed("a request line is a JSON object".into()));
+    };
+    match object.get("version") {
+        None => return Err(malformed("the request has no \"version\"".into())),
+        Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
+        Some(v) => {
+            return Err(ErrorReply::new(
+                ErrorKind::Version,
+                format!("protocol version {v} is not supported; this daemon speaks {VERSION}"),
+            ));
+        }
+    }
+    let given: Vec<String> = object
+        .get("request")
+        .and_then(serde_json::Value::as_object)
+        .map(|r| r.keys().cloned().collect())
+        .unwrap_or_default();
+    let request = serde_json::from_value::<RequestLine>(value)
+        .map(|r| r.request)
+        .map_err(|e| malformed(format!("bad request: {e}")))?;
+    // serde lets unknown fields through for requests without fields; every field a request
+    // has is encoded (absent options as null), so a given key it does not encode is unknown.
+    let known = serde_json::to_value(&request).unwrap_or_default();
+    if let Some(unknown) = given.iter().find(|k| known.get(k.as_str()).is_none()) {
+        return Err(malformed(format!(
+            "bad request: unknown field `{unknown}` for a {} request",
+            known["type"].as_str().unwrap_or("")
+        )));
+    }
+    Ok(request)
+}
+
+/// Decodes one response line (without its newline).
+pub fn decode_response(line: &[u8]) -> Result<Response, String> {
+    let response: Response =
+        serde_json::from_slice(line).map_err(|e| format!("unreadable response: {e}"))?;
+    if response.version != VERSION {
+        return Err(format!(
+            "the daemon speaks protocol version {}, this braidctl {VERSION}",
+            response.version
+        ));
+    }
+    Ok(response)
+}
