@@ -21,6 +21,7 @@ use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
 use crate::wire::{arp, ethernet, icmp, Mac, BROADCAST};
 use arc_swap::ArcSwap;
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -61,6 +62,11 @@ struct State {
     lane: u8,
     /// Next sequence per peer, for this worker's lane.
     seq: Vec<u64>,
+    /// The peer id each entry of `seq` belongs to.
+    seq_ids: Vec<u32>,
+    /// Next sequence of every peer this lane ever sent to, by id, as of the last snapshot
+    /// change: sequences are nonces, so a peer that stays or comes back continues.
+    seq_kept: HashMap<u32, u64>,
     /// First sequence of a fresh peer (see [`Pipeline::new`]).
     seq_start: u64,
     sched: Vec<Scheduler>,
@@ -99,6 +105,8 @@ impl Pipeline {
             st: State {
                 lane,
                 seq: Vec::new(),
+                seq_ids: Vec::new(),
+                seq_kept: HashMap::new(),
                 seq_start,
                 sched: Vec::new(),
                 generation: u64::MAX,
@@ -149,8 +157,16 @@ impl Pipeline {
             .iter()
             .map(|p| p.scheduler(snap.mode, snap.balance))
             .collect();
-        self.st.seq = vec![self.st.seq_start; snap.peers.len()];
-        self.st.generation = snap.generation;
+        let st = &mut self.st;
+        st.seq_kept
+            .extend(st.seq_ids.iter().copied().zip(st.seq.iter().copied()));
+        st.seq = snap
+            .peers
+            .iter()
+            .map(|p| st.seq_kept.get(&p.id).copied().unwrap_or(st.seq_start))
+            .collect();
+        st.seq_ids = snap.peers.iter().map(|p| p.id).collect();
+        st.generation = snap.generation;
     }
 
     /// Handles one frame received on `port`.
