@@ -2,6 +2,7 @@
 //! first snapshot, starts one pinned worker per queue, runs the timers and stops
 //! everything cleanly on SIGINT/SIGTERM (closing the sockets detaches XDP).
 
+use crate::control::{ControlOptions, Listeners, Runtime};
 use crate::io::{XdpMode, XskOptions, XskPorts};
 use crate::pipeline::{Pipeline, Shared};
 use crate::snapshot::Snapshot;
@@ -83,8 +84,19 @@ fn read_mac(name: &str) -> Result<Mac, String> {
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
-pub fn run(cfg: &Config, setup: Setup, generic_xdp: bool) -> Result<(), String> {
+pub fn run(
+    cfg: &Config,
+    setup: Setup,
+    generic_xdp: bool,
+    control: &ControlOptions,
+) -> Result<(), String> {
     let snapshot = Snapshot::build(cfg, &setup.macs, &setup.keys, 1)?;
+    // Bound before the NICs are taken, so a second daemon on the same socket stops here.
+    let socket = control
+        .socket
+        .as_deref()
+        .unwrap_or(cfg.control_socket_path());
+    let listeners = Listeners::bind(socket, cfg.metrics_listen)?;
     let shared = Arc::new(Shared::new(snapshot));
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -160,6 +172,20 @@ pub fn run(cfg: &Config, setup: Setup, generic_xdp: bool) -> Result<(), String> 
             break;
         }
     }
+    let runtime = Runtime::new(
+        cfg.clone(),
+        &control.config_path,
+        setup.macs,
+        setup.keys,
+        Arc::clone(&shared),
+    );
+    let mut control = None;
+    if failure.is_none() {
+        match listeners.serve(runtime, stats.clone(), Arc::clone(&stop)) {
+            Ok(c) => control = Some(c),
+            Err(e) => failure = Some(e),
+        }
+    }
     if failure.is_none() {
         eprintln!(
             "braidd: ready: {:?} id {} with {} worker(s) on {}",
@@ -179,6 +205,9 @@ pub fn run(cfg: &Config, setup: Setup, generic_xdp: bool) -> Result<(), String> 
             // never run on with a silently dead queue.
             stop.store(true, Ordering::Relaxed);
         }
+    }
+    if let Some(control) = control {
+        control.join();
     }
     for (i, w) in workers.into_iter().enumerate() {
         match w.join() {

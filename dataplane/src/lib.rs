@@ -3,6 +3,7 @@
 //! I/O (`io`) and the worker loop (`worker`).
 
 pub mod bond;
+pub mod control;
 pub mod daemon;
 pub mod frame;
 pub mod io;

@@ -8,7 +8,7 @@ use crate::route::{NextHop, Routes};
 use crate::stats::MAX_LINKS;
 use crate::tunnel::{ReplayWindow, Sealer, HEADER_LEN, TAG_LEN};
 use crate::wire::Mac;
-use braid_control::config::{Balance, BondMode, Config, Role};
+use braid_control::config::{Balance, BondMode, Config, LinkState, Role};
 use ipnet::Ipv4Net;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
@@ -39,9 +39,22 @@ pub struct Link {
     /// Next hop towards `remote` (None: on-link).
     pub gateway: Option<Ipv4Addr>,
     pub remote: SocketAddrV4,
+    /// Configured weight, kept while the link is down.
     pub weight: u32,
+    /// Administrative state: a link that is down is scheduled as if its weight were 0.
+    pub state: LinkState,
     /// Slot of this link in the workers' counters.
     pub slot: usize,
+}
+
+impl Link {
+    /// The weight the scheduler uses: the configured one while up, 0 while down.
+    pub fn effective_weight(&self) -> u32 {
+        match self.state {
+            LinkState::Up => self.weight,
+            LinkState::Down => 0,
+        }
+    }
 }
 
 /// A tunnel peer.
@@ -62,7 +75,7 @@ pub struct Peer {
 impl Peer {
     /// A scheduler over this peer's link weights.
     pub fn scheduler(&self, mode: BondMode, balance: Balance) -> Scheduler {
-        let w: Vec<u32> = self.links.iter().map(|l| l.weight).collect();
+        let w: Vec<u32> = self.links.iter().map(Link::effective_weight).collect();
         Scheduler::new(&w, mode, balance)
     }
 }
@@ -90,6 +103,28 @@ impl Snapshot {
         macs: &[Mac],
         keys: &[[u8; 32]],
         generation: u64,
+    ) -> Result<Snapshot, String> {
+        Snapshot::make(cfg, macs, keys, generation, None)
+    }
+
+    /// The snapshot that follows `previous` for a changed config: generation + 1, and each
+    /// peer that stays (same id) keeps its replay windows, so a change never lets a packet
+    /// that was already accepted in again.
+    pub fn rebuild(
+        cfg: &Config,
+        macs: &[Mac],
+        keys: &[[u8; 32]],
+        previous: &Snapshot,
+    ) -> Result<Snapshot, String> {
+        Snapshot::make(cfg, macs, keys, previous.generation + 1, Some(previous))
+    }
+
+    fn make(
+        cfg: &Config,
+        macs: &[Mac],
+        keys: &[[u8; 32]],
+        generation: u64,
+        previous: Option<&Snapshot>,
     ) -> Result<Snapshot, String> {
         let ports: Vec<PortInfo> = cfg
             .interfaces
@@ -135,6 +170,7 @@ impl Snapshot {
                     gateway: lc.gateway,
                     remote: lc.remote,
                     weight: lc.weight,
+                    state: lc.state,
                     slot,
                 });
                 slot += 1;
@@ -151,9 +187,13 @@ impl Snapshot {
                 allowed: pc.allowed.clone(),
                 links,
                 inner_mtu,
-                replay: (0..MAX_LANES)
-                    .map(|_| Mutex::new(ReplayWindow::new()))
-                    .collect(),
+                replay: previous
+                    .and_then(|s| s.peer_by_id(pc.id).map(|i| Arc::clone(&s.peers[i].replay)))
+                    .unwrap_or_else(|| {
+                        (0..MAX_LANES)
+                            .map(|_| Mutex::new(ReplayWindow::new()))
+                            .collect()
+                    }),
             });
         }
         if peers.len() != cfg.peers.len() {

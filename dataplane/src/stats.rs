@@ -1,10 +1,13 @@
 //! Per-worker counters. Each worker is the only writer of its own block (plain
 //! load + store, no locked instruction); the control thread reads and sums them.
 
+use crate::io::PortCounters;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Most links (over all peers) that have their own counters.
 pub const MAX_LINKS: usize = 64;
+/// Most ports whose I/O counters a worker publishes (the config allows no more interfaces).
+pub const MAX_PORTS: usize = braid_control::config::MAX_INTERFACES;
 
 /// A counter written by one thread and read by others.
 #[derive(Debug, Default)]
@@ -19,6 +22,11 @@ impl Counter {
     /// Current value.
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
+    }
+    /// Replaces the value (single writer).
+    #[inline]
+    pub fn set(&self, n: u64) {
+        self.0.store(n, Relaxed);
     }
 }
 
@@ -70,6 +78,29 @@ pub struct LinkCounters {
     pub rx_bytes: Counter,
 }
 
+/// A port's I/O counters as its worker last published them (see [`WorkerStats::publish_port`]).
+#[derive(Debug, Default)]
+pub struct PortStats {
+    pub rx_packets: Counter,
+    pub rx_bytes: Counter,
+    pub tx_packets: Counter,
+    pub tx_bytes: Counter,
+    pub tx_dropped: Counter,
+}
+
+impl PortStats {
+    /// The published values.
+    pub fn get(&self) -> PortCounters {
+        PortCounters {
+            rx_packets: self.rx_packets.get(),
+            rx_bytes: self.rx_bytes.get(),
+            tx_packets: self.tx_packets.get(),
+            tx_bytes: self.tx_bytes.get(),
+            tx_dropped: self.tx_dropped.get(),
+        }
+    }
+}
+
 /// The counters of one worker, on their own cache lines.
 #[derive(Debug)]
 #[repr(align(64))]
@@ -84,6 +115,8 @@ pub struct WorkerStats {
     pub local: Counter,
     /// ICMP errors sent.
     pub icmp_errors: Counter,
+    /// Per port (config interface order): the I/O counters of this worker's queue.
+    pub ports: [PortStats; MAX_PORTS],
 }
 
 impl Default for WorkerStats {
@@ -94,6 +127,7 @@ impl Default for WorkerStats {
             forwarded: Counter::default(),
             local: Counter::default(),
             icmp_errors: Counter::default(),
+            ports: std::array::from_fn(|_| PortStats::default()),
         }
     }
 }
@@ -107,5 +141,16 @@ impl WorkerStats {
     /// Drops counted for `why`.
     pub fn drops_of(&self, why: DropReason) -> u64 {
         self.drops[why as usize].get()
+    }
+    /// Publishes the I/O counters of `port` (the I/O layer keeps them unshared); ports
+    /// beyond [`MAX_PORTS`] are not published.
+    pub fn publish_port(&self, port: usize, c: PortCounters) {
+        if let Some(p) = self.ports.get(port) {
+            p.rx_packets.set(c.rx_packets);
+            p.rx_bytes.set(c.rx_bytes);
+            p.tx_packets.set(c.tx_packets);
+            p.tx_bytes.set(c.tx_bytes);
+            p.tx_dropped.set(c.tx_dropped);
+        }
     }
 }

@@ -16,6 +16,8 @@ pub const BATCH: usize = 64;
 const SPIN_ROUNDS: u32 = 128;
 /// Longest sleep, so timers (ARP retries, expiry) still run when idle.
 const IDLE_WAIT: Duration = Duration::from_millis(10);
+/// How often the ports' I/O counters are published to the worker's stats.
+const PUBLISH_NS: u64 = 10_000_000;
 
 /// One round: a batch from every port through the pipeline at time `now`
 /// (monotonic ns), then transmit. Returns the number of frames received.
@@ -43,8 +45,15 @@ pub fn run<P: Ports>(
     epoch: Instant,
 ) -> io::Result<()> {
     let mut idle = 0u32;
+    let mut next_publish = 0;
     while !stop.load(Ordering::Relaxed) {
         let now = epoch.elapsed().as_nanos() as u64;
+        if now >= next_publish {
+            next_publish = now + PUBLISH_NS;
+            for port in 0..ports.len() {
+                pipeline.stats().publish_port(port, ports.counters(port));
+            }
+        }
         if poll_once(ports, pipeline, now)? == 0 {
             idle = idle.saturating_add(1);
             if idle > SPIN_ROUNDS {

@@ -3,6 +3,7 @@
 
 use braid_control::config::Config;
 use braid_control::key::Key;
+use braid_dataplane::control::ControlOptions;
 use braid_dataplane::daemon;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -24,6 +25,9 @@ struct Cli {
     /// Use generic (skb) XDP instead of native mode.
     #[arg(long)]
     generic_xdp: bool,
+    /// Control socket path (overrides `control_socket` in the configuration).
+    #[arg(long)]
+    control_socket: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -69,7 +73,11 @@ fn main() -> ExitCode {
         eprintln!("braidd: {}: ok", cli.config.display());
         return ExitCode::SUCCESS;
     }
-    match daemon::run(&cfg, setup, cli.generic_xdp) {
+    let control = ControlOptions {
+        config_path: cli.config.clone(),
+        socket: cli.control_socket.clone(),
+    };
+    match daemon::run(&cfg, setup, cli.generic_xdp, &control) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("braidd: {e}");

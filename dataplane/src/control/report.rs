@@ -1,0 +1,151 @@
+//! Replies that describe the daemon: status, links, interfaces, per-worker stats.
+
+use super::counters::{Sampler, Totals};
+use super::runtime::Runtime;
+use crate::snapshot::Snapshot;
+use crate::stats::{DropReason, WorkerStats};
+use braid_control::proto::{
+    DropCount, InterfaceInfo, InterfaceTraffic, Interfaces, LinkInfo, Links, PeerInfo,
+    QueueCounters, Stats, Status, WorkerCounters,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `aa:bb:cc:dd:ee:ff`.
+fn mac_text(mac: &[u8; 6]) -> String {
+    let parts: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+    parts.join(":")
+}
+
+/// Answers `status`.
+pub fn status(rt: &Runtime, uptime: Duration) -> Status {
+    let c = rt.config();
+    let snap = rt.shared().snapshot.load();
+    Status {
+        version: env!("CARGO_PKG_VERSION").into(),
+        role: c.role,
+        id: c.id,
+        uptime_ms: uptime.as_millis() as u64,
+        workers: c.workers,
+        generation: snap.generation,
+        config: rt.config_path().to_path_buf(),
+        mode: snap.mode,
+        balance: snap.balance,
+        interfaces: c
+            .interfaces
+            .iter()
+            .zip(rt.macs())
+            .map(|(i, mac)| InterfaceInfo {
+                name: i.name.clone(),
+                address: i.address,
+                mac: mac_text(mac),
+                mtu: i.mtu,
+            })
+            .collect(),
+        peers: snap
+            .peers
+            .iter()
+            .map(|p| PeerInfo {
+                name: p.name.clone(),
+                id: p.id,
+                allowed: p.allowed.clone(),
+                links: p.links.len(),
+                links_active: p.links.iter().filter(|l| l.effective_weight() > 0).count(),
+            })
+            .collect(),
+    }
+}
+
+/// Answers `links`.
+pub fn links(snap: &Snapshot, totals: &Totals, sampler: &Sampler) -> Links {
+    let rates = sampler.rates(totals);
+    Links {
+        interval_ms: sampler.interval_ms(),
+        links: snap
+            .peers
+            .iter()
+            .flat_map(|p| p.links.iter().map(move |l| (p, l)))
+            .map(|(p, l)| {
+                let traffic = rates.links.get(l.slot).copied().unwrap_or_default();
+                LinkInfo {
+                    peer: p.name.clone(),
+                    name: l.name.clone(),
+                    interface: snap
+                        .ports
+                        .get(l.port)
+                        .map(|i| i.name.clone())
+                        .unwrap_or_default(),
+                    gateway: l.gateway,
+                    remote: l.remote,
+                    state: l.state,
+                    weight: l.weight,
+                    effective_weight: l.effective_weight(),
+                    tx: traffic.tx,
+                    rx: traffic.rx,
+                    interface_tx_dropped: totals.ports.get(l.port).map_or(0, |t| t.tx_dropped),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Answers `interfaces` (what `braidctl watch` shows).
+pub fn interfaces(snap: &Snapshot, totals: &Totals, sampler: &Sampler) -> Interfaces {
+    let rates = sampler.rates(totals);
+    Interfaces {
+        sample: sampler.count(),
+        interval_ms: sampler.interval_ms(),
+        interfaces: snap
+            .ports
+            .iter()
+            .zip(rates.ports)
+            .zip(&totals.ports)
+            .map(|((p, traffic), t)| InterfaceTraffic {
+                name: p.name.clone(),
+                rx: traffic.rx,
+                tx: traffic.tx,
+                tx_dropped: t.tx_dropped,
+            })
+            .collect(),
+    }
+}
+
+/// Every drop reason with its count.
+fn drops(count: impl Fn(DropReason) -> u64) -> Vec<DropCount> {
+    DropReason::ALL
+        .iter()
+        .map(|&why| DropCount {
+            reason: why.name().into(),
+            count: count(why),
+        })
+        .collect()
+}
+
+/// Answers `stats`.
+pub fn stats(snap: &Snapshot, stats: &[Arc<WorkerStats>]) -> Stats {
+    Stats {
+        workers: stats
+            .iter()
+            .enumerate()
+            .map(|(i, w)| WorkerCounters {
+                worker: i,
+                forwarded: w.forwarded.get(),
+                local: w.local.get(),
+                icmp_errors: w.icmp_errors.get(),
+                drops: drops(|why| w.drops_of(why)),
+                interfaces: snap
+                    .ports
+                    .iter()
+                    .zip(&w.ports)
+                    .map(|(p, c)| QueueCounters {
+                        interface: p.name.clone(),
+                        rx_packets: c.rx_packets.get(),
+                        tx_packets: c.tx_packets.get(),
+                        tx_dropped: c.tx_dropped.get(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        drops: drops(|why| stats.iter().map(|w| w.drops_of(why)).sum()),
+    }
+}
