@@ -518,7 +518,9 @@ pub fn decode_request(line: &[u8]) -> Result<Request, ErrorReply> {
         .and_then(serde_json::Value::as_object)
         .map(|r| r.keys().cloned().collect())
         .unwrap_or_default();
-    let request = serde_json::from_value::<RequestLine>(value)
+    // Decoded again from the text, not the value: a map keeps only the last of duplicate
+    // keys, and a request saying two things is refused, not guessed at.
+    let request = serde_json::from_slice::<RequestLine>(line)
         .map(|r| r.request)
         .map_err(|e| malformed(format!("bad request: {e}")))?;
     // serde lets unknown fields through for requests without fields; every field a request
