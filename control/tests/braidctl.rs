@@ -1,0 +1,427 @@
+//! `braidctl` as people and scripts run it: help everywhere, clear messages when the daemon is
+//! not running or the caller may not use its socket, JSON for machines, genkey.
+//!
+//! The daemon here is a stub that answers from canned replies; the real one is tested in the
+//! dataplane crate and in the lab (tools/tests/lab_control.rs).
+
+use braid_control::config::{Balance, BondMode, LinkState, Role};
+use braid_control::proto::{
+    self, Changed, InterfaceTraffic, Interfaces, LinkInfo, Links, Outcome, Reply, Request, Status,
+    Traffic,
+};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+const BRAIDCTL: &str = env!("CARGO_BIN_EXE_braidctl");
+/// The unprivileged user of the permission test.
+const NOBODY: u32 = 65534;
+
+/// A directory under /tmp, open to everyone (so another user reaches what is inside), removed
+/// on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("braidctl-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A stand-in daemon on a 0600 socket: records each request and answers with `answer`.
+struct Stub {
+    path: PathBuf,
+    requests: Arc<Mutex<Vec<Request>>>,
+}
+
+impl Stub {
+    fn start(dir: &Path, answer: fn(&Request) -> Outcome) -> Stub {
+        let path = dir.join("ctl.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    let outcome = match proto::decode_request(line.trim_end().as_bytes()) {
+                        Ok(r) => {
+                            seen.lock().unwrap().push(r.clone());
+                            answer(&r)
+                        }
+                        Err(e) => Outcome::Error(e),
+                    };
+                    if writer
+                        .write_all(proto::encode_response(outcome).as_bytes())
+                        .is_err()
+                    {
+                        break;
+                    }
+                    line.clear();
+                }
+            }
+        });
+        Stub { path, requests }
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn braidctl(args: &[&str]) -> Output {
+    Command::new(BRAIDCTL).args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn traffic(pps: u64) -> Traffic {
+    Traffic {
+        packets: pps * 10,
+        bytes: pps * 10_000,
+        pps,
+        bps: pps * 8000,
+    }
+}
+
+fn status() -> Status {
+    Status {
+        version: "0.1.0".into(),
+        role: Role::Edge,
+        id: 1,
+        uptime_ms: 3_723_000,
+        workers: 2,
+        generation: 4,
+        config: "/etc/braid/braidd.toml".into(),
+        mode: BondMode::Packet,
+        balance: Balance::Packets,
+        interfaces: vec![],
+        peers: vec![],
+    }
+}
+
+fn answer(r: &Request) -> Outcome {
+    Outcome::Ok(match r {
+        Request::Status => Reply::Status(status()),
+        Request::Links => Reply::Links(Links {
+            interval_ms: 1000,
+            links: vec![LinkInfo {
+                peer: "hub".into(),
+                name: "isp1".into(),
+                interface: "wan1".into(),
+                gateway: None,
+                remote: "203.0.113.2:7420".parse().unwrap(),
+                state: LinkState::Up,
+                weight: 1,
+                effective_weight: 1,
+                tx: traffic(100),
+                rx: traffic(50),
+                interface_tx_dropped: 0,
+            }],
+        }),
+        Request::Interfaces => Reply::Interfaces(Interfaces {
+            // A new sample on every request, as if each came a second later.
+            sample: SAMPLES.fetch_add(1, Ordering::Relaxed),
+            interval_ms: 1000,
+            interfaces: vec![InterfaceTraffic {
+                name: "lan0".into(),
+                rx: traffic(1500),
+                tx: traffic(20),
+                tx_dropped: 0,
+            }],
+        }),
+        Request::SetWeights { .. } => Reply::Changed(Changed { generation: 5 }),
+        _ => {
+            return Outcome::Error(proto::ErrorReply::new(
+                proto::ErrorKind::Refused,
+                "the stub does not do that",
+            ))
+        }
+    })
+}
+
+static SAMPLES: AtomicU64 = AtomicU64::new(1);
+
+#[test]
+fn every_subcommand_has_help() {
+    let top = braidctl(&["--help"]);
+    assert!(top.status.success());
+    let subcommands = [
+        "status", "links", "weights", "mode", "link", "routes", "rules", "stats", "watch",
+        "reload", "save", "genkey", "nat", "metrics",
+    ];
+    for sub in subcommands {
+        assert!(
+            stdout(&top).contains(&format!("  {sub} ")),
+            "{sub} not listed"
+        );
+        let out = braidctl(&[sub, "--help"]);
+        assert!(out.status.success(), "{sub} --help: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains(&format!("Usage: braidctl {sub}")),
+            "{sub}: {}",
+            stdout(&out)
+        );
+    }
+    for sub in [
+        ["routes", "add"],
+        ["routes", "del"],
+        ["rules", "add"],
+        ["rules", "del"],
+    ] {
+        let out = braidctl(&[sub[0], sub[1], "--help"]);
+        assert!(out.status.success(), "{sub:?}");
+    }
+}
+
+#[test]
+fn usage_errors_are_caught_before_the_daemon_is_asked() {
+    for args in [
+        &["weights", "isp1"][..],
+        &["weights", "isp1=x"],
+        &["weights", "=3"],
+        &["link", "isp1", "sideways"],
+        &["mode", "random"],
+        &["routes", "add", "10.0.0.0/8"],
+        &[
+            "routes",
+            "add",
+            "10.0.0.0/8",
+            "--peer",
+            "hub",
+            "--dev",
+            "wan1",
+        ],
+        &["routes", "add", "10.0.0.0/33", "--peer", "hub"],
+        &["rules", "add", "10.0.0.0/8"],
+    ] {
+        let out = braidctl(&[&["--socket", "/nonexistent/s"], args].concat());
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with("error: "),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn a_daemon_that_is_not_running_is_named_so() {
+    let dir = TempDir::new("down");
+    let missing = dir.0.join("none.sock");
+    let stale = dir.0.join("stale.sock");
+    drop(UnixListener::bind(&stale).unwrap());
+    for socket in [&missing, &stale] {
+        let out = braidctl(&["--socket", socket.to_str().unwrap(), "status"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "braidctl: braidd is not running (nothing serves {}); start it, or give its \
+                 socket with --socket\n",
+                socket.display()
+            )
+        );
+    }
+}
+
+/// The braidctl binary, copied where any user may run it (the build directory may be private).
+fn public_braidctl(dir: &TempDir) -> PathBuf {
+    let copy = dir.0.join("braidctl");
+    std::fs::copy(BRAIDCTL, &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    copy
+}
+
+/// Runs `cmd`, retrying while the fresh copy of the binary is still open for writing in a
+/// child that another test thread forked meanwhile ("text file busy").
+fn run_retrying(cmd: &mut Command) -> Output {
+    for _ in 0..50 {
+        match cmd.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("{cmd:?} stayed busy")
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        == Some("0")
+}
+
+#[test]
+fn a_caller_without_permission_is_refused_clearly() {
+    if !is_root() {
+        eprintln!("skipped: running a client as another user needs root");
+        return;
+    }
+    let dir = TempDir::new("perm");
+    let stub = Stub::start(&dir.0, answer);
+    let exe = public_braidctl(&dir);
+    let socket = stub.path.to_str().unwrap();
+
+    let out = run_retrying(
+        Command::new(&exe)
+            .args(["--socket", socket, "status"])
+            .uid(NOBODY)
+            .gid(NOBODY),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "braidctl: permission denied on {socket}: the control socket is for root only; run \
+             braidctl as root\n"
+        )
+    );
+    assert!(stub.requests().is_empty(), "nothing reached the daemon");
+
+    // The same binary, as root, gets through: the refusal was the socket's mode.
+    let out = run_retrying(Command::new(&exe).args(["--socket", socket, "status"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stub.requests(), [Request::Status]);
+}
+
+#[test]
+fn tables_for_people_json_for_machines() {
+    let dir = TempDir::new("json");
+    let stub = Stub::start(&dir.0, answer);
+    let socket = stub.path.to_str().unwrap();
+
+    let out = braidctl(&["--socket", socket, "status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("braidd 0.1.0 (edge, id 1)\nuptime      1h 2m 3s\n"));
+
+    let out = braidctl(&["status", "--json", "--socket", socket]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["type"], "status");
+    assert_eq!(v["generation"], 4);
+
+    let out = braidctl(&["--socket", socket, "links"]);
+    let table = stdout(&out);
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        row[..7],
+        ["hub", "isp1", "wan1", "up", "1", "1000", "1000000"]
+    );
+
+    let out = braidctl(&["--socket", socket, "mode"]);
+    assert_eq!(stdout(&out), "packet (balance packets)\n");
+
+    let out = braidctl(&["--socket", socket, "weights", "isp1=1", "isp2=3"]);
+    assert_eq!(stdout(&out), "weights set: isp1=1 isp2=3 (generation 5)\n");
+    let out = braidctl(&["--socket", socket, "--json", "weights", "isp1=2"]);
+    assert_eq!(stdout(&out), "{\"type\":\"changed\",\"generation\":5}\n");
+
+    let out = braidctl(&["--socket", socket, "reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), "braidctl: the stub does not do that\n");
+
+    let requests = stub.requests();
+    assert_eq!(requests.len(), 7);
+    assert_eq!(
+        requests[4],
+        Request::SetWeights {
+            peer: None,
+            weights: vec![
+                proto::LinkWeight {
+                    link: "isp1".into(),
+                    weight: 1
+                },
+                proto::LinkWeight {
+                    link: "isp2".into(),
+                    weight: 3
+                },
+            ]
+        }
+    );
+}
+
+#[test]
+fn watch_prints_one_table_per_sample() {
+    let dir = TempDir::new("watch");
+    let stub = Stub::start(&dir.0, answer);
+    let out = braidctl(&[
+        "--socket",
+        stub.path.to_str().unwrap(),
+        "watch",
+        "--count",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(
+        text.matches("Averages for the last 1000 msec").count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        text.contains("lan0         12000.00        1500       160.00           20"),
+        "{text}"
+    );
+    let out = braidctl(&[
+        "--socket",
+        stub.path.to_str().unwrap(),
+        "--json",
+        "watch",
+        "--count",
+        "3",
+    ]);
+    let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(lines.len(), 3);
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["interfaces"][0]["rx"]["pps"], 1500);
+    }
+}
+
+#[test]
+fn genkey_writes_a_private_key_once() {
+    let dir = TempDir::new("key");
+    let key = dir.0.join("new.key");
+    let out = braidctl(&["genkey", key.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let text = std::fs::read_to_string(&key).unwrap();
+    assert!(text.len() == 65 && text[..64].bytes().all(|b| b.is_ascii_hexdigit()));
+    braid_control::key::Key::load(&key).unwrap();
+    let again = braidctl(&["genkey", key.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("File exists"), "{}", stderr(&again));
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), text);
+}
