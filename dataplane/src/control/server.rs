@@ -11,7 +11,7 @@ use braid_control::proto::{
 };
 use std::fs::{self, DirBuilder};
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -365,6 +365,7 @@ fn serve_client(ctx: &Context, mut stream: UnixStream) {
                 format!("request line longer than {MAX_LINE} bytes"),
             );
             let _ = stream.write_all(proto::encode_response(Outcome::Error(e)).as_bytes());
+            hang_up(stream);
             return;
         }
         if last_request.elapsed() > IDLE_LIMIT {
@@ -373,6 +374,29 @@ fn serve_client(ctx: &Context, mut stream: UnixStream) {
         match stream.read(&mut chunk) {
             Ok(0) => return,
             Ok(n) => pending.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Closes a conversation the client may still be sending on: what it sends is read and
+/// discarded until it stops (or for a second), so that closing with unread data does not reset
+/// the connection before the client has read the last response.
+fn hang_up(mut stream: UnixStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut sink = [0u8; 16 * 1024];
+    while Instant::now() < deadline {
+        match stream.read(&mut sink) {
+            Ok(0) => return,
+            Ok(_) => {}
             Err(e)
                 if matches!(
                     e.kind(),

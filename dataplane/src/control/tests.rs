@@ -73,7 +73,8 @@ impl Daemon {
         let path = dir.0.join("braidd.toml");
         std::fs::write(&path, text.replace("\"unused\"", "\"peer.key\"")).unwrap();
         let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let snap = Snapshot::build(&cfg, macs, &[KEY], 1).unwrap();
+        let keys = vec![KEY; cfg.peers.len()];
+        let snap = Snapshot::build(&cfg, macs, &keys, 1).unwrap();
         let shared = Arc::new(Shared::new(snap));
         let stats: Vec<_> = (0..2).map(|_| Arc::new(WorkerStats::default())).collect();
         let stop = Arc::new(AtomicBool::new(false));
@@ -83,7 +84,7 @@ impl Daemon {
         )
         .unwrap();
         let metrics = listeners.metrics_addr().unwrap();
-        let runtime = Runtime::new(cfg, &path, macs.to_vec(), vec![KEY], Arc::clone(&shared));
+        let runtime = Runtime::new(cfg, &path, macs.to_vec(), keys, Arc::clone(&shared));
         let control = listeners
             .serve(runtime, stats.clone(), Arc::clone(&stop))
             .unwrap();
@@ -783,6 +784,7 @@ fn malformed_requests_are_refused_and_the_daemon_serves_on() {
         }
         sent += chunk.len();
     }
+    long.shutdown(std::net::Shutdown::Write).unwrap();
     let mut answer = String::new();
     long.read_to_string(&mut answer).unwrap();
     assert!(answer.contains("longer than"), "{answer}");
@@ -936,4 +938,43 @@ fn a_runtime_without_a_socket_refuses_reads_as_changes() {
     let e = rt.apply(&Request::Status).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Malformed);
     assert_eq!(rt.apply(&set_weights(3, 3)).unwrap().generation, 2);
+}
+
+#[test]
+fn a_hub_with_several_edges_needs_the_peer_named() {
+    let second = "[[peer]]\nname = \"edge2\"\nid = 3\nkey_file = \"unused\"\n\
+                  allowed = [\"198.18.2.0/24\"]\n[[peer.link]]\nname = \"isp1\"\n\
+                  interface = \"wan0\"\ngateway = \"203.0.113.1\"\nremote = \"198.18.21.2:7420\"\n";
+    let text = HUB.replacen("[[route]]", &format!("{second}[[route]]"), 1);
+    let d = Daemon::start(&text, &[HUB_MAC]);
+    let e = refusal(d.call(link_state("isp1", LinkState::Down)));
+    assert_eq!(
+        e.message,
+        "there are several peers (edge1, edge2); say which with --peer"
+    );
+    let edge2_down = Request::SetLinkState {
+        peer: Some("edge2".into()),
+        link: "isp1".into(),
+        state: LinkState::Down,
+    };
+    let e = refusal(d.call(edge2_down));
+    assert!(
+        e.problems[0].starts_with("peer[1].link: peer edge2: every link"),
+        "{e}"
+    );
+    let edge1_weights = Request::SetWeights {
+        peer: Some("edge1".into()),
+        weights: vec![LinkWeight {
+            link: "isp1".into(),
+            weight: 7,
+        }],
+    };
+    assert_eq!(changed(d.call(edge1_weights)), 2);
+    let snap = d.shared.snapshot.load();
+    let weights: Vec<Vec<u32>> = snap
+        .peers
+        .iter()
+        .map(|p| p.links.iter().map(|l| l.weight).collect())
+        .collect();
+    assert_eq!(weights, [vec![7, 2], vec![1]]);
 }
