@@ -793,3 +793,41 @@ fn flow_mode_keeps_one_tcp_flow_on_one_link() {
         );
     }
 }
+
+/// SIGTERM stops braidd cleanly: it exits 0 with its counter report, and no XDP program stays
+/// attached to its NICs.
+#[test]
+fn shutdown_detaches_xdp() {
+    if !root() {
+        return;
+    }
+    let lab = Lab::new(&prefix("stop"), &LabOpts::default());
+    lab.start_braid();
+    lab.wait_for_path();
+    let attached = |ns: &str| sh(ns, "ip -o link show").matches("xdp").count();
+    assert!(
+        attached(&lab.ns("edge")) >= 3,
+        "{}",
+        sh(&lab.ns("edge"), "ip -o link show")
+    );
+    assert!(attached(&lab.ns("hub")) >= 1);
+    lab.cmd("stop");
+    assert_eq!(
+        attached(&lab.ns("edge")),
+        0,
+        "{}",
+        sh(&lab.ns("edge"), "ip -o link show")
+    );
+    assert_eq!(
+        attached(&lab.ns("hub")),
+        0,
+        "{}",
+        sh(&lab.ns("hub"), "ip -o link show")
+    );
+    let log = lab.logs();
+    assert!(
+        log.contains("link hub/isp2: tx"),
+        "no shutdown report:\n{log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+}
