@@ -567,3 +567,67 @@ mod properties {
         }
     }
 }
+
+/// A hub with two edges: each edge's prefix returns over that edge's own links under
+/// its own key, and one edge cannot inject the other's addresses.
+#[test]
+fn hub_serves_two_edges_with_their_own_keys_and_prefixes() {
+    const KEY2: [u8; 32] = [9; 32];
+    let two = format!(
+        "{HUB}\n{}",
+        r#"
+[[peer]]
+name = "edge2"
+id = 3
+key_file = "unused"
+allowed = ["198.18.2.0/24"]
+[[peer.link]]
+name = "dsl"
+interface = "wan0"
+gateway = "203.0.113.1"
+remote = "198.18.21.2:7420"
+weight = 1
+[[route]]
+to = "198.18.2.0/24"
+peer = "edge2"
+"#
+    );
+    let cfg: Config = toml::from_str(&two).unwrap();
+    let snap = Snapshot::build(&cfg, &[HUB_MAC], &[KEY, KEY2], 1).unwrap();
+    let mut h = Pipeline::new(
+        Arc::new(Shared::new(snap)),
+        0,
+        SEQ0,
+        Arc::new(WorkerStats::default()),
+    );
+    h.shared
+        .neighbors
+        .learn(0, addr("203.0.113.1"), HUB_GW_MAC, S);
+    h.begin_batch(S);
+    // Return traffic for edge2's LAN goes to edge2's only link, sealed with edge2's key.
+    let reply = udp_frame(HUB_MAC, "203.0.113.130", "198.18.2.7", 63, b"for edge2");
+    let (v, wire) = run(&mut h, 0, &reply);
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(&wire[30..34], &[198, 18, 21, 2]);
+    let mut msg = wire[42..].to_vec();
+    assert!(Sealer::new(&KEY).open(&mut msg.clone()).is_err());
+    let hdr = Sealer::new(&KEY2).open(&mut msg).unwrap();
+    assert_eq!((hdr.sender, hdr.link), (2, 0));
+    // edge1 (key 1, sender 1) may not send from edge2's prefix.
+    let mut e = edge_resolved();
+    let cfg: Config = toml::from_str(&EDGE.replace("198.18.1.0/24", "198.18.0.0/16")).unwrap();
+    let esnap = Snapshot::build(
+        &cfg,
+        &[EDGE_LAN_MAC, EDGE_WAN1_MAC, EDGE_WAN2_MAC],
+        &[KEY],
+        2,
+    )
+    .unwrap();
+    e.shared.snapshot.store(Arc::new(esnap));
+    e.begin_batch(2 * S);
+    let f = udp_frame(EDGE_LAN_MAC, "198.18.2.7", "203.0.113.130", 64, b"spoof");
+    let (_, mut wire) = run(&mut e, 0, &f);
+    wire[..6].copy_from_slice(&HUB_MAC);
+    assert_eq!(run(&mut h, 0, &wire).0, Verdict::Drop);
+    assert_eq!(drops(&h, DropReason::Spoofed), 1);
+}
