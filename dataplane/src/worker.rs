@@ -5,7 +5,6 @@
 
 use crate::io::Ports;
 use crate::pipeline::Pipeline;
-use crate::stats::DropReason;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -25,12 +24,7 @@ pub fn poll_once<P: Ports>(ports: &mut P, pipeline: &mut Pipeline, now: u64) -> 
     for port in 0..ports.len() {
         received += ports.rx_batch(port, BATCH, &mut |frame| pipeline.process(port, frame))?;
     }
-    let stats = std::sync::Arc::clone(pipeline.stats());
-    for (port, frame) in pipeline.take_out() {
-        if !ports.tx_copy(port, &frame) {
-            stats.count_drop(DropReason::TxFull);
-        }
-    }
+    pipeline.send_out(|port, frame| ports.tx_copy(port, frame));
     ports.flush()?;
     Ok(received)
 }

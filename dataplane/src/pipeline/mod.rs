@@ -163,6 +163,16 @@ impl Pipeline {
         self.st.out.drain(..)
     }
 
+    /// Hands every frame to send by copy to `send`; a frame it refuses (false) is
+    /// counted as [`DropReason::TxFull`].
+    pub fn send_out(&mut self, mut send: impl FnMut(PortId, &[u8]) -> bool) {
+        for (port, frame) in self.st.out.drain(..) {
+            if !send(port, &frame) {
+                self.st.stats.count_drop(DropReason::TxFull);
+            }
+        }
+    }
+
     /// This worker's counters.
     pub fn stats(&self) -> &Arc<WorkerStats> {
         &self.st.stats
