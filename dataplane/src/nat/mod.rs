@@ -50,6 +50,7 @@
 
 mod config;
 mod hash;
+mod index;
 mod packet;
 mod ports;
 mod session;

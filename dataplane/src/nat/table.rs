@@ -3,6 +3,7 @@
 
 use super::config::{ConfigError, NatConfig};
 use super::hash::{mix, SeededState};
+use super::index::Index;
 use super::packet::Endpoint;
 use super::ports::{PortAllocator, PortSlice, SliceMap};
 use super::session::{
@@ -66,8 +67,8 @@ pub struct NatTable {
     heads: [u32; CLASSES],
     tails: [u32; CLASSES],
     live: u32,
-    in2out: HashMap<u64, u32, SeededState>,
-    out2in: HashMap<u64, u32, SeededState>,
+    in2out: Index,
+    out2in: Index,
     hosts: HashMap<u32, u32, SeededState>,
     ports: PortAllocator,
     pub(crate) counters: NatCounters,
@@ -113,8 +114,8 @@ impl NatTable {
             heads: [NIL; CLASSES],
             tails: [NIL; CLASSES],
             live: 0,
-            in2out: HashMap::with_capacity_and_hasher(cap, hasher),
-            out2in: HashMap::with_capacity_and_hasher(cap, hasher),
+            in2out: Index::new(cap, seed),
+            out2in: Index::new(cap, mix(seed)),
             // Far fewer hosts than sessions in practice; it grows (up to the
             // session count) if not.
             hosts: HashMap::with_capacity_and_hasher((cap / 16).max(64), hasher),
@@ -151,16 +152,13 @@ impl NatTable {
 
     /// Heap bytes held by the table's structures at their current sizes.
     pub fn heap_bytes(&self) -> usize {
-        fn map_bytes<K, V, S>(m: &HashMap<K, V, S>) -> usize {
-            // hashbrown: buckets are a power of two at most 7/8 full; each holds
-            // the entry and one control byte.
-            let buckets = (m.capacity() * 8).div_ceil(7).next_power_of_two();
-            buckets * (std::mem::size_of::<(K, V)>() + 1)
-        }
+        // hashbrown: buckets are a power of two at most 7/8 full; each holds
+        // the entry and one control byte.
+        let host_buckets = (self.hosts.capacity() * 8).div_ceil(7).next_power_of_two();
         self.slots.capacity() * std::mem::size_of::<Session>()
-            + map_bytes(&self.in2out)
-            + map_bytes(&self.out2in)
-            + map_bytes(&self.hosts)
+            + self.in2out.heap_bytes()
+            + self.out2in.heap_bytes()
+            + host_buckets * (std::mem::size_of::<(u32, u32)>() + 1)
             + self.ports.heap_bytes()
     }
 
@@ -263,19 +261,13 @@ impl NatTable {
 
     /// The live session of inside endpoint `ep`.
     pub(crate) fn by_inside(&mut self, ep: Endpoint, now: u64) -> Option<u32> {
-        let found = self
-            .in2out
-            .get(&key(ep.proto, ep.addr.into(), ep.port))
-            .copied();
+        let found = self.in2out.get(key(ep.proto, ep.addr.into(), ep.port));
         self.live(found, now)
     }
 
     /// The live session of outside endpoint `ep`.
     pub(crate) fn by_outside(&mut self, ep: Endpoint, now: u64) -> Option<u32> {
-        let found = self
-            .out2in
-            .get(&key(ep.proto, ep.addr.into(), ep.port))
-            .copied();
+        let found = self.out2in.get(key(ep.proto, ep.addr.into(), ep.port));
         self.live(found, now)
     }
 
@@ -393,10 +385,10 @@ impl NatTable {
     fn remove(&mut self, i: u32) {
         self.unlink(i);
         let s = self.slots[i as usize];
-        self.in2out.remove(&key(s.proto, s.inside, s.inside_port));
+        self.in2out.remove(key(s.proto, s.inside, s.inside_port));
         if let Some(&outside) = self.config.pool.get(usize::from(s.pool)) {
             self.out2in
-                .remove(&key(s.proto, outside.into(), s.outside_port));
+                .remove(key(s.proto, outside.into(), s.outside_port));
         }
         self.ports
             .release(usize::from(s.pool), s.proto.index(), s.outside_port);
