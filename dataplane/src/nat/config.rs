@@ -9,6 +9,9 @@ use std::time::Duration;
 /// protocol in every worker).
 pub const MAX_POOL: usize = 256;
 
+/// Most sessions `max_sessions` may allow (about 1.7 GB of tables).
+pub const MAX_SESSIONS: usize = 1 << 24;
+
 /// Idle timeouts per protocol and TCP state (RFC 4787 REQ-5, RFC 5382 REQ-5,
 /// the values VPP's NAT44-ED uses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +45,8 @@ pub struct NatConfig {
     /// Outside ports (and ICMP identifiers) handed out.
     pub ports: PortRange,
     pub timeouts: NatTimeouts,
-    /// Sessions over all workers (default 1,048,576); each worker gets an equal share.
+    /// Sessions over all workers (default 1,048,576, at most [`MAX_SESSIONS`]);
+    /// each worker gets an equal share.
     pub max_sessions: usize,
     /// Sessions per inside address over all workers (default 4096); each worker
     /// enforces an equal share.
@@ -76,8 +80,9 @@ impl NatConfig {
         if self.ports.lo > self.ports.hi {
             return Err(ConfigError::PortRange);
         }
-        if self.max_sessions == 0 || self.max_per_host == 0 {
-            return Err(ConfigError::ZeroLimit);
+        let limit = 1..=MAX_SESSIONS;
+        if !limit.contains(&self.max_sessions) || !limit.contains(&self.max_per_host) {
+            return Err(ConfigError::Limits);
         }
         Ok(())
     }
@@ -90,8 +95,8 @@ pub enum ConfigError {
     PoolSize,
     /// The port range is empty (`lo > hi`).
     PortRange,
-    /// A session limit is zero.
-    ZeroLimit,
+    /// A session limit is zero or above [`MAX_SESSIONS`].
+    Limits,
     /// The worker index is not below the worker count, or the range has fewer
     /// 64-port chunks than there are workers, so this worker would own no port.
     Slice,
@@ -102,7 +107,7 @@ impl fmt::Display for ConfigError {
         f.write_str(match self {
             ConfigError::PoolSize => "the NAT pool must hold 1 to 256 addresses",
             ConfigError::PortRange => "the NAT port range is empty",
-            ConfigError::ZeroLimit => "NAT session limits must be positive",
+            ConfigError::Limits => "NAT session limits must be 1 to 16777216",
             ConfigError::Slice => "every worker needs a 64-port chunk of the NAT port range",
         })
     }

@@ -60,7 +60,7 @@ mod translate;
 #[cfg(test)]
 mod tests;
 
-pub use config::{ConfigError, NatConfig, NatTimeouts, MAX_POOL};
+pub use config::{ConfigError, NatConfig, NatTimeouts, MAX_POOL, MAX_SESSIONS};
 pub use packet::{inbound_endpoint, outbound_endpoint, owner_of_inside, Endpoint};
 pub use ports::{owner_of_port, PortRange, PortSlice};
 pub use session::{Proto, SessionState};

@@ -16,9 +16,10 @@ use std::net::Ipv4Addr;
 
 /// End of a list.
 const NIL: u32 = u32::MAX;
-/// A session refreshed within the same second as its last packet keeps its
-/// place in its expiry list: a busy flow moves in the list once per second.
-const RELINK_NS: u64 = 1_000_000_000;
+/// A session refreshed within the same 4-second tick as its last packet keeps
+/// its place in its expiry list: a busy flow moves in the list once per tick,
+/// and the sweep moves sessions it finds refreshed.
+const RELINK_NS: u64 = 4_000_000_000;
 /// Expiry-list steps spent to make room before a new session is refused.
 const RECLAIM_BUDGET: usize = 64;
 

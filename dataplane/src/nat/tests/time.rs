@@ -165,7 +165,7 @@ fn sweep_keeps_sessions_refreshed_without_moving() {
     t.translate_out(&mut a.clone(), 0).unwrap();
     t.translate_out(&mut udp((HOST_B, 5000), (REMOTE, 53), b""), 0)
         .unwrap();
-    // Refreshed within the same second: A keeps its place ahead of B.
+    // Refreshed within the same tick: A keeps its place ahead of B.
     t.translate_out(&mut a.clone(), S / 2).unwrap();
     assert_eq!(t.expire(300 * S, 64), 1);
     assert_eq!(
@@ -272,7 +272,10 @@ fn bad_configs_are_refused() {
         ConfigError::Slice
     );
     cfg.max_per_host = 0;
-    assert_eq!(err(&cfg, slice), ConfigError::ZeroLimit);
+    assert_eq!(err(&cfg, slice), ConfigError::Limits);
+    cfg.max_per_host = 1;
+    cfg.max_sessions = MAX_SESSIONS + 1;
+    assert_eq!(err(&cfg, slice), ConfigError::Limits);
 }
 
 #[test]
