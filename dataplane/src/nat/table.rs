@@ -194,11 +194,17 @@ impl NatTable {
         for n in 0..CLASSES {
             let class = (self.sweep_from + n) % CLASSES;
             let timeout = self.timeouts[class];
+            // The first session moved back by this call: meeting it again at the
+            // head means the whole list has been seen.
+            let mut first_moved = NIL;
             while steps < budget {
                 let i = self.heads[class];
                 let Some(s) = self.slots.get(i as usize) else {
                     break;
                 };
+                if i == first_moved {
+                    break;
+                }
                 steps += 1;
                 let linked_no_earlier = s.last_seen - s.last_seen % RELINK_NS;
                 if now >= s.last_seen.saturating_add(timeout) {
@@ -209,6 +215,9 @@ impl NatTable {
                     // Refreshed without moving: move it now, and look further.
                     self.unlink(i);
                     self.link_tail(i, class as u8);
+                    if first_moved == NIL {
+                        first_moved = i;
+                    }
                 } else {
                     // Everything behind was linked later and is not due yet.
                     break;

@@ -180,6 +180,28 @@ fn sweep_keeps_sessions_refreshed_without_moving() {
 }
 
 #[test]
+fn sweep_of_refreshed_sessions_stops_after_one_pass() {
+    let mut t = table(&config(64));
+    for i in 0..3 {
+        t.translate_out(&mut udp(inside(i), (REMOTE, 53), b""), 0)
+            .unwrap();
+    }
+    // All refreshed within the tick, after a UDP session due at 300 s.
+    t.translate_out(&mut udp((HOST_B, 1), (REMOTE, 53), b""), 0)
+        .unwrap();
+    for i in 0..3 {
+        t.translate_out(&mut udp(inside(i), (REMOTE, 53), b""), S)
+            .unwrap();
+    }
+    // The three are moved back once each and the due one is removed: even an
+    // unlimited budget ends after one pass over the list.
+    assert_eq!(t.expire(300 * S, usize::MAX), 1);
+    assert_eq!(t.len(), 3);
+    assert_eq!(t.expire(300 * S, usize::MAX), 0);
+    assert_eq!(t.expire(301 * S, usize::MAX), 3);
+}
+
+#[test]
 fn full_table_refuses_then_reclaims_expired_sessions() {
     let mut t = table(&config(100));
     assert_eq!(t.capacity(), 100);
