@@ -44,6 +44,7 @@ pub struct NatConfig {
     pub pool: Vec<Ipv4Addr>,
     /// Outside ports (and ICMP identifiers) handed out.
     pub ports: PortRange,
+    /// Idle timeouts.
     pub timeouts: NatTimeouts,
     /// Sessions over all workers (default 1,048,576, at most [`MAX_SESSIONS`]);
     /// each worker gets an equal share.

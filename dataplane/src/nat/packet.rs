@@ -15,8 +15,11 @@ const PARAMETER_PROBLEM: u8 = 12;
 /// A transport endpoint: protocol, address and port (for ICMP, the echo identifier).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Endpoint {
+    /// Transport protocol.
     pub proto: Proto,
+    /// IPv4 address.
     pub addr: Ipv4Addr,
+    /// Port, or ICMP echo identifier.
     pub port: u16,
 }
 

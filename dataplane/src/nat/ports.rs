@@ -11,7 +11,9 @@ const CHUNK: u16 = 64;
 /// The outside port range `lo..=hi` the NAT allocates from (default 1024-65535).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortRange {
+    /// First port.
     pub lo: u16,
+    /// Last port (inclusive).
     pub hi: u16,
 }
 
@@ -42,7 +44,9 @@ impl PortRange {
 /// Which share of the port range a table owns: worker `worker` of `workers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortSlice {
+    /// This worker's index, below `workers`.
     pub worker: usize,
+    /// Number of workers.
     pub workers: usize,
 }
 

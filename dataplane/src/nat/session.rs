@@ -4,8 +4,11 @@
 /// (for ICMP, the echo identifier stands in for the port).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Proto {
+    /// ICMP echo (and errors quoting it).
     Icmp,
+    /// TCP.
     Tcp,
+    /// UDP.
     Udp,
 }
 

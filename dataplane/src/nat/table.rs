@@ -45,8 +45,11 @@ pub struct NatCounters {
 /// A live session, as listed for the control plane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionInfo {
+    /// The inside host's endpoint.
     pub inside: Endpoint,
+    /// The endpoint the outside sees.
     pub outside: Endpoint,
+    /// What the timeout follows.
     pub state: SessionState,
     /// Time since the session was created (ns).
     pub age_ns: u64,
