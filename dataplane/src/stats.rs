@@ -16,6 +16,11 @@ impl Counter {
     pub fn add(&self, n: u64) {
         self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
     }
+    /// Sets the value (single writer): for totals kept elsewhere.
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Relaxed);
+    }
     /// Current value.
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
@@ -59,6 +64,14 @@ drop_reasons! {
     Spoofed => "spoofed",
     MalformedInner => "malformed_inner",
     TxFull => "tx_full",
+    NatUnsupported => "nat_unsupported",
+    NatFragment => "nat_fragment",
+    NatNoSession => "nat_no_session",
+    NatTableFull => "nat_table_full",
+    NatHostLimit => "nat_host_limit",
+    NatPortsExhausted => "nat_ports_exhausted",
+    NatHairpin => "nat_hairpin",
+    HandoffFull => "handoff_full",
 }
 
 /// Traffic of one link as seen by one worker.
@@ -84,6 +97,21 @@ pub struct WorkerStats {
     pub local: Counter,
     /// ICMP errors sent.
     pub icmp_errors: Counter,
+    /// Masquerade totals of this worker's session tables.
+    pub nat: NatStats,
+    /// Frames handed to another worker (NAT session owner).
+    pub handed_off: Counter,
+}
+
+/// Masquerade totals of one worker.
+#[derive(Debug, Default)]
+pub struct NatStats {
+    /// Live sessions.
+    pub sessions: Counter,
+    pub created: Counter,
+    pub expired: Counter,
+    pub translated_out: Counter,
+    pub translated_in: Counter,
 }
 
 impl Default for WorkerStats {
@@ -94,6 +122,8 @@ impl Default for WorkerStats {
             forwarded: Counter::default(),
             local: Counter::default(),
             icmp_errors: Counter::default(),
+            nat: NatStats::default(),
+            handed_off: Counter::default(),
         }
     }
 }

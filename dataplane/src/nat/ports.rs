@@ -245,6 +245,18 @@ impl PortAllocator {
         Some(self.map.port(pos))
     }
 
+    /// Marks `port` for `proto` as taken on every address for good (a port braid
+    /// itself listens on, such as the tunnel's).
+    pub(crate) fn reserve(&mut self, proto: usize, port: u16) {
+        if let Some(pos) = self.map.pos(port) {
+            for (i, bitmap) in self.bitmaps.iter_mut().enumerate() {
+                if i % PROTOCOLS == proto {
+                    bitmap.set(pos, true);
+                }
+            }
+        }
+    }
+
     /// Returns `port` on `address` for `proto` to the free ports.
     pub(crate) fn release(&mut self, address: usize, proto: usize, port: u16) {
         if let (Some(pos), Some(bitmap)) = (
@@ -307,6 +319,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn reserved_ports_are_never_handed_out() {
+        let mut a = alloc(PortRange { lo: 7000, hi: 7999 }, 0, 1);
+        a.reserve(1, 7420);
+        assert_eq!(a.alloc(0, 1, 7420), Some(7421));
+        assert_eq!(a.alloc(0, 0, 7420), Some(7420), "other protocols keep it");
     }
 
     #[test]

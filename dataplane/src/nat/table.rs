@@ -129,6 +129,12 @@ impl NatTable {
         })
     }
 
+    /// Never hands out `port` for `proto` (on any outside address): for ports
+    /// braid itself receives on, such as the tunnel's UDP port.
+    pub fn reserve(&mut self, proto: Proto, port: u16) {
+        self.ports.reserve(proto.index(), port);
+    }
+
     /// The configuration the table was built with.
     pub fn config(&self) -> &NatConfig {
         &self.config

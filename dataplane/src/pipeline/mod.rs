@@ -11,18 +11,41 @@ mod decap;
 mod encap;
 mod forward;
 mod local;
+mod masq;
+
+pub use masq::{Handoff, HANDOFF_QUEUE};
 
 use crate::bond::Scheduler;
 use crate::frame::Frame;
 use crate::io::{PortId, Verdict};
+use crate::nat::{NatTable, PortSlice, Proto, SessionInfo};
 use crate::route::neighbor::{Lookup, NeighborMap};
 use crate::route::{Neighbors, NextHop, Pending};
+use crate::snapshot::Masquerade;
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
 use crate::wire::{arp, ethernet, icmp, Mac, BROADCAST};
 use arc_swap::ArcSwap;
+use crossbeam_channel::{bounded, Receiver, Sender};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// A request for the NAT sessions of one worker.
+#[derive(Debug)]
+pub struct SessionQuery {
+    /// Most sessions to return.
+    pub limit: usize,
+    /// Where the worker sends (masquerade index, session) pairs.
+    pub reply: Sender<Vec<(usize, SessionInfo)>>,
+}
+
+/// A worker's queues: handed-off packets and session queries.
+#[derive(Debug)]
+struct Queues {
+    handoff: (Sender<Handoff>, Receiver<Handoff>),
+    queries: (Sender<SessionQuery>, Receiver<SessionQuery>),
+}
 
 /// State shared by all workers of a daemon.
 #[derive(Debug)]
@@ -31,15 +54,39 @@ pub struct Shared {
     pub snapshot: ArcSwap<Snapshot>,
     /// The neighbour cache.
     pub neighbors: Neighbors,
+    /// Per worker (lane).
+    queues: Vec<Queues>,
 }
 
 impl Shared {
-    /// Shared state starting with `snapshot`.
+    /// Shared state starting with `snapshot`, for its number of workers.
     pub fn new(snapshot: Snapshot) -> Shared {
+        let queues = (0..snapshot.workers)
+            .map(|_| Queues {
+                handoff: bounded(HANDOFF_QUEUE),
+                queries: bounded(4),
+            })
+            .collect();
         Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             neighbors: Neighbors::new(crate::route::neighbor::DEFAULT_CAPACITY),
+            queues,
         }
+    }
+
+    /// Up to `limit` NAT sessions of each worker, asked of the running workers
+    /// (each answers at its next batch; a worker silent for `timeout` is skipped).
+    pub fn nat_sessions(&self, limit: usize, timeout: Duration) -> Vec<(usize, SessionInfo)> {
+        let mut all = Vec::new();
+        for q in &self.queues {
+            let (reply, answer) = bounded(1);
+            if q.queries.0.try_send(SessionQuery { limit, reply }).is_ok() {
+                if let Ok(mut sessions) = answer.recv_timeout(timeout) {
+                    all.append(&mut sessions);
+                }
+            }
+        }
+        all
     }
 }
 
@@ -72,6 +119,12 @@ struct State {
     icmp_tokens: u64,
     icmp_refill_ns: u64,
     next_gateway_check_ns: u64,
+    /// This worker's session table per masquerade (snapshot order), and the
+    /// masquerades they were built for.
+    nat: Vec<Option<NatTable>>,
+    nat_plan: Vec<Masquerade>,
+    /// Every worker's handoff queue, by lane.
+    handoff: Vec<Sender<Handoff>>,
 }
 
 /// One worker's pipeline.
@@ -79,7 +132,14 @@ pub struct Pipeline {
     shared: Arc<Shared>,
     ctx: Ctx,
     st: State,
+    inbox: Option<Receiver<Handoff>>,
+    queries: Option<Receiver<SessionQuery>>,
 }
+
+/// Handed-off packets a worker takes per batch.
+const HANDOFF_BATCH: usize = 256;
+/// Expired NAT sessions a worker reclaims per batch and table.
+const NAT_EXPIRE_BUDGET: usize = 64;
 
 impl Pipeline {
     /// A pipeline for worker `lane`. Sequences start at `seq_start`, which must be
@@ -89,7 +149,13 @@ impl Pipeline {
     pub fn new(shared: Arc<Shared>, lane: u8, seq_start: u64, stats: Arc<WorkerStats>) -> Pipeline {
         let snap = shared.snapshot.load_full();
         let neigh = shared.neighbors.load();
+        let mine = shared.queues.get(usize::from(lane));
+        let inbox = mine.map(|q| q.handoff.1.clone());
+        let queries = mine.map(|q| q.queries.1.clone());
+        let handoff = shared.queues.iter().map(|q| q.handoff.0.clone()).collect();
         let mut p = Pipeline {
+            inbox,
+            queries,
             shared,
             ctx: Ctx {
                 snap,
@@ -108,6 +174,9 @@ impl Pipeline {
                 icmp_tokens: ICMP_ERRORS_PER_SEC,
                 icmp_refill_ns: 0,
                 next_gateway_check_ns: 0,
+                nat: Vec::new(),
+                nat_plan: Vec::new(),
+                handoff,
             },
         };
         p.sync_snapshot();
@@ -127,6 +196,7 @@ impl Pipeline {
             self.st.next_gateway_check_ns = now + GATEWAY_CHECK_NS;
             resolve_gateways(&self.ctx, &mut self.st);
         }
+        self.serve_queues();
         if !self.st.pending.is_empty() {
             let out = &mut self.st.out;
             let r = self
@@ -140,9 +210,57 @@ impl Pipeline {
         }
     }
 
+    /// Resumes packets other workers handed over, answers session queries, and
+    /// ages the NAT tables.
+    fn serve_queues(&mut self) {
+        if let Some(inbox) = &self.inbox {
+            for h in inbox.try_iter().take(HANDOFF_BATCH) {
+                if let Some(out) = masq::resume(&self.ctx, &mut self.st, h) {
+                    self.st.out.push(out);
+                }
+            }
+        }
+        if let Some(queries) = &self.queries {
+            for q in queries.try_iter() {
+                let now = self.ctx.now;
+                let sessions = self
+                    .st
+                    .nat
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, t)| t.as_ref().map(|t| (i, t)))
+                    .flat_map(|(i, t)| t.sessions(now).map(move |s| (i, s)))
+                    .take(q.limit)
+                    .collect();
+                let _ = q.reply.try_send(sessions);
+            }
+        }
+        let (mut live, mut created, mut expired, mut out, mut inn) = (0, 0, 0, 0, 0);
+        for t in self.st.nat.iter_mut().flatten() {
+            t.expire(self.ctx.now, NAT_EXPIRE_BUDGET);
+            let c = t.counters();
+            live += t.len() as u64;
+            created += c.created;
+            expired += c.expired;
+            out += c.translated_out;
+            inn += c.translated_in;
+        }
+        let n = &self.st.stats.nat;
+        n.sessions.set(live);
+        n.created.set(created);
+        n.expired.set(expired);
+        n.translated_out.set(out);
+        n.translated_in.set(inn);
+    }
+
     /// Rebuilds per-peer state after a snapshot change. Schedulers restart;
     /// sequences of peers that stay are kept (a peer is matched by its id).
+    /// NAT tables are kept while their masquerade is unchanged.
     fn sync_snapshot(&mut self) {
+        if self.ctx.snap.masquerades != self.st.nat_plan {
+            self.st.nat_plan = self.ctx.snap.masquerades.clone();
+            self.st.nat = self.st.nat_plan.iter().map(|m| self.nat_table(m)).collect();
+        }
         let snap = &self.ctx.snap;
         self.st.sched = snap
             .peers
@@ -151,6 +269,20 @@ impl Pipeline {
             .collect();
         self.st.seq = vec![self.st.seq_start; snap.peers.len()];
         self.st.generation = snap.generation;
+    }
+
+    /// This worker's session table for masquerade `m`. The tunnel's UDP port is
+    /// never handed out: replies to it would be taken for tunnel datagrams.
+    fn nat_table(&self, m: &Masquerade) -> Option<NatTable> {
+        let mut seed = [0u8; 8];
+        getrandom::getrandom(&mut seed).ok()?;
+        let slice = PortSlice {
+            worker: usize::from(self.st.lane),
+            workers: self.ctx.snap.workers,
+        };
+        let mut t = NatTable::new(&m.nat, slice, u64::from_ne_bytes(seed)).ok()?;
+        t.reserve(Proto::Udp, self.ctx.snap.tunnel_port);
+        Some(t)
     }
 
     /// Handles one frame received on `port`.
@@ -400,3 +532,5 @@ fn take_icmp_token(st: &mut State, now: u64) -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_nat;

@@ -12,23 +12,23 @@ use braid_control::config::Config;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-const KEY: [u8; 32] = [7; 32];
-const EDGE_LAN_MAC: Mac = [2, 0, 0, 0, 1, 0];
-const EDGE_WAN1_MAC: Mac = [2, 0, 0, 0, 1, 1];
-const EDGE_WAN2_MAC: Mac = [2, 0, 0, 0, 1, 2];
-const HUB_MAC: Mac = [2, 0, 0, 0, 2, 0];
-const HOST_MAC: Mac = [2, 0, 0, 0, 0, 0x10];
+pub(super) const KEY: [u8; 32] = [7; 32];
+pub(super) const EDGE_LAN_MAC: Mac = [2, 0, 0, 0, 1, 0];
+pub(super) const EDGE_WAN1_MAC: Mac = [2, 0, 0, 0, 1, 1];
+pub(super) const EDGE_WAN2_MAC: Mac = [2, 0, 0, 0, 1, 2];
+pub(super) const HUB_MAC: Mac = [2, 0, 0, 0, 2, 0];
+pub(super) const HOST_MAC: Mac = [2, 0, 0, 0, 0, 0x10];
 const GW1_MAC: Mac = [2, 0, 0, 0, 0, 0x11];
 const GW2_MAC: Mac = [2, 0, 0, 0, 0, 0x12];
-const HUB_GW_MAC: Mac = [2, 0, 0, 0, 0, 0x20];
-const S: u64 = 1_000_000_000;
-const SEQ0: u64 = 1_000;
+pub(super) const HUB_GW_MAC: Mac = [2, 0, 0, 0, 0, 0x20];
+pub(super) const S: u64 = 1_000_000_000;
+pub(super) const SEQ0: u64 = 1_000;
 
-const EDGE: &str = include_str!("../../tests/data/edge.toml");
+pub(super) const EDGE: &str = include_str!("../../tests/data/edge.toml");
 
-const HUB: &str = include_str!("../../tests/data/hub.toml");
+pub(super) const HUB: &str = include_str!("../../tests/data/hub.toml");
 
-fn addr(s: &str) -> Ipv4Addr {
+pub(super) fn addr(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
 
@@ -46,7 +46,7 @@ fn edge() -> Pipeline {
 }
 
 /// An edge that already knows its gateways and the LAN host.
-fn edge_resolved() -> Pipeline {
+pub(super) fn edge_resolved() -> Pipeline {
     let mut p = edge();
     let n = &p.shared.neighbors;
     n.learn(1, addr("198.18.11.1"), GW1_MAC, S);
@@ -66,7 +66,7 @@ fn hub_resolved() -> Pipeline {
 }
 
 /// Runs one frame through `p` (in a 2048-byte buffer, like a UMEM frame).
-fn run(p: &mut Pipeline, port: usize, bytes: &[u8]) -> (Verdict, Vec<u8>) {
+pub(super) fn run(p: &mut Pipeline, port: usize, bytes: &[u8]) -> (Verdict, Vec<u8>) {
     let mut buf = vec![0u8; 2048];
     buf[..bytes.len()].copy_from_slice(bytes);
     let mut f = Frame::new(&mut buf, bytes.len());
@@ -80,7 +80,7 @@ fn drops(p: &Pipeline, why: DropReason) -> u64 {
 }
 
 /// An Ethernet frame holding an IPv4/UDP packet with valid checksums.
-fn udp_frame(dst_mac: Mac, src: &str, dst: &str, ttl: u8, payload: &[u8]) -> Vec<u8> {
+pub(super) fn udp_frame(dst_mac: Mac, src: &str, dst: &str, ttl: u8, payload: &[u8]) -> Vec<u8> {
     let (src, dst) = (addr(src), addr(dst));
     let mut f = vec![0u8; 14 + 28 + payload.len()];
     ethernet::write(&mut f, dst_mac, HOST_MAC, ethernet::ETHERTYPE_IPV4);
@@ -107,7 +107,7 @@ fn udp_frame(dst_mac: Mac, src: &str, dst: &str, ttl: u8, payload: &[u8]) -> Vec
     f
 }
 
-fn assert_ipv4_valid(frame: &[u8]) -> etherparse::Ipv4Header {
+pub(super) fn assert_ipv4_valid(frame: &[u8]) -> etherparse::Ipv4Header {
     let (h, rest) = etherparse::Ipv4Header::from_slice(&frame[14..]).unwrap();
     assert_eq!(h.calc_header_checksum(), h.header_checksum, "IPv4 checksum");
     assert_eq!(usize::from(h.total_len), frame.len() - 14);
