@@ -106,8 +106,7 @@ fn check_masquerades(config: &Config, out: &mut Vec<Problem>) {
                     m.max_sessions
                 ),
             ));
-        }
-        if m.max_per_host == 0 || m.max_per_host > m.max_sessions {
+        } else if m.max_per_host == 0 || m.max_per_host > m.max_sessions {
             out.push(Problem::at(
                 at("max_per_host"),
                 format!(
