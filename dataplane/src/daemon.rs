@@ -85,7 +85,8 @@ fn read_mac(name: &str) -> Result<Mac, String> {
 /// Runs the daemon until SIGINT or SIGTERM.
 pub fn run(cfg: &Config, setup: Setup, generic_xdp: bool) -> Result<(), String> {
     let snapshot = Snapshot::build(cfg, &setup.macs, &setup.keys, 1)?;
-    let shared = Arc::new(Shared::new(snapshot));
+    let shared =
+        Arc::new(Shared::new(snapshot).map_err(|e| format!("cannot create wake-up sockets: {e}"))?);
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))

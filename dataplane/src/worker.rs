@@ -36,19 +36,39 @@ pub fn run<P: Ports>(
     stop: &AtomicBool,
     epoch: Instant,
 ) -> io::Result<()> {
+    if let Some(fd) = pipeline.take_wake_fd() {
+        ports.set_wake_fd(fd);
+    }
     let mut idle = 0u32;
     while !stop.load(Ordering::Relaxed) {
         let now = epoch.elapsed().as_nanos() as u64;
         if poll_once(ports, pipeline, now)? == 0 {
             idle = idle.saturating_add(1);
             if idle > SPIN_ROUNDS {
-                ports.wait(IDLE_WAIT)?;
+                sleep(ports, pipeline)?;
             }
         } else {
             idle = 0;
         }
     }
     Ok(())
+}
+
+/// Sleeps until a port has frames, another worker hands over work, or
+/// [`IDLE_WAIT`] passes. The sleep is announced before the last look at the
+/// hand-over queue, so a hand-over either is seen here or wakes the poll.
+fn sleep<P: Ports>(ports: &mut P, pipeline: &Pipeline) -> io::Result<()> {
+    let Some(waker) = pipeline.waker() else {
+        return ports.wait(IDLE_WAIT);
+    };
+    waker.going_to_sleep();
+    let result = if pipeline.has_handoff() {
+        Ok(())
+    } else {
+        ports.wait(IDLE_WAIT)
+    };
+    waker.awake();
+    result
 }
 
 #[cfg(test)]
@@ -69,7 +89,7 @@ mod tests {
         let cfg: braid_control::config::Config = toml::from_str(text).unwrap();
         let snap = Snapshot::build(&cfg, macs, &[[3; 32]], 1).unwrap();
         Pipeline::new(
-            Arc::new(Shared::new(snap)),
+            Arc::new(Shared::new(snap).unwrap()),
             0,
             1 << 40,
             Arc::new(WorkerStats::default()),

@@ -224,7 +224,7 @@ fn refuse(
 
 /// Copies the frame onto the owner's queue.
 fn hand_off(st: &mut State, owner: usize, resume: Resume, frame: &Frame<'_>) -> Verdict {
-    let Some(queue) = st.handoff.get(owner) else {
+    let Some((queue, waker)) = st.handoff.get(owner) else {
         return discard(st, DropReason::HandoffFull);
     };
     let mut buf = vec![0u8; frame.capacity()];
@@ -233,6 +233,7 @@ fn hand_off(st: &mut State, owner: usize, resume: Resume, frame: &Frame<'_>) -> 
     if queue.try_send(Handoff { resume, buf, len }).is_err() {
         return discard(st, DropReason::HandoffFull);
     }
+    waker.wake();
     st.stats.handed_off.add(1);
     Verdict::Drop
 }

@@ -17,6 +17,7 @@ pub use masq::{Handoff, HANDOFF_QUEUE};
 
 use crate::bond::Scheduler;
 use crate::frame::Frame;
+use crate::io::wake::{self, WakeFd, Waker};
 use crate::io::{PortId, Verdict};
 use crate::nat::{NatTable, PortSlice, Proto, SessionInfo};
 use crate::route::neighbor::{Lookup, NeighborMap};
@@ -40,11 +41,14 @@ pub struct SessionQuery {
     pub reply: Sender<Vec<(usize, SessionInfo)>>,
 }
 
-/// A worker's queues: handed-off packets and session queries.
+/// A worker's queues: handed-off packets and session queries, and how to wake it.
 #[derive(Debug)]
 struct Queues {
     handoff: (Sender<Handoff>, Receiver<Handoff>),
     queries: (Sender<SessionQuery>, Receiver<SessionQuery>),
+    waker: Arc<Waker>,
+    /// The receiving end, until the worker takes it for its ports.
+    wake_fd: std::sync::Mutex<Option<WakeFd>>,
 }
 
 /// State shared by all workers of a daemon.
@@ -60,18 +64,23 @@ pub struct Shared {
 
 impl Shared {
     /// Shared state starting with `snapshot`, for its number of workers.
-    pub fn new(snapshot: Snapshot) -> Shared {
+    pub fn new(snapshot: Snapshot) -> std::io::Result<Shared> {
         let queues = (0..snapshot.workers)
-            .map(|_| Queues {
-                handoff: bounded(HANDOFF_QUEUE),
-                queries: bounded(4),
+            .map(|_| {
+                let (waker, fd) = wake::pair()?;
+                Ok(Queues {
+                    handoff: bounded(HANDOFF_QUEUE),
+                    queries: bounded(4),
+                    waker: Arc::new(waker),
+                    wake_fd: std::sync::Mutex::new(Some(fd)),
+                })
             })
-            .collect();
-        Shared {
+            .collect::<std::io::Result<_>>()?;
+        Ok(Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             neighbors: Neighbors::new(crate::route::neighbor::DEFAULT_CAPACITY),
             queues,
-        }
+        })
     }
 
     /// Up to `limit` NAT sessions of each worker, asked of the running workers
@@ -81,6 +90,7 @@ impl Shared {
         for q in &self.queues {
             let (reply, answer) = bounded(1);
             if q.queries.0.try_send(SessionQuery { limit, reply }).is_ok() {
+                q.waker.wake();
                 if let Ok(mut sessions) = answer.recv_timeout(timeout) {
                     all.append(&mut sessions);
                 }
@@ -123,8 +133,8 @@ struct State {
     /// masquerades they were built for.
     nat: Vec<Option<NatTable>>,
     nat_plan: Vec<Masquerade>,
-    /// Every worker's handoff queue, by lane.
-    handoff: Vec<Sender<Handoff>>,
+    /// Every worker's handoff queue and waker, by lane.
+    handoff: Vec<(Sender<Handoff>, Arc<Waker>)>,
 }
 
 /// One worker's pipeline.
@@ -152,7 +162,11 @@ impl Pipeline {
         let mine = shared.queues.get(usize::from(lane));
         let inbox = mine.map(|q| q.handoff.1.clone());
         let queries = mine.map(|q| q.queries.1.clone());
-        let handoff = shared.queues.iter().map(|q| q.handoff.0.clone()).collect();
+        let handoff = shared
+            .queues
+            .iter()
+            .map(|q| (q.handoff.0.clone(), Arc::clone(&q.waker)))
+            .collect();
         let mut p = Pipeline {
             inbox,
             queries,
@@ -303,6 +317,26 @@ impl Pipeline {
                 self.st.stats.count_drop(DropReason::TxFull);
             }
         }
+    }
+
+    /// The receiving end of this worker's wake-ups, for its ports (once).
+    pub fn take_wake_fd(&self) -> Option<WakeFd> {
+        let q = self.shared.queues.get(usize::from(self.st.lane))?;
+        q.wake_fd.lock().ok()?.take()
+    }
+
+    /// This worker's waker (it announces its sleep through it).
+    pub fn waker(&self) -> Option<&Waker> {
+        self.st
+            .handoff
+            .get(usize::from(self.st.lane))
+            .map(|(_, w)| &**w)
+    }
+
+    /// True when other workers handed over packets not yet processed.
+    pub fn has_handoff(&self) -> bool {
+        self.inbox.as_ref().is_some_and(|i| !i.is_empty())
+            || self.queries.as_ref().is_some_and(|q| !q.is_empty())
     }
 
     /// This worker's counters.

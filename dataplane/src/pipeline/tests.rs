@@ -35,7 +35,7 @@ pub(super) fn addr(s: &str) -> Ipv4Addr {
 fn pipeline(text: &str, macs: &[Mac], lane: u8) -> Pipeline {
     let cfg: Config = toml::from_str(text).unwrap();
     let snap = Snapshot::build(&cfg, macs, &[KEY], 1).unwrap();
-    let shared = Arc::new(Shared::new(snap));
+    let shared = Arc::new(Shared::new(snap).unwrap());
     let mut p = Pipeline::new(shared, lane, SEQ0, Arc::new(WorkerStats::default()));
     p.begin_batch(S);
     p
@@ -595,7 +595,7 @@ peer = "edge2"
     let cfg: Config = toml::from_str(&two).unwrap();
     let snap = Snapshot::build(&cfg, &[HUB_MAC], &[KEY, KEY2], 1).unwrap();
     let mut h = Pipeline::new(
-        Arc::new(Shared::new(snap)),
+        Arc::new(Shared::new(snap).unwrap()),
         0,
         SEQ0,
         Arc::new(WorkerStats::default()),

@@ -20,7 +20,7 @@ fn nat_hubs(extra: &str, workers: usize) -> Vec<Pipeline> {
     let text = format!("workers = {workers}\n{HUB}{MASQ}{extra}");
     let cfg: Config = toml::from_str(&text).unwrap();
     let snap = Snapshot::build(&cfg, &[HUB_MAC], &[KEY], 1).unwrap();
-    let shared = Arc::new(Shared::new(snap));
+    let shared = Arc::new(Shared::new(snap).unwrap());
     shared
         .neighbors
         .learn(0, addr("203.0.113.1"), HUB_GW_MAC, S);
