@@ -254,3 +254,66 @@ fn full_table_refuses_new_sessions_and_keeps_old_ones() {
     // The existing session still works.
     assert_eq!(run(&mut h, 0, &from_edge(&mut e, &first)).0, Verdict::Tx(0));
 }
+
+/// Split routing at the edge: one LAN host's traffic bypasses the bond and leaves
+/// by isp1 directly, masqueraded to that link's own address; its replies come back
+/// to it, while the tunnel keeps working on the same address.
+#[test]
+fn edge_bypass_is_masqueraded_to_the_link_address() {
+    use super::tests::{EDGE, GW1_MAC};
+    let text = EDGE.replace(
+        "[[rule]]\nfrom = \"198.18.1.0/24\"",
+        "[[rule]]\nfrom = \"198.18.1.50/32\"\ntable = \"isp1\"\n\n[[rule]]\nfrom = \"198.18.1.0/24\"",
+    ) + "\n[[route]]\ntable = \"isp1\"\nto = \"0.0.0.0/0\"\nvia = \"198.18.11.1\"\ndev = \"wan1\"\n\n[[masquerade]]\ninterface = \"wan1\"\n";
+    let cfg: Config = toml::from_str(&text).unwrap();
+    let snap = Snapshot::build(
+        &cfg,
+        &[EDGE_LAN_MAC, EDGE_WAN1_MAC, EDGE_WAN2_MAC],
+        &[KEY],
+        1,
+    )
+    .unwrap();
+    let mut e = Pipeline::new(
+        Arc::new(Shared::new(snap).unwrap()),
+        0,
+        SEQ0,
+        Arc::new(WorkerStats::default()),
+    );
+    e.shared.neighbors.learn(1, addr("198.18.11.1"), GW1_MAC, S);
+    e.shared
+        .neighbors
+        .learn(2, addr("198.18.12.1"), super::tests::GW2_MAC, S);
+    e.shared
+        .neighbors
+        .learn(0, addr("198.18.1.50"), HOST_MAC, S);
+    e.begin_batch(S);
+    let f = udp_frame(EDGE_LAN_MAC, "198.18.1.50", "203.0.113.130", 64, b"direct");
+    let (v, out) = run(&mut e, 0, &f);
+    assert_eq!(
+        v,
+        Verdict::Tx(1),
+        "straight out of isp1, not into the tunnel"
+    );
+    assert_eq!(&out[..6], &GW1_MAC);
+    let ip = assert_ipv4_valid(&out);
+    assert_eq!(ip.source, [198, 18, 11, 2]);
+    assert_eq!(out.len(), f.len(), "not encapsulated");
+    assert!(udp_ok(&out));
+    // The reply to isp1's address comes back to the host.
+    let mut reply = udp_frame(EDGE_WAN1_MAC, "203.0.113.130", "198.18.11.2", 60, b"back");
+    reply[34..38].copy_from_slice(&[0, 9, out[34], out[35]]);
+    reply[40] = 0;
+    reply[41] = 0;
+    let (v, lan) = run(&mut e, 1, &reply);
+    assert_eq!(v, Verdict::Tx(0));
+    let ip = assert_ipv4_valid(&lan);
+    assert_eq!(ip.destination, [198, 18, 1, 50]);
+    assert_eq!(&lan[36..38], &5555u16.to_be_bytes());
+    // Other LAN hosts still go through the bond.
+    let g = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.130", 64, b"bonded");
+    assert!(matches!(run(&mut e, 0, &g).0, Verdict::Tx(1 | 2)));
+    assert_eq!(
+        e.stats().links[0].tx_packets.get() + e.stats().links[1].tx_packets.get(),
+        1
+    );
+}
