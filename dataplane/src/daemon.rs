@@ -97,7 +97,8 @@ pub fn run(
         .as_deref()
         .unwrap_or(cfg.control_socket_path());
     let listeners = Listeners::bind(socket, cfg.metrics_listen)?;
-    let shared = Arc::new(Shared::new(snapshot));
+    let shared =
+        Arc::new(Shared::new(snapshot).map_err(|e| format!("cannot create wake-up sockets: {e}"))?);
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
@@ -116,6 +117,10 @@ pub fn run(
     let names: Vec<String> = cfg.interfaces.iter().map(|i| i.name.clone()).collect();
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let (ready_tx, ready_rx) = mpsc::channel();
+    // Workers start forwarding only once every queue is bound: until then, frames
+    // (ARP replies to the first requests among them) on an unbound queue would
+    // go to the kernel and be lost.
+    let (go_tx, go_rx) = crossbeam_channel::unbounded::<()>();
     let mut workers = Vec::new();
     let mut stats = Vec::new();
     let mut failure = None;
@@ -134,11 +139,12 @@ pub fn run(
             },
             ..XskOptions::default()
         };
-        let (names, shared, stop, ready) = (
+        let (names, shared, stop, ready, go) = (
             names.clone(),
             Arc::clone(&shared),
             Arc::clone(&stop),
             ready_tx.clone(),
+            go_rx.clone(),
         );
         let handle = thread::Builder::new()
             .name(format!("braid-w{i}"))
@@ -155,6 +161,9 @@ pub fn run(
                     }
                 };
                 let _ = ready.send(Ok(()));
+                if go.recv().is_err() {
+                    return Ok(());
+                }
                 let mut pipeline = Pipeline::new(shared, i as u8, seq_start, worker_stats);
                 worker::run(&mut ports, &mut pipeline, &stop, epoch)
                     .map_err(|e| format!("worker {i}: {e}"))
@@ -186,6 +195,12 @@ pub fn run(
             Err(e) => failure = Some(e),
         }
     }
+    if failure.is_none() {
+        for _ in &workers {
+            let _ = go_tx.send(());
+        }
+    }
+    drop(go_tx);
     if failure.is_none() {
         eprintln!(
             "braidd: ready: {:?} id {} with {} worker(s) on {}",

@@ -1,12 +1,13 @@
 //! braid's dataplane: packet views (`wire`), routing (`route`), link scheduling
 //! (`bond`), the tunnel (`tunnel`), the edge and hub pipelines (`pipeline`), packet
-//! I/O (`io`) and the worker loop (`worker`).
+//! I/O (`io`), masquerade (`nat`) and the worker loop (`worker`).
 
 pub mod bond;
 pub mod control;
 pub mod daemon;
 pub mod frame;
 pub mod io;
+pub mod nat;
 pub mod pipeline;
 pub mod route;
 pub mod snapshot;

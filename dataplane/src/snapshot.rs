@@ -4,14 +4,19 @@
 
 use crate::bond::Scheduler;
 use crate::io::PortId;
+use crate::nat::{NatConfig, NatTimeouts, PortRange};
 use crate::route::{NextHop, Routes};
 use crate::stats::MAX_LINKS;
 use crate::tunnel::{ReplayWindow, Sealer, HEADER_LEN, TAG_LEN};
 use crate::wire::Mac;
-use braid_control::config::{Balance, BondMode, Config, LinkState, Role};
+use braid_control::config::{
+    Balance, BondMode, Config, Hairpin, LinkState, MasqueradeConfig, NatRefusal, OtherProtocols,
+    Role,
+};
 use ipnet::Ipv4Net;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Bytes the tunnel adds in front of and behind the inner IPv4 packet inside the
 /// outer IPv4 packet: outer IPv4 and UDP headers, braid header, tag.
@@ -80,6 +85,57 @@ impl Peer {
     }
 }
 
+/// Masquerade on one port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Masquerade {
+    /// The outside port.
+    pub port: PortId,
+    /// Pool, ports, timeouts and limits of the session tables.
+    pub nat: NatConfig,
+    /// Inside sources translated (empty: all forwarded traffic).
+    pub sources: Vec<Ipv4Net>,
+    pub when_full: NatRefusal,
+    pub hairpin: Hairpin,
+    pub other_protocols: OtherProtocols,
+}
+
+impl Masquerade {
+    fn build(m: &MasqueradeConfig, port: PortId, own: Ipv4Addr) -> Masquerade {
+        let pool = if m.addresses.is_empty() {
+            vec![own]
+        } else {
+            m.addresses.clone()
+        };
+        Masquerade {
+            port,
+            nat: NatConfig {
+                pool,
+                ports: PortRange {
+                    lo: m.port_min,
+                    hi: m.port_max,
+                },
+                timeouts: NatTimeouts {
+                    udp: Duration::from_secs(m.udp_timeout),
+                    tcp_established: Duration::from_secs(m.tcp_established_timeout),
+                    tcp_transitory: Duration::from_secs(m.tcp_transitory_timeout),
+                    icmp: Duration::from_secs(m.icmp_timeout),
+                },
+                max_sessions: m.max_sessions,
+                max_per_host: m.max_per_host,
+            },
+            sources: m.sources.clone(),
+            when_full: m.when_full,
+            hairpin: m.hairpin,
+            other_protocols: m.other_protocols,
+        }
+    }
+
+    /// True when traffic from `src` is translated.
+    pub fn covers(&self, src: Ipv4Addr) -> bool {
+        self.sources.is_empty() || self.sources.iter().any(|n| n.contains(&src))
+    }
+}
+
 /// Everything a worker needs to process packets.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -91,6 +147,10 @@ pub struct Snapshot {
     pub ports: Vec<PortInfo>,
     pub peers: Vec<Peer>,
     pub routes: Routes,
+    /// Masquerading ports.
+    pub masquerades: Vec<Masquerade>,
+    /// Number of workers (sender lanes; NAT session owners).
+    pub workers: usize,
     /// Bumped on every change; workers rebuild their schedulers when it moves.
     pub generation: u64,
 }
@@ -219,6 +279,15 @@ impl Snapshot {
         for rule in &cfg.rules {
             routes.add_rule(rule.from, &rule.table);
         }
+        let masquerades = cfg
+            .masquerades
+            .iter()
+            .map(|m| {
+                let port = port_of(&m.interface)
+                    .ok_or_else(|| format!("masquerade: no interface {}", m.interface))?;
+                Ok(Masquerade::build(m, port, ports[port].addr))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         Ok(Snapshot {
             role: cfg.role,
             id: cfg.id,
@@ -228,6 +297,8 @@ impl Snapshot {
             ports,
             peers,
             routes,
+            masquerades,
+            workers: cfg.workers.max(1),
             generation,
         })
     }
@@ -236,6 +307,20 @@ impl Snapshot {
     #[inline]
     pub fn port_with_addr(&self, ip: Ipv4Addr) -> Option<PortId> {
         self.ports.iter().position(|p| p.addr == ip)
+    }
+
+    /// The masquerade that owns outside address `ip`.
+    #[inline]
+    pub fn masquerade_of(&self, ip: Ipv4Addr) -> Option<usize> {
+        self.masquerades
+            .iter()
+            .position(|m| m.nat.pool.contains(&ip))
+    }
+
+    /// The masquerade of port `port`.
+    #[inline]
+    pub fn masquerade_on(&self, port: PortId) -> Option<usize> {
+        self.masquerades.iter().position(|m| m.port == port)
     }
 
     /// The peer with tunnel sender id `id`.

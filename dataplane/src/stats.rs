@@ -19,14 +19,14 @@ impl Counter {
     pub fn add(&self, n: u64) {
         self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
     }
+    /// Sets the value (single writer): for totals kept elsewhere.
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Relaxed);
+    }
     /// Current value.
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
-    }
-    /// Replaces the value (single writer).
-    #[inline]
-    pub fn set(&self, n: u64) {
-        self.0.store(n, Relaxed);
     }
 }
 
@@ -67,6 +67,14 @@ drop_reasons! {
     Spoofed => "spoofed",
     MalformedInner => "malformed_inner",
     TxFull => "tx_full",
+    NatUnsupported => "nat_unsupported",
+    NatFragment => "nat_fragment",
+    NatNoSession => "nat_no_session",
+    NatTableFull => "nat_table_full",
+    NatHostLimit => "nat_host_limit",
+    NatPortsExhausted => "nat_ports_exhausted",
+    NatHairpin => "nat_hairpin",
+    HandoffFull => "handoff_full",
 }
 
 /// Traffic of one link as seen by one worker.
@@ -117,6 +125,21 @@ pub struct WorkerStats {
     pub icmp_errors: Counter,
     /// Per port (config interface order): the I/O counters of this worker's queue.
     pub ports: [PortStats; MAX_PORTS],
+    /// Masquerade totals of this worker's session tables.
+    pub nat: NatStats,
+    /// Frames handed to another worker (NAT session owner).
+    pub handed_off: Counter,
+}
+
+/// Masquerade totals of one worker.
+#[derive(Debug, Default)]
+pub struct NatStats {
+    /// Live sessions.
+    pub sessions: Counter,
+    pub created: Counter,
+    pub expired: Counter,
+    pub translated_out: Counter,
+    pub translated_in: Counter,
 }
 
 impl Default for WorkerStats {
@@ -128,6 +151,8 @@ impl Default for WorkerStats {
             local: Counter::default(),
             icmp_errors: Counter::default(),
             ports: std::array::from_fn(|_| PortStats::default()),
+            nat: NatStats::default(),
+            handed_off: Counter::default(),
         }
     }
 }

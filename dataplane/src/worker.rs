@@ -5,7 +5,6 @@
 
 use crate::io::Ports;
 use crate::pipeline::Pipeline;
-use crate::stats::DropReason;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -27,12 +26,7 @@ pub fn poll_once<P: Ports>(ports: &mut P, pipeline: &mut Pipeline, now: u64) -> 
     for port in 0..ports.len() {
         received += ports.rx_batch(port, BATCH, &mut |frame| pipeline.process(port, frame))?;
     }
-    let stats = std::sync::Arc::clone(pipeline.stats());
-    for (port, frame) in pipeline.take_out() {
-        if !ports.tx_copy(port, &frame) {
-            stats.count_drop(DropReason::TxFull);
-        }
-    }
+    pipeline.send_out(|port, frame| ports.tx_copy(port, frame));
     ports.flush()?;
     Ok(received)
 }
@@ -44,6 +38,9 @@ pub fn run<P: Ports>(
     stop: &AtomicBool,
     epoch: Instant,
 ) -> io::Result<()> {
+    if let Some(fd) = pipeline.take_wake_fd() {
+        ports.set_wake_fd(fd);
+    }
     let mut idle = 0u32;
     let mut next_publish = 0;
     while !stop.load(Ordering::Relaxed) {
@@ -57,13 +54,30 @@ pub fn run<P: Ports>(
         if poll_once(ports, pipeline, now)? == 0 {
             idle = idle.saturating_add(1);
             if idle > SPIN_ROUNDS {
-                ports.wait(IDLE_WAIT)?;
+                sleep(ports, pipeline)?;
             }
         } else {
             idle = 0;
         }
     }
     Ok(())
+}
+
+/// Sleeps until a port has frames, another worker hands over work, or
+/// [`IDLE_WAIT`] passes. The sleep is announced before the last look at the
+/// hand-over queue, so a hand-over either is seen here or wakes the poll.
+fn sleep<P: Ports>(ports: &mut P, pipeline: &Pipeline) -> io::Result<()> {
+    let Some(waker) = pipeline.waker() else {
+        return ports.wait(IDLE_WAIT);
+    };
+    waker.going_to_sleep();
+    let result = if pipeline.has_handoff() {
+        Ok(())
+    } else {
+        ports.wait(IDLE_WAIT)
+    };
+    waker.awake();
+    result
 }
 
 #[cfg(test)]
@@ -84,7 +98,7 @@ mod tests {
         let cfg: braid_control::config::Config = toml::from_str(text).unwrap();
         let snap = Snapshot::build(&cfg, macs, &[[3; 32]], 1).unwrap();
         Pipeline::new(
-            Arc::new(Shared::new(snap)),
+            Arc::new(Shared::new(snap).unwrap()),
             0,
             1 << 40,
             Arc::new(WorkerStats::default()),

@@ -31,6 +31,8 @@ struct LabOpts {
     mode: &'static str,
     /// Weights of isp1 and isp2.
     weights: (u32, u32),
+    /// The hub masquerades the LAN; the internet has no route back to it.
+    nat: bool,
 }
 
 impl Default for LabOpts {
@@ -39,6 +41,7 @@ impl Default for LabOpts {
             workers: 1,
             mode: "packet",
             weights: (1, 2),
+            nat: false,
         }
     }
 }
@@ -56,8 +59,9 @@ impl Lab {
             prefix: prefix.to_string(),
         };
         let (w, (w1, w2)) = (opts.workers, opts.weights);
+        let nat = if opts.nat { " --nat" } else { "" };
         lab.cmd(&format!(
-            "up --queues {w} --workers {w} --mode {} --weights {w1},{w2}",
+            "up --queues {w} --workers {w} --mode {} --weights {w1},{w2}{nat}",
             opts.mode
         ));
         lab
@@ -144,9 +148,14 @@ impl Lab {
     /// A byte-exact TCP transfer of `bytes` each way from the LAN host to a server on the internet
     /// host; returns the client's and the server's reports after checking both say ok.
     fn transfer(&self, bytes: u64) -> (Value, Value) {
-        let server = Server::start(self, 5001);
+        self.transfer_on(5001, bytes)
+    }
+
+    /// [`Lab::transfer`] to a server on `port`.
+    fn transfer_on(&self, port: u16, bytes: u64) -> (Value, Value) {
+        let server = Server::start(self, port);
         let send = format!(
-            "{} send --to {INET_HOST}:5001 --bytes {bytes} --timeout 120",
+            "{} send --to {INET_HOST}:{port} --bytes {bytes} --timeout 120",
             xfer()
         );
         let out = exec(&self.ns("lan"), &args(&send));
@@ -733,6 +742,7 @@ fn packet_mode_split(workers: usize) {
             workers,
             mode: "packet",
             weights,
+            nat: false,
         },
     );
     lab.start_braid();
@@ -791,5 +801,136 @@ fn flow_mode_keeps_one_tcp_flow_on_one_link() {
             idle <= IDLE_LINK_PACKETS,
             "{what}: one flow spread over both links: isp1 {a}, isp2 {b}"
         );
+    }
+}
+
+/// SIGTERM stops braidd cleanly: it exits 0 with its counter report, and no XDP program stays
+/// attached to its NICs.
+#[test]
+fn shutdown_detaches_xdp() {
+    if !root() {
+        return;
+    }
+    let lab = Lab::new(&prefix("stop"), &LabOpts::default());
+    lab.start_braid();
+    lab.wait_for_path();
+    let attached = |ns: &str| sh(ns, "ip -o link show").matches("xdp").count();
+    assert!(
+        attached(&lab.ns("edge")) >= 3,
+        "{}",
+        sh(&lab.ns("edge"), "ip -o link show")
+    );
+    assert!(attached(&lab.ns("hub")) >= 1);
+    lab.cmd("stop");
+    assert_eq!(
+        attached(&lab.ns("edge")),
+        0,
+        "{}",
+        sh(&lab.ns("edge"), "ip -o link show")
+    );
+    assert_eq!(
+        attached(&lab.ns("hub")),
+        0,
+        "{}",
+        sh(&lab.ns("hub"), "ip -o link show")
+    );
+    let log = lab.logs();
+    assert!(
+        log.contains("link hub/isp2: tx"),
+        "no shutdown report:\n{log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+// ---- masquerade ----------------------------------------------------------------------------------
+
+/// The hub masquerades: the internet has no route to the LAN, yet parallel TCP transfers and a UDP
+/// exchange from the LAN host work, and the internet host sees only the hub's public address.
+fn masquerade(workers: usize) {
+    let lab = Lab::new(
+        &prefix(&format!("nat{workers}")),
+        &LabOpts {
+            workers,
+            nat: true,
+            ..LabOpts::default()
+        },
+    );
+    let routes = sh(&lab.ns("net"), "ip route");
+    assert!(
+        !routes.contains("198.18.1.0"),
+        "the internet must not know the LAN:\n{routes}"
+    );
+    lab.start_braid();
+    lab.wait_for_path();
+    let hub: IpAddr = "203.0.113.2".parse().expect("ip");
+    let lab_ref = &lab;
+    let served: Vec<Value> = thread::scope(|s| {
+        let flows: Vec<_> = (0..4u16)
+            .map(|i| s.spawn(move || lab_ref.transfer_on(5101 + i, 4_000_000).1))
+            .collect();
+        flows.into_iter().map(|f| f.join().expect("flow")).collect()
+    });
+    for report in &served {
+        let peer: std::net::SocketAddr = report["peer"]
+            .as_str()
+            .and_then(|p| p.parse().ok())
+            .expect("server peer");
+        assert_eq!(peer.ip(), hub, "the internet host saw {peer}");
+    }
+    // UDP: every datagram echoed, and the echo saw the hub's address.
+    let echo = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("inet"), xfer(), "udp-echo"])
+        .args([
+            "--listen",
+            &format!("{INET_HOST}:6001"),
+            "--count",
+            "500",
+            "--timeout",
+            "20",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn udp-echo");
+    let mut echo = KillOnDrop(echo);
+    thread::sleep(Duration::from_millis(300));
+    let send = format!(
+        "{} udp-send --to {INET_HOST}:6001 --count 500 --pps 2000",
+        xfer()
+    );
+    let out = exec(&lab.ns("lan"), &args(&send));
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| lab.fail(&format!("udp-send report ({e}):\n{}", text(&out))));
+    assert_eq!(report["received"], 500, "{report}");
+    assert_eq!(report["ok"], true, "{report}");
+    // The echo exits after its 500th datagram: read everything it said.
+    let mut said = String::new();
+    if let Some(stdout) = echo.0.stdout.as_mut() {
+        std::io::Read::read_to_string(stdout, &mut said).expect("read udp-echo output");
+    }
+    assert!(said.contains("203.0.113.2:"), "the echo saw: {said}");
+    assert!(!said.contains("198.18.1.2"), "a LAN address leaked: {said}");
+}
+
+/// Kills a child process when dropped (also on panic).
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn masquerade_one_worker() {
+    if root() {
+        masquerade(1);
+    }
+}
+
+#[test]
+fn masquerade_two_workers() {
+    if root() {
+        masquerade(2);
     }
 }

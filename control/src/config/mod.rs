@@ -99,6 +99,9 @@ pub struct Config {
     /// TCP address serving Prometheus metrics at `/metrics` (None: not served).
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
+    /// Source translation (masquerade) of traffic leaving by an interface.
+    #[serde(rename = "masquerade", default)]
+    pub masquerades: Vec<MasqueradeConfig>,
 }
 
 impl Config {
@@ -315,6 +318,112 @@ pub struct RuleConfig {
     pub from: Ipv4Net,
     /// Table that matching traffic is looked up in.
     pub table: String,
+}
+
+/// What to do with a packet a masquerade cannot or may not translate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NatRefusal {
+    /// Drop it silently (and count it).
+    #[default]
+    Drop,
+    /// Drop it, count it and tell the sender with an ICMP "administratively
+    /// prohibited" (destination unreachable, code 13).
+    Icmp,
+}
+
+/// Traffic from inside to one of the masquerade's own mappings (hairpinning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Hairpin {
+    /// Dropped and counted.
+    #[default]
+    Drop,
+    /// Translated out and back in, so one inside host reaches another through
+    /// its outside address.
+    Translate,
+}
+
+/// IP protocols other than TCP, UDP and ICMP leaving by a masquerading interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OtherProtocols {
+    /// Dropped and counted.
+    #[default]
+    Drop,
+    /// Forwarded untranslated.
+    Pass,
+}
+
+/// Masquerade (source NAT) on one interface, as `iptables -t nat -A POSTROUTING
+/// -o <interface> -s <sources> -j MASQUERADE` does.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MasqueradeConfig {
+    /// The outside interface.
+    pub interface: String,
+    /// Outside addresses; the interface's own address when empty.
+    #[serde(default)]
+    pub addresses: Vec<Ipv4Addr>,
+    /// Inside sources translated; every forwarded source when empty.
+    #[serde(default)]
+    pub sources: Vec<Ipv4Net>,
+    /// Lowest outside port (and ICMP identifier) handed out.
+    #[serde(default = "default_port_min")]
+    pub port_min: u16,
+    /// Highest outside port handed out.
+    #[serde(default = "default_port_max")]
+    pub port_max: u16,
+    /// Idle timeout of UDP sessions, seconds.
+    #[serde(default = "default_udp_timeout")]
+    pub udp_timeout: u64,
+    /// Idle timeout of established TCP sessions, seconds.
+    #[serde(default = "default_tcp_established_timeout")]
+    pub tcp_established_timeout: u64,
+    /// Idle timeout of opening or closing TCP sessions, seconds.
+    #[serde(default = "default_tcp_transitory_timeout")]
+    pub tcp_transitory_timeout: u64,
+    /// Idle timeout of ICMP echo sessions, seconds.
+    #[serde(default = "default_icmp_timeout")]
+    pub icmp_timeout: u64,
+    /// Most sessions in all.
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+    /// Most sessions of one inside address.
+    #[serde(default = "default_max_per_host")]
+    pub max_per_host: usize,
+    /// New sessions refused because a limit is reached.
+    #[serde(default)]
+    pub when_full: NatRefusal,
+    #[serde(default)]
+    pub hairpin: Hairpin,
+    #[serde(default)]
+    pub other_protocols: OtherProtocols,
+}
+
+fn default_port_min() -> u16 {
+    1024
+}
+fn default_port_max() -> u16 {
+    65535
+}
+fn default_udp_timeout() -> u64 {
+    300
+}
+fn default_tcp_established_timeout() -> u64 {
+    7440
+}
+fn default_tcp_transitory_timeout() -> u64 {
+    240
+}
+fn default_icmp_timeout() -> u64 {
+    60
+}
+fn default_max_sessions() -> usize {
+    1 << 20
+}
+fn default_max_per_host() -> usize {
+    4096
 }
 
 fn default_workers() -> usize {

@@ -32,7 +32,94 @@ pub(crate) fn validate(config: &Config, check_key_files: bool) -> Vec<Problem> {
     check_routes(config, &mut out);
     check_rules(config, &mut out);
     check_role(config, &mut out);
+    check_masquerades(config, &mut out);
     out
+}
+
+/// Limits of the masquerade's numbers (sessions: about 100 bytes each).
+const MAX_NAT_SESSIONS: usize = 1 << 24;
+const MAX_NAT_POOL: usize = 256;
+
+fn check_masquerades(config: &Config, out: &mut Vec<Problem>) {
+    let mut seen = HashMap::new();
+    for (i, m) in config.masquerades.iter().enumerate() {
+        let at = |field: &str| format!("masquerade[{i}].{field}");
+        if config.interface_index(&m.interface).is_none() {
+            out.push(Problem::at(
+                at("interface"),
+                format!(
+                    "masquerade on {}: the interface is not defined in [[interface]]",
+                    m.interface
+                ),
+            ));
+        } else if let Some(first) = first_seen(&mut seen, m.interface.as_str(), i) {
+            out.push(Problem::at(
+                at("interface"),
+                format!("{} already masquerades in masquerade[{first}]", m.interface),
+            ));
+        }
+        if m.addresses.len() > MAX_NAT_POOL {
+            out.push(Problem::at(
+                at("addresses"),
+                format!(
+                    "at most {MAX_NAT_POOL} addresses, got {}",
+                    m.addresses.len()
+                ),
+            ));
+        }
+        for (j, a) in m.addresses.iter().enumerate() {
+            if !is_unicast(*a) {
+                out.push(Problem::at(
+                    format!("masquerade[{i}].addresses[{j}]"),
+                    format!("{a} is not a unicast address"),
+                ));
+            }
+        }
+        for (j, s) in m.sources.iter().enumerate() {
+            if let Err(why) = check_prefix(*s) {
+                out.push(Problem::at(format!("masquerade[{i}].sources[{j}]"), why));
+            }
+        }
+        if m.port_min == 0 || m.port_min > m.port_max {
+            out.push(Problem::at(
+                at("port_min"),
+                format!(
+                    "ports {}..={} are not a range of non-zero ports",
+                    m.port_min, m.port_max
+                ),
+            ));
+        }
+        for (field, secs) in [
+            ("udp_timeout", m.udp_timeout),
+            ("tcp_established_timeout", m.tcp_established_timeout),
+            ("tcp_transitory_timeout", m.tcp_transitory_timeout),
+            ("icmp_timeout", m.icmp_timeout),
+        ] {
+            if !(1..=86_400).contains(&secs) {
+                out.push(Problem::at(
+                    at(field),
+                    format!("{field} must be 1..=86400 seconds, got {secs}"),
+                ));
+            }
+        }
+        if !(1..=MAX_NAT_SESSIONS).contains(&m.max_sessions) {
+            out.push(Problem::at(
+                at("max_sessions"),
+                format!(
+                    "max_sessions must be 1..={MAX_NAT_SESSIONS}, got {}",
+                    m.max_sessions
+                ),
+            ));
+        } else if m.max_per_host == 0 || m.max_per_host > m.max_sessions {
+            out.push(Problem::at(
+                at("max_per_host"),
+                format!(
+                    "max_per_host must be 1..=max_sessions ({}), got {}",
+                    m.max_sessions, m.max_per_host
+                ),
+            ));
+        }
+    }
 }
 
 fn check_globals(config: &Config, out: &mut Vec<Problem>) {

@@ -75,7 +75,7 @@ impl Daemon {
         let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
         let keys = vec![KEY; cfg.peers.len()];
         let snap = Snapshot::build(&cfg, macs, &keys, 1).unwrap();
-        let shared = Arc::new(Shared::new(snap));
+        let shared = Arc::new(Shared::new(snap).unwrap());
         let stats: Vec<_> = (0..2).map(|_| Arc::new(WorkerStats::default())).collect();
         let stop = Arc::new(AtomicBool::new(false));
         let listeners = Listeners::bind(

@@ -176,6 +176,8 @@ impl Ports for MemPorts {
         Ok(())
     }
 
+    fn set_wake_fd(&mut self, _fd: super::wake::WakeFd) {}
+
     fn counters(&self, port: PortId) -> PortCounters {
         self.ports.get(port).map(|p| p.counters).unwrap_or_default()
     }

@@ -7,6 +7,7 @@
 //! it goes.
 
 pub mod mem;
+pub mod wake;
 pub mod xsk;
 
 pub use mem::MemPorts;
@@ -67,8 +68,12 @@ pub trait Ports {
     /// completed frames and refills the receive side.
     fn flush(&mut self) -> io::Result<()>;
 
-    /// Blocks until a port may have frames to receive, or `timeout` passes.
+    /// Blocks until a port may have frames to receive, the wake fd (if set) is
+    /// written, or `timeout` passes.
     fn wait(&mut self, timeout: Duration) -> io::Result<()>;
+
+    /// Adds `fd` to what `wait` watches, so other threads can wake this worker.
+    fn set_wake_fd(&mut self, fd: wake::WakeFd);
 
     /// Counters of `port`.
     fn counters(&self, port: PortId) -> PortCounters;

@@ -48,11 +48,13 @@
 //!   are dropped by the kernel before they reach the ring; turn offloads off on
 //!   the devices that feed braid.
 
+use super::wake::WakeFd;
 use super::{PortCounters, PortId, Ports, Verdict};
 use crate::frame::Frame;
 use std::ffi::CString;
 use std::io;
 use std::num::NonZeroU32;
+use std::os::fd::AsFd;
 use std::os::unix::io::AsRawFd;
 use std::thread;
 use std::time::Duration;
@@ -167,8 +169,10 @@ pub struct XskPorts {
     free: Vec<FrameDesc>,
     /// Room for descriptors read from an RX or completion ring.
     scratch: Vec<FrameDesc>,
-    /// One entry per socket, for `wait`.
+    /// One entry per socket, for `wait`, then the wake fd's when set.
     pollfds: Vec<libc::pollfd>,
+    /// Written by other threads to end a `wait` early.
+    wake: Option<WakeFd>,
     ring_size: usize,
     /// Declared last: the sockets above hold their own handles on it, so it is
     /// freed only after the last of them is closed.
@@ -383,6 +387,7 @@ impl XskPorts {
             free,
             scratch: vec![FrameDesc::default(); ring_size],
             pollfds,
+            wake: None,
             ring_size,
             umem,
         };
@@ -595,7 +600,8 @@ impl Ports for XskPorts {
             .div_ceil(1000)
             .min(libc::c_int::MAX as u128) as libc::c_int;
         // SAFETY: `pollfds` is a live, exclusively borrowed array of
-        // `pollfds.len()` entries whose fds stay open as long as `self.ports`.
+        // `pollfds.len()` entries whose fds stay open as long as `self.ports`
+        // and `self.wake`, which own them.
         let rc = unsafe {
             libc::poll(
                 self.pollfds.as_mut_ptr(),
@@ -609,7 +615,20 @@ impl Ports for XskPorts {
                 return Err(err);
             }
         }
+        if let Some(w) = &self.wake {
+            w.drain();
+        }
         Ok(())
+    }
+
+    fn set_wake_fd(&mut self, fd: WakeFd) {
+        self.pollfds.truncate(self.ports.len());
+        self.pollfds.push(libc::pollfd {
+            fd: fd.as_fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        self.wake = Some(fd);
     }
 
     fn counters(&self, port: PortId) -> PortCounters {

@@ -1,7 +1,7 @@
 //! IPv4 from any port: checks, local delivery, TTL, policy routing, and plain
 //! forwarding out of a port.
 
-use super::{deliver, discard, encap, icmp_error, local, Ctx, IcmpError, State};
+use super::{deliver, discard, encap, icmp_error, local, masq, Ctx, IcmpError, State};
 use crate::frame::Frame;
 use crate::io::{PortId, Verdict};
 use crate::route::NextHop;
@@ -23,10 +23,31 @@ pub(super) fn ipv4(ctx: &Ctx, st: &mut State, port: PortId, frame: &mut Frame<'_
     let (total, header_len, protocol, dst) =
         (ip.total_len(), ip.header_len(), ip.protocol(), ip.dst());
     frame.set_len(ethernet::HEADER_LEN + total);
+    if let Some(m) = ctx.snap.masquerade_of(dst) {
+        if !for_braid(ctx, frame, header_len, protocol) {
+            return masq::inbound(ctx, st, port, frame, m);
+        }
+    }
     if ctx.snap.port_with_addr(dst).is_some() {
         return local::deliver_local(ctx, st, port, frame, header_len, protocol);
     }
     forward(ctx, st, port, frame)
+}
+
+/// True for packets to braid itself on an address it shares with a masquerade:
+/// tunnel datagrams and ICMP echo requests.
+fn for_braid(ctx: &Ctx, frame: &Frame<'_>, header_len: usize, protocol: u8) -> bool {
+    let l4 = frame
+        .data()
+        .get(ethernet::HEADER_LEN + header_len..)
+        .unwrap_or(&[]);
+    match protocol {
+        ipv4::PROTO_UDP => {
+            l4.get(2..4).map(|p| u16::from_be_bytes([p[0], p[1]])) == Some(ctx.snap.tunnel_port)
+        }
+        ipv4::PROTO_ICMP => l4.first() == Some(&icmp::ECHO_REQUEST),
+        _ => false,
+    }
 }
 
 /// Routes a checked IPv4 packet (Ethernet header in front, frame trimmed to the
@@ -78,7 +99,14 @@ pub(super) fn forward(
             if let Some(packet) = frame.data_mut().get_mut(ethernet::HEADER_LEN..) {
                 ipv4::decrement_ttl(packet);
             }
-            deliver(ctx, st, port, gateway.unwrap_or(dst), frame)
+            let next_hop = gateway.unwrap_or(dst);
+            if let Some(m) = ctx.snap.masquerade_on(port) {
+                let own = ctx.snap.port_with_addr(src).is_some();
+                if !own && ctx.snap.masquerades.get(m).is_some_and(|m| m.covers(src)) {
+                    return masq::outbound(ctx, st, in_port, frame, port, next_hop, m);
+                }
+            }
+            deliver(ctx, st, port, next_hop, frame)
         }
     }
 }

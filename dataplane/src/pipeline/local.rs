@@ -28,7 +28,13 @@ pub(super) fn arp(
         Err(crate::wire::WireError::Truncated) => return discard(st, DropReason::Truncated),
         Err(_) => return discard(st, DropReason::Malformed),
     };
-    if a.target_ip != p.addr {
+    let ours = a.target_ip == p.addr
+        || ctx
+            .snap
+            .masquerade_on(port)
+            .and_then(|m| ctx.snap.masquerades.get(m))
+            .is_some_and(|m| m.nat.pool.contains(&a.target_ip));
+    if !ours {
         return discard(st, DropReason::NotForUs);
     }
     if p.net.contains(&a.sender_ip) && a.sender_ip != p.addr {
@@ -41,7 +47,7 @@ pub(super) fn arp(
     let reply = arp::Arp {
         op: arp::OP_REPLY,
         sender_mac: p.mac,
-        sender_ip: p.addr,
+        sender_ip: a.target_ip,
         target_mac: a.sender_mac,
         target_ip: a.sender_ip,
     };

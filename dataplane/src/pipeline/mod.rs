@@ -11,19 +11,46 @@ mod decap;
 mod encap;
 mod forward;
 mod local;
+mod masq;
+
+pub use masq::{Handoff, HANDOFF_QUEUE};
 
 use crate::bond::Scheduler;
 use crate::frame::Frame;
+use crate::io::wake::{self, WakeFd, Waker};
 use crate::io::{PortId, Verdict};
+use crate::nat::{NatTable, PortSlice, Proto, SessionInfo};
 use crate::route::neighbor::{Lookup, NeighborMap};
 use crate::route::{Neighbors, NextHop, Pending};
+use crate::snapshot::Masquerade;
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
 use crate::wire::{arp, ethernet, icmp, Mac, BROADCAST};
 use arc_swap::ArcSwap;
+use crossbeam_channel::{bounded, Receiver, Sender};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// A request for the NAT sessions of one worker.
+#[derive(Debug)]
+pub struct SessionQuery {
+    /// Most sessions to return.
+    pub limit: usize,
+    /// Where the worker sends (masquerade index, session) pairs.
+    pub reply: Sender<Vec<(usize, SessionInfo)>>,
+}
+
+/// A worker's queues: handed-off packets and session queries, and how to wake it.
+#[derive(Debug)]
+struct Queues {
+    handoff: (Sender<Handoff>, Receiver<Handoff>),
+    queries: (Sender<SessionQuery>, Receiver<SessionQuery>),
+    waker: Arc<Waker>,
+    /// The receiving end, until the worker takes it for its ports.
+    wake_fd: std::sync::Mutex<Option<WakeFd>>,
+}
 
 /// State shared by all workers of a daemon.
 #[derive(Debug)]
@@ -32,15 +59,45 @@ pub struct Shared {
     pub snapshot: ArcSwap<Snapshot>,
     /// The neighbour cache.
     pub neighbors: Neighbors,
+    /// Per worker (lane).
+    queues: Vec<Queues>,
 }
 
 impl Shared {
-    /// Shared state starting with `snapshot`.
-    pub fn new(snapshot: Snapshot) -> Shared {
-        Shared {
+    /// Shared state starting with `snapshot`, for its number of workers.
+    pub fn new(snapshot: Snapshot) -> std::io::Result<Shared> {
+        let queues = (0..snapshot.workers)
+            .map(|_| {
+                let (waker, fd) = wake::pair()?;
+                Ok(Queues {
+                    handoff: bounded(HANDOFF_QUEUE),
+                    queries: bounded(4),
+                    waker: Arc::new(waker),
+                    wake_fd: std::sync::Mutex::new(Some(fd)),
+                })
+            })
+            .collect::<std::io::Result<_>>()?;
+        Ok(Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             neighbors: Neighbors::new(crate::route::neighbor::DEFAULT_CAPACITY),
+            queues,
+        })
+    }
+
+    /// Up to `limit` NAT sessions of each worker, asked of the running workers
+    /// (each answers at its next batch; a worker silent for `timeout` is skipped).
+    pub fn nat_sessions(&self, limit: usize, timeout: Duration) -> Vec<(usize, SessionInfo)> {
+        let mut all = Vec::new();
+        for q in &self.queues {
+            let (reply, answer) = bounded(1);
+            if q.queries.0.try_send(SessionQuery { limit, reply }).is_ok() {
+                q.waker.wake();
+                if let Ok(mut sessions) = answer.recv_timeout(timeout) {
+                    all.append(&mut sessions);
+                }
+            }
         }
+        all
     }
 }
 
@@ -78,6 +135,12 @@ struct State {
     icmp_tokens: u64,
     icmp_refill_ns: u64,
     next_gateway_check_ns: u64,
+    /// This worker's session table per masquerade (snapshot order), and the
+    /// masquerades they were built for.
+    nat: Vec<Option<NatTable>>,
+    nat_plan: Vec<Masquerade>,
+    /// Every worker's handoff queue and waker, by lane.
+    handoff: Vec<(Sender<Handoff>, Arc<Waker>)>,
 }
 
 /// One worker's pipeline.
@@ -85,7 +148,14 @@ pub struct Pipeline {
     shared: Arc<Shared>,
     ctx: Ctx,
     st: State,
+    inbox: Option<Receiver<Handoff>>,
+    queries: Option<Receiver<SessionQuery>>,
 }
+
+/// Handed-off packets a worker takes per batch.
+const HANDOFF_BATCH: usize = 256;
+/// Expired NAT sessions a worker reclaims per batch and table.
+const NAT_EXPIRE_BUDGET: usize = 64;
 
 impl Pipeline {
     /// A pipeline for worker `lane`. Sequences start at `seq_start`, which must be
@@ -95,7 +165,17 @@ impl Pipeline {
     pub fn new(shared: Arc<Shared>, lane: u8, seq_start: u64, stats: Arc<WorkerStats>) -> Pipeline {
         let snap = shared.snapshot.load_full();
         let neigh = shared.neighbors.load();
+        let mine = shared.queues.get(usize::from(lane));
+        let inbox = mine.map(|q| q.handoff.1.clone());
+        let queries = mine.map(|q| q.queries.1.clone());
+        let handoff = shared
+            .queues
+            .iter()
+            .map(|q| (q.handoff.0.clone(), Arc::clone(&q.waker)))
+            .collect();
         let mut p = Pipeline {
+            inbox,
+            queries,
             shared,
             ctx: Ctx {
                 snap,
@@ -116,6 +196,9 @@ impl Pipeline {
                 icmp_tokens: ICMP_ERRORS_PER_SEC,
                 icmp_refill_ns: 0,
                 next_gateway_check_ns: 0,
+                nat: Vec::new(),
+                nat_plan: Vec::new(),
+                handoff,
             },
         };
         p.sync_snapshot();
@@ -135,6 +218,7 @@ impl Pipeline {
             self.st.next_gateway_check_ns = now + GATEWAY_CHECK_NS;
             resolve_gateways(&self.ctx, &mut self.st);
         }
+        self.serve_queues();
         if !self.st.pending.is_empty() {
             let out = &mut self.st.out;
             let r = self
@@ -148,9 +232,57 @@ impl Pipeline {
         }
     }
 
+    /// Resumes packets other workers handed over, answers session queries, and
+    /// ages the NAT tables.
+    fn serve_queues(&mut self) {
+        if let Some(inbox) = &self.inbox {
+            for h in inbox.try_iter().take(HANDOFF_BATCH) {
+                if let Some(out) = masq::resume(&self.ctx, &mut self.st, h) {
+                    self.st.out.push(out);
+                }
+            }
+        }
+        if let Some(queries) = &self.queries {
+            for q in queries.try_iter() {
+                let now = self.ctx.now;
+                let sessions = self
+                    .st
+                    .nat
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, t)| t.as_ref().map(|t| (i, t)))
+                    .flat_map(|(i, t)| t.sessions(now).map(move |s| (i, s)))
+                    .take(q.limit)
+                    .collect();
+                let _ = q.reply.try_send(sessions);
+            }
+        }
+        let (mut live, mut created, mut expired, mut out, mut inn) = (0, 0, 0, 0, 0);
+        for t in self.st.nat.iter_mut().flatten() {
+            t.expire(self.ctx.now, NAT_EXPIRE_BUDGET);
+            let c = t.counters();
+            live += t.len() as u64;
+            created += c.created;
+            expired += c.expired;
+            out += c.translated_out;
+            inn += c.translated_in;
+        }
+        let n = &self.st.stats.nat;
+        n.sessions.set(live);
+        n.created.set(created);
+        n.expired.set(expired);
+        n.translated_out.set(out);
+        n.translated_in.set(inn);
+    }
+
     /// Rebuilds per-peer state after a snapshot change. Schedulers restart;
     /// sequences of peers that stay are kept (a peer is matched by its id).
+    /// NAT tables are kept while their masquerade is unchanged.
     fn sync_snapshot(&mut self) {
+        if self.ctx.snap.masquerades != self.st.nat_plan {
+            self.st.nat_plan = self.ctx.snap.masquerades.clone();
+            self.st.nat = self.st.nat_plan.iter().map(|m| self.nat_table(m)).collect();
+        }
         let snap = &self.ctx.snap;
         self.st.sched = snap
             .peers
@@ -169,6 +301,20 @@ impl Pipeline {
         st.generation = snap.generation;
     }
 
+    /// This worker's session table for masquerade `m`. The tunnel's UDP port is
+    /// never handed out: replies to it would be taken for tunnel datagrams.
+    fn nat_table(&self, m: &Masquerade) -> Option<NatTable> {
+        let mut seed = [0u8; 8];
+        getrandom::getrandom(&mut seed).ok()?;
+        let slice = PortSlice {
+            worker: usize::from(self.st.lane),
+            workers: self.ctx.snap.workers,
+        };
+        let mut t = NatTable::new(&m.nat, slice, u64::from_ne_bytes(seed)).ok()?;
+        t.reserve(Proto::Udp, self.ctx.snap.tunnel_port);
+        Some(t)
+    }
+
     /// Handles one frame received on `port`.
     pub fn process(&mut self, port: PortId, frame: &mut Frame<'_>) -> Verdict {
         process(&self.ctx, &mut self.st, &self.shared.neighbors, port, frame)
@@ -177,6 +323,36 @@ impl Pipeline {
     /// Frames to send by copy, produced since the last call.
     pub fn take_out(&mut self) -> std::vec::Drain<'_, (PortId, Vec<u8>)> {
         self.st.out.drain(..)
+    }
+
+    /// Hands every frame to send by copy to `send`; a frame it refuses (false) is
+    /// counted as [`DropReason::TxFull`].
+    pub fn send_out(&mut self, mut send: impl FnMut(PortId, &[u8]) -> bool) {
+        for (port, frame) in self.st.out.drain(..) {
+            if !send(port, &frame) {
+                self.st.stats.count_drop(DropReason::TxFull);
+            }
+        }
+    }
+
+    /// The receiving end of this worker's wake-ups, for its ports (once).
+    pub fn take_wake_fd(&self) -> Option<WakeFd> {
+        let q = self.shared.queues.get(usize::from(self.st.lane))?;
+        q.wake_fd.lock().ok()?.take()
+    }
+
+    /// This worker's waker (it announces its sleep through it).
+    pub fn waker(&self) -> Option<&Waker> {
+        self.st
+            .handoff
+            .get(usize::from(self.st.lane))
+            .map(|(_, w)| &**w)
+    }
+
+    /// True when other workers handed over packets not yet processed.
+    pub fn has_handoff(&self) -> bool {
+        self.inbox.as_ref().is_some_and(|i| !i.is_empty())
+            || self.queries.as_ref().is_some_and(|q| !q.is_empty())
     }
 
     /// This worker's counters.
@@ -406,3 +582,5 @@ fn take_icmp_token(st: &mut State, now: u64) -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_nat;

@@ -12,30 +12,30 @@ use braid_control::config::Config;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-const KEY: [u8; 32] = [7; 32];
-const EDGE_LAN_MAC: Mac = [2, 0, 0, 0, 1, 0];
-const EDGE_WAN1_MAC: Mac = [2, 0, 0, 0, 1, 1];
-const EDGE_WAN2_MAC: Mac = [2, 0, 0, 0, 1, 2];
-const HUB_MAC: Mac = [2, 0, 0, 0, 2, 0];
-const HOST_MAC: Mac = [2, 0, 0, 0, 0, 0x10];
-const GW1_MAC: Mac = [2, 0, 0, 0, 0, 0x11];
-const GW2_MAC: Mac = [2, 0, 0, 0, 0, 0x12];
-const HUB_GW_MAC: Mac = [2, 0, 0, 0, 0, 0x20];
-const S: u64 = 1_000_000_000;
-const SEQ0: u64 = 1_000;
+pub(super) const KEY: [u8; 32] = [7; 32];
+pub(super) const EDGE_LAN_MAC: Mac = [2, 0, 0, 0, 1, 0];
+pub(super) const EDGE_WAN1_MAC: Mac = [2, 0, 0, 0, 1, 1];
+pub(super) const EDGE_WAN2_MAC: Mac = [2, 0, 0, 0, 1, 2];
+pub(super) const HUB_MAC: Mac = [2, 0, 0, 0, 2, 0];
+pub(super) const HOST_MAC: Mac = [2, 0, 0, 0, 0, 0x10];
+pub(super) const GW1_MAC: Mac = [2, 0, 0, 0, 0, 0x11];
+pub(super) const GW2_MAC: Mac = [2, 0, 0, 0, 0, 0x12];
+pub(super) const HUB_GW_MAC: Mac = [2, 0, 0, 0, 0, 0x20];
+pub(super) const S: u64 = 1_000_000_000;
+pub(super) const SEQ0: u64 = 1_000;
 
-const EDGE: &str = include_str!("../../tests/data/edge.toml");
+pub(super) const EDGE: &str = include_str!("../../tests/data/edge.toml");
 
-const HUB: &str = include_str!("../../tests/data/hub.toml");
+pub(super) const HUB: &str = include_str!("../../tests/data/hub.toml");
 
-fn addr(s: &str) -> Ipv4Addr {
+pub(super) fn addr(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
 
 fn pipeline(text: &str, macs: &[Mac], lane: u8) -> Pipeline {
     let cfg: Config = toml::from_str(text).unwrap();
     let snap = Snapshot::build(&cfg, macs, &[KEY], 1).unwrap();
-    let shared = Arc::new(Shared::new(snap));
+    let shared = Arc::new(Shared::new(snap).unwrap());
     let mut p = Pipeline::new(shared, lane, SEQ0, Arc::new(WorkerStats::default()));
     p.begin_batch(S);
     p
@@ -46,7 +46,7 @@ fn edge() -> Pipeline {
 }
 
 /// An edge that already knows its gateways and the LAN host.
-fn edge_resolved() -> Pipeline {
+pub(super) fn edge_resolved() -> Pipeline {
     let mut p = edge();
     let n = &p.shared.neighbors;
     n.learn(1, addr("198.18.11.1"), GW1_MAC, S);
@@ -66,7 +66,7 @@ fn hub_resolved() -> Pipeline {
 }
 
 /// Runs one frame through `p` (in a 2048-byte buffer, like a UMEM frame).
-fn run(p: &mut Pipeline, port: usize, bytes: &[u8]) -> (Verdict, Vec<u8>) {
+pub(super) fn run(p: &mut Pipeline, port: usize, bytes: &[u8]) -> (Verdict, Vec<u8>) {
     let mut buf = vec![0u8; 2048];
     buf[..bytes.len()].copy_from_slice(bytes);
     let mut f = Frame::new(&mut buf, bytes.len());
@@ -80,7 +80,7 @@ fn drops(p: &Pipeline, why: DropReason) -> u64 {
 }
 
 /// An Ethernet frame holding an IPv4/UDP packet with valid checksums.
-fn udp_frame(dst_mac: Mac, src: &str, dst: &str, ttl: u8, payload: &[u8]) -> Vec<u8> {
+pub(super) fn udp_frame(dst_mac: Mac, src: &str, dst: &str, ttl: u8, payload: &[u8]) -> Vec<u8> {
     let (src, dst) = (addr(src), addr(dst));
     let mut f = vec![0u8; 14 + 28 + payload.len()];
     ethernet::write(&mut f, dst_mac, HOST_MAC, ethernet::ETHERTYPE_IPV4);
@@ -107,7 +107,7 @@ fn udp_frame(dst_mac: Mac, src: &str, dst: &str, ttl: u8, payload: &[u8]) -> Vec
     f
 }
 
-fn assert_ipv4_valid(frame: &[u8]) -> etherparse::Ipv4Header {
+pub(super) fn assert_ipv4_valid(frame: &[u8]) -> etherparse::Ipv4Header {
     let (h, rest) = etherparse::Ipv4Header::from_slice(&frame[14..]).unwrap();
     assert_eq!(h.calc_header_checksum(), h.header_checksum, "IPv4 checksum");
     assert_eq!(usize::from(h.total_len), frame.len() - 14);
@@ -566,4 +566,68 @@ mod properties {
             }
         }
     }
+}
+
+/// A hub with two edges: each edge's prefix returns over that edge's own links under
+/// its own key, and one edge cannot inject the other's addresses.
+#[test]
+fn hub_serves_two_edges_with_their_own_keys_and_prefixes() {
+    const KEY2: [u8; 32] = [9; 32];
+    let two = format!(
+        "{HUB}\n{}",
+        r#"
+[[peer]]
+name = "edge2"
+id = 3
+key_file = "unused"
+allowed = ["198.18.2.0/24"]
+[[peer.link]]
+name = "dsl"
+interface = "wan0"
+gateway = "203.0.113.1"
+remote = "198.18.21.2:7420"
+weight = 1
+[[route]]
+to = "198.18.2.0/24"
+peer = "edge2"
+"#
+    );
+    let cfg: Config = toml::from_str(&two).unwrap();
+    let snap = Snapshot::build(&cfg, &[HUB_MAC], &[KEY, KEY2], 1).unwrap();
+    let mut h = Pipeline::new(
+        Arc::new(Shared::new(snap).unwrap()),
+        0,
+        SEQ0,
+        Arc::new(WorkerStats::default()),
+    );
+    h.shared
+        .neighbors
+        .learn(0, addr("203.0.113.1"), HUB_GW_MAC, S);
+    h.begin_batch(S);
+    // Return traffic for edge2's LAN goes to edge2's only link, sealed with edge2's key.
+    let reply = udp_frame(HUB_MAC, "203.0.113.130", "198.18.2.7", 63, b"for edge2");
+    let (v, wire) = run(&mut h, 0, &reply);
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(&wire[30..34], &[198, 18, 21, 2]);
+    let mut msg = wire[42..].to_vec();
+    assert!(Sealer::new(&KEY).open(&mut msg.clone()).is_err());
+    let hdr = Sealer::new(&KEY2).open(&mut msg).unwrap();
+    assert_eq!((hdr.sender, hdr.link), (2, 0));
+    // edge1 (key 1, sender 1) may not send from edge2's prefix.
+    let mut e = edge_resolved();
+    let cfg: Config = toml::from_str(&EDGE.replace("198.18.1.0/24", "198.18.0.0/16")).unwrap();
+    let esnap = Snapshot::build(
+        &cfg,
+        &[EDGE_LAN_MAC, EDGE_WAN1_MAC, EDGE_WAN2_MAC],
+        &[KEY],
+        2,
+    )
+    .unwrap();
+    e.shared.snapshot.store(Arc::new(esnap));
+    e.begin_batch(2 * S);
+    let f = udp_frame(EDGE_LAN_MAC, "198.18.2.7", "203.0.113.130", 64, b"spoof");
+    let (_, mut wire) = run(&mut e, 0, &f);
+    wire[..6].copy_from_slice(&HUB_MAC);
+    assert_eq!(run(&mut h, 0, &wire).0, Verdict::Drop);
+    assert_eq!(drops(&h, DropReason::Spoofed), 1);
 }

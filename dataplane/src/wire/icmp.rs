@@ -12,6 +12,8 @@ pub const DEST_UNREACHABLE: u8 = 3;
 pub const CODE_FRAG_NEEDED: u8 = 4;
 /// Destination unreachable code: host unreachable.
 pub const CODE_HOST_UNREACHABLE: u8 = 1;
+/// Destination unreachable code: communication administratively prohibited (RFC 1812).
+pub const CODE_ADMIN_PROHIBITED: u8 = 13;
 /// ICMP echo request type.
 pub const ECHO_REQUEST: u8 = 8;
 /// ICMP time exceeded type (code 0: TTL exceeded in transit).
