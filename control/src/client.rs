@@ -1,6 +1,6 @@
 //! The client side of the control socket: connect, send a request, read its response.
 
-use crate::proto::{self, ErrorReply, Outcome, Reply, Request, MAX_LINE};
+use crate::proto::{self, ErrorReply, Outcome, Reply, Request, MAX_RESPONSE};
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -83,7 +83,7 @@ impl Client {
             .write_all(line.as_bytes())
             .map_err(|e| self.io_error(e))?;
         let mut answer = Vec::new();
-        let limit = MAX_LINE as u64 + 1;
+        let limit = MAX_RESPONSE as u64 + 1;
         let read = (&mut self.reader)
             .take(limit)
             .read_until(b'\n', &mut answer)

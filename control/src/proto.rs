@@ -15,8 +15,12 @@ use std::path::PathBuf;
 
 /// The protocol version this build speaks.
 pub const VERSION: u32 = 1;
-/// Longest request or response line accepted, newline excluded.
+/// Longest request line accepted, newline excluded.
 pub const MAX_LINE: usize = 1 << 20;
+/// Longest response line a client accepts (a long session list), newline excluded.
+pub const MAX_RESPONSE: usize = 64 << 20;
+/// Sessions a `nat` request lists when it gives no limit.
+pub const NAT_LIST_DEFAULT: usize = 1000;
 
 /// What a client asks the daemon.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +95,9 @@ pub enum Request {
         /// Inside or outside address to filter on.
         #[serde(default)]
         address: Option<Ipv4Addr>,
+        /// Most sessions to list (None: [`NAT_LIST_DEFAULT`]).
+        #[serde(default)]
+        limit: Option<usize>,
     },
     /// Re-reads the configuration file; applied whole or refused whole.
     Reload,
@@ -420,6 +427,58 @@ pub struct InterfaceTraffic {
 pub struct Nat {
     /// Whether this daemon masquerades at all.
     pub enabled: bool,
+    /// Each `[[masquerade]]`: where, and as which addresses.
+    pub masquerades: Vec<MasqueradeInfo>,
+    /// Counters summed over workers.
+    pub counters: NatCounters,
+    /// Live sessions (those of the address asked for), at most the limit asked for, ordered
+    /// by inside endpoint.
+    pub sessions: Vec<NatSession>,
+    /// Whether there were more sessions than listed.
+    pub truncated: bool,
+}
+
+/// One masquerading interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MasqueradeInfo {
+    /// The outside interface.
+    pub interface: String,
+    /// The addresses the inside hosts appear as.
+    pub addresses: Vec<Ipv4Addr>,
+}
+
+/// Masquerade counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatCounters {
+    /// Live sessions.
+    pub sessions: u64,
+    /// Sessions created since start.
+    pub created: u64,
+    /// Sessions expired since start.
+    pub expired: u64,
+    /// Packets translated inside to outside.
+    pub translated_out: u64,
+    /// Packets translated outside to inside.
+    pub translated_in: u64,
+}
+
+/// One masquerade session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatSession {
+    /// The outside interface.
+    pub interface: String,
+    /// `tcp`, `udp` or `icmp` (the port is then the echo identifier).
+    pub protocol: String,
+    /// The inside host's endpoint.
+    pub inside: SocketAddrV4,
+    /// The endpoint the outside sees.
+    pub outside: SocketAddrV4,
+    /// `udp`, `icmp`, `tcp_opening`, `tcp_established`, `tcp_closing` or `tcp_closed`.
+    pub state: String,
+    /// Milliseconds since the session was created.
+    pub age_ms: u64,
+    /// Milliseconds before it expires unless traffic refreshes it.
+    pub remaining_ms: u64,
 }
 
 /// The running state that differs from a file only by runtime changes.

@@ -330,11 +330,58 @@ pub fn watch(i: &Interfaces) -> String {
 
 /// `braidctl nat`.
 pub fn nat(n: &Nat) -> String {
-    if n.enabled {
-        "masquerade enabled\n".into()
-    } else {
-        "masquerade not enabled\n".into()
+    if !n.enabled {
+        return "masquerade not enabled\n".into();
     }
+    let mut out = String::new();
+    for m in &n.masquerades {
+        let addresses: Vec<String> = m.addresses.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            out,
+            "masquerade on {} as {}",
+            m.interface,
+            addresses.join(", ")
+        );
+    }
+    let c = &n.counters;
+    let _ = writeln!(
+        out,
+        "sessions {} (created {}, expired {}); packets translated out {}, in {}",
+        c.sessions, c.created, c.expired, c.translated_out, c.translated_in
+    );
+    if n.sessions.is_empty() {
+        out.push_str("no sessions to list\n");
+        return out;
+    }
+    let mut t = Table::new(
+        &[
+            "IFACE",
+            "PROTO",
+            "INSIDE",
+            "OUTSIDE",
+            "STATE",
+            "AGE",
+            "EXPIRES IN",
+        ],
+        5,
+    );
+    for s in &n.sessions {
+        t.row(vec![
+            s.interface.clone(),
+            s.protocol.clone(),
+            s.inside.to_string(),
+            s.outside.to_string(),
+            s.state.clone(),
+            duration(s.age_ms),
+            duration(s.remaining_ms),
+        ]);
+    }
+    out.push('\n');
+    out.push_str(&t.render());
+    if n.truncated {
+        let _ = writeln!(out, "(more sessions than listed; see --limit, --address)");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -417,6 +464,43 @@ mod tests {
             row[..6],
             ["hub", "isp1", "wan1", "down", "0", "(1)"],
             "{table}"
+        );
+    }
+
+    #[test]
+    fn nat_lists_sessions_or_says_it_is_off() {
+        use crate::proto::{MasqueradeInfo, NatCounters, NatSession};
+        let mut n = Nat {
+            enabled: false,
+            masquerades: vec![],
+            counters: NatCounters::default(),
+            sessions: vec![],
+            truncated: false,
+        };
+        assert_eq!(nat(&n), "masquerade not enabled\n");
+        n.enabled = true;
+        n.masquerades.push(MasqueradeInfo {
+            interface: "wan0".into(),
+            addresses: vec!["203.0.113.2".parse().unwrap()],
+        });
+        n.counters.sessions = 1;
+        n.sessions.push(NatSession {
+            interface: "wan0".into(),
+            protocol: "tcp".into(),
+            inside: "198.18.1.2:40000".parse().unwrap(),
+            outside: "203.0.113.2:61000".parse().unwrap(),
+            state: "tcp_established".into(),
+            age_ms: 75_000,
+            remaining_ms: 7_140_000,
+        });
+        n.truncated = true;
+        assert_eq!(
+            nat(&n),
+            "masquerade on wan0 as 203.0.113.2\n\
+             sessions 1 (created 0, expired 0); packets translated out 0, in 0\n\n\
+             IFACE  PROTO  INSIDE            OUTSIDE            STATE               AGE  EXPIRES IN\n\
+             wan0   tcp    198.18.1.2:40000  203.0.113.2:61000  tcp_established  1m 15s   1h 59m 0s\n\
+             (more sessions than listed; see --limit, --address)\n"
         );
     }
 

@@ -67,6 +67,7 @@ fn every_request() -> Vec<Request> {
         Request::Interfaces,
         Request::Nat {
             address: Some("198.18.1.2".parse().unwrap()),
+            limit: Some(10),
         },
         Request::Reload,
         Request::Running,
@@ -165,7 +166,30 @@ fn every_reply() -> Vec<Reply> {
                 tx_dropped: 0,
             }],
         }),
-        Reply::Nat(Nat { enabled: false }),
+        Reply::Nat(Nat {
+            enabled: true,
+            masquerades: vec![MasqueradeInfo {
+                interface: "wan0".into(),
+                addresses: vec!["203.0.113.2".parse().unwrap()],
+            }],
+            counters: NatCounters {
+                sessions: 1,
+                created: 2,
+                expired: 1,
+                translated_out: 10,
+                translated_in: 9,
+            },
+            sessions: vec![NatSession {
+                interface: "wan0".into(),
+                protocol: "tcp".into(),
+                inside: "198.18.1.2:40000".parse().unwrap(),
+                outside: "203.0.113.2:61000".parse().unwrap(),
+                state: "tcp_established".into(),
+                age_ms: 1200,
+                remaining_ms: 7_198_800,
+            }],
+            truncated: false,
+        }),
         Reply::Running(Running {
             config: "/etc/braid/braidd.toml".into(),
             mode: BondMode::Flow,

@@ -37,12 +37,15 @@ struct Lab {
 }
 
 impl Lab {
-    /// `braid-lab up` with two queues and workers, packet mode, weights 1:2, then both daemons.
-    fn start(test: &str) -> Lab {
+    /// `braid-lab up` with two queues and workers, packet mode, weights 1:2 (and `extra`
+    /// options), then both daemons.
+    fn start(test: &str, extra: &str) -> Lab {
         let prefix = format!("bc{}-{test}", std::process::id());
         let _ = braid_lab(&["down", "--prefix", &prefix]);
         let lab = Lab { prefix };
-        lab.cmd("up --queues 2 --workers 2 --mode packet --weights 1,2");
+        lab.cmd(&format!(
+            "up --queues 2 --workers 2 --mode packet --weights 1,2 {extra}"
+        ));
         let braidd = bin("braidd");
         let out = braid_lab(&args(&format!(
             "start --prefix {} --braidd {}",
@@ -358,7 +361,7 @@ fn weights_and_link_state_apply_at_once_without_loss() {
     if !root() {
         return;
     }
-    let lab = Lab::start("split");
+    let lab = Lab::start("split", "");
     let (lan, inet) = (lab.ns("lan"), lab.ns("inet"));
     let drops_before = (lab.drops("edge"), lab.drops("hub"));
 
@@ -477,7 +480,7 @@ fn save_reload_and_refusals_against_a_real_daemon() {
     if !root() {
         return;
     }
-    let lab = Lab::start("ctl");
+    let lab = Lab::start("ctl", "");
     let socket = lab.socket("edge");
     let meta = std::fs::metadata(&socket).expect("edge socket");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
@@ -594,4 +597,66 @@ fn save_reload_and_refusals_against_a_real_daemon() {
     );
     assert_eq!(lab.ctl_json("edge", "status")["generation"], generation + 1);
     lab.wait_for_path();
+}
+
+/// `braidctl nat` lists a masquerading hub's sessions, filtered by address; an edge that does
+/// not masquerade says so.
+#[test]
+fn nat_lists_the_sessions_of_a_masquerading_hub() {
+    if !root() {
+        return;
+    }
+    let lab = Lab::start("nat", "--nat");
+    assert_eq!(lab.ctl("edge", "nat"), "masquerade not enabled\n");
+    let mut echo = Proc::start(
+        &lab.ns("inet"),
+        &format!("{} udp-echo --listen {INET_HOST}:6001 --timeout 30", xfer()),
+    );
+    assert_eq!(echo.line()["event"], "listening");
+    let burst = lab.udp_burst(100);
+    assert_eq!(burst["received"], 100, "{burst}");
+
+    let nat = lab.ctl_json("hub", "nat --address 198.18.1.2");
+    assert_eq!(nat["enabled"], true, "{nat}");
+    assert_eq!(nat["masquerades"][0]["interface"], "wan0", "{nat}");
+    assert_eq!(
+        nat["masquerades"][0]["addresses"][0], "203.0.113.2",
+        "{nat}"
+    );
+    let sessions = nat["sessions"].as_array().expect("sessions");
+    let udp: Vec<&Value> = sessions
+        .iter()
+        .filter(|s| s["protocol"] == "udp" && s["state"] == "udp")
+        .collect();
+    assert_eq!(udp.len(), 1, "one UDP flow, one session: {nat}");
+    let inside = udp[0]["inside"].as_str().expect("inside");
+    let outside = udp[0]["outside"].as_str().expect("outside");
+    assert!(inside.starts_with("198.18.1.2:"), "{nat}");
+    assert!(outside.starts_with("203.0.113.2:"), "{nat}");
+    assert!(
+        nat["counters"]["translated_out"].as_u64() >= Some(100),
+        "{nat}"
+    );
+    assert!(
+        nat["counters"]["translated_in"].as_u64() >= Some(100),
+        "{nat}"
+    );
+
+    let table = lab.ctl("hub", "nat");
+    assert!(
+        table.starts_with("masquerade on wan0 as 203.0.113.2\n"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(inside) && l.contains(outside)),
+        "{table}"
+    );
+    let other = lab.ctl_json("hub", "nat --address 198.18.9.9");
+    assert_eq!(
+        other["sessions"].as_array().map(Vec::len),
+        Some(0),
+        "{other}"
+    );
 }

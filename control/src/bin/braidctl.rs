@@ -5,7 +5,7 @@ use braid_control::config::{
     Balance, BondMode, Config, LinkState, RouteConfig, RuleConfig, DEFAULT_CONTROL_SOCKET,
 };
 use braid_control::key::Key;
-use braid_control::proto::{LinkWeight, Reply, Request};
+use braid_control::proto::{LinkWeight, Reply, Request, NAT_LIST_DEFAULT};
 use braid_control::{save, show};
 use clap::{Parser, Subcommand, ValueEnum};
 use ipnet::Ipv4Net;
@@ -99,11 +99,14 @@ enum Command {
         /// Path of the key file to create.
         file: PathBuf,
     },
-    /// Masquerade sessions.
+    /// Masquerade sessions and counters.
     Nat {
-        /// Only sessions of this address.
+        /// Only sessions with this address inside or outside.
         #[arg(long)]
         address: Option<Ipv4Addr>,
+        /// List at most this many sessions.
+        #[arg(long, default_value_t = NAT_LIST_DEFAULT)]
+        limit: usize,
     },
     /// The counters in Prometheus text format.
     Metrics,
@@ -300,7 +303,10 @@ fn request_of(command: &Command) -> Option<Request> {
         },
         Command::Stats => Request::Stats,
         Command::Reload => Request::Reload,
-        Command::Nat { address } => Request::Nat { address: *address },
+        Command::Nat { address, limit } => Request::Nat {
+            address: *address,
+            limit: Some(*limit),
+        },
         Command::Metrics => Request::Metrics,
         Command::Genkey { .. } | Command::Watch { .. } | Command::Save { .. } => return None,
     })

@@ -192,6 +192,53 @@ pub fn render(snap: &Snapshot, stats: &[Arc<WorkerStats>], uptime: Duration) -> 
             let _ = writeln!(out, "{name}{{worker=\"{i}\"}} {}", field(w));
         }
     }
+    let nat_gauge = "braid_nat_sessions";
+    head(
+        &mut out,
+        nat_gauge,
+        "gauge",
+        "Live masquerade sessions of a worker.",
+    );
+    for (i, w) in stats.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{nat_gauge}{{worker=\"{i}\"}} {}",
+            w.nat.sessions.get()
+        );
+    }
+    let nat_counters: [(&str, &str, WorkerField); 5] = [
+        (
+            "braid_nat_sessions_created_total",
+            "Masquerade sessions a worker created.",
+            |w| w.nat.created.get(),
+        ),
+        (
+            "braid_nat_sessions_expired_total",
+            "Masquerade sessions of a worker that expired.",
+            |w| w.nat.expired.get(),
+        ),
+        (
+            "braid_nat_translated_out_packets_total",
+            "Packets a worker translated inside to outside.",
+            |w| w.nat.translated_out.get(),
+        ),
+        (
+            "braid_nat_translated_in_packets_total",
+            "Packets a worker translated outside to inside.",
+            |w| w.nat.translated_in.get(),
+        ),
+        (
+            "braid_worker_handed_off_packets_total",
+            "Packets a worker handed to the worker owning their masquerade session.",
+            |w| w.handed_off.get(),
+        ),
+    ];
+    for (name, help, field) in nat_counters {
+        head(&mut out, name, "counter", help);
+        for (i, w) in stats.iter().enumerate() {
+            let _ = writeln!(out, "{name}{{worker=\"{i}\"}} {}", field(w));
+        }
+    }
     head(
         &mut out,
         "braid_drops_total",

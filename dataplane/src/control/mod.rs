@@ -7,6 +7,7 @@
 
 mod counters;
 mod metrics;
+mod nat;
 mod report;
 mod runtime;
 mod server;

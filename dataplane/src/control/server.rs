@@ -3,11 +3,12 @@
 
 use super::counters::{Sampler, Totals};
 use super::runtime::Runtime;
-use super::{metrics, report};
+use super::{metrics, nat, report};
 use crate::pipeline::Shared;
 use crate::stats::WorkerStats;
 use braid_control::proto::{
-    self, ErrorKind, ErrorReply, Metrics, Nat, Outcome, Reply, Request, Routes, Rules, MAX_LINE,
+    self, ErrorKind, ErrorReply, Metrics, Outcome, Reply, Request, Routes, Rules, MAX_LINE,
+    NAT_LIST_DEFAULT,
 };
 use std::fs::{self, DirBuilder};
 use std::io::{self, Read, Write};
@@ -220,7 +221,12 @@ impl Context {
             Request::Rules => Reply::Rules(Rules {
                 rules: lock(&self.runtime).config().rules.clone(),
             }),
-            Request::Nat { .. } => Reply::Nat(nat()),
+            Request::Nat { address, limit } => Reply::Nat(nat::nat(
+                &self.shared,
+                &self.stats,
+                *address,
+                limit.unwrap_or(NAT_LIST_DEFAULT),
+            )),
             Request::Running => Reply::Running(lock(&self.runtime).running()),
             Request::Metrics => Reply::Metrics(Metrics {
                 text: self.metrics(),
@@ -238,11 +244,6 @@ impl Context {
         };
         Outcome::Ok(reply)
     }
-}
-
-/// The masquerade's sessions: the hook for the NAT stage, which does not exist yet.
-fn nat() -> Nat {
-    Nat { enabled: false }
 }
 
 /// Decrements the client count when a client's thread ends.

@@ -316,6 +316,7 @@ fn every_request_is_answered() {
     let Reply::Nat(n) = c
         .call(&Request::Nat {
             address: Some(Ipv4Addr::new(198, 18, 1, 2)),
+            limit: None,
         })
         .unwrap()
     else {
@@ -552,7 +553,7 @@ fn lan_datagram(n: u32) -> Vec<u8> {
         payload_len: 12,
     }
     .emit((&mut f[14..34]).try_into().unwrap());
-    f[34..36].copy_from_slice(&4000u16.to_be_bytes());
+    f[34..36].copy_from_slice(&(4000 + n as u16).to_be_bytes());
     f[36..38].copy_from_slice(&9u16.to_be_bytes());
     f[38..40].copy_from_slice(&12u16.to_be_bytes());
     f[42..].copy_from_slice(&n.to_be_bytes());
@@ -977,4 +978,101 @@ fn a_hub_with_several_edges_needs_the_peer_named() {
         .map(|p| p.links.iter().map(|l| l.weight).collect())
         .collect();
     assert_eq!(weights, [vec![7, 2], vec![1]]);
+}
+
+#[test]
+fn nat_lists_the_sessions_the_workers_hold() {
+    let edge_d = Daemon::edge();
+    let masq = "\n[[masquerade]]\ninterface = \"wan0\"\nsources = [\"198.18.1.0/24\"]\n";
+    let hub_d = Daemon::start(&format!("{HUB}{masq}"), &[HUB_MAC]);
+    let Ok(Reply::Nat(n)) = edge_d.call(Request::Nat {
+        address: None,
+        limit: None,
+    }) else {
+        panic!()
+    };
+    assert!(!n.enabled && n.masquerades.is_empty() && n.sessions.is_empty());
+
+    let mut edge = Pipeline::new(
+        Arc::clone(&edge_d.shared),
+        0,
+        1 << 40,
+        Arc::clone(&edge_d.stats[0]),
+    );
+    let mut hub = Pipeline::new(
+        Arc::clone(&hub_d.shared),
+        0,
+        1 << 41,
+        Arc::clone(&hub_d.stats[0]),
+    );
+    for (d, port, gw) in [
+        (&edge_d, 1, "198.18.11.1"),
+        (&edge_d, 2, "198.18.12.1"),
+        (&hub_d, 0, "203.0.113.1"),
+    ] {
+        d.shared
+            .neighbors
+            .learn(port, gw.parse().unwrap(), GW_MAC, S);
+    }
+    for (_, mut f) in send(&mut edge, 3) {
+        f[..6].copy_from_slice(&HUB_MAC);
+        let (port, out) = run(&mut hub, 0, &f, S).expect("forwarded to the internet");
+        assert_eq!(port, 0);
+        assert_eq!(&out[26..30], &[203, 0, 113, 2], "masqueraded");
+    }
+    // The worker answers queries between batches.
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut now = S;
+            while !stop.load(Ordering::Relaxed) {
+                now += 1_000_000;
+                hub.begin_batch(now);
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+    };
+    let nat = |address: &str, limit| match hub_d.call(Request::Nat {
+        address: Some(address.parse().unwrap()),
+        limit,
+    }) {
+        Ok(Reply::Nat(n)) => n,
+        other => panic!("{other:?}"),
+    };
+    let n = nat("198.18.1.2", Some(2));
+    assert!(n.enabled);
+    assert_eq!(n.masquerades.len(), 1);
+    assert_eq!(n.masquerades[0].interface, "wan0");
+    assert_eq!(n.masquerades[0].addresses, [Ipv4Addr::new(203, 0, 113, 2)]);
+    assert_eq!(n.counters.created, 3);
+    assert_eq!(n.counters.translated_out, 3);
+    assert_eq!(n.sessions.len(), 2);
+    assert!(n.truncated, "three sessions, two listed");
+    let s = &n.sessions[0];
+    assert_eq!(
+        (s.interface.as_str(), s.protocol.as_str(), s.state.as_str()),
+        ("wan0", "udp", "udp")
+    );
+    assert_eq!(s.inside.to_string(), "198.18.1.2:4000");
+    assert_eq!(*s.outside.ip(), Ipv4Addr::new(203, 0, 113, 2));
+    assert!(s.remaining_ms > 0);
+    assert_eq!(n.sessions[1].inside.port(), 4001);
+    let all = nat(&s.outside.ip().to_string(), None);
+    assert_eq!((all.sessions.len(), all.truncated), (3, false));
+    let none = nat("10.0.0.1", None);
+    assert!(none.sessions.is_empty() && !none.truncated);
+    let Ok(Reply::Metrics(m)) = hub_d.call(Request::Metrics) else {
+        panic!()
+    };
+    assert!(
+        m.text.contains("braid_nat_sessions{worker=\"0\"} 3\n"),
+        "{}",
+        m.text
+    );
+    assert!(m
+        .text
+        .contains("braid_nat_sessions_created_total{worker=\"0\"} 3\n"));
+    stop.store(true, Ordering::Relaxed);
+    worker.join().unwrap();
 }
