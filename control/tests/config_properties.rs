@@ -99,8 +99,11 @@ proptest! {
     ) {
         let text = edit(EDGE, "workers = 2", &format!("workers = {workers}"));
         let text = edit(&text, "name = \"lan0\"\n", &format!("name = \"lan0\"\nmtu = {mtu}\n"));
-        let text = edit(&text, "weight = 1\n", &format!("weight = {weight1}\n"));
-        let text = edit(&text, "weight = 2\n", &format!("weight = {weight2}\n"));
+        // Through placeholders: weight1 may be 2, and then "weight = 2" would occur twice.
+        let text = edit(&text, "weight = 1\n", "weight = W1\n");
+        let text = edit(&text, "weight = 2\n", "weight = W2\n");
+        let text = edit(&text, "weight = W1\n", &format!("weight = {weight1}\n"));
+        let text = edit(&text, "weight = W2\n", &format!("weight = {weight2}\n"));
 
         let mut expected = BTreeSet::new();
         if !(1..=64).contains(&workers) {
