@@ -78,28 +78,35 @@ impl Pending {
     }
 
     /// True if an ARP request for `ip` on `port` is due (at most one per
-    /// [`REQUEST_GAP_NS`]); records it as sent.
+    /// [`REQUEST_GAP_NS`], and at most [`MAX_WAITING`] addresses asked per gap, so a
+    /// flood of new destinations cannot turn into a flood of broadcasts); records it
+    /// as sent.
     pub fn request_due(&mut self, port: PortId, ip: Ipv4Addr, now: u64) -> bool {
         self.requests
             .retain(|&(_, _, t)| now.saturating_sub(t) < REQUEST_GAP_NS);
-        if self.requests.iter().any(|&(p, a, _)| p == port && a == ip) {
+        if self.requests.len() >= MAX_WAITING
+            || self.requests.iter().any(|&(p, a, _)| p == port && a == ip)
+        {
             return false;
         }
-        if self.requests.len() < MAX_WAITING {
-            self.requests.push((port, ip, now));
-        }
+        self.requests.push((port, ip, now));
         true
     }
 
-    /// Addresses still waiting whose ARP request is due again.
+    /// Addresses still waiting whose ARP request is due again (recorded as sent).
     pub fn retry_due(&mut self, now: u64) -> Vec<(PortId, Ipv4Addr)> {
-        let mut due = Vec::new();
-        for i in 0..self.waiting.len() {
-            let (port, ip) = (self.waiting[i].port, self.waiting[i].ip);
-            if !due.contains(&(port, ip)) && self.request_due(port, ip, now) {
-                due.push((port, ip));
-            }
-        }
+        let mut due: Vec<(PortId, Ipv4Addr)> =
+            self.waiting.iter().map(|w| (w.port, w.ip)).collect();
+        due.sort_unstable();
+        due.dedup();
+        self.requests
+            .retain(|&(_, _, t)| now.saturating_sub(t) < REQUEST_GAP_NS);
+        let mut asked: Vec<(PortId, Ipv4Addr)> =
+            self.requests.iter().map(|&(p, a, _)| (p, a)).collect();
+        asked.sort_unstable();
+        due.retain(|k| asked.binary_search(k).is_err());
+        due.truncate(MAX_WAITING.saturating_sub(self.requests.len()));
+        self.requests.extend(due.iter().map(|&(p, a)| (p, a, now)));
         due
     }
 
