@@ -8,145 +8,22 @@
 //! hub is the lab hub with masquerade on, so a packet that got through would make a
 //! NAT session.
 
-use braid_control::config::Config;
-use braid_dataplane::frame::Frame;
-use braid_dataplane::io::xsk::FRAME_CAPACITY;
+mod hostile_common;
+
 use braid_dataplane::io::Verdict;
-use braid_dataplane::pipeline::{Pipeline, Shared};
-use braid_dataplane::snapshot::Snapshot;
-use braid_dataplane::stats::{DropReason, WorkerStats, MAX_LINKS};
+use braid_dataplane::pipeline::Pipeline;
+use braid_dataplane::stats::{DropReason, MAX_LINKS};
 use braid_dataplane::tunnel::{HEADER_LEN, TAG_LEN};
-use braid_dataplane::wire::{checksum, ethernet, ipv4};
+use braid_dataplane::wire::checksum;
+use hostile_common::{datagram, edge, edge_with, run, Daemon, EDGE2, KEY, KEY2, MSG, S, SEQ0};
 use std::net::Ipv4Addr;
-use std::sync::Arc;
-
-const EDGE: &str = include_str!("data/edge.toml");
-const HUB: &str = include_str!("data/hub.toml");
-const KEY: [u8; 32] = [7; 32];
-const KEY2: [u8; 32] = [9; 32];
-const EDGE_MACS: [[u8; 6]; 3] = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1], [2, 0, 0, 0, 1, 2]];
-const HUB_MAC: [u8; 6] = [2, 0, 0, 0, 2, 0];
-const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
-const S: u64 = 1_000_000_000;
-const SEQ0: u64 = 1 << 40;
-/// Offset of the braid message in a tunnel frame (Ethernet, IPv4, UDP).
-const MSG: usize = 14 + 20 + 8;
-
-fn addr(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
-}
-
-/// An edge (lab config with `edit` applied) sealing with `key`, from sequence `seq`.
-fn edge_with(edit: impl Fn(String) -> String, key: [u8; 32], seq: u64) -> Pipeline {
-    let cfg: Config = toml::from_str(&edit(EDGE.to_string())).unwrap();
-    let snap = Snapshot::build(&cfg, &EDGE_MACS, &[key], 1).unwrap();
-    let shared = Arc::new(Shared::new(snap).unwrap());
-    shared
-        .neighbors
-        .learn(1, addr("198.18.11.1"), [2, 0, 0, 0, 0, 0x11], S);
-    shared
-        .neighbors
-        .learn(2, addr("198.18.12.1"), [2, 0, 0, 0, 0, 0x12], S);
-    let mut p = Pipeline::new(shared, 0, seq, Arc::new(WorkerStats::default()));
-    p.begin_batch(S);
-    let _ = p.take_out().count();
-    p
-}
-
-fn edge() -> Pipeline {
-    edge_with(|t| t, KEY, SEQ0)
-}
-
-/// A hub worker and the daemon state it shares.
-struct Hub {
-    p: Pipeline,
-    shared: Arc<Shared>,
-}
 
 /// The hub: the lab hub masquerading its edges, plus a second edge (id 3, its own key,
 /// 198.18.2.0/24, one link).
-fn hub() -> Hub {
-    let text = format!(
-        "{HUB}\n{}",
-        r#"
-[[peer]]
-name = "edge2"
-id = 3
-key_file = "unused"
-allowed = ["198.18.2.0/24"]
-[[peer.link]]
-name = "dsl"
-interface = "wan0"
-gateway = "203.0.113.1"
-remote = "198.18.21.2:7420"
-weight = 1
-[[route]]
-to = "198.18.2.0/24"
-peer = "edge2"
-[[masquerade]]
-interface = "wan0"
-sources = ["198.18.1.0/24", "198.18.2.0/24"]
-"#
-    );
-    let cfg: Config = toml::from_str(&text).unwrap();
-    let snap = Snapshot::build(&cfg, &[HUB_MAC], &[KEY, KEY2], 1).unwrap();
-    let shared = Arc::new(Shared::new(snap).unwrap());
-    shared
-        .neighbors
-        .learn(0, addr("203.0.113.1"), [2, 0, 0, 0, 0, 0x20], S);
-    let mut p = Pipeline::new(
-        Arc::clone(&shared),
-        0,
-        SEQ0,
-        Arc::new(WorkerStats::default()),
-    );
-    p.begin_batch(S);
-    let _ = p.take_out().count();
-    Hub { p, shared }
-}
-
-/// A UDP packet from LAN host `src` to the internet host, checksums valid.
-fn lan_frame(src: &str, n: u32) -> Vec<u8> {
-    let (src, dst) = (addr(src), addr("203.0.113.130"));
-    let mut f = vec![0u8; 14 + 28 + 4];
-    ethernet::write(&mut f, EDGE_MACS[0], HOST_MAC, ethernet::ETHERTYPE_IPV4);
-    ipv4::Repr {
-        src,
-        dst,
-        protocol: ipv4::PROTO_UDP,
-        ttl: 64,
-        ident: 1,
-        dont_fragment: true,
-        payload_len: 12,
-    }
-    .emit((&mut f[14..34]).try_into().unwrap());
-    f[34..36].copy_from_slice(&(5000 + n as u16).to_be_bytes());
-    f[36..38].copy_from_slice(&9u16.to_be_bytes());
-    f[38..40].copy_from_slice(&12u16.to_be_bytes());
-    f[42..46].copy_from_slice(&n.to_be_bytes());
-    let c = checksum::finish(checksum::add(
-        checksum::pseudo_header(src, dst, 17, 12),
-        &f[34..],
-    ));
-    f[40..42].copy_from_slice(&c.to_be_bytes());
-    f
-}
-
-/// Runs `frame` through `p` on `port` in a UMEM-sized buffer.
-fn run(p: &mut Pipeline, port: usize, frame: &[u8]) -> (Verdict, Vec<u8>) {
-    let mut buf = vec![0u8; FRAME_CAPACITY];
-    buf[..frame.len()].copy_from_slice(frame);
-    let mut f = Frame::new(&mut buf, frame.len());
-    let v = p.process(port, &mut f);
-    (v, f.data().to_vec())
-}
-
-/// The datagram `edge` makes of LAN packet number `n` from `src`, addressed to the hub.
-fn datagram(edge: &mut Pipeline, src: &str, n: u32) -> Vec<u8> {
-    let (v, mut wire) = run(edge, 0, &lan_frame(src, n));
-    assert!(matches!(v, Verdict::Tx(1 | 2)), "the edge sealed it: {v:?}");
-    wire[..6].copy_from_slice(&HUB_MAC);
-    wire
+fn hub() -> Daemon {
+    let masq = "[[masquerade]]\ninterface = \"wan0\"\n\
+                sources = [\"198.18.1.0/24\", \"198.18.2.0/24\"]\n";
+    hostile_common::hub_with("", &format!("{EDGE2}\n{masq}"))
 }
 
 /// Everything a forged datagram must leave alone.
@@ -161,9 +38,9 @@ struct State {
     icmp_errors: u64,
 }
 
-fn state(hub: &mut Hub, now: u64) -> State {
-    hub.p.begin_batch(now);
-    let s = hub.p.stats();
+fn state(hub: &mut Daemon, now: u64) -> State {
+    hub.p().begin_batch(now);
+    let s = hub.workers[0].stats();
     let mut neighbours: Vec<_> = hub
         .shared
         .neighbors
@@ -203,25 +80,25 @@ fn drops(hub: &Pipeline) -> Vec<(&'static str, u64)> {
 
 /// Sends `attack` to the hub and checks it is dropped under `why`, answered with nothing,
 /// and changes no state.
-fn refused(hub: &mut Hub, attack: &[u8], why: DropReason) {
+fn refused(hub: &mut Daemon, attack: &[u8], why: DropReason) {
     let before = state(hub, 2 * S);
-    let counted = hub.p.stats().drops_of(why);
-    let others = all_drops(&hub.p);
-    let (v, _) = run(&mut hub.p, 0, attack);
+    let counted = hub.p().stats().drops_of(why);
+    let others = all_drops(hub.p());
+    let (v, _) = run(hub.p(), 0, attack);
     assert_eq!(v, Verdict::Drop, "{why:?}");
-    assert_eq!(hub.p.take_out().count(), 0, "nothing is sent in answer");
+    assert_eq!(hub.p().take_out().count(), 0, "nothing is sent in answer");
     assert_eq!(
-        hub.p.stats().drops_of(why),
+        hub.p().stats().drops_of(why),
         counted + 1,
         "counted as {}: {:?}",
         why.name(),
-        drops(&hub.p)
+        drops(hub.p())
     );
     assert_eq!(
-        all_drops(&hub.p),
+        all_drops(hub.p()),
         others + 1,
         "counted once: {:?}",
-        drops(&hub.p)
+        drops(hub.p())
     );
     assert_eq!(
         state(hub, 2 * S),
@@ -236,9 +113,9 @@ fn all_drops(p: &Pipeline) -> u64 {
 }
 
 /// The hub accepts `good` (it was not spoiled by the attacks before it).
-fn accepted(hub: &mut Hub, good: &[u8]) {
+fn accepted(hub: &mut Daemon, good: &[u8]) {
     let before = state(hub, 3 * S);
-    let (v, out) = run(&mut hub.p, 0, good);
+    let (v, out) = run(hub.p(), 0, good);
     assert_eq!(v, Verdict::Tx(0), "the authentic datagram goes through");
     assert_eq!(&out[26..30], &[203, 0, 113, 2], "masqueraded");
     let after = state(hub, 3 * S);
@@ -273,20 +150,26 @@ fn a_flipped_bit_anywhere_in_the_message_is_refused() {
     for bit in 0..bits {
         let mut forged = good.clone();
         forged[MSG + bit / 8] ^= 1 << (bit % 8);
-        let counts: Vec<u64> = allowed.iter().map(|d| hub.p.stats().drops_of(*d)).collect();
-        let total = all_drops(&hub.p);
-        let (v, _) = run(&mut hub.p, 0, &forged);
+        let counts: Vec<u64> = allowed
+            .iter()
+            .map(|d| hub.p().stats().drops_of(*d))
+            .collect();
+        let total = all_drops(hub.p());
+        let (v, _) = run(hub.p(), 0, &forged);
         assert_eq!(v, Verdict::Drop, "bit {bit}");
-        let after: Vec<u64> = allowed.iter().map(|d| hub.p.stats().drops_of(*d)).collect();
+        let after: Vec<u64> = allowed
+            .iter()
+            .map(|d| hub.p().stats().drops_of(*d))
+            .collect();
         let moved: u64 = after.iter().zip(&counts).map(|(a, b)| a - b).sum();
-        assert_eq!(moved, 1, "bit {bit}: {:?}", drops(&hub.p));
-        assert_eq!(all_drops(&hub.p), total + 1, "bit {bit}: counted once");
+        assert_eq!(moved, 1, "bit {bit}: {:?}", drops(hub.p()));
+        assert_eq!(all_drops(hub.p()), total + 1, "bit {bit}: counted once");
         // Only header bits, read before the tag, can give another reason.
         if bit >= HEADER_LEN * 8 {
             assert_eq!(after[0], counts[0] + 1, "bit {bit} is a bad tag");
         }
     }
-    assert_eq!(hub.p.take_out().count(), 0, "nothing is sent in answer");
+    assert_eq!(hub.p().take_out().count(), 0, "nothing is sent in answer");
     assert_eq!(state(&mut hub, 2 * S), before, "forgeries changed state");
     accepted(&mut hub, &good);
 }
@@ -407,6 +290,6 @@ fn an_inner_source_outside_the_allowed_prefixes_is_dropped() {
     );
     let own = datagram(&mut e2, "198.18.2.2", 1);
     let before = state(&mut hub, 3 * S);
-    assert_eq!(run(&mut hub.p, 0, &own).0, Verdict::Tx(0));
+    assert_eq!(run(hub.p(), 0, &own).0, Verdict::Tx(0));
     assert_eq!(state(&mut hub, 3 * S).nat_created, before.nat_created + 1);
 }
