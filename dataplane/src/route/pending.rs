@@ -180,6 +180,18 @@ mod tests {
     }
 
     #[test]
+    fn arp_requests_are_capped_per_gap() {
+        let mut p = Pending::new();
+        for i in 0..MAX_WAITING as u32 {
+            assert!(p.request_due(0, Ipv4Addr::from(0xc612_0000 + i), 0));
+        }
+        // A flood of destinations gets no more broadcasts until a gap has passed.
+        let late = Ipv4Addr::new(198, 18, 200, 1);
+        assert!(!p.request_due(0, late, S / 2));
+        assert!(p.request_due(0, late, REQUEST_GAP_NS));
+    }
+
+    #[test]
     fn bounded_and_expiring() {
         let mut p = Pending::new();
         let ip = Ipv4Addr::new(198, 18, 11, 1);
