@@ -43,7 +43,9 @@ pub fn echo_request_to_reply(packet: &mut [u8], ttl: u8) -> Result<(), WireError
     if checksum::checksum(icmp) != 0 {
         return Err(WireError::BadChecksum);
     }
-    let icmp: &mut [u8; 4] = icmp.first_chunk_mut().ok_or(WireError::Truncated)?;
+    let (icmp, rest) = icmp
+        .split_first_chunk_mut::<4>()
+        .ok_or(WireError::Truncated)?;
     if icmp[0] != ECHO_REQUEST || icmp[1] != 0 {
         return Err(WireError::Malformed);
     }
@@ -60,11 +62,17 @@ pub fn echo_request_to_reply(packet: &mut [u8], ttl: u8) -> Result<(), WireError
     );
     head[10..12].copy_from_slice(&c.to_be_bytes());
     icmp[0] = ECHO_REPLY;
-    let c = checksum::update16(
+    let c = match checksum::update16(
         u16::from_be_bytes([icmp[2], icmp[3]]),
         u16::from(ECHO_REQUEST) << 8,
         u16::from(ECHO_REPLY) << 8,
-    );
+    ) {
+        // A reply whose other bytes are all zero (identifier, sequence and data 0) sums
+        // to +0, and its checksum is 0xffff; the update gives the other zero, which
+        // receivers refuse (RFC 1624 section 3). Found by fuzzing.
+        0 if rest.iter().all(|&b| b == 0) => 0xffff,
+        c => c,
+    };
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
     Ok(())
 }
@@ -151,6 +159,24 @@ mod tests {
         assert_eq!(icmp.type_u8(), ECHO_REPLY);
         assert_eq!(checksum::checksum(rest), 0);
         assert_eq!(&rest[8..], b"braid-ping");
+    }
+
+    #[test]
+    fn an_all_zero_echo_gets_a_reply_that_verifies() {
+        // Identifier 0, sequence 0, no data: the reply's bytes sum to +0.
+        let mut p = echo_request();
+        p.truncate(28);
+        p[2..4].copy_from_slice(&28u16.to_be_bytes());
+        p[10] = 0;
+        p[11] = 0;
+        let c = checksum::checksum(&p[..20]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        p[22..28].fill(0);
+        let c = checksum::checksum(&p[20..]);
+        p[22..24].copy_from_slice(&c.to_be_bytes());
+        echo_request_to_reply(&mut p, 64).unwrap();
+        assert_eq!(&p[20..], &[0, 0, 0xff, 0xff, 0, 0, 0, 0]);
+        assert_eq!(checksum::checksum(&p[20..]), 0);
     }
 
     #[test]
