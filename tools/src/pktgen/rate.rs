@@ -3,8 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// Time a bucket may save up for, in seconds: bursts stay near 1 ms worth of packets.
-const BURST_SECS: f64 = 0.001;
+/// Time a bucket may save up for, in seconds. A generator descheduled for longer than this
+/// falls behind its rate; one descheduled for less catches up in a burst of at most this much.
+const BURST_SECS: f64 = 0.005;
 
 /// How fast to send.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,8 +53,8 @@ impl Rate {
             Rate::Max => return None,
             Rate::Pps(r) | Rate::Bps(r) => r.max(0.0),
         };
-        let one_ms = (per_sec * BURST_SECS) as u64;
-        let burst = one_ms.max(self.cost(largest) * batch.max(1) as u64);
+        let saved = (per_sec * BURST_SECS) as u64;
+        let burst = saved.max(self.cost(largest) * batch.max(1) as u64);
         Some(TokenBucket::new(per_sec, burst, now_ns))
     }
 }

@@ -43,6 +43,35 @@ pub fn frame_stamp(frame: &[u8]) -> Option<Stamp> {
     Stamp::parse(payload)
 }
 
+/// Frames the kernel dropped before they reached a sink's socket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelDrops {
+    /// The socket's receive ring was full.
+    pub rx_ring_full: u64,
+    /// The fill ring was found empty (no buffer for a frame).
+    pub fill_ring_empty: u64,
+    /// Dropped in all (the kernel's `rx_dropped`: an empty fill ring counts here too).
+    pub rx_dropped: u64,
+}
+
+impl KernelDrops {
+    /// What was counted since `base`.
+    pub fn since(&self, base: &KernelDrops) -> KernelDrops {
+        KernelDrops {
+            rx_ring_full: self.rx_ring_full.saturating_sub(base.rx_ring_full),
+            fill_ring_empty: self.fill_ring_empty.saturating_sub(base.fill_ring_empty),
+            rx_dropped: self.rx_dropped.saturating_sub(base.rx_dropped),
+        }
+    }
+
+    /// Adds another socket's counts.
+    pub fn merge(&mut self, o: &KernelDrops) {
+        self.rx_ring_full += o.rx_ring_full;
+        self.fill_ring_empty += o.fill_ring_empty;
+        self.rx_dropped += o.rx_dropped;
+    }
+}
+
 /// The sink state of one worker.
 #[derive(Debug)]
 pub struct SinkState {
@@ -54,6 +83,9 @@ pub struct SinkState {
     packets: u64,
     bytes: u64,
     foreign: u64,
+    /// The socket's kernel counters as last noted, and as they were at `begin`.
+    kernel: KernelDrops,
+    kernel_base: KernelDrops,
 }
 
 impl SinkState {
@@ -66,7 +98,14 @@ impl SinkState {
             packets: 0,
             bytes: 0,
             foreign: 0,
+            kernel: KernelDrops::default(),
+            kernel_base: KernelDrops::default(),
         }
+    }
+
+    /// Notes the socket's kernel drop counters (totals since it was opened).
+    pub fn note_kernel(&mut self, k: KernelDrops) {
+        self.kernel = k;
     }
 
     /// Forgets everything counted and expects the given streams to start at the given sequences
@@ -78,6 +117,7 @@ impl SinkState {
         self.packets = 0;
         self.bytes = 0;
         self.foreign = 0;
+        self.kernel_base = self.kernel;
     }
 
     /// Accounts for one received frame (its bytes without FCS) received at `rx_ns` on the
@@ -128,6 +168,7 @@ impl SinkState {
             packets: self.packets,
             bytes: self.bytes,
             foreign: self.foreign,
+            kernel: self.kernel.since(&self.kernel_base),
         }
     }
 }
@@ -151,6 +192,8 @@ pub struct SinkTally {
     pub bytes: u64,
     /// Other frames received.
     pub foreign: u64,
+    /// Frames the kernel dropped before the sockets.
+    pub kernel: KernelDrops,
 }
 
 impl SinkTally {
@@ -170,6 +213,7 @@ impl SinkTally {
         self.packets += o.packets;
         self.bytes += o.bytes;
         self.foreign += o.foreign;
+        self.kernel.merge(&o.kernel);
     }
 
     /// The report of what was received.
@@ -178,6 +222,7 @@ impl SinkTally {
             packets: self.packets,
             bytes: self.bytes,
             foreign: self.foreign,
+            kernel: self.kernel,
             streams: self
                 .streams
                 .iter()
@@ -213,14 +258,17 @@ pub struct SinkReport {
     pub bytes: u64,
     /// Other frames received.
     pub foreign: u64,
+    /// Frames the kernel dropped before the sockets (AF_XDP statistics).
+    pub kernel: KernelDrops,
     /// Per stream.
     pub streams: Vec<StreamReport>,
     /// One-way latency.
     pub latency: LatencySummary,
 }
 
-/// Receives one batch on `port` into `state`; the batch's receive time is read once, before it
-/// is taken from the ring. Returns the number of frames received.
+/// Receives one batch on `port` into `state`. The batch's receive time is read once, when its
+/// first frame is handled: every frame of the batch was in the ring by then, none is stamped
+/// later. Returns the number of frames received.
 pub fn sink_round<P: Ports, C: Clock>(
     ports: &mut P,
     port: PortId,
@@ -229,10 +277,11 @@ pub fn sink_round<P: Ports, C: Clock>(
     clock: &C,
     live: &Live,
 ) -> io::Result<usize> {
-    let rx_ns = clock.wall_ns();
+    let mut rx_ns = None;
     let (mut ours, mut bytes) = (0u64, 0u64);
     let got = ports.rx_batch(port, batch, &mut |f| {
-        if state.handle(f.data(), rx_ns) {
+        let now = *rx_ns.get_or_insert_with(|| clock.wall_ns());
+        if state.handle(f.data(), now) {
             ours += 1;
             bytes += (f.len() + FCS_LEN) as u64;
         }
@@ -351,6 +400,17 @@ mod tests {
         assert_eq!(r.latency.min_ns, 500);
         assert!((1995..=2005).contains(&r.latency.max_ns));
         assert_eq!(r.bytes, 15 * 100);
+        // Kernel drops count from the trial's start.
+        let k = |n| KernelDrops {
+            rx_ring_full: n,
+            fill_ring_empty: 2 * n,
+            rx_dropped: 3 * n,
+        };
+        st.note_kernel(k(5));
+        assert_eq!(st.tally().report().kernel, k(5));
+        st.begin(&[]);
+        st.note_kernel(k(7));
+        assert_eq!(st.tally().report().kernel, k(2));
         // A new trial starts from nothing.
         st.begin(&[]);
         assert_eq!(st.tally().report(), SinkReport::default());
