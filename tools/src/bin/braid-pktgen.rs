@@ -15,7 +15,7 @@ use braid_tools::pktgen::session::{self, TrialSpec};
 use braid_tools::pktgen::size::{self, SizeMix};
 use braid_tools::pktgen::workers::{self, GenPool, SinkPool, XskTarget, GEN_FRAMES, SINK_FRAMES};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -118,6 +118,18 @@ enum Cmd {
         xdp: XdpArgs,
         #[command(flatten)]
         out: OutputArgs,
+    },
+    /// One table of several `rfc2544 --json` results, with the subject's NDR ratios to the others.
+    Compare {
+        /// A variant as NAME=FILE (the JSON of `rfc2544 --json`); repeat, in table order.
+        #[arg(long = "variant", required = true, value_parser = variant)]
+        variants: Vec<(String, PathBuf)>,
+        /// The variant whose rows get ratios.
+        #[arg(long, default_value = "braid")]
+        subject: String,
+        /// Variants the subject is compared with (default: all the others).
+        #[arg(long, value_delimiter = ',')]
+        against: Vec<String>,
     },
     /// Bounce frames received on --in out of --out with new MACs (AF_XDP forwarding, no routing).
     Reflect {
@@ -243,6 +255,15 @@ struct OutputArgs {
     /// No progress lines on stderr.
     #[arg(long)]
     quiet: bool,
+}
+
+/// `NAME=FILE`.
+fn variant(s: &str) -> Result<(String, PathBuf), String> {
+    let (name, file) = s
+        .split_once('=')
+        .filter(|(n, f)| !n.is_empty() && !f.is_empty())
+        .ok_or_else(|| format!("{s:?}: NAME=FILE"))?;
+    Ok((name.to_string(), PathBuf::from(file)))
 }
 
 /// A number of seconds in (0, MAX_SECONDS].
@@ -372,6 +393,11 @@ fn main() -> ExitCode {
             };
             rfc2544(&ends, &frames, &sizes, trial, params, &xdp, &out)
         }
+        Cmd::Compare {
+            variants,
+            subject,
+            against,
+        } => compare(&variants, &subject, &against),
         Cmd::Reflect {
             input,
             output,
@@ -557,7 +583,7 @@ fn run(
 }
 
 /// The JSON document of `rfc2544`.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct SearchReport {
     trial_seconds: f64,
     precision: f64,
@@ -654,5 +680,30 @@ fn reflect(
         &stop,
     )?;
     println!("reflected {} frames", report::thousands(n));
+    Ok(())
+}
+
+fn compare(
+    variants: &[(String, PathBuf)],
+    subject: &str,
+    against: &[String],
+) -> Result<(), String> {
+    let mut loaded = Vec::new();
+    for (name, file) in variants {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let doc: SearchReport =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        loaded.push((name.clone(), doc.results));
+    }
+    let others: Vec<&str> = if against.is_empty() {
+        variants
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| *n != subject)
+            .collect()
+    } else {
+        against.iter().map(String::as_str).collect()
+    };
+    print!("{}", report::compare_table(&loaded, subject, &others));
     Ok(())
 }

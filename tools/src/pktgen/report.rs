@@ -223,6 +223,73 @@ pub fn rfc2544_table(results: &[SizeResult]) -> String {
     s
 }
 
+/// The NDR of `size` in `results`, packets per second.
+fn ndr_of(results: &[SizeResult], size: &str) -> Option<f64> {
+    results
+        .iter()
+        .find(|r| r.size == size)
+        .and_then(|r| r.ndr)
+        .map(|n| n.tx_pps)
+}
+
+/// A ratio with two decimals, or `-`.
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+        _ => "-".into(),
+    }
+}
+
+/// One table of several variants' searches (e.g. `ceiling`, `braid`, `kernel`), a row per
+/// variant and frame size; the rows of `subject` get its NDR's ratio to each of `against`.
+pub fn compare_table(
+    variants: &[(String, Vec<SizeResult>)],
+    subject: &str,
+    against: &[&str],
+) -> String {
+    let mut s = format!(
+        "{:<8} {:>5} {:>10} {:>11} {:>10} {:>10} {:>10} {:>10}",
+        "variant", "size", "NDR kpps", "NDR Mbit/s", "PDR kpps", "NDR p50", "NDR p99", "max kpps"
+    );
+    for a in against {
+        let _ = write!(s, " {:>14}", format!("{subject}/{a}"));
+    }
+    s.push('\n');
+    let of = |name: &str| variants.iter().find(|(n, _)| n == name).map(|(_, r)| r);
+    for (name, results) in variants {
+        for r in results {
+            let dash = || "-".to_string();
+            let ndr = r.ndr;
+            let _ = write!(
+                s,
+                "{:<8} {:>5} {:>10} {:>11} {:>10} {:>10} {:>10} {:>10.1}",
+                name,
+                r.size,
+                ndr.map_or_else(dash, |n| format!("{:.1}", n.tx_pps / 1e3)),
+                ndr.map_or_else(dash, |n| format!("{:.1}", n.tx_bps / 1e6)),
+                r.pdr
+                    .map_or_else(dash, |p| format!("{:.1}", p.tx_pps / 1e3)),
+                ndr.map_or_else(dash, |n| duration_ns(n.latency.p50_ns)),
+                ndr.map_or_else(dash, |n| duration_ns(n.latency.p99_ns)),
+                r.max_pps / 1e3
+            );
+            for a in against {
+                let cell = if name == subject {
+                    ratio(
+                        ndr.map(|n| n.tx_pps),
+                        of(a).and_then(|o| ndr_of(o, &r.size)),
+                    )
+                } else {
+                    dash()
+                };
+                let _ = write!(s, " {cell:>14}");
+            }
+            s.push('\n');
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +305,69 @@ mod tests {
         assert_eq!(duration_ns(12_345), "12.3 µs");
         assert_eq!(duration_ns(4_560_000), "4.56 ms");
         assert_eq!(duration_ns(1_200_000_000), "1.20 s");
+    }
+
+    fn size(size: &str, ndr_kpps: Option<f64>) -> SizeResult {
+        let brief = |pps: f64| TrialBrief {
+            rate_pps: Some(pps),
+            tx_pps: pps,
+            tx_bps: pps * 512.0,
+            rx_pps: pps,
+            lost: 0,
+            loss_ratio: 0.0,
+            latency: LatencySummary {
+                count: 1,
+                p50_ns: 30_000,
+                p99_ns: 150_000,
+                ..LatencySummary::default()
+            },
+        };
+        SizeResult {
+            size: size.into(),
+            max_pps: 500_000.0,
+            ndr: ndr_kpps.map(|k| brief(k * 1e3)),
+            pdr: ndr_kpps.map(|k| brief(k * 1e3)),
+            trials: vec![],
+        }
+    }
+
+    #[test]
+    fn comparison_puts_ratios_on_the_subjects_rows() {
+        let variants = vec![
+            (
+                "ceiling".to_string(),
+                vec![size("64", Some(400.0)), size("1518", Some(300.0))],
+            ),
+            (
+                "braid".to_string(),
+                vec![size("64", Some(200.0)), size("1518", None)],
+            ),
+            (
+                "kernel".to_string(),
+                vec![size("64", Some(100.0)), size("1518", Some(150.0))],
+            ),
+        ];
+        let t = compare_table(&variants, "braid", &["kernel", "ceiling"]);
+        let rows: Vec<Vec<&str>> = t.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(rows.len(), 7, "{t}");
+        assert_eq!(rows[0].last(), Some(&"braid/ceiling"), "{t}");
+        assert_eq!(rows[0][rows[0].len() - 2], "braid/kernel", "{t}");
+        let braid64 = rows
+            .iter()
+            .find(|r| r[0] == "braid" && r[1] == "64")
+            .unwrap();
+        assert_eq!(&braid64[braid64.len() - 2..], ["2.00", "0.50"], "{t}");
+        let braid1518 = rows
+            .iter()
+            .find(|r| r[0] == "braid" && r[1] == "1518")
+            .unwrap();
+        assert_eq!(&braid1518[braid1518.len() - 2..], ["-", "-"], "{t}");
+        let kernel64 = rows
+            .iter()
+            .find(|r| r[0] == "kernel" && r[1] == "64")
+            .unwrap();
+        assert_eq!(kernel64[2], "100.0");
+        assert_eq!(&kernel64[kernel64.len() - 2..], ["-", "-"], "{t}");
     }
 
     #[test]

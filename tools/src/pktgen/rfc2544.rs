@@ -10,7 +10,7 @@
 use super::latency::LatencySummary;
 use super::rate::Rate;
 use super::session::TrialResult;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io;
 
 /// The PDR loss ratio.
@@ -132,7 +132,7 @@ impl Search {
 }
 
 /// The gist of one trial of a search.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TrialBrief {
     /// Rate asked for, packets per second (None: as fast as possible).
     pub rate_pps: Option<f64>,
@@ -163,7 +163,7 @@ impl TrialBrief {
 }
 
 /// The result of a search for one frame size.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SizeResult {
     /// The frame size (or `imix`).
     pub size: String,
