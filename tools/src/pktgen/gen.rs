@@ -18,6 +18,10 @@ use std::time::Duration;
 pub const DEFAULT_BATCH: usize = 64;
 /// Rounds between two emptyings of the generator's own receive ring.
 const RX_DRAIN_EVERY: u32 = 64;
+/// A paced generator sends a whole batch at once, or what it may after this long: frames leave
+/// in bursts of up to a batch at most this far apart, and the generator sleeps in between
+/// instead of making a system call for every frame or two.
+const PACE_NS: u64 = 1_000_000;
 
 /// One run of a generator.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -150,6 +154,12 @@ impl Generator {
         self.stream_base.wrapping_add(flow as u16)
     }
 
+    /// What a batch of frames costs at `rate`, on average over the size cycle.
+    fn batch_cost(&self, rate: &Rate) -> u64 {
+        let cycle: u64 = self.cycle.iter().map(|&t| rate.cost(self.sizes[t])).sum();
+        (cycle * self.batch as u64).div_ceil(self.cycle.len() as u64)
+    }
+
     /// Each stream's id and the sequence its next packet will carry.
     pub fn next_seqs(&self) -> Vec<(u16, u64)> {
         self.flows
@@ -177,10 +187,20 @@ impl Generator {
         let count = params.count.unwrap_or(u64::MAX);
         let mut r = GenReport::default();
         let mut rounds = 0u32;
+        let batch_cost = self.batch_cost(&params.rate);
+        let mut last_send = start;
         while r.packets < count && !stop.load(Ordering::Relaxed) {
             let now = clock.now_ns();
             if now >= end {
                 break;
+            }
+            if let Some(b) = bucket.as_mut() {
+                let full = b.wait_at(now, batch_cost);
+                let since = now - last_send;
+                if full > 0 && since < PACE_NS {
+                    clock.pause(full.min(PACE_NS - since).min(end - now));
+                    continue;
+                }
             }
             rounds = rounds.wrapping_add(1);
             if rounds.is_multiple_of(RX_DRAIN_EVERY) {
@@ -223,6 +243,7 @@ impl Generator {
                 ports.flush()?;
             }
             if queued > 0 {
+                last_send = now;
                 r.packets += queued;
                 r.bytes += bytes;
                 live.add_sent(queued, bytes);
@@ -335,6 +356,45 @@ mod tests {
             );
         }
         assert!((r.pps() - 10_000.0).abs() / 10_000.0 < 0.05, "{}", r.pps());
+    }
+
+    #[test]
+    fn paced_frames_leave_in_batches_at_most_a_millisecond_apart() {
+        // 10 kpps: a batch of 64 takes 6.4 ms to earn, so every 1 ms the ten frames earned go.
+        let (_, frames) = simulate(SizeMix::Fixed(64), Rate::Pps(10_000.0), 1, 1);
+        let mut bursts = std::collections::BTreeMap::<u64, u64>::new();
+        for f in &frames {
+            *bursts.entry(stamp(f).tx_ns).or_default() += 1;
+        }
+        let times: Vec<u64> = bursts.keys().copied().collect();
+        assert!(
+            times.windows(2).all(|w| w[1] - w[0] <= PACE_NS + 1_000),
+            "gaps over 1 ms"
+        );
+        assert!(
+            bursts.values().all(|&n| (9..=11).contains(&n)),
+            "{bursts:?}"
+        );
+        // 200 kpps: whole batches, 320 µs apart.
+        let (r, frames) = simulate(SizeMix::Fixed(64), Rate::Pps(200_000.0), 1, 1);
+        assert!(
+            (r.packets as f64 - 200_000.0).abs() < 10_000.0,
+            "{}",
+            r.packets
+        );
+        let mut sizes = std::collections::BTreeMap::<u64, u64>::new();
+        for f in &frames {
+            *sizes.entry(stamp(f).tx_ns).or_default() += 1;
+        }
+        let full = sizes
+            .values()
+            .filter(|&&n| n == DEFAULT_BATCH as u64)
+            .count();
+        assert!(
+            full * 10 >= sizes.len() * 9,
+            "mostly whole batches: {full} of {}",
+            sizes.len()
+        );
     }
 
     #[test]

@@ -176,6 +176,12 @@ impl TokenBucket {
         self.fill += u128::from(cost) * SCALE;
     }
 
+    /// Nanoseconds from `now_ns` until `cost` tokens are there (u64::MAX at rate 0).
+    pub fn wait_at(&mut self, now_ns: u64, cost: u64) -> u64 {
+        self.refill(now_ns);
+        self.wait_ns(cost)
+    }
+
     /// Nanoseconds from the last refill until `cost` tokens are there (u64::MAX at rate 0).
     pub fn wait_ns(&self, cost: u64) -> u64 {
         let need = u128::from(cost) * SCALE;
@@ -242,6 +248,7 @@ mod tests {
         assert_eq!(n, 5);
         assert!(!b.try_take(1_000_000_000, 1));
         assert_eq!(b.wait_ns(1), 1_000_000);
+        assert_eq!(b.wait_at(1_000_500_000, 1), 500_000);
         b.give_back(1);
         assert!(b.try_take(1_000_000_000, 1));
     }
