@@ -227,7 +227,10 @@ mod tests {
         assert!(wire.iter().all(|f| f.len() == 64 + 20 + 8 + 16 + 16));
         // A full-size frame fits in the tunnel.
         let big = [lan_frame(1514, 0)];
-        assert_eq!(tunnel_frames(&mut e, &big)[0].len(), 1514 + 20 + 8 + 16 + 16);
+        assert_eq!(
+            tunnel_frames(&mut e, &big)[0].len(),
+            1514 + 20 + 8 + 16 + 16
+        );
         assert_eq!(run_batch(&mut h, 0, &wire, &mut bufs), BATCH);
         // The hub hands the inner frame on: same payload, TTL down by two.
         let out = &bufs[5][..64];

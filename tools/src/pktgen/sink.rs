@@ -17,7 +17,8 @@ const PROTO_TCP: u8 = 6;
 const PROTO_UDP: u8 = 17;
 
 /// The stamp of a generated frame: Ethernet, IPv4 (not a later fragment), then UDP or TCP whose
-/// payload starts with a [`Stamp`]. None for anything else, however malformed.
+/// payload starts with a [`Stamp`] (or UDP with the kernel pktgen's header). None for anything
+/// else, however malformed.
 pub fn frame_stamp(frame: &[u8]) -> Option<Stamp> {
     let ethertype = frame.get(12..14)?;
     if u16::from_be_bytes([ethertype[0], ethertype[1]]) != ETHERTYPE_IPV4 {
@@ -35,12 +36,15 @@ pub fn frame_stamp(frame: &[u8]) -> Option<Stamp> {
         return None;
     }
     let l4 = ip.get(ihl..total)?;
-    let payload = match *ip.get(9)? {
-        PROTO_UDP => l4.get(8..)?,
-        PROTO_TCP => l4.get(usize::from(*l4.get(12)? >> 4) * 4..)?,
-        _ => return None,
-    };
-    Stamp::parse(payload)
+    match *ip.get(9)? {
+        PROTO_UDP => {
+            let payload = l4.get(8..)?;
+            Stamp::parse(payload)
+                .or_else(|| Stamp::parse_kernel_pktgen(payload, u16::from_be_bytes([l4[0], l4[1]])))
+        }
+        PROTO_TCP => Stamp::parse(l4.get(usize::from(*l4.get(12)? >> 4) * 4..)?),
+        _ => None,
+    }
 }
 
 /// Frames the kernel dropped before they reached a sink's socket.
@@ -335,6 +339,22 @@ mod tests {
             let mut fac = factory(proto);
             assert_eq!(frame_stamp(fac.frame(2, 1, &s)), Some(s), "{proto:?}");
         }
+    }
+
+    #[test]
+    fn kernel_pktgen_frames_count_by_source_port() {
+        let mut f = frame(0, 0, 0);
+        // Source port 7000, payload: pktgen magic, sequence 5, 2 s and 3 µs.
+        f[34..36].copy_from_slice(&7000u16.to_be_bytes());
+        f[42..58].copy_from_slice(&[0xbe, 0x9b, 0xe9, 0x55, 0, 0, 0, 5, 0, 0, 0, 2, 0, 0, 0, 3]);
+        assert_eq!(
+            frame_stamp(&f),
+            Some(Stamp {
+                stream: 7000,
+                seq: 5,
+                tx_ns: 2_000_003_000
+            })
+        );
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! | 2..4 | stream id |
 //! | 4..10 | sequence number (48 bits), per stream, from the stream's first packet |
 //! | 10..18 | transmit time, nanoseconds of the host's real-time clock (see [`crate::pktgen::clock`]) |
+//!
+//! The sink also reads the header Linux's own pktgen module writes at the start of UDP payloads
+//! ([`Stamp::parse_kernel_pktgen`]), so `deploy/pktgen/` runs can be counted by `braid-pktgen sink`.
 
 /// Bytes of a stamp.
 pub const STAMP_LEN: usize = 18;
@@ -54,6 +57,29 @@ impl Stamp {
     }
 }
 
+/// The magic of the kernel pktgen header.
+pub const KERNEL_PKTGEN_MAGIC: u32 = 0xbe9b_e955;
+/// Bytes of the kernel pktgen header: magic, sequence, seconds, microseconds (all 32-bit).
+pub const KERNEL_PKTGEN_LEN: usize = 16;
+
+impl Stamp {
+    /// Reads the header Linux's pktgen puts at the start of a UDP payload: a 32-bit sequence and
+    /// the real-time clock in microseconds. Its stream is the datagram's source port (the
+    /// `deploy/pktgen` scripts give each sending thread its own port); None without the magic.
+    pub fn parse_kernel_pktgen(payload: &[u8], src_port: u16) -> Option<Stamp> {
+        let b: &[u8; KERNEL_PKTGEN_LEN] = payload.first_chunk()?;
+        let word = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        if word(0) != KERNEL_PKTGEN_MAGIC {
+            return None;
+        }
+        Some(Stamp {
+            stream: src_port,
+            seq: u64::from(word(4)),
+            tx_ns: u64::from(word(8)) * 1_000_000_000 + u64::from(word(12)) * 1_000,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +113,25 @@ mod tests {
         b[0] ^= 1;
         assert!(Stamp::parse(&b).is_none());
         assert!(Stamp::parse(&[]).is_none());
+    }
+
+    #[test]
+    fn kernel_pktgen_header() {
+        let mut p = vec![
+            0xbe, 0x9b, 0xe9, 0x55, 0, 0, 1, 0, 0x65, 0, 0, 0, 0, 0, 0, 7,
+        ];
+        p.extend_from_slice(&[0; 10]);
+        assert_eq!(
+            Stamp::parse_kernel_pktgen(&p, 9000),
+            Some(Stamp {
+                stream: 9000,
+                seq: 256,
+                tx_ns: 0x6500_0000 * 1_000_000_000 + 7_000,
+            })
+        );
+        assert_eq!(Stamp::parse_kernel_pktgen(&p[..15], 9000), None);
+        p[0] = 0;
+        assert_eq!(Stamp::parse_kernel_pktgen(&p, 9000), None);
     }
 
     proptest! {
