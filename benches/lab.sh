@@ -192,12 +192,20 @@ ticks() {
     awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
+# Packets through each hop of net: edge->net (e1+e2 rx), net->hub (h0 tx), hub->net (h0 rx),
+# net->inet (i0 tx).
+hops() {
+    nsx net cat /sys/class/net/{e1,e2}/statistics/rx_packets /sys/class/net/h0/statistics/{tx,rx}_packets \
+        /sys/class/net/i0/statistics/tx_packets | paste -sd ' '
+}
+
 # Runs the search for variant $1; the processes to account for follow as NAME=PID.
 measure() {
-    local name=$1 p t0 t1
+    local name=$1 p t0 t1 hops0
     shift
     local -A before=()
     for p in "$@"; do before[$p]=$(ticks "${p#*=}"); done
+    hops0=$(hops)
     grep '^cpu[0-9]' /proc/stat >"$work/$name.cpu0"
     t0=$(date +%s.%N)
     local TIMEFORMAT='%U %S'
@@ -224,6 +232,7 @@ measure() {
             awk -v a="${before[$p]}" -v b="$(ticks "${p#*=}")" -v hz="$hz" -v s="$secs" -v n="${p%=*}" \
                 'BEGIN { printf "  %-12s %3.0f%% of a core\n", n, 100 * (b - a) / hz / s }'
         done
+        echo "$hops0 $(hops)" | awk '{ printf "  packets over the search: into net from the edge %d, to the hub %d, back from the hub %d, to the sink %d\n", $6 + $7 - $1 - $2, $8 - $3, $9 - $4, $10 - $5 }'
     } >"$work/$name.cpu"
 }
 
@@ -258,6 +267,8 @@ note "braid: braidd at the edge and the hub, per-packet, weights 1:2"
 warm_up braid
 measure braid "edge=$(cat "$run_dir/edge.pid")" "hub=$(cat "$run_dir/hub.pid")" "sink=$sink_pid"
 "$LAB" stop --prefix "$prefix" >/dev/null
+# braidd's counters (per link, drops by reason), printed as it stops.
+for role in edge hub; do grep -v '^lib' "$run_dir/$role.log" >"$work/braidd-$role.log" || true; done
 
 # ---- (c) the kernel --------------------------------------------------------------------------------
 
@@ -309,4 +320,6 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
     echo
     echo "CPU while searching (2 cores: the generator, the sink, the two ends and the kernel share them):"
     cat "$work/ceiling.cpu" "$work/braid.cpu" "$work/kernel.cpu"
+    echo "braidd's own drop counters (all trials):"
+    grep -h "dropped" "$work/braidd-edge.log" "$work/braidd-hub.log" | sed 's/^/  /' || echo "  none"
 } | tee "$work/table.txt"
