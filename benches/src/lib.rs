@@ -113,7 +113,7 @@ fn addr(s: &str) -> Ipv4Addr {
 fn pipeline(config: &str, macs: &[Mac], neighbours: &[(PortId, &str)]) -> Pipeline {
     let cfg: Config = toml::from_str(config).expect("a fixture config");
     let snap = Snapshot::build(&cfg, macs, &[KEY], 1).expect("a fixture snapshot");
-    let shared = Arc::new(Shared::new(snap));
+    let shared = Arc::new(Shared::new(snap).expect("wake-up sockets"));
     for &(port, ip) in neighbours {
         shared.neighbors.learn(port, addr(ip), GATEWAY_MAC, NOW);
     }
