@@ -137,6 +137,37 @@ pub fn hub() -> Pipeline {
     pipeline(HUB, &[HUB_MAC], &[(0, "203.0.113.1")])
 }
 
+/// Outside addresses of the masquerade benches: 32 of them, room for 2 M UDP sessions.
+pub fn nat_pool() -> Vec<Ipv4Addr> {
+    (16..48).map(|i| Ipv4Addr::new(203, 0, 113, i)).collect()
+}
+
+/// The hub masquerading the LAN on wan0 to [`nat_pool`], with room for `sessions`
+/// sessions from any one host (one worker: no handoff).
+pub fn hub_masquerading(sessions: usize) -> Pipeline {
+    let pool: Vec<String> = nat_pool().iter().map(|a| format!("\"{a}\"")).collect();
+    let config = format!(
+        "{HUB}\n[[masquerade]]\ninterface = \"wan0\"\naddresses = [{}]\nmax_sessions = {}\nmax_per_host = {}\n",
+        pool.join(", "),
+        sessions * 2,
+        sessions * 2
+    );
+    pipeline(&config, &[HUB_MAC], &[(0, "203.0.113.1")])
+}
+
+/// A 64-byte UDP frame from inside endpoint number `i` (LAN hosts 198.18.1.2-251, 250
+/// ports each from 1024 up) to the internet host; the UDP checksum is left 0.
+pub fn flow_frame(i: u32) -> Vec<u8> {
+    let mut f = lan_frame(60, i);
+    f[29] = (2 + i % 250) as u8;
+    f[34..36].copy_from_slice(&((1024 + i / 250) as u16).to_be_bytes());
+    f[40..42].copy_from_slice(&[0, 0]);
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = checksum::checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
 /// A UDP frame of `len` bytes (no FCS; at least 46) from the LAN host to the internet host,
 /// addressed to the edge's lan0, checksums valid, its payload starting with `n`.
 pub fn lan_frame(len: usize, n: u32) -> Vec<u8> {
