@@ -192,11 +192,14 @@ ticks() {
     awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
-# Packets through each hop of net: edge->net (e1+e2 rx), net->hub (h0 tx), hub->net (h0 rx),
-# net->inet (i0 tx).
+# Packets through each hop: generator->edge (the LAN host's eth0 tx), edge->net (e1+e2 rx),
+# net->hub (h0 tx), hub->net (h0 rx), net->inet (i0 tx).
 hops() {
-    nsx net cat /sys/class/net/{e1,e2}/statistics/rx_packets /sys/class/net/h0/statistics/{tx,rx}_packets \
-        /sys/class/net/i0/statistics/tx_packets | paste -sd ' '
+    {
+        nsx lan cat /sys/class/net/eth0/statistics/tx_packets
+        nsx net cat /sys/class/net/{e1,e2}/statistics/rx_packets \
+            /sys/class/net/h0/statistics/{tx,rx}_packets /sys/class/net/i0/statistics/tx_packets
+    } | paste -sd ' '
 }
 
 # Runs the search for variant $1; the processes to account for follow as NAME=PID.
@@ -232,7 +235,7 @@ measure() {
             awk -v a="${before[$p]}" -v b="$(ticks "${p#*=}")" -v hz="$hz" -v s="$secs" -v n="${p%=*}" \
                 'BEGIN { printf "  %-12s %3.0f%% of a core\n", n, 100 * (b - a) / hz / s }'
         done
-        echo "$hops0 $(hops)" | awk '{ printf "  packets over the search: into net from the edge %d, to the hub %d, back from the hub %d, to the sink %d\n", $6 + $7 - $1 - $2, $8 - $3, $9 - $4, $10 - $5 }'
+        echo "$hops0 $(hops)" | awk '{ printf "  packets over the search: sent %d, edge -> net %d, net -> hub %d, hub -> net %d, net -> sink %d\n", $7 - $1, $8 + $9 - $2 - $3, $10 - $4, $11 - $5, $12 - $6 }'
     } >"$work/$name.cpu"
 }
 

@@ -216,6 +216,7 @@ fn check_latency(l: &Value, count: u64) {
     assert_eq!(u(l, "negative"), 0, "{l}");
 }
 
+/// Two generator threads (one per TX queue, two flows each), a sink thread per RX queue.
 #[test]
 fn run_over_a_veth_pair_loses_nothing_and_reports_everything() {
     if !is_root() {
@@ -242,6 +243,8 @@ fn run_over_a_veth_pair_loses_nothing_and_reports_everything() {
         "--rate",
         "20k",
         "--duration",
+        "2",
+        "--queues",
         "2",
     ]);
     let sent = u(&r, "tx_packets");

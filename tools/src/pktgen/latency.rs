@@ -21,12 +21,19 @@ pub struct Latency {
 pub struct LatencySummary {
     /// Packets measured.
     pub count: u64,
+    /// Smallest latency.
     pub min_ns: u64,
+    /// Mean latency.
     pub mean_ns: u64,
+    /// Median.
     pub p50_ns: u64,
+    /// 90th percentile.
     pub p90_ns: u64,
+    /// 99th percentile.
     pub p99_ns: u64,
+    /// 99.9th percentile.
     pub p999_ns: u64,
+    /// Largest latency.
     pub max_ns: u64,
     /// Packets whose receive time was before their transmit stamp (not in the percentiles).
     pub negative: u64,

@@ -136,12 +136,17 @@ impl Search {
 pub struct TrialBrief {
     /// Rate asked for, packets per second (None: as fast as possible).
     pub rate_pps: Option<f64>,
+    /// Packets per second sent.
     pub tx_pps: f64,
     /// Frame bits per second sent, FCS included.
     pub tx_bps: f64,
+    /// Distinct packets per second received.
     pub rx_pps: f64,
+    /// Packets lost.
     pub lost: u64,
+    /// `lost` over packets sent.
     pub loss_ratio: f64,
+    /// One-way latency of the trial.
     pub latency: LatencySummary,
 }
 

@@ -37,12 +37,17 @@ pub struct TrialSpec {
 /// One stream of a trial: sent against received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct StreamResult {
+    /// Stream id.
     pub stream: u16,
+    /// Packets sent.
     pub sent: u64,
     /// Distinct packets received.
     pub received: u64,
+    /// Packets sent and never received.
     pub lost: u64,
+    /// Packets received more than once.
     pub duplicates: u64,
+    /// Packets received after a later one of the stream.
     pub reordered: u64,
 }
 
@@ -53,7 +58,9 @@ pub struct TrialResult {
     pub rate: String,
     /// Seconds the generators sent for.
     pub seconds: f64,
+    /// Packets sent.
     pub tx_packets: u64,
+    /// Packets per second sent.
     pub tx_pps: f64,
     /// Frame bits per second sent, FCS included.
     pub tx_bps: f64,
@@ -61,11 +68,15 @@ pub struct TrialResult {
     pub tx_busy: u64,
     /// Distinct packets received.
     pub rx_packets: u64,
+    /// Distinct packets per second received, over the sending time.
     pub rx_pps: f64,
+    /// Packets sent and never received, summed over the streams.
     pub lost: u64,
     /// `lost / tx_packets`.
     pub loss_ratio: f64,
+    /// Packets received more than once.
     pub duplicates: u64,
+    /// Packets received after a later one of their stream.
     pub reordered: u64,
     /// Packets of earlier trials, not counted.
     pub stale: u64,
@@ -75,7 +86,9 @@ pub struct TrialResult {
     pub foreign: u64,
     /// Frames the kernel dropped before the sink's sockets.
     pub sink_kernel_drops: KernelDrops,
+    /// One-way latency.
     pub latency: LatencySummary,
+    /// Per stream.
     pub streams: Vec<StreamResult>,
 }
 
