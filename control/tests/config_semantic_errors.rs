@@ -512,3 +512,29 @@ fn every_problem_is_reported_one_per_line_in_file_order() {
         );
     }
 }
+
+/// A hub with `n` links in all: edge1's two and those of a second edge.
+fn hub_with_links(n: usize) -> String {
+    let mut text = HUB.to_string() + &second_edge("edge2", 3);
+    for l in 1..n - 2 {
+        text += &format!(
+            "\n[[peer.link]]\nname = \"l{l}\"\ninterface = \"wan0\"\ngateway = \"203.0.113.1\"\n\
+             remote = \"198.18.21.{}:7420\"\n",
+            l + 2
+        );
+    }
+    text
+}
+
+#[test]
+fn more_links_than_the_daemon_carries() {
+    // 64 links in all are fine; the 65th has no counters (the daemon would not start).
+    let s = common::Scratch::new();
+    assert!(s.load(&hub_with_links(64)).is_ok());
+    let p = only_problem(
+        &refuse(&hub_with_links(65)),
+        "peer[1].link[62]",
+        "65 links are defined over all peers; braid carries at most 64",
+    );
+    assert!(p.line.is_some());
+}

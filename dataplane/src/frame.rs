@@ -6,6 +6,16 @@
 //! nanoseconds for a full-size frame, measured in the benches) rather than by moving
 //! the descriptor. The pipeline never needs to know which I/O backend owns the bytes.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 /// One frame: `buf[..len]` is the packet, `buf[len..]` is free tail room.
 #[derive(Debug)]
 pub struct Frame<'a> {
@@ -22,12 +32,12 @@ impl<'a> Frame<'a> {
 
     /// The frame's bytes.
     pub fn data(&self) -> &[u8] {
-        &self.buf[..self.len]
+        self.buf.get(..self.len).unwrap_or_default()
     }
 
     /// The frame's bytes, writable.
     pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.buf[..self.len]
+        self.buf.get_mut(..self.len).unwrap_or_default()
     }
 
     /// Length of the frame in bytes.

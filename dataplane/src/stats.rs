@@ -4,8 +4,8 @@
 use crate::io::PortCounters;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Most links (over all peers) that have their own counters.
-pub const MAX_LINKS: usize = 64;
+/// Most links (over all peers) that have their own counters (the config allows no more).
+pub const MAX_LINKS: usize = braid_control::config::MAX_LINKS;
 /// Most ports whose I/O counters a worker publishes (the config allows no more interfaces).
 pub const MAX_PORTS: usize = braid_control::config::MAX_INTERFACES;
 

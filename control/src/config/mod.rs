@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/braid/braidd.sock";
 /// Most `[[interface]]` entries a configuration may have (the workers count per interface).
 pub const MAX_INTERFACES: usize = 32;
+/// Most `[[peer.link]]` entries over all peers (each link has its own counters).
+pub const MAX_LINKS: usize = 64;
 
 /// Which end of the bond this daemon is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 
 use super::{
     Config, InterfaceConfig, LinkConfig, LinkState, PeerConfig, Problem, Role, MAX_INTERFACES,
+    MAX_LINKS,
 };
 use ipnet::Ipv4Net;
 use std::collections::hash_map::{Entry, HashMap};
@@ -29,6 +30,7 @@ pub(crate) fn validate(config: &Config, check_key_files: bool) -> Vec<Problem> {
         check_peer(config, p, peer, check_key_files, &mut out);
     }
     check_peer_uniqueness(config, &mut out);
+    check_link_count(config, &mut out);
     check_routes(config, &mut out);
     check_rules(config, &mut out);
     check_role(config, &mut out);
@@ -356,6 +358,25 @@ fn check_peer_uniqueness(config: &Config, out: &mut Vec<Problem>) {
                 ));
             }
         }
+    }
+}
+
+/// The daemon keeps counters for [`MAX_LINKS`] links in all; a file with more would pass
+/// every other check and then not start.
+fn check_link_count(config: &Config, out: &mut Vec<Problem>) {
+    let total: usize = config.peers.iter().map(|p| p.links.len()).sum();
+    let mut seen = 0;
+    for (p, peer) in config.peers.iter().enumerate() {
+        if seen + peer.links.len() > MAX_LINKS {
+            out.push(Problem::at(
+                format!("peer[{p}].link[{}]", MAX_LINKS - seen),
+                format!(
+                    "{total} links are defined over all peers; braid carries at most {MAX_LINKS}"
+                ),
+            ));
+            return;
+        }
+        seen += peer.links.len();
     }
 }
 

@@ -1,5 +1,15 @@
 //! Link scheduling: which of a peer's links carries the next packet.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 pub mod flow;
 pub mod scheduler;
 

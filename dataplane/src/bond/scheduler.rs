@@ -47,7 +47,9 @@ fn swrr_step(weights: &[u32], current: &mut [i128], total: i128, cost: i128) -> 
     }
     // Credits sum to 0 before the step and to `total * cost` > 0 after earning, so the
     // richest link has positive credit: a weight-0 link (credit always 0) never wins.
-    current[best] -= total * cost;
+    if let Some(c) = current.get_mut(best) {
+        *c -= total * cost;
+    }
     best
 }
 

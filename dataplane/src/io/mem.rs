@@ -68,7 +68,10 @@ impl MemPorts {
             return false;
         }
         let mut bytes = self.spare.pop().unwrap_or_else(|| vec![0; self.frame_size]);
-        bytes[..frame.len()].copy_from_slice(frame);
+        let Some(to) = bytes.get_mut(..frame.len()) else {
+            return false;
+        };
+        to.copy_from_slice(frame);
         p.rx.push_back(Buffer {
             bytes,
             len: frame.len(),
@@ -122,19 +125,24 @@ impl Ports for MemPorts {
         max: usize,
         handle: &mut dyn FnMut(&mut Frame<'_>) -> Verdict,
     ) -> io::Result<usize> {
-        if port >= self.ports.len() {
-            return Err(io::Error::new(
+        let have = self.ports.len();
+        let no_port = || {
+            io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("no port {port} (have {})", self.ports.len()),
-            ));
+                format!("no port {port} (have {have})"),
+            )
+        };
+        if port >= have {
+            return Err(no_port());
         }
         let mut received = 0;
         while received < max {
-            let Some(mut buf) = self.ports[port].rx.pop_front() else {
+            let rx = &mut self.ports.get_mut(port).ok_or_else(no_port)?.rx;
+            let Some(mut buf) = rx.pop_front() else {
                 break;
             };
             received += 1;
-            let counters = &mut self.ports[port].counters;
+            let counters = &mut self.ports.get_mut(port).ok_or_else(no_port)?.counters;
             counters.rx_packets += 1;
             counters.rx_bytes += buf.len as u64;
             let mut frame = Frame::new(&mut buf.bytes, buf.len);

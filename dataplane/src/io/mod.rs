@@ -6,6 +6,16 @@
 //! on another without a copy: the verdict returned for a received frame says where
 //! it goes.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 pub mod mem;
 pub mod wake;
 pub mod xsk;

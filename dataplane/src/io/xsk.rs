@@ -48,6 +48,12 @@
 //!   are dropped by the kernel before they reach the ring; turn offloads off on
 //!   the devices that feed braid.
 
+// No packet byte is used as an index here. Indexes are port numbers, checked where they
+// enter (`rx_batch`, `tx_copy`, `queue_tx`) or taken from `0..ports.len()`, and counts
+// the rings return, which never exceed the slice they were given. Frame contents are
+// reached only through xsk-rs views and `Frame`, which check their bounds.
+#![allow(clippy::indexing_slicing)]
+
 use super::wake::WakeFd;
 use super::{PortCounters, PortId, Ports, Verdict};
 use crate::frame::Frame;

@@ -7,6 +7,10 @@
 //! An entry is one `u128`: the key above slot number + 1, and 0 when empty, so
 //! the array starts as zeroed memory that the OS commits only as it fills.
 
+// Indexes are slot, entry and word numbers this structure computed and keeps in
+// range, never packet bytes (see the module documentation of `nat`).
+#![allow(clippy::indexing_slicing)]
+
 use super::hash::mix;
 
 /// An empty entry.

@@ -47,6 +47,26 @@
 //! the pool's mappings. To translate it, run `translate_out` (on the inside
 //! owner) and then `translate_in` (on the owner of its destination port), and
 //! send the result back inside; otherwise drop it.
+//!
+//! # Panics
+//!
+//! None on any packet: packet bytes are only read through checked accesses
+//! (`packet.rs` refuses unchecked indexing). The table's own structures (slots,
+//! index entries, port bitmap words: `table.rs`, `index.rs`, `ports.rs`) are
+//! indexed by numbers the table computed itself and keeps in range, never by a
+//! packet byte; there an out-of-range index would be a bug in the table, and
+//! stopping the worker (reported by the daemon) beats forwarding with a corrupt
+//! session table.
+
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 
 mod config;
 mod hash;

@@ -5,7 +5,7 @@ use super::hash::mix;
 use super::ports::{owner_of_port, PortRange};
 use super::session::{Dir, Proto};
 use super::NatError;
-use crate::wire::{be16, icmp, ipv4::Ipv4};
+use crate::wire::{addr, be16, icmp, ipv4::Ipv4};
 use std::net::Ipv4Addr;
 use std::ops::AddAssign;
 
@@ -110,7 +110,7 @@ fn endpoint(b: &[u8], hl: usize, proto: Proto, side: Side) -> Endpoint {
     let at = addr_at(side);
     Endpoint {
         proto,
-        addr: Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3]),
+        addr: addr(b, at),
         port: be16(b, hl + port_at(proto, side)),
     }
 }
@@ -138,9 +138,9 @@ pub(crate) fn parse(packet: &[u8], dir: Dir) -> Result<Parsed, NatError> {
         ep: endpoint(b, hl, proto, side),
     };
     match proto {
-        Proto::Tcp => Ok(flow(l4[13])),
+        Proto::Tcp => Ok(flow(l4.get(13).copied().unwrap_or(0))),
         Proto::Udp => Ok(flow(0)),
-        Proto::Icmp => match (l4[0], dir) {
+        Proto::Icmp => match (l4.first().copied().unwrap_or(0), dir) {
             (icmp::ECHO_REQUEST, Dir::Out) | (icmp::ECHO_REPLY, Dir::In) => Ok(flow(0)),
             (icmp::DEST_UNREACHABLE | icmp::TIME_EXCEEDED | PARAMETER_PROBLEM, _) => {
                 parse_error(b, hl, dir)
@@ -163,13 +163,16 @@ fn parse_error(b: &[u8], hl: usize, dir: Dir) -> Result<Parsed, NatError> {
     if be16(q, 6) & 0x1fff != 0 {
         return Err(NatError::Unsupported);
     }
-    let qproto = Proto::from_number(q[9]).ok_or(NatError::Unsupported)?;
+    let qproto = q
+        .get(9)
+        .and_then(|&n| Proto::from_number(n))
+        .ok_or(NatError::Unsupported)?;
     // Errors about inbound packets went out, and quote packets that came in.
     let (side, echo) = match dir {
         Dir::In => (Side::Src, icmp::ECHO_REQUEST),
         Dir::Out => (Side::Dst, icmp::ECHO_REPLY),
     };
-    if qproto == Proto::Icmp && q[qhl] != echo {
+    if qproto == Proto::Icmp && q.get(qhl) != Some(&echo) {
         return Err(NatError::Unsupported);
     }
     Ok(Parsed {
@@ -204,15 +207,17 @@ impl Delta {
 
 /// The big-endian word at `at` in `b`, if present.
 pub(crate) fn get16(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..at + 2).map(|w| u16::from_be_bytes([w[0], w[1]]))
+    b.get(at..)
+        .and_then(<[u8]>::first_chunk)
+        .map(|w| u16::from_be_bytes(*w))
 }
 
 /// Writes `new` as the word at `at` (if present) and returns the change.
 pub(crate) fn set16(b: &mut [u8], at: usize, new: u16) -> Delta {
-    match b.get_mut(at..at + 2) {
+    match b.get_mut(at..).and_then(<[u8]>::first_chunk_mut::<2>) {
         Some(w) => {
-            let old = u16::from_be_bytes([w[0], w[1]]);
-            w.copy_from_slice(&new.to_be_bytes());
+            let old = u16::from_be_bytes(*w);
+            *w = new.to_be_bytes();
             Delta(u64::from(!old) + u64::from(new))
         }
         None => Delta::default(),

@@ -5,6 +5,10 @@
 //! belongs to worker `c % workers`. Interleaving keeps the workers' shares even
 //! wherever in the range clients pick their source ports.
 
+// Indexes are slot, entry and word numbers this structure computed and keeps in
+// range, never packet bytes (see the module documentation of `nat`).
+#![allow(clippy::indexing_slicing)]
+
 /// Ports per chunk: one bitmap word.
 const CHUNK: u16 = 64;
 

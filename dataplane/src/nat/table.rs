@@ -1,6 +1,10 @@
 //! The per-worker session table: slots with per-class expiry lists, the maps
 //! both ways, the per-host counts, the limits and the port allocator.
 
+// Indexes are slot, entry and word numbers this structure computed and keeps in
+// range, never packet bytes (see the module documentation of `nat`).
+#![allow(clippy::indexing_slicing)]
+
 use super::config::{ConfigError, NatConfig};
 use super::hash::{mix, SeededState};
 use super::index::Index;

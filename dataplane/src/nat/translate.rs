@@ -33,7 +33,8 @@ impl NatTable {
             Kind::Flow { tcp_flags } => {
                 let (i, created) = self.by_inside_or_new(p.ep, now)?;
                 self.touch(i, Dir::Out, tcp_flags, now);
-                let (inside, outside) = self.endpoints(&self.slots[i as usize]);
+                let (inside, outside) =
+                    self.endpoints(self.slots.get(i as usize).ok_or(NatError::NoSession)?);
                 set_endpoint(b, p.hl, Side::Src, outside);
                 Translated {
                     inside,
@@ -44,7 +45,8 @@ impl NatTable {
             }
             Kind::Error { quote, qhl } => {
                 let i = self.by_inside(p.ep, now).ok_or(NatError::NoSession)?;
-                let (inside, outside) = self.endpoints(&self.slots[i as usize]);
+                let (inside, outside) =
+                    self.endpoints(self.slots.get(i as usize).ok_or(NatError::NoSession)?);
                 translate_error(b, p.hl, quote, qhl, Side::Dst, outside);
                 set_addr(b, Side::Src, outside.addr);
                 Translated {
@@ -72,7 +74,8 @@ impl NatTable {
             Kind::Flow { tcp_flags } => {
                 let i = self.by_outside(p.ep, now).ok_or(NatError::NoSession)?;
                 self.touch(i, Dir::In, tcp_flags, now);
-                let (inside, outside) = self.endpoints(&self.slots[i as usize]);
+                let (inside, outside) =
+                    self.endpoints(self.slots.get(i as usize).ok_or(NatError::NoSession)?);
                 set_endpoint(b, p.hl, Side::Dst, inside);
                 Translated {
                     inside,
@@ -87,7 +90,8 @@ impl NatTable {
                     return Err(NatError::NoSession);
                 }
                 let i = self.by_outside(p.ep, now).ok_or(NatError::NoSession)?;
-                let (inside, outside) = self.endpoints(&self.slots[i as usize]);
+                let (inside, outside) =
+                    self.endpoints(self.slots.get(i as usize).ok_or(NatError::NoSession)?);
                 translate_error(b, p.hl, quote, qhl, Side::Src, inside);
                 set_addr(b, Side::Dst, inside.addr);
                 Translated {

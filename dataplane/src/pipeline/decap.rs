@@ -79,9 +79,10 @@ pub(super) fn tunnel(
         return discard(st, DropReason::Spoofed);
     }
     let inner_len = ip.total_len();
-    let c = &st.stats.links[link.slot];
-    c.rx_packets.add(1);
-    c.rx_bytes.add(inner_len as u64);
+    if let Some(c) = st.stats.links.get(link.slot) {
+        c.rx_packets.add(1);
+        c.rx_bytes.add(inner_len as u64);
+    }
     // Keep the outer Ethernet header in front of the inner packet: errors about
     // the inner packet go back to the neighbour the datagram came from.
     let mut eth = [0u8; ethernet::HEADER_LEN];

@@ -100,9 +100,10 @@ pub(super) fn tunnel(
     if p.sealer.seal(msg).is_err() {
         return discard(st, DropReason::TooBig);
     }
-    let c = &st.stats.links[link.slot];
-    c.tx_packets.add(1);
-    c.tx_bytes.add(inner_len as u64);
+    if let Some(c) = st.stats.links.get(link.slot) {
+        c.tx_packets.add(1);
+        c.tx_bytes.add(inner_len as u64);
+    }
     let (port, next_hop) = (link.port, link.gateway.unwrap_or(*link.remote.ip()));
     deliver(ctx, st, port, next_hop, frame)
 }

@@ -43,7 +43,10 @@ fn for_braid(ctx: &Ctx, frame: &Frame<'_>, header_len: usize, protocol: u8) -> b
         .unwrap_or(&[]);
     match protocol {
         ipv4::PROTO_UDP => {
-            l4.get(2..4).map(|p| u16::from_be_bytes([p[0], p[1]])) == Some(ctx.snap.tunnel_port)
+            l4.get(2..)
+                .and_then(<[u8]>::first_chunk)
+                .map(|p| u16::from_be_bytes(*p))
+                == Some(ctx.snap.tunnel_port)
         }
         ipv4::PROTO_ICMP => l4.first() == Some(&icmp::ECHO_REQUEST),
         _ => false,

@@ -81,8 +81,9 @@ pub(super) fn deliver_local(
         ipv4::PROTO_UDP => {
             let dport = frame
                 .data()
-                .get(l4 + 2..l4 + 4)
-                .map(|b| u16::from_be_bytes([b[0], b[1]]));
+                .get(l4 + 2..)
+                .and_then(<[u8]>::first_chunk)
+                .map(|b| u16::from_be_bytes(*b));
             if dport == Some(ctx.snap.tunnel_port) {
                 decap::tunnel(ctx, st, port, frame, header_len)
             } else {

@@ -227,9 +227,9 @@ fn hand_off(st: &mut State, owner: usize, resume: Resume, frame: &Frame<'_>) -> 
     let Some((queue, waker)) = st.handoff.get(owner) else {
         return discard(st, DropReason::HandoffFull);
     };
-    let mut buf = vec![0u8; frame.capacity()];
-    let len = frame.len();
-    buf[..len].copy_from_slice(frame.data());
+    let mut buf = frame.data().to_vec();
+    let len = buf.len();
+    buf.resize(frame.capacity(), 0);
     if queue.try_send(Handoff { resume, buf, len }).is_err() {
         return discard(st, DropReason::HandoffFull);
     }

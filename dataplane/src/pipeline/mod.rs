@@ -7,6 +7,16 @@
 //! to our addresses → `decap`) or `forward` (policy routing) → `encap` (into the
 //! bond) or a plain port → `deliver` (neighbour MAC, or the resolution queue).
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 mod decap;
 mod encap;
 mod forward;
@@ -225,7 +235,14 @@ impl Pipeline {
                 .st
                 .pending
                 .release(&self.ctx.neigh, now, |port, f| out.push((port, f.to_vec())));
-            self.st.stats.drops[DropReason::NeighborUnresolved as usize].add(r.expired);
+            if let Some(c) = self
+                .st
+                .stats
+                .drops
+                .get(DropReason::NeighborUnresolved as usize)
+            {
+                c.add(r.expired);
+            }
             for (port, ip) in self.st.pending.retry_due(now) {
                 arp_request(&self.ctx, &mut self.st, port, ip);
             }

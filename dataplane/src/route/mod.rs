@@ -1,6 +1,16 @@
 //! Routing: prefix tables, policy rules that pick a table by source, and the
 //! neighbour (ARP) cache with its resolution queue.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 pub mod neighbor;
 pub mod pending;
 pub mod table;
@@ -47,25 +57,27 @@ impl Routes {
     }
 
     /// Index of table `name`, created if new.
-    fn table_mut(&mut self, name: &str) -> (usize, &mut PrefixTable<NextHop>) {
-        let i = match self.tables.iter().position(|(n, _)| n == name) {
+    fn table_index(&mut self, name: &str) -> usize {
+        match self.tables.iter().position(|(n, _)| n == name) {
             Some(i) => i,
             None => {
                 self.tables.push((name.into(), PrefixTable::new()));
                 self.tables.len() - 1
             }
-        };
-        (i, &mut self.tables[i].1)
+        }
     }
 
     /// Adds (or replaces) a route in table `table`.
     pub fn add_route(&mut self, table: &str, to: Ipv4Net, hop: NextHop) {
-        self.table_mut(table).1.insert(to, hop);
+        let i = self.table_index(table);
+        if let Some((_, t)) = self.tables.get_mut(i) {
+            t.insert(to, hop);
+        }
     }
 
     /// Appends a rule: sources in `from` use table `table`.
     pub fn add_rule(&mut self, from: Ipv4Net, table: &str) {
-        let (i, _) = self.table_mut(table);
+        let i = self.table_index(table);
         self.rules.push((from, i));
     }
 

@@ -20,6 +20,10 @@ pub const REACHABLE_NS: u64 = 30_000_000_000;
 pub const EXPIRE_NS: u64 = 120_000_000_000;
 /// Default bound on the number of entries.
 pub const DEFAULT_CAPACITY: usize = 4096;
+/// An entry confirmed this recently is neither refreshed nor changed (Linux's ARP
+/// `locktime`): every change copies the map, so a flood of ARP packets, flapping
+/// MACs included, publishes at most one map per neighbour per second.
+pub const LOCK_NS: u64 = 1_000_000_000;
 
 /// A small, fast hasher for (port, address) keys; not exposed to attacker-chosen
 /// collisions beyond what the capacity bound already limits.
@@ -66,9 +70,21 @@ pub enum Lookup {
 }
 
 /// An immutable view of the cache, as loaded for one batch.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NeighborMap {
     map: HashMap<(PortId, Ipv4Addr), Entry, BuildHasherDefault<KeyHasher>>,
+    /// The earliest confirmation of any entry (`u64::MAX` when empty): while it is
+    /// not expired, a full map has no room, which is known without a copy.
+    oldest_ns: u64,
+}
+
+impl Default for NeighborMap {
+    fn default() -> Self {
+        NeighborMap {
+            map: HashMap::default(),
+            oldest_ns: u64::MAX,
+        }
+    }
 }
 
 impl NeighborMap {
@@ -127,15 +143,19 @@ impl Neighbors {
     }
 
     /// Records that `ip` on `port` has `mac`, confirmed at `now`. Entries confirmed
-    /// within the last second with the same address are left alone (no copy). When
-    /// full, expired entries are dropped first; if none are, the new one is refused
-    /// (false) and existing neighbours keep working.
+    /// within [`LOCK_NS`] are left alone (no copy): true if they already say `mac`.
+    /// When full, expired entries are dropped first; if none are, the new one is
+    /// refused (false), without a copy, and existing neighbours keep working.
     pub fn learn(&self, port: PortId, ip: Ipv4Addr, mac: Mac, now: u64) -> bool {
         let cur = self.current.load();
-        if let Some(e) = cur.map.get(&(port, ip)) {
-            if e.mac == mac && now.saturating_sub(e.confirmed_ns) < 1_000_000_000 {
-                return true;
+        match cur.map.get(&(port, ip)) {
+            Some(e) if now.saturating_sub(e.confirmed_ns) < LOCK_NS => return e.mac == mac,
+            None if cur.map.len() >= self.capacity
+                && now.saturating_sub(cur.oldest_ns) < EXPIRE_NS =>
+            {
+                return false;
             }
+            _ => {}
         }
         let mut stored = true;
         self.current.rcu(|old| {
@@ -154,6 +174,7 @@ impl Neighbors {
                     },
                 );
             }
+            next.oldest_ns = oldest(&next.map);
             next
         });
         stored
@@ -161,21 +182,25 @@ impl Neighbors {
 
     /// Drops entries not confirmed for [`EXPIRE_NS`].
     pub fn expire(&self, now: u64) {
-        let cur = self.current.load();
-        if cur
-            .map
-            .values()
-            .all(|e| now.saturating_sub(e.confirmed_ns) < EXPIRE_NS)
-        {
+        if now.saturating_sub(self.current.load().oldest_ns) < EXPIRE_NS {
             return;
         }
         self.current.rcu(|old| {
             let mut next = NeighborMap::clone(old);
             next.map
                 .retain(|_, e| now.saturating_sub(e.confirmed_ns) < EXPIRE_NS);
+            next.oldest_ns = oldest(&next.map);
             next
         });
     }
+}
+
+/// The earliest confirmation in `map` (`u64::MAX` when empty).
+fn oldest<S>(map: &HashMap<(PortId, Ipv4Addr), Entry, S>) -> u64 {
+    map.values()
+        .map(|e| e.confirmed_ns)
+        .min()
+        .unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -197,6 +222,40 @@ mod tests {
         assert_eq!(m.lookup(1, ip, 200 * S), Lookup::Missing);
         n.expire(200 * S);
         assert!(n.load().is_empty());
+    }
+
+    #[test]
+    fn a_full_cache_refuses_without_copying_the_map() {
+        let n = Neighbors::new(2);
+        assert!(n.learn(0, Ipv4Addr::new(198, 18, 1, 2), [1; 6], S));
+        assert!(n.learn(0, Ipv4Addr::new(198, 18, 1, 3), [2; 6], S));
+        let before = n.load();
+        for i in 4..200 {
+            assert!(!n.learn(0, Ipv4Addr::new(198, 18, 1, i), [3; 6], 2 * S));
+        }
+        assert!(Arc::ptr_eq(&before, &n.load()), "a refusal published a map");
+        // Expiry is still noticed: the oldest entry dates the map.
+        assert!(n.learn(0, Ipv4Addr::new(198, 18, 1, 4), [3; 6], S + EXPIRE_NS));
+    }
+
+    #[test]
+    fn a_flapping_mac_changes_the_entry_at_most_once_a_second() {
+        let n = Neighbors::new(8);
+        let ip = Ipv4Addr::new(198, 18, 1, 2);
+        assert!(n.learn(0, ip, [1; 6], S));
+        let before = n.load();
+        for i in 0..100 {
+            let mac = [2 + (i % 2) as u8; 6];
+            assert!(!n.learn(0, ip, mac, S + i * 1_000_000));
+        }
+        assert!(
+            n.learn(0, ip, [1; 6], S + S / 2),
+            "the same MAC is not refused"
+        );
+        assert!(Arc::ptr_eq(&before, &n.load()));
+        assert_eq!(n.load().lookup(0, ip, 2 * S), Lookup::Fresh([1; 6]));
+        assert!(n.learn(0, ip, [2; 6], S + LOCK_NS));
+        assert_eq!(n.load().lookup(0, ip, 3 * S), Lookup::Fresh([2; 6]));
     }
 
     #[test]

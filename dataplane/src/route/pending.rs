@@ -78,28 +78,35 @@ impl Pending {
     }
 
     /// True if an ARP request for `ip` on `port` is due (at most one per
-    /// [`REQUEST_GAP_NS`]); records it as sent.
+    /// [`REQUEST_GAP_NS`], and at most [`MAX_WAITING`] addresses asked per gap, so a
+    /// flood of new destinations cannot turn into a flood of broadcasts); records it
+    /// as sent.
     pub fn request_due(&mut self, port: PortId, ip: Ipv4Addr, now: u64) -> bool {
         self.requests
             .retain(|&(_, _, t)| now.saturating_sub(t) < REQUEST_GAP_NS);
-        if self.requests.iter().any(|&(p, a, _)| p == port && a == ip) {
+        if self.requests.len() >= MAX_WAITING
+            || self.requests.iter().any(|&(p, a, _)| p == port && a == ip)
+        {
             return false;
         }
-        if self.requests.len() < MAX_WAITING {
-            self.requests.push((port, ip, now));
-        }
+        self.requests.push((port, ip, now));
         true
     }
 
-    /// Addresses still waiting whose ARP request is due again.
+    /// Addresses still waiting whose ARP request is due again (recorded as sent).
     pub fn retry_due(&mut self, now: u64) -> Vec<(PortId, Ipv4Addr)> {
-        let mut due = Vec::new();
-        for i in 0..self.waiting.len() {
-            let (port, ip) = (self.waiting[i].port, self.waiting[i].ip);
-            if !due.contains(&(port, ip)) && self.request_due(port, ip, now) {
-                due.push((port, ip));
-            }
-        }
+        let mut due: Vec<(PortId, Ipv4Addr)> =
+            self.waiting.iter().map(|w| (w.port, w.ip)).collect();
+        due.sort_unstable();
+        due.dedup();
+        self.requests
+            .retain(|&(_, _, t)| now.saturating_sub(t) < REQUEST_GAP_NS);
+        let mut asked: Vec<(PortId, Ipv4Addr)> =
+            self.requests.iter().map(|&(p, a, _)| (p, a)).collect();
+        asked.sort_unstable();
+        due.retain(|k| asked.binary_search(k).is_err());
+        due.truncate(MAX_WAITING.saturating_sub(self.requests.len()));
+        self.requests.extend(due.iter().map(|&(p, a)| (p, a, now)));
         due
     }
 
@@ -170,6 +177,18 @@ mod tests {
         assert_eq!(sent[0].0, 1);
         assert_eq!(&sent[0].1[..6], &[7; 6]);
         assert!(p.is_empty());
+    }
+
+    #[test]
+    fn arp_requests_are_capped_per_gap() {
+        let mut p = Pending::new();
+        for i in 0..MAX_WAITING as u32 {
+            assert!(p.request_due(0, Ipv4Addr::from(0xc612_0000 + i), 0));
+        }
+        // A flood of destinations gets no more broadcasts until a gap has passed.
+        let late = Ipv4Addr::new(198, 18, 200, 1);
+        assert!(!p.request_due(0, late, S / 2));
+        assert!(p.request_due(0, late, REQUEST_GAP_NS));
     }
 
     #[test]

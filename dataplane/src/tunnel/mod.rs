@@ -2,6 +2,16 @@
 //!
 //! The wire format is described in `docs/PROTOCOL.md`.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 pub mod header;
 pub mod replay;
 pub mod seal;

@@ -57,7 +57,7 @@ impl ReplayWindow {
             return false;
         }
         let (block, bit) = slot(seq);
-        self.ring[block] & bit == 0
+        self.ring.get(block).is_some_and(|b| b & bit == 0)
     }
 
     /// Marks `seq` seen (call only after its tag verified); false if it was not acceptable.
@@ -71,12 +71,16 @@ impl ReplayWindow {
             let stale = (new_block - old_block).min(BLOCKS as u64);
             for b in 1..=stale {
                 let (block, _) = slot((old_block + b) * BLOCK_BITS);
-                self.ring[block] = 0;
+                if let Some(b) = self.ring.get_mut(block) {
+                    *b = 0;
+                }
             }
             self.top = seq;
         }
         let (block, bit) = slot(seq);
-        self.ring[block] |= bit;
+        if let Some(b) = self.ring.get_mut(block) {
+            *b |= bit;
+        }
         true
     }
 }

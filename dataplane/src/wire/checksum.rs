@@ -6,19 +6,18 @@ use std::net::Ipv4Addr;
 /// Adds `data` as big-endian 16-bit words to `acc` (an odd last byte is padded
 /// with zero). The result is unfolded: pass it on or to [`finish`].
 pub fn add(mut acc: u64, data: &[u8]) -> u64 {
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        // Eight bytes as four words; summing wider words then folding gives the
-        // same one's-complement sum with a quarter of the additions.
-        acc += u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
-        acc += u64::from(u32::from_be_bytes([c[4], c[5], c[6], c[7]]));
+    let (chunks, rest) = data.as_chunks::<8>();
+    for &[a, b, c, d, e, f, g, h] in chunks {
+        // Eight bytes as two 32-bit words; summing wider words then folding gives
+        // the same one's-complement sum with a quarter of the additions.
+        acc += u64::from(u32::from_be_bytes([a, b, c, d]));
+        acc += u64::from(u32::from_be_bytes([e, f, g, h]));
     }
-    let rest = chunks.remainder();
-    let mut words = rest.chunks_exact(2);
-    for w in &mut words {
-        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
+    let (words, last) = rest.as_chunks::<2>();
+    for w in words {
+        acc += u64::from(u16::from_be_bytes(*w));
     }
-    if let [last] = words.remainder() {
+    if let [last] = last {
         acc += u64::from(*last) << 8;
     }
     acc

@@ -25,26 +25,34 @@ pub const MAX_QUOTE: usize = 576 - ERROR_HEAD_LEN;
 
 /// Turns the ICMP echo request in IPv4 packet `packet` (already checked with
 /// [`ipv4::Ipv4::parse`]) into its reply, in place: addresses swapped, TTL reset to
-/// `ttl`, type 0, both checksums updated. Fails if the ICMP checksum is wrong.
+/// `ttl`, type 0, both checksums updated. Fails if the ICMP checksum is wrong, and
+/// leaves a refused packet as it was.
 pub fn echo_request_to_reply(packet: &mut [u8], ttl: u8) -> Result<(), WireError> {
     let hl = usize::from(packet.first().ok_or(WireError::Truncated)? & 0xf) * 4;
+    if hl < ipv4::MIN_HEADER_LEN {
+        return Err(WireError::Malformed);
+    }
     let (head, icmp) = packet
         .split_at_mut_checked(hl)
         .ok_or(WireError::Truncated)?;
+    let head: &mut [u8; ipv4::MIN_HEADER_LEN] =
+        head.first_chunk_mut().ok_or(WireError::Truncated)?;
     if icmp.len() < 8 {
         return Err(WireError::Truncated);
     }
     if checksum::checksum(icmp) != 0 {
         return Err(WireError::BadChecksum);
     }
+    let (icmp, rest) = icmp
+        .split_first_chunk_mut::<4>()
+        .ok_or(WireError::Truncated)?;
     if icmp[0] != ECHO_REQUEST || icmp[1] != 0 {
         return Err(WireError::Malformed);
     }
     // Swapping source and destination leaves the header sum as it was.
-    let mut src = [0u8; 4];
-    src.copy_from_slice(&head[12..16]);
+    let [s0, s1, s2, s3] = [head[12], head[13], head[14], head[15]];
     head.copy_within(16..20, 12);
-    head[16..20].copy_from_slice(&src);
+    head[16..20].copy_from_slice(&[s0, s1, s2, s3]);
     let old = u16::from_be_bytes([head[8], head[9]]);
     head[8] = ttl;
     let c = checksum::update16(
@@ -54,11 +62,17 @@ pub fn echo_request_to_reply(packet: &mut [u8], ttl: u8) -> Result<(), WireError
     );
     head[10..12].copy_from_slice(&c.to_be_bytes());
     icmp[0] = ECHO_REPLY;
-    let c = checksum::update16(
+    let c = match checksum::update16(
         u16::from_be_bytes([icmp[2], icmp[3]]),
         u16::from(ECHO_REQUEST) << 8,
         u16::from(ECHO_REPLY) << 8,
-    );
+    ) {
+        // A reply whose other bytes are all zero (identifier, sequence and data 0) sums
+        // to +0, and its checksum is 0xffff; the update gives the other zero, which
+        // receivers refuse (RFC 1624 section 3). Found by fuzzing.
+        0 if rest.iter().all(|&b| b == 0) => 0xffff,
+        c => c,
+    };
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
     Ok(())
 }
@@ -82,7 +96,6 @@ impl ErrorRepr {
     /// [`MAX_QUOTE`] bytes of the offending packet) follows them on the wire.
     pub fn emit(&self, head: &mut [u8; ERROR_HEAD_LEN], quote: &[u8]) {
         let quote = quote.get(..MAX_QUOTE).unwrap_or(quote);
-        let (ip, icmp) = head.split_at_mut(ipv4::MIN_HEADER_LEN);
         let repr = ipv4::Repr {
             src: self.src,
             dst: self.dst,
@@ -92,9 +105,13 @@ impl ErrorRepr {
             dont_fragment: false,
             payload_len: (8 + quote.len()) as u16,
         };
-        if let Some(ip) = ip.first_chunk_mut() {
-            repr.emit(ip);
-        }
+        let Some((ip, icmp)) = head.split_first_chunk_mut::<{ ipv4::MIN_HEADER_LEN }>() else {
+            return;
+        };
+        repr.emit(ip);
+        let Some(icmp) = icmp.first_chunk_mut::<8>() else {
+            return;
+        };
         icmp[0] = self.icmp_type;
         icmp[1] = self.code;
         icmp[2] = 0;
@@ -145,12 +162,47 @@ mod tests {
     }
 
     #[test]
+    fn an_all_zero_echo_gets_a_reply_that_verifies() {
+        // Identifier 0, sequence 0, no data: the reply's bytes sum to +0.
+        let mut p = echo_request();
+        p.truncate(28);
+        p[2..4].copy_from_slice(&28u16.to_be_bytes());
+        p[10] = 0;
+        p[11] = 0;
+        let c = checksum::checksum(&p[..20]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        p[22..28].fill(0);
+        let c = checksum::checksum(&p[20..]);
+        p[22..24].copy_from_slice(&c.to_be_bytes());
+        echo_request_to_reply(&mut p, 64).unwrap();
+        assert_eq!(&p[20..], &[0, 0, 0xff, 0xff, 0, 0, 0, 0]);
+        assert_eq!(checksum::checksum(&p[20..]), 0);
+    }
+
+    #[test]
     fn echo_with_bad_checksum_is_refused() {
         let mut p = echo_request();
         p[30] ^= 1;
         assert_eq!(
             echo_request_to_reply(&mut p, 64),
             Err(WireError::BadChecksum)
+        );
+    }
+
+    #[test]
+    fn echo_with_a_short_header_length_is_refused_unchanged() {
+        // IHL 4 (16 bytes): found by the wire fuzzer, it used to panic.
+        for ihl in 0..5u8 {
+            let mut p = echo_request();
+            p[0] = 0x40 | ihl;
+            let before = p.clone();
+            assert_eq!(echo_request_to_reply(&mut p, 64), Err(WireError::Malformed));
+            assert_eq!(p, before);
+        }
+        let mut short = echo_request()[..27].to_vec();
+        assert_eq!(
+            echo_request_to_reply(&mut short, 64),
+            Err(WireError::Truncated)
         );
     }
 

@@ -1,7 +1,7 @@
 //! IPv4 headers (RFC 791): a checked view and in-place rewrites with incremental
 //! checksum updates.
 
-use super::{addr, be16, checksum, WireError};
+use super::{checksum, WireError};
 use std::net::Ipv4Addr;
 
 /// Length of an IPv4 header without options.
@@ -17,28 +17,35 @@ pub const PROTO_UDP: u8 = 17;
 /// total length that covers the header and fits in the buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Ipv4<'a> {
+    /// The packet, without link padding.
     b: &'a [u8],
+    /// Its fixed header.
+    h: &'a [u8; MIN_HEADER_LEN],
+    /// The whole header, options included.
+    header: &'a [u8],
+    payload: &'a [u8],
 }
 
 impl<'a> Ipv4<'a> {
     /// Checks `bytes` (which may carry trailing link padding) as an IPv4 packet.
     pub fn parse(bytes: &'a [u8]) -> Result<Ipv4<'a>, WireError> {
-        let first = *bytes.first().ok_or(WireError::Truncated)?;
-        if bytes.len() < MIN_HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        if first >> 4 != 4 {
+        let h: &[u8; MIN_HEADER_LEN] = bytes.first_chunk().ok_or(WireError::Truncated)?;
+        if h[0] >> 4 != 4 {
             return Err(WireError::Malformed);
         }
-        let hl = usize::from(first & 0xf) * 4;
-        let total = usize::from(be16(bytes, 2));
+        let hl = usize::from(h[0] & 0xf) * 4;
+        let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
         if hl < MIN_HEADER_LEN || total < hl {
             return Err(WireError::Malformed);
         }
-        if total > bytes.len() {
-            return Err(WireError::Truncated);
-        }
-        Ok(Ipv4 { b: &bytes[..total] })
+        let b = bytes.get(..total).ok_or(WireError::Truncated)?;
+        let (header, payload) = b.split_at_checked(hl).ok_or(WireError::Malformed)?;
+        Ok(Ipv4 {
+            b,
+            h,
+            header,
+            payload,
+        })
     }
 
     /// The packet's bytes (header and payload, without link padding).
@@ -47,7 +54,7 @@ impl<'a> Ipv4<'a> {
     }
     /// Header length in bytes.
     pub fn header_len(&self) -> usize {
-        usize::from(self.b[0] & 0xf) * 4
+        self.header.len()
     }
     /// Total length in bytes.
     pub fn total_len(&self) -> usize {
@@ -55,43 +62,43 @@ impl<'a> Ipv4<'a> {
     }
     /// Identification field.
     pub fn ident(&self) -> u16 {
-        be16(self.b, 4)
+        u16::from_be_bytes([self.h[4], self.h[5]])
     }
     /// Don't Fragment flag.
     pub fn dont_fragment(&self) -> bool {
-        self.b[6] & 0x40 != 0
+        self.h[6] & 0x40 != 0
     }
     /// True for a fragment other than the first (its payload has no L4 header).
     pub fn is_later_fragment(&self) -> bool {
-        be16(self.b, 6) & 0x1fff != 0
+        u16::from_be_bytes([self.h[6], self.h[7]]) & 0x1fff != 0
     }
     /// True for any fragment (more-fragments set or a non-zero offset).
     pub fn is_fragment(&self) -> bool {
-        be16(self.b, 6) & 0x3fff != 0
+        u16::from_be_bytes([self.h[6], self.h[7]]) & 0x3fff != 0
     }
     /// Time to live.
     pub fn ttl(&self) -> u8 {
-        self.b[8]
+        self.h[8]
     }
     /// Protocol number of the payload.
     pub fn protocol(&self) -> u8 {
-        self.b[9]
+        self.h[9]
     }
     /// Source address.
     pub fn src(&self) -> Ipv4Addr {
-        addr(self.b, 12)
+        Ipv4Addr::new(self.h[12], self.h[13], self.h[14], self.h[15])
     }
     /// Destination address.
     pub fn dst(&self) -> Ipv4Addr {
-        addr(self.b, 16)
+        Ipv4Addr::new(self.h[16], self.h[17], self.h[18], self.h[19])
     }
     /// True when the header checksum verifies.
     pub fn checksum_ok(&self) -> bool {
-        checksum::checksum(&self.b[..self.header_len()]) == 0
+        checksum::checksum(self.header) == 0
     }
     /// The payload after the header.
     pub fn payload(&self) -> &'a [u8] {
-        &self.b[self.header_len()..]
+        self.payload
     }
 }
 

@@ -1,7 +1,7 @@
 //! TCP and UDP details the router touches: ports for flow hashing and the TCP
 //! MSS option, clamped on SYNs so segments fit the tunnel.
 
-use super::{be16, checksum, ipv4};
+use super::{checksum, ipv4};
 
 /// TCP SYN flag.
 const TCP_SYN: u8 = 0x02;
@@ -20,19 +20,22 @@ pub fn clamp_mss(packet: &mut [u8], mss: u16) -> bool {
     let Some(tcp) = packet.get_mut(hl..total) else {
         return false;
     };
-    if tcp.len() < 20 || tcp[13] & TCP_SYN == 0 {
+    let Some(fixed) = tcp.first_chunk::<20>() else {
+        return false;
+    };
+    if fixed[13] & TCP_SYN == 0 {
         return false;
     }
-    let data_off = usize::from(tcp[12] >> 4) * 4;
+    let data_off = usize::from(fixed[12] >> 4) * 4;
     if data_off < 20 || data_off > tcp.len() {
         return false;
     }
     let mut at = 20;
     while at < data_off {
-        match tcp[at] {
-            0 => return false,
-            1 => at += 1,
-            kind => {
+        match tcp.get(at).copied() {
+            None | Some(0) => return false,
+            Some(1) => at += 1,
+            Some(kind) => {
                 let Some(&len) = tcp.get(at + 1) else {
                     return false;
                 };
@@ -41,35 +44,7 @@ pub fn clamp_mss(packet: &mut [u8], mss: u16) -> bool {
                     return false;
                 }
                 if kind == 2 && len == 4 {
-                    let old = be16(tcp, at + 2);
-                    if old <= mss {
-                        return false;
-                    }
-                    tcp[at + 2..at + 4].copy_from_slice(&mss.to_be_bytes());
-                    // The option may sit at an odd offset relative to 16-bit words
-                    // only if the options are misaligned; MSS kind 2 is always
-                    // preceded by an even number of bytes in practice, but handle
-                    // both by updating the word(s) that contain it.
-                    let c = if at % 2 == 0 {
-                        checksum::update16(be16(tcp, 16), old, mss)
-                    } else {
-                        // Bytes at+2..at+4 straddle the words at at+1 and at+3.
-                        let mut c = be16(tcp, 16);
-                        let (o, n) = (old.to_be_bytes(), mss.to_be_bytes());
-                        c = checksum::update16(
-                            c,
-                            u16::from_be_bytes([tcp[at + 1], o[0]]),
-                            u16::from_be_bytes([tcp[at + 1], n[0]]),
-                        );
-                        let next = tcp.get(at + 4).copied().unwrap_or(0);
-                        checksum::update16(
-                            c,
-                            u16::from_be_bytes([o[1], next]),
-                            u16::from_be_bytes([n[1], next]),
-                        )
-                    };
-                    tcp[16..18].copy_from_slice(&c.to_be_bytes());
-                    return true;
+                    return rewrite_mss(tcp, at, mss);
                 }
                 at += len;
             }
@@ -78,9 +53,58 @@ pub fn clamp_mss(packet: &mut [u8], mss: u16) -> bool {
     false
 }
 
+/// Lowers the MSS option at `at` of TCP segment `tcp` to `mss` (if above it) and
+/// updates the checksum; true if it changed.
+fn rewrite_mss(tcp: &mut [u8], at: usize, mss: u16) -> bool {
+    // The byte before the value (the option's length) and the one after it
+    // (or 0 at the very end: a checksum pads an odd length with zero).
+    let (Some(&before), Some(&[o0, o1])) = (
+        tcp.get(at + 1),
+        tcp.get(at + 2..).and_then(<[u8]>::first_chunk::<2>),
+    ) else {
+        return false;
+    };
+    let after = tcp.get(at + 4).copied().unwrap_or(0);
+    let old = u16::from_be_bytes([o0, o1]);
+    if old <= mss {
+        return false;
+    }
+    let [n0, n1] = mss.to_be_bytes();
+    // The option may sit at an odd offset relative to 16-bit words only if the
+    // options are misaligned; MSS kind 2 is always preceded by an even number of
+    // bytes in practice, but handle both by updating the word(s) that contain it.
+    let Some(sum) = tcp.get(16..).and_then(<[u8]>::first_chunk::<2>) else {
+        return false;
+    };
+    let sum = u16::from_be_bytes(*sum);
+    let c = if at.is_multiple_of(2) {
+        checksum::update16(sum, old, mss)
+    } else {
+        // Bytes at+2..at+4 straddle the words at at+1 and at+3.
+        let c = checksum::update16(
+            sum,
+            u16::from_be_bytes([before, o0]),
+            u16::from_be_bytes([before, n0]),
+        );
+        checksum::update16(
+            c,
+            u16::from_be_bytes([o1, after]),
+            u16::from_be_bytes([n1, after]),
+        )
+    };
+    if let Some(v) = tcp.get_mut(at + 2..at + 4) {
+        v.copy_from_slice(&[n0, n1]);
+    }
+    if let Some(field) = tcp.get_mut(16..18) {
+        field.copy_from_slice(&c.to_be_bytes());
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::be16;
     use std::net::Ipv4Addr;
 
     /// An IPv4 TCP SYN with options `opts`, valid checksums.

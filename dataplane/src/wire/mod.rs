@@ -2,7 +2,19 @@
 //! IPv4, ICMP, UDP and TCP, and the Internet checksum (RFC 1071, RFC 1624).
 //!
 //! Views are checked once at construction; accessors then read fixed offsets that
-//! the check proved present, so no packet can make them panic.
+//! the check proved present, so no packet can make them panic. Every access is
+//! checked all the same (the lints below refuse indexing that could panic), so a
+//! mistake in a proof costs a wrong value, never a dead worker.
+
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 
 pub mod arp;
 pub mod checksum;
@@ -28,14 +40,19 @@ pub enum WireError {
     BadChecksum,
 }
 
-/// Reads a big-endian u16 at `at`; the caller has checked the bounds.
+/// Reads a big-endian u16 at `at` (0 past the end; callers have checked the bounds).
 #[inline]
 pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
+    b.get(at..)
+        .and_then(<[u8]>::first_chunk)
+        .map_or(0, |w| u16::from_be_bytes(*w))
 }
 
-/// Reads an IPv4 address (4 bytes) at `at`; the caller has checked the bounds.
+/// Reads an IPv4 address (4 bytes) at `at` (0.0.0.0 past the end; callers have
+/// checked the bounds).
 #[inline]
 pub(crate) fn addr(b: &[u8], at: usize) -> std::net::Ipv4Addr {
-    std::net::Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3])
+    b.get(at..)
+        .and_then(<[u8]>::first_chunk::<4>)
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED, |a| (*a).into())
 }

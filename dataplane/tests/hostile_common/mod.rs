@@ -1,0 +1,196 @@
+//! Pipelines and packets shared by the `hostile_*` tests: the lab edge and hub (the
+//! pipeline tests' configs), built in memory, and real datagrams from the edge.
+
+// Each test binary uses part of these helpers.
+#![allow(dead_code)]
+
+use braid_control::config::Config;
+use braid_dataplane::frame::Frame;
+use braid_dataplane::io::xsk::FRAME_CAPACITY;
+use braid_dataplane::io::Verdict;
+use braid_dataplane::pipeline::{Pipeline, Shared};
+use braid_dataplane::snapshot::Snapshot;
+use braid_dataplane::stats::{DropReason, WorkerStats};
+use braid_dataplane::wire::{arp, checksum, ethernet, ipv4};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+pub const EDGE: &str = include_str!("../data/edge.toml");
+pub const HUB: &str = include_str!("../data/hub.toml");
+pub const KEY: [u8; 32] = [7; 32];
+pub const KEY2: [u8; 32] = [9; 32];
+pub const EDGE_MACS: [[u8; 6]; 3] = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1], [2, 0, 0, 0, 1, 2]];
+pub const HUB_MAC: [u8; 6] = [2, 0, 0, 0, 2, 0];
+pub const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
+pub const GW1_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x11];
+pub const GW2_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x12];
+pub const HUB_GW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x20];
+pub const S: u64 = 1_000_000_000;
+pub const SEQ0: u64 = 1 << 40;
+/// Offset of the braid message in a tunnel frame (Ethernet, IPv4, UDP).
+pub const MSG: usize = 14 + 20 + 8;
+
+pub fn addr(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// Workers of one daemon and the state they share.
+pub struct Daemon {
+    pub workers: Vec<Pipeline>,
+    pub shared: Arc<Shared>,
+}
+
+impl Daemon {
+    /// A daemon running config `text` (validated only by deserialising, as the pipeline
+    /// tests do) with these MACs and peer keys; its clock starts at `S`.
+    pub fn new(text: &str, macs: &[[u8; 6]], keys: &[[u8; 32]], seq: u64) -> Daemon {
+        let cfg: Config = toml::from_str(text).unwrap();
+        let snap = Snapshot::build(&cfg, macs, keys, 1).unwrap();
+        let shared = Arc::new(Shared::new(snap).unwrap());
+        let workers = (0..cfg.workers.max(1))
+            .map(|lane| {
+                let mut p = Pipeline::new(
+                    Arc::clone(&shared),
+                    lane as u8,
+                    seq,
+                    Arc::new(WorkerStats::default()),
+                );
+                p.begin_batch(S);
+                let _ = p.take_out().count();
+                p
+            })
+            .collect();
+        Daemon { workers, shared }
+    }
+
+    /// Worker 0.
+    pub fn p(&mut self) -> &mut Pipeline {
+        &mut self.workers[0]
+    }
+
+    /// Learns a neighbour and starts a batch on every worker so they see it.
+    pub fn learn(&mut self, port: usize, ip: &str, mac: [u8; 6]) {
+        self.shared.neighbors.learn(port, addr(ip), mac, S);
+        for w in &mut self.workers {
+            w.begin_batch(S);
+            let _ = w.take_out().count();
+        }
+    }
+
+    /// Drops counted for `why` by all workers.
+    pub fn drops(&self, why: DropReason) -> u64 {
+        self.workers.iter().map(|w| w.stats().drops_of(why)).sum()
+    }
+}
+
+/// The lab edge (config edited by `edit`), sealing with `key` from sequence `seq`, its
+/// gateways and the LAN host known.
+pub fn edge_with(edit: impl Fn(String) -> String, key: [u8; 32], seq: u64) -> Pipeline {
+    let mut d = Daemon::new(&edit(EDGE.to_string()), &EDGE_MACS, &[key], seq);
+    d.learn(1, "198.18.11.1", GW1_MAC);
+    d.learn(2, "198.18.12.1", GW2_MAC);
+    d.learn(0, "198.18.1.2", HOST_MAC);
+    d.workers.remove(0)
+}
+
+/// The lab edge.
+pub fn edge() -> Pipeline {
+    edge_with(|t| t, KEY, SEQ0)
+}
+
+/// The lab hub plus `extra` config, its gateway known; a second edge (id 3, key 2,
+/// 198.18.2.0/24, one link) is added when `extra` names its key.
+pub fn hub_with(head: &str, extra: &str) -> Daemon {
+    let text = format!("{head}{HUB}\n{extra}");
+    let keys: &[[u8; 32]] = if extra.contains("name = \"edge2\"") {
+        &[KEY, KEY2]
+    } else {
+        &[KEY]
+    };
+    let mut d = Daemon::new(&text, &[HUB_MAC], keys, SEQ0);
+    d.learn(0, "203.0.113.1", HUB_GW_MAC);
+    d
+}
+
+/// A second edge on the hub (its `[[peer]]` and route).
+pub const EDGE2: &str = r#"
+[[peer]]
+name = "edge2"
+id = 3
+key_file = "unused"
+allowed = ["198.18.2.0/24"]
+[[peer.link]]
+name = "dsl"
+interface = "wan0"
+gateway = "203.0.113.1"
+remote = "198.18.21.2:7420"
+weight = 1
+[[route]]
+to = "198.18.2.0/24"
+peer = "edge2"
+"#;
+
+/// A UDP packet from `src`:`sport` to the internet host's port 9, in an Ethernet frame
+/// to `dst_mac`; checksums valid.
+pub fn udp_frame(dst_mac: [u8; 6], src: &str, dst: &str, sport: u16, n: u32) -> Vec<u8> {
+    let (src, dst) = (addr(src), addr(dst));
+    let mut f = vec![0u8; 14 + 28 + 4];
+    ethernet::write(&mut f, dst_mac, HOST_MAC, ethernet::ETHERTYPE_IPV4);
+    ipv4::Repr {
+        src,
+        dst,
+        protocol: ipv4::PROTO_UDP,
+        ttl: 64,
+        ident: 1,
+        dont_fragment: true,
+        payload_len: 12,
+    }
+    .emit((&mut f[14..34]).try_into().unwrap());
+    f[34..36].copy_from_slice(&sport.to_be_bytes());
+    f[36..38].copy_from_slice(&9u16.to_be_bytes());
+    f[38..40].copy_from_slice(&12u16.to_be_bytes());
+    f[42..46].copy_from_slice(&n.to_be_bytes());
+    let c = checksum::finish(checksum::add(
+        checksum::pseudo_header(src, dst, 17, 12),
+        &f[34..],
+    ));
+    f[40..42].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// A LAN host's UDP packet to the internet host, as the edge receives it.
+pub fn lan_frame(src: &str, n: u32) -> Vec<u8> {
+    udp_frame(EDGE_MACS[0], src, "203.0.113.130", 5000 + n as u16, n)
+}
+
+/// An ARP request for `target` from `sender` (`mac`), broadcast.
+pub fn arp_request(mac: [u8; 6], sender: Ipv4Addr, target: &str) -> Vec<u8> {
+    let mut f = vec![0u8; 42];
+    ethernet::write(&mut f, [0xff; 6], mac, ethernet::ETHERTYPE_ARP);
+    arp::Arp {
+        op: arp::OP_REQUEST,
+        sender_mac: mac,
+        sender_ip: sender,
+        target_mac: [0; 6],
+        target_ip: addr(target),
+    }
+    .emit((&mut f[14..42]).try_into().unwrap());
+    f
+}
+
+/// Runs `frame` through `p` on `port` in a UMEM-sized buffer.
+pub fn run(p: &mut Pipeline, port: usize, frame: &[u8]) -> (Verdict, Vec<u8>) {
+    let mut buf = vec![0u8; FRAME_CAPACITY];
+    buf[..frame.len()].copy_from_slice(frame);
+    let mut f = Frame::new(&mut buf, frame.len());
+    let v = p.process(port, &mut f);
+    (v, f.data().to_vec())
+}
+
+/// The datagram `edge` makes of LAN packet number `n` from `src`, addressed to the hub.
+pub fn datagram(edge: &mut Pipeline, src: &str, n: u32) -> Vec<u8> {
+    let (v, mut wire) = run(edge, 0, &lan_frame(src, n));
+    assert!(matches!(v, Verdict::Tx(1 | 2)), "the edge sealed it: {v:?}");
+    wire[..6].copy_from_slice(&HUB_MAC);
+    wire
+}

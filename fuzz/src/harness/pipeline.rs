@@ -1,0 +1,396 @@
+//! The edge and hub pipelines fed a sequence of frames on every port, with a
+//! simulated clock, as the workers run them.
+//!
+//! Input: one byte choosing the configuration variant, then records of
+//! `control (1) | length (2, big-endian) | frame bytes`. The control byte:
+//!
+//! | bits | meaning |
+//! |---|---|
+//! | 0-1 | port (modulo the number of ports) |
+//! | 2 | repair the frame: destination MAC, IPv4 lengths and checksums (inner too when sealed) |
+//! | 3 | seal the braid message under the sender's key (the fuzzer cannot forge tags) |
+//! | 4-6 | clock step before the frame (0 = same batch; else a new batch on every worker) |
+//! | 7 | worker (lane) that receives it, when there are two |
+//!
+//! Checked after every frame, besides "no panic": every frame braid sends has the
+//! sending port's MAC as source and is ARP (42 bytes) or IPv4 with a valid header
+//! checksum and a total length matching the frame; a datagram counts as received
+//! on a link only if it authenticates (no forgery gets through); the
+//! neighbour cache and the NAT tables stay within their limits.
+
+use super::frames::{self, ETH_LEN};
+use super::{EDGE_MACS, HUB_MAC, KEY, KEY2};
+use braid_control::config::Config;
+use braid_dataplane::frame::Frame;
+use braid_dataplane::io::xsk::FRAME_CAPACITY;
+use braid_dataplane::io::{PortId, Verdict};
+use braid_dataplane::pipeline::{Pipeline, Shared};
+use braid_dataplane::route::neighbor::DEFAULT_CAPACITY;
+use braid_dataplane::snapshot::Snapshot;
+use braid_dataplane::stats::{DropReason, WorkerStats, MAX_LINKS};
+use braid_dataplane::tunnel::Sealer;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+/// The lab edge the pipeline tests use.
+pub const EDGE: &str = include_str!("../../../dataplane/tests/data/edge.toml");
+/// The lab hub the pipeline tests use.
+pub const HUB: &str = include_str!("../../../dataplane/tests/data/hub.toml");
+
+/// Clock steps (ns) selected by bits 4-6 of a record's control byte.
+const STEPS: [u64; 8] = [
+    0,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    4_000_000_000,
+    61_000_000_000,
+    1_000_000_000_000,
+];
+
+/// Sessions a fuzzed hub's masquerade allows (small, so limits are reached).
+pub const MAX_SESSIONS: usize = 64;
+
+/// What a run did, for tests that check a seed reaches what it was made for.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Frames sent (by verdict and by copy), per port.
+    pub sent: Vec<u64>,
+    /// Tunnel packets received over all links.
+    pub link_rx: u64,
+    /// Tunnel packets sent over all links.
+    pub link_tx: u64,
+    /// NAT sessions created over all workers.
+    pub nat_created: u64,
+    /// Frames answered or consumed by braid itself.
+    pub local: u64,
+    /// Drops counted, by reason name.
+    pub drops: Vec<(&'static str, u64)>,
+}
+
+impl Report {
+    /// Drops counted for `why`.
+    pub fn drops_of(&self, why: DropReason) -> u64 {
+        self.drops
+            .iter()
+            .find(|(n, _)| *n == why.name())
+            .map_or(0, |(_, c)| *c)
+    }
+}
+
+/// Runs the input through an edge.
+pub fn edge(data: &[u8]) -> Report {
+    run(Side::Edge, data)
+}
+
+/// Runs the input through a hub that masquerades its edge's LAN.
+pub fn hub(data: &[u8]) -> Report {
+    run(Side::Hub, data)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Edge,
+    Hub,
+}
+
+/// The configuration of a side; `variant` bits choose options:
+/// edge: 0 flow mode, 1 a LAN host bypassing the bond masqueraded on isp1, 2 two workers;
+/// hub: 0 hairpin translated, 1 refusals answered by ICMP, 2 other protocols passed,
+/// 3 two workers, 4 a narrow port range (128 ports), 5 a second edge with its own key.
+pub fn config_text(side: bool, variant: u8) -> String {
+    let bit = |b: u8| variant & (1 << b) != 0;
+    if side {
+        let mut t = String::new();
+        t.push_str(&format!("workers = {}\n", if bit(3) { 2 } else { 1 }));
+        t.push_str(HUB);
+        if bit(5) {
+            t.push_str(
+                "\n[[peer]]\nname = \"edge2\"\nid = 3\nkey_file = \"unused\"\n\
+                 allowed = [\"198.18.2.0/24\"]\n[[peer.link]]\nname = \"dsl\"\n\
+                 interface = \"wan0\"\ngateway = \"203.0.113.1\"\nremote = \"198.18.21.2:7420\"\n\
+                 weight = 1\n[[route]]\nto = \"198.18.2.0/24\"\npeer = \"edge2\"\n",
+            );
+        }
+        t.push_str(&format!(
+            "\n[[masquerade]]\ninterface = \"wan0\"\nsources = [\"198.18.1.0/24\", \"198.18.2.0/24\"]\n\
+             max_sessions = {MAX_SESSIONS}\nmax_per_host = 16\nudp_timeout = 30\nicmp_timeout = 10\n\
+             tcp_transitory_timeout = 20\ntcp_established_timeout = 600\n"
+        ));
+        t.push_str(&format!(
+            "when_full = \"{}\"\nhairpin = \"{}\"\nother_protocols = \"{}\"\n",
+            if bit(1) { "icmp" } else { "drop" },
+            if bit(0) { "translate" } else { "drop" },
+            if bit(2) { "pass" } else { "drop" },
+        ));
+        if bit(4) {
+            t.push_str("port_min = 20000\nport_max = 20127\n");
+        }
+        t
+    } else {
+        let mut t = format!("workers = {}\n", if bit(2) { 2 } else { 1 });
+        let mut edge = EDGE.to_string();
+        if bit(0) {
+            edge = edge.replace("mode = \"packet\"", "mode = \"flow\"");
+        }
+        if bit(1) {
+            edge = edge.replace(
+                "[[rule]]\nfrom = \"198.18.1.0/24\"",
+                "[[rule]]\nfrom = \"198.18.1.50/32\"\ntable = \"isp1\"\n\n[[rule]]\nfrom = \"198.18.1.0/24\"",
+            ) + "\n[[route]]\ntable = \"isp1\"\nto = \"0.0.0.0/0\"\nvia = \"198.18.11.1\"\n\
+                 dev = \"wan1\"\n\n[[masquerade]]\ninterface = \"wan1\"\nmax_sessions = 64\nmax_per_host = 16\n";
+        }
+        t.push_str(&edge);
+        t
+    }
+}
+
+/// Pipelines of one daemon, a clock, and the checks.
+struct Bench {
+    shared: Arc<Shared>,
+    workers: Vec<Pipeline>,
+    macs: Vec<[u8; 6]>,
+    now: u64,
+    sent: Vec<u64>,
+}
+
+fn addr(s: &str) -> Ipv4Addr {
+    s.parse().unwrap_or(Ipv4Addr::UNSPECIFIED)
+}
+
+impl Bench {
+    fn new(side: Side, variant: u8) -> Bench {
+        let text = config_text(side == Side::Hub, variant);
+        let cfg: Config = toml::from_str(&text).expect("the harness configs parse");
+        let (macs, keys): (Vec<[u8; 6]>, Vec<[u8; 32]>) = match side {
+            Side::Edge => (EDGE_MACS.to_vec(), vec![KEY]),
+            Side::Hub => (vec![HUB_MAC], vec![KEY, KEY2]),
+        };
+        let snap = Snapshot::build(&cfg, &macs, &keys, 1).expect("the harness configs build");
+        let shared = Arc::new(Shared::new(snap).expect("wake-up sockets"));
+        // Gateways and the LAN host are known, as after the first ARP exchange;
+        // frames may still teach or refresh others.
+        let t0 = 1_000_000_000;
+        let n = &shared.neighbors;
+        match side {
+            Side::Edge => {
+                n.learn(1, addr("198.18.11.1"), [2, 0, 0, 0, 0, 0x11], t0);
+                n.learn(2, addr("198.18.12.1"), [2, 0, 0, 0, 0, 0x12], t0);
+                n.learn(0, addr("198.18.1.2"), [2, 0, 0, 0, 0, 0x10], t0);
+            }
+            Side::Hub => {
+                n.learn(0, addr("203.0.113.1"), [2, 0, 0, 0, 0, 0x20], t0);
+            }
+        }
+        let lanes = cfg.workers.max(1);
+        let workers = (0..lanes)
+            .map(|lane| {
+                let mut p = Pipeline::new(
+                    Arc::clone(&shared),
+                    lane as u8,
+                    1 << 40,
+                    Arc::new(WorkerStats::default()),
+                );
+                p.begin_batch(t0);
+                p
+            })
+            .collect();
+        let sent = vec![0; macs.len()];
+        let mut b = Bench {
+            shared,
+            workers,
+            macs,
+            now: t0,
+            sent,
+        };
+        b.drain();
+        b
+    }
+
+    /// Tunnel packets received on all links by all workers.
+    fn link_rx(&self) -> u64 {
+        self.workers
+            .iter()
+            .map(|w| {
+                (0..MAX_LINKS)
+                    .map(|l| w.stats().links[l].rx_packets.get())
+                    .sum::<u64>()
+            })
+            .sum()
+    }
+
+    /// Checks a frame braid sends out of `port`.
+    fn check_sent(&mut self, port: PortId, f: &[u8]) {
+        let mac = self.macs.get(port).expect("a verdict names a port");
+        self.sent[port] += 1;
+        assert!(f.len() >= ETH_LEN, "a sent frame has an Ethernet header");
+        assert_eq!(&f[6..12], mac, "sent with the port's own MAC");
+        match u16::from_be_bytes([f[12], f[13]]) {
+            frames::ARP => assert_eq!(f.len(), 42, "ARP frames braid sends"),
+            frames::IPV4 => {
+                let ip = &f[ETH_LEN..];
+                assert!(ip.len() >= 20, "IPv4 frame shorter than a header");
+                assert_eq!(ip[0] >> 4, 4, "IPv4 version");
+                let hl = usize::from(ip[0] & 0xf) * 4;
+                assert!(hl >= 20 && hl <= ip.len(), "IPv4 header length");
+                assert_eq!(frames::checksum(&ip[..hl]), 0, "IPv4 header checksum");
+                let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+                assert_eq!(total, ip.len(), "IPv4 total length = frame length");
+            }
+            other => panic!("braid sent EtherType {other:#06x}"),
+        }
+    }
+
+    /// Starts a batch on every worker at the current time and checks what they send.
+    fn new_batch(&mut self) {
+        self.shared.neighbors.expire(self.now);
+        for w in &mut self.workers {
+            w.begin_batch(self.now);
+        }
+        self.drain();
+    }
+
+    /// Checks and discards the frames every worker sends by copy.
+    fn drain(&mut self) {
+        let mut out = Vec::new();
+        for w in &mut self.workers {
+            out.extend(w.take_out());
+        }
+        for (port, f) in out {
+            self.check_sent(port, &f);
+        }
+    }
+
+    /// One record: prepare the frame, run it, check the outcome.
+    fn step(&mut self, ctl: u8, bytes: &[u8]) {
+        let port = usize::from(ctl & 3) % self.macs.len();
+        let (repair, sealed) = (ctl & 4 != 0, ctl & 8 != 0);
+        let step = STEPS[usize::from((ctl >> 4) & 7)];
+        let lane = usize::from(ctl >> 7) % self.workers.len();
+        if step > 0 {
+            self.now += step;
+            self.new_batch();
+        }
+        let mut buf = vec![0u8; FRAME_CAPACITY];
+        let len = bytes.len().min(FRAME_CAPACITY);
+        buf[..len].copy_from_slice(&bytes[..len]);
+        let frame = &mut buf[..len];
+        let mut authentic = false;
+        if repair && frame.len() >= ETH_LEN && frame[..6] != frames::BROADCAST {
+            frame[..6].copy_from_slice(&self.macs[port]);
+        }
+        if sealed {
+            if let Some(msg) = frames::tunnel_message(frame) {
+                let key = match msg.get(4..8) {
+                    Some([0, 0, 0, 3]) => &KEY2,
+                    _ => &KEY,
+                };
+                authentic = frames::seal(msg, key, repair);
+            }
+        }
+        if repair && frame.len() > ETH_LEN && frame[12..14] == frames::IPV4.to_be_bytes() {
+            frames::fix_ipv4(&mut frame[ETH_LEN..]);
+        }
+        let rx_before = self.link_rx();
+        let input = buf[..len].to_vec();
+        let mut f = Frame::new(&mut buf, len);
+        let verdict = self.workers[lane].process(port, &mut f);
+        if let Verdict::Tx(out) = verdict {
+            let sent = f.data().to_vec();
+            self.check_sent(out, &sent);
+        }
+        self.drain();
+        if !authentic && self.link_rx() != rx_before {
+            // The fuzzer can learn a tag from the comparison (an attacker cannot): what
+            // was received must at least be authentic.
+            assert!(
+                opens(&input),
+                "a datagram that does not authenticate was received on a link"
+            );
+        }
+        assert!(self.shared.neighbors.load().len() <= DEFAULT_CAPACITY);
+    }
+
+    fn report(mut self) -> Report {
+        // Let handed-over packets and timers run out.
+        self.now += STEPS[4];
+        self.new_batch();
+        let ws = |f: fn(&WorkerStats) -> u64| self.workers.iter().map(|w| f(w.stats())).sum();
+        let link_tx = self
+            .workers
+            .iter()
+            .map(|w| {
+                (0..MAX_LINKS)
+                    .map(|l| w.stats().links[l].tx_packets.get())
+                    .sum::<u64>()
+            })
+            .sum();
+        let live: u64 = ws(|s| s.nat.sessions.get());
+        assert!(
+            live <= MAX_SESSIONS as u64,
+            "{live} NAT sessions, more than the limit"
+        );
+        Report {
+            sent: self.sent.clone(),
+            link_rx: self.link_rx(),
+            link_tx,
+            nat_created: ws(|s| s.nat.created.get()),
+            local: ws(|s| s.local.get()),
+            drops: DropReason::ALL
+                .iter()
+                .map(|d| (d.name(), ws_drop(&self.workers, *d)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+        }
+    }
+}
+
+/// True when the tunnel message of `frame` opens under a harness key.
+fn opens(frame: &[u8]) -> bool {
+    let mut f = frame.to_vec();
+    let Some(msg) = frames::tunnel_message(&mut f) else {
+        return false;
+    };
+    [KEY, KEY2]
+        .iter()
+        .any(|k| Sealer::new(k).open(&mut msg.to_vec()).is_ok())
+}
+
+fn ws_drop(workers: &[Pipeline], why: DropReason) -> u64 {
+    workers.iter().map(|w| w.stats().drops_of(why)).sum()
+}
+
+/// Splits the input into its records: (control, frame bytes).
+pub fn records(mut data: &[u8]) -> Vec<(u8, &[u8])> {
+    let mut out = Vec::new();
+    while let [ctl, hi, lo, rest @ ..] = data {
+        let len = usize::from(u16::from_be_bytes([*hi, *lo])).min(rest.len());
+        let (frame, next) = rest.split_at(len);
+        out.push((*ctl, frame));
+        data = next;
+    }
+    out
+}
+
+/// Encodes records (the inverse of [`records`]).
+pub fn encode(variant: u8, records: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let mut out = vec![variant];
+    for (ctl, frame) in records {
+        out.push(*ctl);
+        out.extend_from_slice(&(frame.len() as u16).to_be_bytes());
+        out.extend_from_slice(frame);
+    }
+    out
+}
+
+fn run(side: Side, data: &[u8]) -> Report {
+    let Some((&variant, rest)) = data.split_first() else {
+        return Report::default();
+    };
+    let mut bench = Bench::new(side, variant);
+    for (ctl, frame) in records(rest) {
+        bench.step(ctl, frame);
+    }
+    bench.report()
+}
