@@ -9,10 +9,13 @@
 #   ceiling  braid-pktgen reflect in P-edge (lan0 -> wan1) and P-hub (wan0 -> wan0): AF_XDP
 #            forwarding that only rewrites MACs; net routes what comes from e1 to the hub and what
 #            comes back from the hub to the internet host.
-#   braid    braidd at both ends, per-packet bonding, weights 1:2 (braid-lab's defaults).
+#   braid    braidd at both ends, per-packet bonding, weights 1:2 (braid-lab's defaults); the hub
+#            masquerades the LAN (braid-lab --nat).
 #   kernel   the Linux kernel doing braid's job: a VXLAN tunnel per uplink, iptables
 #            `-m statistic --mode nth` marking 1 packet in 3 for isp1 and the rest for isp2, fwmark
-#            rules and policy routing into the tunnels; the hub decapsulates and routes.
+#            rules and policy routing into the tunnels; the hub decapsulates, routes and
+#            masquerades (`iptables -t nat ... -j MASQUERADE`, the 2006 recipe's line).
+# --no-nat leaves masquerade out of both (the internet then routes the LAN back to the hub).
 # The underlay links get MTU 1600 so that 1518-byte frames fit in either tunnel.
 set -euo pipefail
 
@@ -32,6 +35,7 @@ usage() {
 usage: benches/lab.sh [options]          (root)
 
   --smoke            a few seconds: one size, two short trials per variant (CI checks start/stop)
+  --no-nat           neither braid's hub nor the kernel's masquerades
   --sizes LIST       frame sizes, FCS included, or imix (default 64,512,1518)
   --trial SECS       seconds per trial (default 2)
   --max-trials N     trials per size and variant at most (default 10)
@@ -58,6 +62,7 @@ max_trials=
 precision=
 flows=4
 prefix=bbench
+nat=1
 braidd=
 pktgen=
 out=
@@ -65,6 +70,10 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --smoke)
         smoke=1
+        shift
+        ;;
+    --no-nat)
+        nat=0
         shift
         ;;
     --sizes | --trial | --max-trials | --precision | --flows | --prefix | --braidd | --pktgen | --out)
@@ -153,7 +162,9 @@ wait_xdp() {
 
 # ---- the lab --------------------------------------------------------------------------------------
 
-"$LAB" up --prefix "$prefix" --queues 1 --workers 1 --braidd "$braidd" >/dev/null
+nat_flag=()
+[ "$nat" -eq 1 ] && nat_flag=(--nat)
+"$LAB" up --prefix "$prefix" --queues 1 --workers 1 --braidd "$braidd" "${nat_flag[@]}" >/dev/null
 for link in edge:wan1 edge:wan2 hub:wan0 net:e1 net:e2 net:h0; do
     ip -n "$prefix-${link%:*}" link set "${link#*:}" mtu "$UNDERLAY_MTU"
 done
@@ -307,6 +318,9 @@ h route add 198.18.1.0/24 via 198.19.1.1 dev vx1
 nsx edge iptables -t mangle -A PREROUTING -i lan0 -m statistic --mode nth --every 3 --packet 0 \
     -j MARK --set-mark 1
 nsx edge iptables -t mangle -A PREROUTING -i lan0 -m mark --mark 0 -j MARK --set-mark 2
+if [ "$nat" -eq 1 ]; then
+    nsx hub iptables -t nat -A POSTROUTING -s 198.18.1.0/24 -o wan0 -j MASQUERADE
+fi
 warm_up kernel
 measure kernel "sink=$sink_pid"
 
@@ -316,7 +330,7 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 {
     echo "braid lab bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $commit"
     echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
-    echo "command: benches/lab.sh $([ "$smoke" -eq 1 ] && echo --smoke) --sizes $sizes --trial $trial --max-trials $max_trials --precision $precision --flows $flows"
+    echo "command: benches/lab.sh $([ "$smoke" -eq 1 ] && echo --smoke) $([ "$nat" -eq 0 ] && echo --no-nat) --sizes $sizes --trial $trial --max-trials $max_trials --precision $precision --flows $flows"
     echo
     "$pktgen" compare --variant "ceiling=$work/ceiling.json" --variant "braid=$work/braid.json" \
         --variant "kernel=$work/kernel.json" --subject braid --against kernel,ceiling
