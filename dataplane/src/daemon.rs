@@ -226,9 +226,16 @@ pub fn run(
             // never run on with a silently dead queue.
             stop.store(true, Ordering::Relaxed);
         }
+        if control.as_ref().is_some_and(|c| c.is_finished()) {
+            // Nor without the control socket (the thread stops only on the flag).
+            failure = failure.or(Some("the control thread stopped".into()));
+            stop.store(true, Ordering::Relaxed);
+        }
     }
     if let Some(control) = control {
-        control.join();
+        if !control.join() {
+            failure = failure.or(Some("the control thread panicked".into()));
+        }
     }
     for (i, w) in workers.into_iter().enumerate() {
         match w.join() {

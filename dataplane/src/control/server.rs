@@ -110,9 +110,14 @@ pub struct Control {
 
 impl Control {
     /// Waits for the control thread to end (after the stop flag is set); the socket file is
-    /// removed by then.
-    pub fn join(self) {
-        let _ = self.thread.join();
+    /// removed by then. False if the thread panicked.
+    pub fn join(self) -> bool {
+        self.thread.join().is_ok()
+    }
+
+    /// True once the control thread has ended (before the stop flag: it failed).
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
     }
 }
 

@@ -29,8 +29,9 @@ use braid_dataplane::route::neighbor::DEFAULT_CAPACITY;
 use braid_dataplane::snapshot::Snapshot;
 use braid_dataplane::stats::{DropReason, WorkerStats, MAX_LINKS};
 use braid_dataplane::tunnel::Sealer;
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// The lab edge the pipeline tests use.
 pub const EDGE: &str = include_str!("../../../dataplane/tests/data/edge.toml");
@@ -146,6 +147,22 @@ pub fn config_text(side: bool, variant: u8) -> String {
     }
 }
 
+/// The parsed configuration of a side and variant (parsed once: TOML parsing would
+/// otherwise cost more than the frames of an input).
+pub fn config(hub: bool, variant: u8) -> Config {
+    static PARSED: OnceLock<Mutex<HashMap<(bool, u8), Config>>> = OnceLock::new();
+    let mut parsed = PARSED
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    parsed
+        .entry((hub, variant))
+        .or_insert_with(|| {
+            toml::from_str(&config_text(hub, variant)).expect("the harness configs parse")
+        })
+        .clone()
+}
+
 /// Pipelines of one daemon, a clock, and the checks.
 struct Bench {
     shared: Arc<Shared>,
@@ -161,8 +178,7 @@ fn addr(s: &str) -> Ipv4Addr {
 
 impl Bench {
     fn new(side: Side, variant: u8) -> Bench {
-        let text = config_text(side == Side::Hub, variant);
-        let cfg: Config = toml::from_str(&text).expect("the harness configs parse");
+        let cfg = config(side == Side::Hub, variant);
         let (macs, keys): (Vec<[u8; 6]>, Vec<[u8; 32]>) = match side {
             Side::Edge => (EDGE_MACS.to_vec(), vec![KEY]),
             Side::Hub => (vec![HUB_MAC], vec![KEY, KEY2]),

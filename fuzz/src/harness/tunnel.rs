@@ -18,9 +18,8 @@
 //! - mode 3, `u16` steps: sequences fed to a replay window and to a model.
 
 use super::frames;
-use super::pipeline::config_text;
+use super::pipeline::config;
 use super::{HUB_MAC, KEY, KEY2};
-use braid_control::config::Config;
 use braid_dataplane::frame::Frame;
 use braid_dataplane::io::xsk::FRAME_CAPACITY;
 use braid_dataplane::io::Verdict;
@@ -184,7 +183,7 @@ struct Hub {
 
 impl Hub {
     fn new() -> Hub {
-        let cfg: Config = toml::from_str(&config_text(true, 0)).expect("hub config");
+        let cfg = config(true, 0);
         let snap = Snapshot::build(&cfg, &[HUB_MAC], &[KEY, KEY2], 1).expect("hub snapshot");
         let shared = Arc::new(Shared::new(snap).expect("wake-up sockets"));
         let gw = Ipv4Addr::new(203, 0, 113, 1);

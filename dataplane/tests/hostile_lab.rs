@@ -1,0 +1,733 @@
+//! braid under attack in the namespace lab (`tools/braid-lab`, masquerading hub): forged,
+//! spoofed and replayed tunnel datagrams sent at the hub from the WAN side are dropped and
+//! counted by reason (`braidctl stats --json`) while a TCP transfer through the bond goes on
+//! byte-exact; floods of spoofed datagrams and of new flows leave the daemons' memory bounded.
+//!
+//! Datagrams are sent from inside the lab's namespaces by this test binary itself, started
+//! there with `ip netns exec` as [`in_namespace_sender`] (plain UDP sockets: the tunnel's
+//! authentication does not look at outer addresses). Real traffic is replayed by the lab's
+//! internet router: an nftables `dup` rule copies every tunnel datagram it forwards to the hub.
+//! Every lab is built under a prefix unique to the test and run, and taken down when the test
+//! ends, failed or not. The tests need root and skip without it. `braidd`, `braidctl` and
+//! `braid-xfer` come from target/<profile>/ (scripts/test builds them first).
+
+use braid_control::proto::{self, NatSession, Outcome, Reply};
+use braid_dataplane::tunnel::{Header, MsgType, Sealer, HEADER_LEN, TAG_LEN};
+use braid_dataplane::wire::{checksum, ipv4};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The hub's tunnel endpoint.
+const HUB_TUNNEL: &str = "203.0.113.2:7420";
+/// The internet host, where the transfer servers listen.
+const INET_HOST: &str = "203.0.113.130";
+/// Drop reasons a forged or replayed tunnel datagram is counted under.
+const ATTACK_REASONS: [&str; 8] = [
+    "truncated",
+    "bad_tunnel_header",
+    "unknown_sender",
+    "unknown_link",
+    "bad_tag",
+    "replayed",
+    "spoofed",
+    "malformed_inner",
+];
+
+// ---- harness -------------------------------------------------------------------------------------
+
+/// A masquerading lab that exists while this value does (`down` on drop, also on panic).
+struct Lab {
+    prefix: String,
+}
+
+impl Lab {
+    /// Builds and starts the lab `prefix` (one worker per daemon) and waits for its path.
+    fn up(test: &str) -> Lab {
+        let prefix = format!("bh{}-{test}", std::process::id());
+        let _ = braid_lab(&["down", "--prefix", &prefix]);
+        let lab = Lab { prefix };
+        lab.cmd("up --queues 1 --workers 1 --nat");
+        let braidd = bin("braidd");
+        let out = braid_lab(&[
+            "start",
+            "--prefix",
+            &lab.prefix,
+            "--braidd",
+            braidd.to_str().unwrap(),
+        ]);
+        if !out.status.success() {
+            lab.fail(&format!("braid-lab start failed:\n{}", text(&out)));
+        }
+        lab.wait_for_path();
+        lab
+    }
+
+    fn ns(&self, role: &str) -> String {
+        format!("{}-{role}", self.prefix)
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        Path::new("/tmp/braid-lab").join(&self.prefix)
+    }
+
+    fn cmd(&self, line: &str) {
+        let mut argv: Vec<&str> = line.split_whitespace().collect();
+        argv.extend(["--prefix", &self.prefix]);
+        let out = braid_lab(&argv);
+        assert!(out.status.success(), "braid-lab {line}:\n{}", text(&out));
+    }
+
+    fn fail(&self, msg: &str) -> ! {
+        let logs: String = ["hub", "edge"]
+            .iter()
+            .map(|role| {
+                let log = std::fs::read_to_string(self.run_dir().join(format!("{role}.log")))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                format!(
+                    "--- braidd ({role}):\n{}\n",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
+            })
+            .collect();
+        panic!("{msg}\n{logs}")
+    }
+
+    fn wait_for_path(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if exec(&self.ns("lan"), &["ping", "-c", "1", "-W", "1", INET_HOST])
+                .status
+                .success()
+            {
+                return;
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+        self.fail("the LAN host never reached the internet host through braid");
+    }
+
+    /// `braidctl --socket <role>.sock <args> --json`, decoded.
+    fn ctl(&self, role: &str, args: &[&str]) -> Reply {
+        let socket = self.run_dir().join(format!("{role}.sock"));
+        let out = Command::new(bin("braidctl"))
+            .arg("--socket")
+            .arg(&socket)
+            .args(args)
+            .arg("--json")
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            self.fail(&format!("braidctl {args:?}:\n{}", text(&out)));
+        }
+        // braidctl prints the reply; the protocol's envelope makes it a response line.
+        let line = format!(
+            "{{\"version\":{},\"ok\":{}}}",
+            proto::VERSION,
+            String::from_utf8_lossy(&out.stdout).trim()
+        );
+        match proto::decode_response(line.as_bytes()).map(|r| r.outcome) {
+            Ok(Outcome::Ok(reply)) => reply,
+            other => self.fail(&format!("braidctl {args:?}: {other:?}")),
+        }
+    }
+
+    /// The hub's drops by reason, summed over workers.
+    fn hub_drops(&self) -> HashMap<String, u64> {
+        match self.ctl("hub", &["stats"]) {
+            Reply::Stats(s) => s.drops.into_iter().map(|d| (d.reason, d.count)).collect(),
+            other => self.fail(&format!("stats: {other:?}")),
+        }
+    }
+
+    /// The hub's live NAT sessions.
+    fn hub_sessions(&self) -> Vec<NatSession> {
+        match self.ctl("hub", &["nat"]) {
+            Reply::Nat(n) => n.sessions,
+            other => self.fail(&format!("nat: {other:?}")),
+        }
+    }
+
+    /// Resident memory of a daemon, in KiB.
+    fn rss_kib(&self, role: &str) -> u64 {
+        let pid =
+            std::fs::read_to_string(self.run_dir().join(format!("{role}.pid"))).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| self.fail(&format!("braidd ({role}) is not running")))
+    }
+
+    /// The tunnel key both daemons use.
+    fn key(&self) -> [u8; 32] {
+        let hex = std::fs::read_to_string(self.run_dir().join("tunnel.key")).unwrap();
+        let hex = hex.trim();
+        std::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+    }
+
+    /// Sends `datagrams` to the hub's tunnel port from the internet router's namespace;
+    /// returns how many were sent.
+    fn send_to_hub(&self, datagrams: &[Vec<u8>]) -> u64 {
+        let file = self.run_dir().join("datagrams");
+        let mut bytes = Vec::new();
+        for d in datagrams {
+            bytes.extend_from_slice(&(d.len() as u16).to_be_bytes());
+            bytes.extend_from_slice(d);
+        }
+        std::fs::write(&file, bytes).unwrap();
+        let sent = sender(
+            &self.ns("net"),
+            &[
+                ("BRAID_SEND", "file"),
+                ("BRAID_SEND_TO", HUB_TUNNEL),
+                ("BRAID_SEND_FILE", file.to_str().unwrap()),
+            ],
+        );
+        assert_eq!(sent, datagrams.len() as u64);
+        sent
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let out = braid_lab(&["down", "--prefix", &self.prefix]);
+        if !out.status.success() {
+            eprintln!("braid-lab down {} failed:\n{}", self.prefix, text(&out));
+        }
+    }
+}
+
+/// Back-to-back byte-exact TCP transfers from the LAN host until stopped.
+struct Transfers {
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<Vec<Result<u64, String>>>>,
+}
+
+impl Transfers {
+    /// Starts transfers of `bytes` each way to a server on the internet host.
+    fn start(lab: &Lab, bytes: u64) -> Transfers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (inet, lan, flag) = (lab.ns("inet"), lab.ns("lan"), Arc::clone(&stop));
+        let thread = thread::spawn(move || {
+            let mut done = Vec::new();
+            for port in 6001.. {
+                done.push(transfer(&inet, &lan, port, bytes));
+                if flag.load(Ordering::Relaxed) || done.last().is_some_and(Result::is_err) {
+                    break;
+                }
+            }
+            done
+        });
+        Transfers {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Lets the running transfer finish; the result of each.
+    fn finish(mut self) -> Vec<Result<u64, String>> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for Transfers {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One transfer of `bytes` each way; Ok(milliseconds) when both ends report it byte-exact.
+fn transfer(inet: &str, lan: &str, port: u16, bytes: u64) -> Result<u64, String> {
+    let listen = format!("{INET_HOST}:{port}");
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", inet])
+        .arg(bin("braid-xfer"))
+        .args(["serve", "--listen", &listen, "--once", "--timeout", "120"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    if !first.contains("listening") {
+        let _ = server.kill();
+        return Err(format!("server: {first}"));
+    }
+    let start = Instant::now();
+    let client = Command::new("ip")
+        .args(["netns", "exec", lan])
+        .arg(bin("braid-xfer"))
+        .args(["send", "--to", &listen, "--bytes", &bytes.to_string()])
+        .args(["--timeout", "120"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let ms = start.elapsed().as_millis() as u64;
+    let done = lines.next().and_then(Result::ok).unwrap_or_default();
+    let _ = server.kill();
+    let _ = server.wait();
+    let report = String::from_utf8_lossy(&client.stdout);
+    if client.status.success() && report.contains("\"ok\":true") && done.contains("\"ok\":true") {
+        Ok(ms)
+    } else {
+        Err(format!("client {report} server {done}"))
+    }
+}
+
+/// Runs [`in_namespace_sender`] in namespace `ns` with `env`; the datagrams it sent.
+fn sender(ns: &str, env: &[(&str, &str)]) -> u64 {
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(exe)
+        .args(["--exact", "in_namespace_sender", "--ignored", "--nocapture"])
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "sender in {ns}: {}", text(&out));
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("braid-sender: sent "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("sender in {ns} said: {stdout}"))
+}
+
+fn exec(ns: &str, args: &[&str]) -> Output {
+    Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn braid_lab(args: &[&str]) -> Output {
+    Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/braid-lab"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}stderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A workspace binary from target/<profile>/ (this test runs from target/<profile>/deps/).
+fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().and_then(Path::parent).unwrap().join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the workspace's binaries first (cargo build --workspace --bins \
+         --profile test; scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+fn root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1));
+    if euid != Some("0") {
+        eprintln!("skipped: the lab needs root (network namespaces)");
+        return false;
+    }
+    true
+}
+
+/// Adds `reason`'s growth between two counter sets.
+fn grew(before: &HashMap<String, u64>, after: &HashMap<String, u64>, reason: &str) -> u64 {
+    after.get(reason).copied().unwrap_or(0) - before.get(reason).copied().unwrap_or(0)
+}
+
+// ---- datagrams -----------------------------------------------------------------------------------
+
+/// A small deterministic generator for attack bytes.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// A braid message: `h`, then `body`, then a tag (made with `key`, or noise without one).
+fn message(h: Header, body: &[u8], key: Option<&[u8; 32]>, noise: &mut Noise) -> Vec<u8> {
+    let mut head = [0u8; HEADER_LEN];
+    h.emit(&mut head);
+    let mut m = head.to_vec();
+    m.extend_from_slice(body);
+    m.extend_from_slice(&noise.bytes(TAG_LEN));
+    if let Some(key) = key {
+        Sealer::new(key).seal(&mut m).unwrap();
+    }
+    m
+}
+
+/// A UDP packet from `src` to the internet host (valid checksums).
+fn inner_packet(src: Ipv4Addr) -> Vec<u8> {
+    let dst: Ipv4Addr = INET_HOST.parse().unwrap();
+    let mut p = vec![0u8; 20 + 8 + 8];
+    ipv4::Repr {
+        src,
+        dst,
+        protocol: ipv4::PROTO_UDP,
+        ttl: 64,
+        ident: 7,
+        dont_fragment: true,
+        payload_len: 16,
+    }
+    .emit((&mut p[..20]).try_into().unwrap());
+    p[20..22].copy_from_slice(&4444u16.to_be_bytes());
+    p[22..24].copy_from_slice(&9u16.to_be_bytes());
+    p[24..26].copy_from_slice(&16u16.to_be_bytes());
+    p[28..].copy_from_slice(b"injected");
+    let c = checksum::finish(checksum::add(
+        checksum::pseudo_header(src, dst, 17, 16),
+        &p[20..],
+    ));
+    p[26..28].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+fn header(lane: u8, link: u8, sender: u32, seq: u64) -> Header {
+    Header {
+        msg_type: MsgType::Data,
+        link,
+        lane,
+        sender,
+        seq,
+    }
+}
+
+/// The attack set and how many datagrams each reason must at least count.
+fn attacks(key: &[u8; 32]) -> (Vec<Vec<u8>>, Vec<(&'static str, u64)>) {
+    let mut noise = Noise(0x5eed_1234_abcd_0001);
+    // Far ahead of the real edge's sequences (Unix seconds × 2^24), so the window check
+    // passes and only the tag can refuse them; were a forgery to move the window, the
+    // real edge's datagrams would become too old and the transfer would stall.
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ahead = (now + 3600) << 24;
+    let spoofed = inner_packet(Ipv4Addr::new(198, 18, 9, 9));
+    let mut d = Vec::new();
+    for _ in 0..100 {
+        let n = (noise.next() % 90) as usize;
+        d.push(noise.bytes(n));
+    }
+    for i in 0..100 {
+        let body = noise.bytes(40);
+        d.push(message(header(0, 0, 1, ahead + i), &body, None, &mut noise));
+    }
+    for i in 0..50 {
+        d.push(message(
+            header(0, 0, 77, ahead + i),
+            &spoofed,
+            None,
+            &mut noise,
+        ));
+        d.push(message(
+            header(0, 9, 1, ahead + i),
+            &spoofed,
+            None,
+            &mut noise,
+        ));
+        d.push(message(
+            header(200, 0, 1, ahead + i),
+            &spoofed,
+            None,
+            &mut noise,
+        ));
+    }
+    for i in 0..20 {
+        let h = header(0, 1, 1, ahead + 1000 + i);
+        d.push(message(h, &spoofed, Some(&[0x42; 32]), &mut noise));
+    }
+    // Authentic (the key), but from an address edge1 may not use; then replayed, then a
+    // sequence too old for the window, all on lanes the real edge does not use.
+    let authentic = message(header(7, 0, 1, ahead), &spoofed, Some(key), &mut noise);
+    d.push(authentic.clone());
+    for _ in 0..20 {
+        d.push(authentic.clone());
+    }
+    d.push(message(
+        header(7, 0, 1, ahead - 10_000),
+        &spoofed,
+        Some(key),
+        &mut noise,
+    ));
+    let flipped = message(header(8, 1, 1, ahead), &spoofed, Some(key), &mut noise);
+    for i in 0..64 {
+        let mut f = flipped.clone();
+        let bit = (i * 37) % (f.len() * 8);
+        f[bit / 8] ^= 1 << (bit % 8);
+        d.push(f);
+    }
+    d.push(flipped);
+    let expect = vec![
+        ("bad_tag", 100 + 20),
+        ("unknown_sender", 50),
+        ("unknown_link", 50),
+        ("bad_tunnel_header", 50),
+        ("replayed", 21),
+        ("spoofed", 2),
+    ];
+    (d, expect)
+}
+
+// ---- tests ---------------------------------------------------------------------------------------
+
+/// Started by the lab tests inside a namespace (`ip netns exec`): sends what its environment
+/// says and prints `braid-sender: sent N`. Run directly it has nothing to do.
+#[test]
+#[ignore = "the lab tests' sender, started by them inside a namespace"]
+fn in_namespace_sender() {
+    let Ok(kind) = std::env::var("BRAID_SEND") else {
+        return;
+    };
+    let var = |k: &str| std::env::var(k).unwrap_or_default();
+    let secs: u64 = var("BRAID_SEND_SECS").parse().unwrap_or(3);
+    let max: u64 = var("BRAID_SEND_MAX").parse().unwrap_or(1_000_000);
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let to: SocketAddr = var("BRAID_SEND_TO").parse().unwrap();
+    let mut sent = 0u64;
+    match kind.as_str() {
+        // Every datagram of a file (u16 length, bytes), once, in order.
+        "file" => {
+            let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+            let bytes = std::fs::read(var("BRAID_SEND_FILE")).unwrap();
+            let mut rest = &bytes[..];
+            while let [hi, lo, tail @ ..] = rest {
+                let (d, next) = tail.split_at(usize::from(u16::from_be_bytes([*hi, *lo])));
+                sock.send_to(d, to).unwrap();
+                sent += 1;
+                rest = next;
+                // Paced so no socket buffer on the way overflows.
+                if sent.is_multiple_of(64) {
+                    thread::sleep(Duration::from_millis(2));
+                }
+            }
+        }
+        // Forged datagrams as fast as the socket takes them.
+        "flood" => {
+            let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+            let mut noise = Noise(0x0123_4567_89ab_cdef);
+            let mut d = [0u8; 96];
+            while sent < max && (!sent.is_multiple_of(1024) || Instant::now() < deadline) {
+                for b in d.iter_mut() {
+                    *b = noise.next() as u8;
+                }
+                // A plausible header: version 1, data, a real sender and link.
+                d[..8].copy_from_slice(&[1, 1, (sent % 2) as u8, 0, 0, 0, 0, 1]);
+                let _ = sock.send_to(&d[..32 + (sent % 64) as usize], to);
+                sent += 1;
+            }
+        }
+        // A new flow per datagram: each from its own socket (a new source port).
+        "flows" => {
+            while sent < max && Instant::now() < deadline {
+                let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+                let port = 10_000 + (sent % 50_000) as u16;
+                let _ = sock.send_to(b"new flow", SocketAddr::new(to.ip(), port));
+                sent += 1;
+            }
+        }
+        other => panic!("unknown BRAID_SEND {other}"),
+    }
+    println!("braid-sender: sent {sent}");
+    std::io::stdout().flush().unwrap();
+}
+
+#[test]
+fn forged_spoofed_and_replayed_tunnel_datagrams_are_dropped_while_tcp_goes_on() {
+    if !root() {
+        return;
+    }
+    let lab = Lab::up("tun");
+    let before = lab.hub_drops();
+    let transfers = Transfers::start(&lab, 20_000_000);
+    thread::sleep(Duration::from_millis(500));
+    // The internet router replays every tunnel datagram it forwards to the hub for 2 s.
+    let net = lab.ns("net");
+    let nft = |args: &str| {
+        let out = exec(
+            &net,
+            &["nft"]
+                .into_iter()
+                .chain(args.split(' '))
+                .collect::<Vec<_>>(),
+        );
+        assert!(out.status.success(), "nft {args}: {}", text(&out));
+    };
+    nft("add table ip braidreplay");
+    nft("add chain ip braidreplay copies { type filter hook forward priority 0 ; }");
+    nft("add rule ip braidreplay copies ip daddr 203.0.113.2 udp dport 7420 dup to 203.0.113.2 device h0");
+    let (datagrams, expected) = attacks(&lab.key());
+    lab.send_to_hub(&datagrams);
+    thread::sleep(Duration::from_secs(2));
+    nft("delete table ip braidreplay");
+    let results = transfers.finish();
+    thread::sleep(Duration::from_millis(300));
+    let after = lab.hub_drops();
+    let grown: Vec<(&str, u64)> = ATTACK_REASONS
+        .iter()
+        .map(|r| (*r, grew(&before, &after, r)))
+        .collect();
+    eprintln!("hostile-lab: attack drops at the hub: {grown:?}; transfers {results:?}");
+    for (reason, at_least) in &expected {
+        let got = grew(&before, &after, reason);
+        assert!(got >= *at_least, "{reason}: {got} < {at_least} ({grown:?})");
+    }
+    assert_eq!(grew(&before, &after, "spoofed"), 2, "{grown:?}");
+    let total: u64 = grown.iter().map(|(_, n)| n).sum();
+    assert!(
+        total >= datagrams.len() as u64,
+        "{total} counted of {} sent",
+        datagrams.len()
+    );
+    // Every real datagram forwarded in those 2 s came twice: the copies are refused.
+    assert!(
+        grew(&before, &after, "replayed") > 21 + 100,
+        "the router's replays were not refused: {grown:?}"
+    );
+    assert!(
+        results.iter().all(Result::is_ok) && !results.is_empty(),
+        "transfers: {results:?}"
+    );
+    // Nothing got in: every session is the LAN host's own (the transfers' TCP, the ping),
+    // none is the injected UDP flow.
+    let sessions = lab.hub_sessions();
+    assert!(
+        sessions
+            .iter()
+            .all(|s| s.inside.ip().octets() == [198, 18, 1, 2] && s.protocol != "udp"),
+        "{sessions:?}"
+    );
+}
+
+#[test]
+fn floods_of_forged_datagrams_and_new_flows_leave_memory_bounded() {
+    if !root() {
+        return;
+    }
+    let lab = Lab::up("flood");
+    let rss0 = (lab.rss_kib("hub"), lab.rss_kib("edge"));
+    let before = lab.hub_drops();
+    let transfers = Transfers::start(&lab, 20_000_000);
+    let sampling = Arc::new(AtomicBool::new(true));
+    let peak = {
+        let (flag, hub_pid, edge_pid) = (
+            Arc::clone(&sampling),
+            std::fs::read_to_string(lab.run_dir().join("hub.pid")).unwrap(),
+            std::fs::read_to_string(lab.run_dir().join("edge.pid")).unwrap(),
+        );
+        thread::spawn(move || {
+            let rss = |pid: &str| {
+                std::fs::read_to_string(format!("/proc/{}/status", pid.trim()))
+                    .unwrap_or_default()
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            let mut peak = (0, 0);
+            while flag.load(Ordering::Relaxed) {
+                peak = (peak.0.max(rss(&hub_pid)), peak.1.max(rss(&edge_pid)));
+                thread::sleep(Duration::from_millis(100));
+            }
+            peak
+        })
+    };
+    let started = Instant::now();
+    let forged = sender(
+        &lab.ns("net"),
+        &[
+            ("BRAID_SEND", "flood"),
+            ("BRAID_SEND_TO", HUB_TUNNEL),
+            ("BRAID_SEND_SECS", "4"),
+            ("BRAID_SEND_MAX", "5000000"),
+        ],
+    );
+    let flows = sender(
+        &lab.ns("lan"),
+        &[
+            ("BRAID_SEND", "flows"),
+            ("BRAID_SEND_TO", &format!("{INET_HOST}:9")),
+            ("BRAID_SEND_SECS", "4"),
+            ("BRAID_SEND_MAX", "20000"),
+        ],
+    );
+    let flood_s = started.elapsed().as_secs_f64();
+    let results = transfers.finish();
+    sampling.store(false, Ordering::Relaxed);
+    let peak = peak.join().unwrap();
+    let after = lab.hub_drops();
+    let sessions = match lab.ctl("hub", &["nat"]) {
+        Reply::Nat(n) => n.counters.sessions,
+        other => panic!("{other:?}"),
+    };
+    let rss1 = (lab.rss_kib("hub"), lab.rss_kib("edge"));
+    let refused: u64 = ATTACK_REASONS
+        .iter()
+        .map(|r| grew(&before, &after, r))
+        .sum();
+    eprintln!(
+        "hostile-lab: flood {flood_s:.1} s: {forged} forged datagrams ({refused} refused by the \
+         hub), {flows} new flows ({sessions} NAT sessions, {} refused at the host limit); \
+         RSS KiB hub {} -> peak {} -> {}, edge {} -> peak {} -> {}; transfers {results:?}",
+        grew(&before, &after, "nat_host_limit"),
+        rss0.0,
+        peak.0,
+        rss1.0,
+        rss0.1,
+        peak.1,
+        rss1.1
+    );
+    assert!(forged > 10_000, "the flood sent only {forged}");
+    // Transfers ran back to back from before the floods until after them, each byte-exact
+    // (a failed one would have ended the series).
+    assert!(
+        !results.is_empty() && results.iter().all(Result::is_ok),
+        "transfers: {results:?}"
+    );
+    // One inside host: its sessions stop at max_per_host (4096), the rest are refused.
+    assert!(sessions <= 4096 + 8, "{sessions} sessions");
+    if flows > 5000 {
+        assert!(grew(&before, &after, "nat_host_limit") > 0);
+    }
+    for (role, base, top) in [("hub", rss0.0, peak.0), ("edge", rss0.1, peak.1)] {
+        assert!(
+            top < base + 64 * 1024,
+            "braidd ({role}) grew from {base} to {top} KiB"
+        );
+    }
+}
