@@ -270,8 +270,11 @@ fn run_over_a_veth_pair_loses_nothing_and_reports_everything() {
     assert_eq!(streams.len(), 4);
     for s in streams {
         assert_eq!(u(s, "sent"), u(s, "received"), "{s}");
-        assert!(u(s, "sent") >= sent / 4, "{s}");
+        // Two TX threads share the streams: an even split, give or take a pacing batch.
+        assert!(u(s, "sent") + 64 >= sent / 4, "{s}");
     }
+    let per_stream: u64 = streams.iter().map(|s| u(s, "sent")).sum();
+    assert_eq!(per_stream, sent, "{r}");
     let k = &r["sink_kernel_drops"];
     assert_eq!(u(k, "rx_dropped"), 0, "{k}");
 }
