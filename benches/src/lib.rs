@@ -1,1 +1,274 @@
-//! braid benchmarks (criterion benches live in benches/).
+//! Fixtures of braid's per-packet benchmarks (the criterion benches in `benches/`): an edge and a
+//! hub pipeline shaped like the lab's, with their neighbours resolved, the frames they handle, and
+//! a runner that pushes a batch through a pipeline as a worker does. The lab bench is `lab.sh`.
+
+use braid_control::config::Config;
+use braid_dataplane::frame::Frame;
+use braid_dataplane::io::xsk::FRAME_CAPACITY;
+use braid_dataplane::io::{PortId, Verdict};
+use braid_dataplane::pipeline::{Pipeline, Shared};
+use braid_dataplane::snapshot::Snapshot;
+use braid_dataplane::stats::WorkerStats;
+use braid_dataplane::wire::{checksum, ethernet, ipv4, Mac};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+/// Frames per batch, as a worker takes them from a port.
+pub const BATCH: usize = braid_dataplane::worker::BATCH;
+/// The time every batch runs at: neighbours learned then stay fresh.
+pub const NOW: u64 = 1_000_000_000;
+/// The tunnel key of both ends.
+pub const KEY: [u8; 32] = [7; 32];
+
+/// The edge's MACs: lan0, wan1, wan2.
+pub const EDGE_MACS: [Mac; 3] = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1], [2, 0, 0, 0, 1, 2]];
+/// The hub's wan0 MAC.
+pub const HUB_MAC: Mac = [2, 0, 0, 0, 2, 0];
+const HOST_MAC: Mac = [2, 0, 0, 0, 0, 0x10];
+const GATEWAY_MAC: Mac = [2, 0, 0, 0, 0, 0x20];
+
+/// The lab's edge: a LAN, two uplinks weighted 1:2, the LAN routed into the bond. The uplinks
+/// have MTU 1600 (as in `lab.sh`), so full-size 1518-byte frames fit in the tunnel.
+pub const EDGE: &str = r#"
+role = "edge"
+id = 1
+[bond]
+mode = "packet"
+[[interface]]
+name = "lan0"
+address = "198.18.1.1/24"
+[[interface]]
+name = "wan1"
+address = "198.18.11.2/24"
+mtu = 1600
+[[interface]]
+name = "wan2"
+address = "198.18.12.2/24"
+mtu = 1600
+[[peer]]
+name = "hub"
+id = 2
+key_file = "unused"
+allowed = ["0.0.0.0/0"]
+[[peer.link]]
+name = "isp1"
+interface = "wan1"
+gateway = "198.18.11.1"
+remote = "203.0.113.2:7420"
+weight = 1
+[[peer.link]]
+name = "isp2"
+interface = "wan2"
+gateway = "198.18.12.1"
+remote = "203.0.113.2:7420"
+weight = 2
+[[rule]]
+from = "198.18.1.0/24"
+table = "bond"
+[[route]]
+table = "bond"
+to = "0.0.0.0/0"
+peer = "hub"
+"#;
+
+/// The lab's hub: one NIC, the edge's LAN behind the bond, the rest to the internet.
+pub const HUB: &str = r#"
+role = "hub"
+id = 2
+[[interface]]
+name = "wan0"
+address = "203.0.113.2/28"
+mtu = 1600
+[[peer]]
+name = "edge1"
+id = 1
+key_file = "unused"
+allowed = ["198.18.1.0/24"]
+[[peer.link]]
+name = "isp1"
+interface = "wan0"
+gateway = "203.0.113.1"
+remote = "198.18.11.2:7420"
+weight = 1
+[[peer.link]]
+name = "isp2"
+interface = "wan0"
+gateway = "203.0.113.1"
+remote = "198.18.12.2:7420"
+weight = 2
+[[route]]
+to = "198.18.1.0/24"
+peer = "edge1"
+[[route]]
+to = "0.0.0.0/0"
+via = "203.0.113.1"
+dev = "wan0"
+"#;
+
+fn addr(s: &str) -> Ipv4Addr {
+    s.parse().expect("a fixture address")
+}
+
+/// A pipeline for `config` with `macs`, its neighbours `(port, address)` resolved at [`NOW`].
+fn pipeline(config: &str, macs: &[Mac], neighbours: &[(PortId, &str)]) -> Pipeline {
+    let cfg: Config = toml::from_str(config).expect("a fixture config");
+    let snap = Snapshot::build(&cfg, macs, &[KEY], 1).expect("a fixture snapshot");
+    let shared = Arc::new(Shared::new(snap).expect("wake-up sockets"));
+    for &(port, ip) in neighbours {
+        shared.neighbors.learn(port, addr(ip), GATEWAY_MAC, NOW);
+    }
+    let mut p = Pipeline::new(shared, 0, 1, Arc::new(WorkerStats::default()));
+    p.begin_batch(NOW);
+    p.take_out().for_each(drop);
+    p
+}
+
+/// The edge, its gateways and the LAN host resolved.
+pub fn edge() -> Pipeline {
+    pipeline(
+        EDGE,
+        &EDGE_MACS,
+        &[(0, "198.18.1.2"), (1, "198.18.11.1"), (2, "198.18.12.1")],
+    )
+}
+
+/// The hub, its gateway resolved.
+pub fn hub() -> Pipeline {
+    pipeline(HUB, &[HUB_MAC], &[(0, "203.0.113.1")])
+}
+
+/// Outside addresses of the masquerade benches: 32 of them, room for 2 M UDP sessions.
+pub fn nat_pool() -> Vec<Ipv4Addr> {
+    (16..48).map(|i| Ipv4Addr::new(203, 0, 113, i)).collect()
+}
+
+/// The hub masquerading the LAN on wan0 to [`nat_pool`], with room for `sessions`
+/// sessions from any one host (one worker: no handoff).
+pub fn hub_masquerading(sessions: usize) -> Pipeline {
+    let pool: Vec<String> = nat_pool().iter().map(|a| format!("\"{a}\"")).collect();
+    let config = format!(
+        "{HUB}\n[[masquerade]]\ninterface = \"wan0\"\naddresses = [{}]\nmax_sessions = {}\nmax_per_host = {}\n",
+        pool.join(", "),
+        sessions * 2,
+        sessions * 2
+    );
+    pipeline(&config, &[HUB_MAC], &[(0, "203.0.113.1")])
+}
+
+/// A 64-byte UDP frame from inside endpoint number `i` (LAN hosts 198.18.1.2-251, 250
+/// ports each from 1024 up) to the internet host; the UDP checksum is left 0.
+pub fn flow_frame(i: u32) -> Vec<u8> {
+    let mut f = lan_frame(60, i);
+    f[29] = (2 + i % 250) as u8;
+    f[34..36].copy_from_slice(&((1024 + i / 250) as u16).to_be_bytes());
+    f[40..42].copy_from_slice(&[0, 0]);
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = checksum::checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// A UDP frame of `len` bytes (no FCS; at least 46) from the LAN host to the internet host,
+/// addressed to the edge's lan0, checksums valid, its payload starting with `n`.
+pub fn lan_frame(len: usize, n: u32) -> Vec<u8> {
+    let (src, dst) = (addr("198.18.1.2"), addr("203.0.113.130"));
+    let mut f = vec![0u8; len.max(46)];
+    ethernet::write(&mut f, EDGE_MACS[0], HOST_MAC, ethernet::ETHERTYPE_IPV4);
+    let udp_len = (f.len() - 34) as u16;
+    if let Some(h) = f[14..].first_chunk_mut() {
+        ipv4::Repr {
+            src,
+            dst,
+            protocol: ipv4::PROTO_UDP,
+            ttl: 64,
+            ident: 0,
+            dont_fragment: true,
+            payload_len: udp_len,
+        }
+        .emit(h);
+    }
+    let udp = &mut f[34..];
+    udp[0..2].copy_from_slice(&((10_000 + n % 4) as u16).to_be_bytes());
+    udp[2..4].copy_from_slice(&9u16.to_be_bytes());
+    udp[4..6].copy_from_slice(&udp_len.to_be_bytes());
+    udp[8..12].copy_from_slice(&n.to_be_bytes());
+    let c = checksum::finish(checksum::add(
+        checksum::pseudo_header(src, dst, ipv4::PROTO_UDP, udp_len),
+        udp,
+    ));
+    udp[6..8].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// Buffers the size of an AF_XDP frame, one per frame of a batch.
+pub fn buffers() -> Vec<Vec<u8>> {
+    vec![vec![0u8; FRAME_CAPACITY]; BATCH]
+}
+
+/// What a worker does with one batch: `begin_batch`, then each frame of `frames` (copied into
+/// `bufs`, as the NIC would have written it) through `process` on `port`. Returns the frames
+/// to transmit.
+pub fn run_batch(
+    p: &mut Pipeline,
+    port: PortId,
+    frames: &[Vec<u8>],
+    bufs: &mut [Vec<u8>],
+) -> usize {
+    p.begin_batch(NOW);
+    let mut tx = 0;
+    for (f, buf) in frames.iter().zip(bufs.iter_mut()) {
+        buf[..f.len()].copy_from_slice(f);
+        let mut frame = Frame::new(buf, f.len());
+        if let Verdict::Tx(_) = p.process(port, &mut frame) {
+            tx += 1;
+        }
+    }
+    tx
+}
+
+/// The edge's tunnel frames for `frames` (LAN frames), as the hub receives them: each one's
+/// bytes after `process`, addressed to the hub.
+pub fn tunnel_frames(edge: &mut Pipeline, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    edge.begin_batch(NOW);
+    frames
+        .iter()
+        .map(|f| {
+            let mut buf = vec![0u8; FRAME_CAPACITY];
+            buf[..f.len()].copy_from_slice(f);
+            let mut frame = Frame::new(&mut buf, f.len());
+            let _ = edge.process(0, &mut frame);
+            let mut out = frame.data().to_vec();
+            out[..6].copy_from_slice(&HUB_MAC);
+            out
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_goes_through_the_edge_and_then_the_hub() {
+        let (mut e, mut h) = (edge(), hub());
+        let lan: Vec<Vec<u8>> = (0..BATCH as u32).map(|n| lan_frame(64, n)).collect();
+        let mut bufs = buffers();
+        assert_eq!(run_batch(&mut e, 0, &lan, &mut bufs), BATCH);
+        let wire = tunnel_frames(&mut e, &lan);
+        assert!(wire.iter().all(|f| f.len() == 64 + 20 + 8 + 16 + 16));
+        // A full-size frame fits in the tunnel.
+        let big = [lan_frame(1514, 0)];
+        assert_eq!(
+            tunnel_frames(&mut e, &big)[0].len(),
+            1514 + 20 + 8 + 16 + 16
+        );
+        assert_eq!(run_batch(&mut h, 0, &wire, &mut bufs), BATCH);
+        // The hub hands the inner frame on: same payload, TTL down by two.
+        let out = &bufs[5][..64];
+        assert_eq!(&out[34..], &lan[5][34..]);
+        assert_eq!(out[22], 62);
+        // Replayed: the same sealed frames are refused the second time.
+        assert_eq!(run_batch(&mut h, 0, &wire, &mut bufs), 0);
+        assert_eq!(h.stats().forwarded.get(), BATCH as u64);
+    }
+}

@@ -270,7 +270,15 @@ mod tests {
         let to = server.local_addr().unwrap();
         let echoer =
             thread::spawn(move || echo(&server, Duration::from_secs(2), Some(2000)).unwrap());
-        let r = udp_send(to, &opts(2000));
+        // Paced so that a busy machine descheduling the echo for tens of milliseconds does
+        // not overflow the sockets' default buffers (the loss this test must not see).
+        let r = udp_send(
+            to,
+            &UdpSendOpts {
+                pps: 5_000,
+                ..opts(2000)
+            },
+        );
         assert!(r.ok, "{r:?}");
         assert_eq!((r.sent, r.received, r.lost, r.corrupt), (2000, 2000, 0, 0));
         let e = echoer.join().unwrap();

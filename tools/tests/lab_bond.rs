@@ -5,16 +5,17 @@
 //! They need root (network namespaces) and skip with a message without it. `braidd` and `braid-xfer`
 //! are taken from the directory of the test binary's profile (target/<profile>/).
 
+mod common;
+
+use common::{args, braid_lab, exec, root, sh, text, xfer, Lab, INET_HOST};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// braid's address of the internet host, where the servers listen.
-const INET_HOST: &str = "203.0.113.130";
 /// Packets an idle link may carry during a transfer (ARP, keepalive probes).
 const IDLE_LINK_PACKETS: u64 = 20;
 /// Allowed relative deviation of the per-link packet ratio from the weights' ratio.
@@ -46,97 +47,18 @@ impl Default for LabOpts {
     }
 }
 
-/// A lab that exists while this value does: `up` in [`Lab::new`], `down` on drop (also on panic).
-struct Lab {
-    prefix: String,
-}
-
 impl Lab {
-    /// Builds the lab `braid-lab up --prefix <prefix> ...` (after removing a stale one of that name).
+    /// Builds the lab with `opts` under `prefix`.
     fn new(prefix: &str, opts: &LabOpts) -> Lab {
-        let _ = braid_lab(&["down", "--prefix", prefix]);
-        let lab = Lab {
-            prefix: prefix.to_string(),
-        };
         let (w, (w1, w2)) = (opts.workers, opts.weights);
         let nat = if opts.nat { " --nat" } else { "" };
-        lab.cmd(&format!(
-            "up --queues {w} --workers {w} --mode {} --weights {w1},{w2}{nat}",
-            opts.mode
-        ));
-        lab
-    }
-
-    /// The namespace of a lab role: lan, edge, net, hub or inet.
-    fn ns(&self, role: &str) -> String {
-        format!("{}-{role}", self.prefix)
-    }
-
-    fn run_dir(&self) -> PathBuf {
-        Path::new("/tmp/braid-lab").join(&self.prefix)
-    }
-
-    /// Starts braidd at the hub and the edge.
-    fn start_braid(&self) {
-        let braidd = bin_dir().join("braidd");
-        assert!(
-            braidd.is_file(),
-            "{} is missing: build it first (cargo build --profile test -p braid-dataplane; scripts/test does)",
-            braidd.display()
-        );
-        let line = format!(
-            "start --prefix {} --braidd {}",
-            self.prefix,
-            braidd.display()
-        );
-        let out = braid_lab(&args(&line));
-        if !out.status.success() {
-            self.fail(&format!("braid-lab start failed:\n{}", text(&out)));
-        }
-    }
-
-    /// Runs `braid-lab <line> --prefix <prefix>`; panics unless it succeeds; returns its stdout.
-    fn cmd(&self, line: &str) -> String {
-        let mut argv = args(line);
-        argv.extend(["--prefix", &self.prefix]);
-        let out = braid_lab(&argv);
-        assert!(out.status.success(), "braid-lab {line}:\n{}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The tails of both daemons' logs.
-    fn logs(&self) -> String {
-        ["hub", "edge"]
-            .iter()
-            .map(|role| {
-                let log = std::fs::read_to_string(self.run_dir().join(format!("{role}.log")))
-                    .unwrap_or_else(|e| format!("(no log: {e})"));
-                let tail: Vec<&str> = log.lines().rev().take(30).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
-                format!(
-                    "--- braidd ({role}) log, last lines:\n{}\n",
-                    tail.join("\n")
-                )
-            })
-            .collect()
-    }
-
-    /// Panics with `msg` and the daemons' logs.
-    fn fail(&self, msg: &str) -> ! {
-        panic!("{msg}\n{}", self.logs())
-    }
-
-    /// Waits (up to 15 s) until the LAN host gets an answer from the internet host.
-    fn wait_for_path(&self) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            let ping = format!("ping -c 1 -W 1 {INET_HOST}");
-            if exec(&self.ns("lan"), &args(&ping)).status.success() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(200));
-        }
-        self.fail("the LAN host never reached the internet host through braid");
+        Lab::up(
+            prefix.to_string(),
+            &format!(
+                "--queues {w} --workers {w} --mode {} --weights {w1},{w2}{nat}",
+                opts.mode
+            ),
+        )
     }
 
     /// Counters of the two uplinks as `net` sees them: (isp1 = e1, isp2 = e2).
@@ -172,15 +94,6 @@ impl Lab {
             ));
         }
         (client, served)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let out = braid_lab(&["down", "--prefix", &self.prefix]);
-        if !out.status.success() {
-            eprintln!("braid-lab down {} failed:\n{}", self.prefix, text(&out));
-        }
     }
 }
 
@@ -287,73 +200,6 @@ fn link_counters(ns: &str, dev: &str) -> Counters {
         tx_packets: n[2],
         tx_bytes: n[3],
     }
-}
-
-/// Runs `args` in namespace `ns` and returns its output.
-fn exec(ns: &str, args: &[&str]) -> Output {
-    Command::new("ip")
-        .args(["netns", "exec", ns])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ip netns exec")
-}
-
-/// Runs a whitespace-separated command line in `ns`; panics unless it succeeds; returns its stdout.
-fn sh(ns: &str, line: &str) -> String {
-    let out = exec(ns, &args(line));
-    assert!(out.status.success(), "{ns}: {line} failed:\n{}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn args(line: &str) -> Vec<&str> {
-    line.split_whitespace().collect()
-}
-
-fn braid_lab(args: &[&str]) -> Output {
-    Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("braid-lab"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run braid-lab")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}stderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// target/<profile>/, where cargo puts the workspace's binaries.
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test binary>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test binary in target/<profile>/deps")
-        .to_path_buf()
-}
-
-fn xfer() -> &'static str {
-    env!("CARGO_BIN_EXE_braid-xfer")
-}
-
-/// Whether this process may create namespaces; prints why a test is skipped when not.
-fn root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("");
-    let is_root = euid == "0";
-    if !is_root {
-        eprintln!("skipped: the lab needs root (network namespaces)");
-    }
-    is_root
 }
 
 /// A lab prefix unique to this test run and test.

@@ -7,6 +7,9 @@
 //! not. They need root (network namespaces) and skip with a message without it. `braidd` and
 //! `braidctl` are taken from the directory of the test binary's profile (target/<profile>/).
 
+mod common;
+
+use common::{args, bin, exec, root, text, xfer, Lab, INET_HOST};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -18,8 +21,6 @@ use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The internet host, where the servers listen.
-const INET_HOST: &str = "203.0.113.130";
 /// Packets each measurement covers at least.
 const MEASURED: u64 = 10_000;
 /// Allowed relative deviation of the per-link packet ratio from the weights' ratio.
@@ -31,81 +32,22 @@ const TRANSFER_BYTES: u64 = 400_000_000;
 
 // ---- harness -------------------------------------------------------------------------------
 
-/// A lab that exists while this value does: `up` in [`Lab::new`], `down` on drop (also on panic).
-struct Lab {
-    prefix: String,
-}
-
 impl Lab {
     /// `braid-lab up` with two queues and workers, packet mode, weights 1:2 (and `extra`
     /// options), then both daemons.
     fn start(test: &str, extra: &str) -> Lab {
-        let prefix = format!("bc{}-{test}", std::process::id());
-        let _ = braid_lab(&["down", "--prefix", &prefix]);
-        let lab = Lab { prefix };
-        lab.cmd(&format!(
-            "up --queues 2 --workers 2 --mode packet --weights 1,2 {extra}"
-        ));
-        let braidd = bin("braidd");
-        let out = braid_lab(&args(&format!(
-            "start --prefix {} --braidd {}",
-            lab.prefix,
-            braidd.display()
-        )));
-        if !out.status.success() {
-            lab.fail(&format!("braid-lab start failed:\n{}", text(&out)));
-        }
+        let lab = Lab::up(
+            format!("bc{}-{test}", std::process::id()),
+            &format!("--queues 2 --workers 2 --mode packet --weights 1,2 {extra}"),
+        );
+        lab.start_braid();
         lab.wait_for_path();
         lab
-    }
-
-    fn ns(&self, role: &str) -> String {
-        format!("{}-{role}", self.prefix)
-    }
-
-    fn run_dir(&self) -> PathBuf {
-        Path::new("/tmp/braid-lab").join(&self.prefix)
     }
 
     /// The control socket of the edge or the hub.
     fn socket(&self, role: &str) -> PathBuf {
         self.run_dir().join(format!("{role}.sock"))
-    }
-
-    fn cmd(&self, line: &str) -> String {
-        let mut argv = args(line);
-        argv.extend(["--prefix", &self.prefix]);
-        let out = braid_lab(&argv);
-        assert!(out.status.success(), "braid-lab {line}:\n{}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn logs(&self) -> String {
-        ["hub", "edge"]
-            .iter()
-            .map(|role| {
-                let log = std::fs::read_to_string(self.run_dir().join(format!("{role}.log")))
-                    .unwrap_or_else(|e| format!("(no log: {e})"));
-                let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("braidd")).collect();
-                format!("--- braidd ({role}):\n{}\n", lines.join("\n"))
-            })
-            .collect()
-    }
-
-    fn fail(&self, msg: &str) -> ! {
-        panic!("{msg}\n{}", self.logs())
-    }
-
-    fn wait_for_path(&self) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            let ping = format!("ping -c 1 -W 1 {INET_HOST}");
-            if exec(&self.ns("lan"), &args(&ping)).status.success() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(200));
-        }
-        self.fail("the LAN host never reached the internet host through braid");
     }
 
     /// Packets the edge sent up each uplink, as `net` counts them on e1 (isp1) and e2 (isp2),
@@ -190,15 +132,6 @@ impl Lab {
     }
 }
 
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let out = braid_lab(&["down", "--prefix", &self.prefix]);
-        if !out.status.success() {
-            eprintln!("braid-lab down {} failed:\n{}", self.prefix, text(&out));
-        }
-    }
-}
-
 /// A process started in a lab namespace, killed on drop if still running.
 struct Proc {
     child: Child,
@@ -239,27 +172,6 @@ impl Drop for Proc {
     }
 }
 
-fn exec(ns: &str, args: &[&str]) -> Output {
-    Command::new("ip")
-        .args(["netns", "exec", ns])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ip netns exec")
-}
-
-fn args(line: &str) -> Vec<&str> {
-    line.split_whitespace().collect()
-}
-
-fn braid_lab(args: &[&str]) -> Output {
-    Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("braid-lab"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run braid-lab")
-}
-
 fn braidctl(socket: &Path, args: &[&str]) -> Output {
     Command::new(bin("braidctl"))
         .arg("--socket")
@@ -268,49 +180,6 @@ fn braidctl(socket: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run braidctl")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}stderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// A workspace binary from target/<profile>/, where cargo puts them.
-fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary in target/<profile>/deps")
-        .join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: build it first (cargo build --workspace --bins --profile test; \
-         scripts/test does)",
-        path.display()
-    );
-    path
-}
-
-fn xfer() -> &'static str {
-    env!("CARGO_BIN_EXE_braid-xfer")
-}
-
-fn root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let is_root = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        == Some("0");
-    if !is_root {
-        eprintln!("skipped: the lab needs root (network namespaces)");
-    }
-    is_root
 }
 
 /// The links' (weight, effective weight, state) as `braidctl links` reports them.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chacha20poly1305::{AeadInPlace, ChaCha20Poly1305, KeyInit, Nonce, Tag};
+use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, CHACHA20_POLY1305};
 
 use super::{Header, TunnelError, HEADER_LEN};
 
@@ -13,9 +13,15 @@ pub const TAG_LEN: usize = 16;
 const SEQ_LIMIT: u64 = 1 << 56;
 
 /// Seals and opens tunnel messages under one pre-shared key.
+///
+/// ChaCha20-Poly1305 (RFC 8439) from `ring`: its assembly implementation seals a
+/// small tunnel packet about nine times faster here than the portable RustCrypto
+/// crate (180 ns against 1.6 µs for 62 bytes, measured on the lab machine), which
+/// would otherwise be most of a packet's cost. The tests check the wire format
+/// against the RustCrypto implementation and the RFC's vector.
 #[derive(Clone)]
 pub struct Sealer {
-    cipher: ChaCha20Poly1305,
+    key: LessSafeKey,
 }
 
 impl fmt::Debug for Sealer {
@@ -30,7 +36,8 @@ fn nonce(h: &Header) -> Nonce {
     n[..4].copy_from_slice(&h.sender.to_be_bytes());
     n[4] = h.lane;
     n[5..].copy_from_slice(&h.seq.to_be_bytes()[1..]);
-    n.into()
+    // Unique per key as long as sequences are (docs/PROTOCOL.md).
+    Nonce::assume_unique_for_key(n)
 }
 
 /// Splits `header | body | tag`; the caller has checked the length.
@@ -44,8 +51,11 @@ fn split(msg: &mut [u8]) -> (&[u8], &mut [u8], &mut [u8]) {
 impl Sealer {
     /// A sealer for the 32-byte key.
     pub fn new(key: &[u8; 32]) -> Sealer {
+        // A 32-byte key is always the right length for ChaCha20-Poly1305.
+        let unbound = UnboundKey::new(&CHACHA20_POLY1305, key)
+            .unwrap_or_else(|_| unreachable!("ChaCha20-Poly1305 takes 32-byte keys"));
         Sealer {
-            cipher: ChaCha20Poly1305::new(key.into()),
+            key: LessSafeKey::new(unbound),
         }
     }
 
@@ -62,24 +72,25 @@ impl Sealer {
         let (aad, body, tag_room) = split(msg);
         // The AEAD refuses only bodies beyond 2^38 bytes, which no frame reaches.
         let tag = self
-            .cipher
-            .encrypt_in_place_detached(&nonce(&header), aad, body)
+            .key
+            .seal_in_place_separate_tag(nonce(&header), Aad::from(aad), body)
             .map_err(|_| TunnelError::Truncated)?;
-        tag_room.copy_from_slice(&tag);
+        tag_room.copy_from_slice(tag.as_ref());
         Ok(())
     }
 
     /// msg = header | ciphertext | tag. Verifies, decrypts in place, returns the header;
-    /// plaintext is then msg[HEADER_LEN..msg.len()-TAG_LEN]. On error msg is unchanged.
+    /// plaintext is then msg[HEADER_LEN..msg.len()-TAG_LEN]. On error the body may have
+    /// been overwritten (the message is to be dropped anyway).
     pub fn open(&self, msg: &mut [u8]) -> Result<Header, TunnelError> {
         if msg.len() < HEADER_LEN + TAG_LEN {
             return Err(TunnelError::Truncated);
         }
         let header = Header::parse(msg)?;
         let (aad, body, tag) = split(msg);
-        let tag = Tag::clone_from_slice(tag);
-        self.cipher
-            .decrypt_in_place_detached(&nonce(&header), aad, body, &tag)
+        let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| TunnelError::Truncated)?;
+        self.key
+            .open_in_place_separate_tag(nonce(&header), Aad::from(aad), Tag::from(tag), body, 0..)
             .map_err(|_| TunnelError::BadTag)?;
         Ok(header)
     }
@@ -89,6 +100,8 @@ impl Sealer {
 mod tests {
     use super::*;
     use crate::tunnel::MsgType;
+    // The portable RustCrypto implementation: the wire format must agree with it.
+    use chacha20poly1305::{AeadInPlace, ChaCha20Poly1305, KeyInit};
     use proptest::prelude::*;
 
     fn build(h: &Header, plaintext: &[u8]) -> Vec<u8> {
@@ -135,7 +148,7 @@ mod tests {
     #[test]
     fn crate_matches_rfc8439_vector() {
         let cipher = ChaCha20Poly1305::new(&rfc_key().into());
-        let nonce = Nonce::clone_from_slice(&hex("070000004041424344454647"));
+        let nonce = chacha20poly1305::Nonce::clone_from_slice(&hex("070000004041424344454647"));
         let aad = hex("50515253c0c1c2c3c4c5c6c7");
         let mut buf = RFC_PLAINTEXT.to_vec();
         let tag = cipher
@@ -155,7 +168,7 @@ mod tests {
         assert_eq!(body, hex(RFC_CIPHERTEXT).as_slice());
         // The tag is the crate's tag with the 16 header bytes as associated data.
         let cipher = ChaCha20Poly1305::new(&rfc_key().into());
-        let nonce = Nonce::clone_from_slice(&hex("070000004041424344454647"));
+        let nonce = chacha20poly1305::Nonce::clone_from_slice(&hex("070000004041424344454647"));
         let mut direct = RFC_PLAINTEXT.to_vec();
         let tag = cipher
             .encrypt_in_place_detached(&nonce, &msg[..HEADER_LEN], &mut direct)
@@ -227,7 +240,9 @@ mod tests {
             Sealer::new(&[2; 32]).open(&mut msg),
             Err(TunnelError::BadTag)
         );
-        assert_eq!(msg, before);
+        // The header is kept; no unauthenticated plaintext is released.
+        assert_eq!(msg[..HEADER_LEN], before[..HEADER_LEN]);
+        assert!(!msg.windows(6).any(|w| w == b"secret"));
     }
 
     #[test]

@@ -1,0 +1,177 @@
+//! The namespace-lab harness shared by the lab tests: a [`Lab`] that exists while its value does
+//! (`braid-lab up` on creation, `down` on drop, also on panic), commands run in its namespaces,
+//! and the workspace binaries the tests drive. Each test binary uses part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The internet host, where the servers listen.
+pub const INET_HOST: &str = "203.0.113.130";
+
+/// A lab under its own namespace prefix.
+pub struct Lab {
+    pub prefix: String,
+}
+
+impl Lab {
+    /// `braid-lab up --prefix <prefix> <options>`, after removing a stale lab of that name.
+    pub fn up(prefix: String, options: &str) -> Lab {
+        let _ = braid_lab(&["down", "--prefix", &prefix]);
+        let lab = Lab { prefix };
+        lab.cmd(&format!("up {options}"));
+        lab
+    }
+
+    /// The namespace of a lab role: lan, edge, net, hub or inet.
+    pub fn ns(&self, role: &str) -> String {
+        format!("{}-{role}", self.prefix)
+    }
+
+    /// Where braid-lab keeps the lab's configs, keys, sockets and logs.
+    pub fn run_dir(&self) -> PathBuf {
+        Path::new("/tmp/braid-lab").join(&self.prefix)
+    }
+
+    /// Runs `braid-lab <line> --prefix <prefix>`; panics unless it succeeds; returns its stdout.
+    pub fn cmd(&self, line: &str) -> String {
+        let mut argv = args(line);
+        argv.extend(["--prefix", &self.prefix]);
+        let out = braid_lab(&argv);
+        assert!(out.status.success(), "braid-lab {line}:\n{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts braidd (from target/<profile>/) at the hub and the edge.
+    pub fn start_braid(&self) {
+        let line = format!(
+            "start --prefix {} --braidd {}",
+            self.prefix,
+            bin("braidd").display()
+        );
+        let out = braid_lab(&args(&line));
+        if !out.status.success() {
+            self.fail(&format!("braid-lab start failed:\n{}", text(&out)));
+        }
+    }
+
+    /// braidd's own lines (not libxdp's) of both daemons' logs.
+    pub fn logs(&self) -> String {
+        ["hub", "edge"]
+            .iter()
+            .map(|role| {
+                let log = std::fs::read_to_string(self.run_dir().join(format!("{role}.log")))
+                    .unwrap_or_else(|e| format!("(no log: {e})"));
+                let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("braidd")).collect();
+                format!("--- braidd ({role}):\n{}\n", lines.join("\n"))
+            })
+            .collect()
+    }
+
+    /// Panics with `msg` and the daemons' logs.
+    pub fn fail(&self, msg: &str) -> ! {
+        panic!("{msg}\n{}", self.logs())
+    }
+
+    /// Waits (up to 15 s) until the LAN host gets an answer from the internet host.
+    pub fn wait_for_path(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            let ping = format!("ping -c 1 -W 1 {INET_HOST}");
+            if exec(&self.ns("lan"), &args(&ping)).status.success() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+        self.fail("the LAN host never reached the internet host through braid");
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let out = braid_lab(&["down", "--prefix", &self.prefix]);
+        if !out.status.success() {
+            eprintln!("braid-lab down {} failed:\n{}", self.prefix, text(&out));
+        }
+    }
+}
+
+/// Runs `args` in namespace `ns` and returns its output.
+pub fn exec(ns: &str, args: &[&str]) -> Output {
+    Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ip netns exec")
+}
+
+/// Runs a whitespace-separated command line in `ns`; panics unless it succeeds; returns its stdout.
+pub fn sh(ns: &str, line: &str) -> String {
+    let out = exec(ns, &args(line));
+    assert!(out.status.success(), "{ns}: {line} failed:\n{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The words of a command line.
+pub fn args(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// Runs `tools/braid-lab` with `args`.
+pub fn braid_lab(args: &[&str]) -> Output {
+    Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("braid-lab"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run braid-lab")
+}
+
+/// A command's status and output, for failure messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}stderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A workspace binary from target/<profile>/, where cargo puts them (`scripts/test` builds them
+/// all first).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary in target/<profile>/deps")
+        .join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build it first (cargo build --workspace --bins --profile test; \
+         scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// The byte-exact transfer tool.
+pub fn xfer() -> &'static str {
+    env!("CARGO_BIN_EXE_braid-xfer")
+}
+
+/// Whether this process may create namespaces; prints why a test is skipped when not.
+pub fn root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let is_root = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        == Some("0");
+    if !is_root {
+        eprintln!("skipped: the lab needs root (network namespaces)");
+    }
+    is_root
+}
