@@ -209,18 +209,18 @@ fn usage_errors_are_caught_before_the_daemon_is_asked() {
         &["weights", "=3"],
         &["link", "isp1", "sideways"],
         &["mode", "random"],
-        &["routes", "add", "10.0.0.0/8"],
+        &["routes", "add", "198.19.0.0/16"],
         &[
             "routes",
             "add",
-            "10.0.0.0/8",
+            "198.19.0.0/16",
             "--peer",
             "hub",
             "--dev",
             "wan1",
         ],
-        &["routes", "add", "10.0.0.0/33", "--peer", "hub"],
-        &["rules", "add", "10.0.0.0/8"],
+        &["routes", "add", "198.19.0.0/33", "--peer", "hub"],
+        &["rules", "add", "198.19.0.0/16"],
     ] {
         let out = braidctl(&[&["--socket", "/nonexistent/s"], args].concat());
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));

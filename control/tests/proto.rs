@@ -274,7 +274,7 @@ fn the_wire_format_is_as_documented() {
             state: LinkState::Down
         }
     );
-    let r = decode_request(br#"{"version":1,"request":{"type":"del_route","to":"10.0.0.0/8"}}"#);
+    let r = decode_request(br#"{"version":1,"request":{"type":"del_route","to":"198.19.0.0/16"}}"#);
     assert!(matches!(r, Ok(Request::DelRoute { table, .. }) if table == "main"));
     // Replies may carry fields this client does not know yet.
     let newer = br#"{"version":1,"ok":{"type":"changed","generation":2,"took_ms":1}}"#;

@@ -128,7 +128,7 @@ fn routes_added_and_deleted_keep_the_others_and_their_comments() {
         .retain(|r| !(r.table == "main" && r.dev.is_some()));
     running.routes.push(RouteConfig {
         table: "main".into(),
-        to: "10.9.0.0/16".parse().unwrap(),
+        to: "198.19.128.0/17".parse().unwrap(),
         via: None,
         dev: None,
         peer: Some("hub".into()),
@@ -152,7 +152,7 @@ fn routes_added_and_deleted_keep_the_others_and_their_comments() {
             r#"bond 0.0.0.0/0 None None Some("hub")"#,
             r#"isp1 0.0.0.0/0 Some(172.16.0.1) Some("eth1") None"#,
             r#"isp2 0.0.0.0/0 Some(172.16.3.9) Some("eth2") None"#,
-            r#"main 10.9.0.0/16 None None Some("hub")"#,
+            r#"main 198.19.128.0/17 None None Some("hub")"#,
         ]
     );
     // The deleted route's own comment goes with it; every other comment stays.
@@ -167,7 +167,7 @@ fn routes_added_and_deleted_keep_the_others_and_their_comments() {
 fn rules_keep_their_order_whatever_the_layout() {
     let mut running = running_of(EDGE);
     let new = RuleConfig {
-        from: "192.168.7.0/24".parse().unwrap(),
+        from: "198.18.7.0/24".parse().unwrap(),
         table: "isp2".into(),
     };
     // Appended: the existing rules stay where they are written.

@@ -1060,7 +1060,7 @@ fn nat_lists_the_sessions_the_workers_hold() {
     assert_eq!(n.sessions[1].inside.port(), 4001);
     let all = nat(&s.outside.ip().to_string(), None);
     assert_eq!((all.sessions.len(), all.truncated), (3, false));
-    let none = nat("10.0.0.1", None);
+    let none = nat("198.19.0.1", None);
     assert!(none.sessions.is_empty() && !none.truncated);
     let Ok(Reply::Metrics(m)) = hub_d.call(Request::Metrics) else {
         panic!()
