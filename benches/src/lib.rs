@@ -4,6 +4,7 @@
 
 use braid_control::config::Config;
 use braid_dataplane::frame::Frame;
+use braid_dataplane::ids::Lane;
 use braid_dataplane::io::xsk::FRAME_CAPACITY;
 use braid_dataplane::io::{PortId, Verdict};
 use braid_dataplane::pipeline::{Pipeline, Shared};
@@ -113,11 +114,11 @@ fn addr(s: &str) -> Ipv4Addr {
 fn pipeline(config: &str, macs: &[Mac], neighbours: &[(PortId, &str)]) -> Pipeline {
     let cfg: Config = toml::from_str(config).expect("a fixture config");
     let snap = Snapshot::build(&cfg, macs, &[KEY], 1).expect("a fixture snapshot");
-    let shared = Arc::new(Shared::new(snap).expect("wake-up sockets"));
+    let shared = Arc::new(Shared::new(snap));
     for &(port, ip) in neighbours {
         shared.neighbors.learn(port, addr(ip), GATEWAY_MAC, NOW);
     }
-    let mut p = Pipeline::new(shared, 0, 1, Arc::new(WorkerStats::default()));
+    let mut p = Pipeline::new(shared, Lane(0), 1, 7, Arc::new(WorkerStats::default()));
     p.begin_batch(NOW);
     p.take_out().for_each(drop);
     p

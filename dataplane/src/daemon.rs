@@ -3,12 +3,13 @@
 //! everything cleanly on SIGINT/SIGTERM (closing the sockets detaches XDP).
 
 use crate::control::{ControlOptions, Listeners, Runtime};
+use crate::ids::Lane;
 use crate::io::{XdpMode, XskOptions, XskPorts};
 use crate::pipeline::{Pipeline, Shared};
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
 use crate::wire::Mac;
-use crate::worker;
+use crate::worker::{self, Mailboxes};
 use braid_control::config::Config;
 use braid_control::key::Key;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,8 +103,11 @@ pub fn run(
         .as_deref()
         .unwrap_or(cfg.control_socket_path());
     let listeners = Listeners::bind(socket, cfg.metrics_listen)?;
-    let shared =
-        Arc::new(Shared::new(snapshot).map_err(|e| format!("cannot create wake-up sockets: {e}"))?);
+    let shared = Arc::new(Shared::new(snapshot));
+    let (mail, wake_fds) =
+        Mailboxes::new(cfg.workers).map_err(|e| format!("cannot create wake-up sockets: {e}"))?;
+    let mail = Arc::new(mail);
+    let mut wake_fds = wake_fds.into_iter();
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
@@ -145,13 +149,16 @@ pub fn run(
             frame_count: UMEM_FRAMES,
             ..XskOptions::default()
         };
-        let (names, shared, stop, ready, go) = (
+        let (names, shared, mail, stop, ready, go) = (
             names.clone(),
             Arc::clone(&shared),
+            Arc::clone(&mail),
             Arc::clone(&stop),
             ready_tx.clone(),
             go_rx.clone(),
         );
+        let wake = wake_fds.next();
+        let seed = random_seed()?;
         let handle = thread::Builder::new()
             .name(format!("braid-w{i}"))
             .spawn(move || -> Result<(), String> {
@@ -170,8 +177,9 @@ pub fn run(
                 if go.recv().is_err() {
                     return Ok(());
                 }
-                let mut pipeline = Pipeline::new(shared, i as u8, seq_start, worker_stats);
-                worker::run(&mut ports, &mut pipeline, &stop, epoch)
+                let lane = Lane(i as u8);
+                let mut pipeline = Pipeline::new(shared, lane, seq_start, seed, worker_stats);
+                worker::run(&mut ports, &mut pipeline, &mail, wake, &stop, epoch)
                     .map_err(|e| format!("worker {i}: {e}"))
             })
             .map_err(|e| format!("cannot start worker {i}: {e}"))?;
@@ -196,7 +204,7 @@ pub fn run(
     );
     let mut control = None;
     if failure.is_none() {
-        match listeners.serve(runtime, stats.clone(), Arc::clone(&stop)) {
+        match listeners.serve(runtime, stats.clone(), Arc::clone(&mail), Arc::clone(&stop)) {
             Ok(c) => control = Some(c),
             Err(e) => failure = Some(e),
         }
@@ -251,12 +259,20 @@ pub fn run(
     }
 }
 
+/// A seed for a worker's NAT table hashes, from the system's random source.
+fn random_seed() -> Result<u64, String> {
+    let mut seed = [0u8; 8];
+    getrandom::getrandom(&mut seed).map_err(|e| format!("no random seed: {e}"))?;
+    Ok(u64::from_ne_bytes(seed))
+}
+
 /// Prints per-link and drop counters summed over workers.
 fn report(snap: &Snapshot, stats: &[Arc<WorkerStats>]) {
     for peer in &snap.peers {
         for l in &peer.links {
-            let sum =
-                |f: fn(&WorkerStats, usize) -> u64| stats.iter().map(|s| f(s, l.slot)).sum::<u64>();
+            let sum = |f: fn(&WorkerStats, usize) -> u64| {
+                stats.iter().map(|s| f(s, l.slot.0)).sum::<u64>()
+            };
             eprintln!(
                 "braidd: link {}/{}: tx {} packets {} bytes, rx {} packets {} bytes",
                 peer.name,

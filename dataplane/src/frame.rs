@@ -16,6 +16,18 @@
     )
 )]
 
+/// Index of a port (NIC queue) within a worker, in config interface order.
+pub type PortId = usize;
+
+/// What to do with a received frame once the pipeline has handled it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Transmit the (possibly rewritten) frame on this port.
+    Tx(PortId),
+    /// Give the frame back to the free pool.
+    Drop,
+}
+
 /// One frame: `buf[..len]` is the packet, `buf[len..]` is free tail room.
 #[derive(Debug)]
 pub struct Frame<'a> {

@@ -3,8 +3,9 @@
 //! so it sees the old one or the new one, never half of a change.
 
 use crate::bond::Scheduler;
-use crate::io::PortId;
-use crate::nat::{NatConfig, NatTimeouts, PortRange};
+use crate::frame::PortId;
+use crate::ids::{LinkSlot, MasqIdx, PeerIdx};
+use crate::nat::{NatConfig, NatTable, NatTimeouts, PortRange};
 use crate::route::{NextHop, Routes};
 use crate::stats::MAX_LINKS;
 use crate::tunnel::{ReplayWindow, Sealer, HEADER_LEN, TAG_LEN};
@@ -49,7 +50,7 @@ pub struct Link {
     /// Administrative state: a link that is down is scheduled as if its weight were 0.
     pub state: LinkState,
     /// Slot of this link in the workers' counters.
-    pub slot: usize,
+    pub slot: LinkSlot,
 }
 
 impl Link {
@@ -153,6 +154,83 @@ pub struct Snapshot {
     pub workers: usize,
     /// Bumped on every change; workers rebuild their schedulers when it moves.
     pub generation: u64,
+    /// The per-packet lookups, precomputed.
+    index: Index,
+}
+
+/// What an address of braid's is used for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct AddrUse {
+    /// The port whose own address it is.
+    port: Option<PortId>,
+    /// The masquerade whose outside pool holds it.
+    masq: Option<MasqIdx>,
+}
+
+/// Lookups every packet makes, built once per snapshot: sorted tables searched by
+/// bisection, and the masquerade of each port.
+#[derive(Debug, Default)]
+struct Index {
+    addrs: Vec<(Ipv4Addr, AddrUse)>,
+    peer_ids: Vec<(u32, PeerIdx)>,
+    masq_on: Vec<Option<MasqIdx>>,
+}
+
+impl Index {
+    fn build(ports: &[PortInfo], peers: &[Peer], masquerades: &[Masquerade]) -> Index {
+        let mut addrs: Vec<(Ipv4Addr, AddrUse)> = Vec::new();
+        let mut entry = |ip: Ipv4Addr| -> usize {
+            match addrs.iter().position(|(a, _)| *a == ip) {
+                Some(i) => i,
+                None => {
+                    addrs.push((ip, AddrUse::default()));
+                    addrs.len() - 1
+                }
+            }
+        };
+        let mut uses = Vec::new();
+        for (i, p) in ports.iter().enumerate().rev() {
+            uses.push((entry(p.addr), Some(i), None));
+        }
+        for (m, masq) in masquerades.iter().enumerate().rev() {
+            for ip in &masq.nat.pool {
+                uses.push((entry(*ip), None, Some(MasqIdx(m))));
+            }
+        }
+        // Reversed above, so the first port or masquerade of an address wins, as a
+        // scan in config order would find it.
+        for (at, port, masq) in uses {
+            if let Some((_, u)) = addrs.get_mut(at) {
+                u.port = port.or(u.port);
+                u.masq = masq.or(u.masq);
+            }
+        }
+        addrs.sort_unstable_by_key(|(a, _)| *a);
+        let mut peer_ids: Vec<(u32, PeerIdx)> = peers
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, p)| (p.id, PeerIdx(i)))
+            .collect();
+        peer_ids.sort_by_key(|(id, _)| *id);
+        peer_ids.dedup_by_key(|(id, _)| *id);
+        let masq_on = (0..ports.len())
+            .map(|port| masquerades.iter().position(|m| m.port == port).map(MasqIdx))
+            .collect();
+        Index {
+            addrs,
+            peer_ids,
+            masq_on,
+        }
+    }
+
+    fn addr(&self, ip: Ipv4Addr) -> AddrUse {
+        self.addrs
+            .binary_search_by_key(&ip, |(a, _)| *a)
+            .ok()
+            .and_then(|i| self.addrs.get(i))
+            .map_or_else(AddrUse::default, |(_, u)| *u)
+    }
 }
 
 impl Snapshot {
@@ -186,108 +264,24 @@ impl Snapshot {
         generation: u64,
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, String> {
-        let ports: Vec<PortInfo> = cfg
-            .interfaces
-            .iter()
-            .zip(macs)
-            .map(|(i, mac)| PortInfo {
-                name: i.name.clone(),
-                mac: *mac,
-                addr: i.address.addr(),
-                net: i.address.trunc(),
-                mtu: i.mtu,
-            })
-            .collect();
-        if ports.len() != cfg.interfaces.len() {
-            return Err("a MAC address is missing for an interface".into());
-        }
-        let port_of = |name: &str| ports.iter().position(|p| p.name == name);
-        let mut routes = Routes::new();
-        for (i, p) in ports.iter().enumerate() {
-            routes.add_route(
-                crate::route::MAIN,
-                p.net,
-                NextHop::Port {
-                    port: i,
-                    gateway: None,
-                },
-            );
-        }
-        let mut peers = Vec::new();
-        let mut slot = 0;
-        for (pc, key) in cfg.peers.iter().zip(keys) {
-            let mut links = Vec::new();
-            for (id, lc) in pc.links.iter().enumerate() {
-                let port = port_of(&lc.interface)
-                    .ok_or_else(|| format!("link {}: no interface {}", lc.name, lc.interface))?;
-                if slot >= MAX_LINKS || id > usize::from(u8::MAX) {
-                    return Err(format!("more than {MAX_LINKS} links in all"));
-                }
-                links.push(Link {
-                    name: lc.name.clone(),
-                    id: id as u8,
-                    port,
-                    gateway: lc.gateway,
-                    remote: lc.remote,
-                    weight: lc.weight,
-                    state: lc.state,
-                    slot,
-                });
-                slot += 1;
-            }
-            let inner_mtu = links
-                .iter()
-                .map(|l| usize::from(ports[l.port].mtu).saturating_sub(TUNNEL_IP_OVERHEAD))
-                .min()
-                .unwrap_or(0) as u16;
-            peers.push(Peer {
-                name: pc.name.clone(),
-                id: pc.id,
-                sealer: Sealer::new(key),
-                allowed: pc.allowed.clone(),
-                links,
-                inner_mtu,
-                replay: previous
-                    .and_then(|s| s.peer_by_id(pc.id).map(|i| Arc::clone(&s.peers[i].replay)))
-                    .unwrap_or_else(|| {
-                        (0..MAX_LANES)
-                            .map(|_| Mutex::new(ReplayWindow::new()))
-                            .collect()
-                    }),
-            });
-        }
-        if peers.len() != cfg.peers.len() {
-            return Err("a key is missing for a peer".into());
-        }
-        for r in &cfg.routes {
-            let hop = match (&r.peer, &r.dev) {
-                (Some(peer), None) => NextHop::Bond(
-                    peers
-                        .iter()
-                        .position(|p| &p.name == peer)
-                        .ok_or_else(|| format!("route {}: no peer {peer}", r.to))?,
-                ),
-                (None, Some(dev)) => NextHop::Port {
-                    port: port_of(dev)
-                        .ok_or_else(|| format!("route {}: no interface {dev}", r.to))?,
-                    gateway: r.via,
-                },
-                _ => return Err(format!("route {}: needs exactly one of peer or dev", r.to)),
-            };
-            routes.add_route(&r.table, r.to, hop);
-        }
-        for rule in &cfg.rules {
-            routes.add_rule(rule.from, &rule.table);
-        }
+        let ports = build_ports(cfg, macs)?;
+        let peers = build_peers(cfg, keys, &ports, previous)?;
+        let routes = build_routes(cfg, &ports, &peers)?;
         let masquerades = cfg
             .masquerades
             .iter()
             .map(|m| {
-                let port = port_of(&m.interface)
+                let port = port_of(&ports, &m.interface)
                     .ok_or_else(|| format!("masquerade: no interface {}", m.interface))?;
-                Ok(Masquerade::build(m, port, ports[port].addr))
+                let own = ports.get(port).map_or(Ipv4Addr::UNSPECIFIED, |p| p.addr);
+                let masq = Masquerade::build(m, port, own);
+                // Every worker builds its table from this: refuse here what it could not.
+                NatTable::check(&masq.nat, cfg.workers)
+                    .map_err(|e| format!("masquerade on {}: {e}", m.interface))?;
+                Ok(masq)
             })
             .collect::<Result<Vec<_>, String>>()?;
+        let index = Index::build(&ports, &peers, &masquerades);
         Ok(Snapshot {
             role: cfg.role,
             id: cfg.id,
@@ -300,32 +294,169 @@ impl Snapshot {
             masquerades,
             workers: cfg.workers.max(1),
             generation,
+            index,
         })
     }
 
     /// The port whose own address is `ip`.
     #[inline]
     pub fn port_with_addr(&self, ip: Ipv4Addr) -> Option<PortId> {
-        self.ports.iter().position(|p| p.addr == ip)
+        self.index.addr(ip).port
     }
 
     /// The masquerade that owns outside address `ip`.
     #[inline]
-    pub fn masquerade_of(&self, ip: Ipv4Addr) -> Option<usize> {
-        self.masquerades
-            .iter()
-            .position(|m| m.nat.pool.contains(&ip))
+    pub fn masquerade_of(&self, ip: Ipv4Addr) -> Option<MasqIdx> {
+        self.index.addr(ip).masq
     }
 
     /// The masquerade of port `port`.
     #[inline]
-    pub fn masquerade_on(&self, port: PortId) -> Option<usize> {
-        self.masquerades.iter().position(|m| m.port == port)
+    pub fn masquerade_on(&self, port: PortId) -> Option<MasqIdx> {
+        self.index.masq_on.get(port).copied().flatten()
     }
 
     /// The peer with tunnel sender id `id`.
     #[inline]
-    pub fn peer_by_id(&self, id: u32) -> Option<usize> {
-        self.peers.iter().position(|p| p.id == id)
+    pub fn peer_by_id(&self, id: u32) -> Option<PeerIdx> {
+        let i = self
+            .index
+            .peer_ids
+            .binary_search_by_key(&id, |(id, _)| *id)
+            .ok()?;
+        self.index.peer_ids.get(i).map(|(_, p)| *p)
     }
+
+    /// Peer `p`.
+    #[inline]
+    pub fn peer(&self, p: PeerIdx) -> Option<&Peer> {
+        self.peers.get(p.0)
+    }
+
+    /// Masquerade `m`.
+    #[inline]
+    pub fn masquerade(&self, m: MasqIdx) -> Option<&Masquerade> {
+        self.masquerades.get(m.0)
+    }
+}
+
+/// The index of the interface named `name`.
+fn port_of(ports: &[PortInfo], name: &str) -> Option<PortId> {
+    ports.iter().position(|p| p.name == name)
+}
+
+/// The interfaces with their MACs (config order).
+fn build_ports(cfg: &Config, macs: &[Mac]) -> Result<Vec<PortInfo>, String> {
+    if macs.len() < cfg.interfaces.len() {
+        return Err("a MAC address is missing for an interface".into());
+    }
+    Ok(cfg
+        .interfaces
+        .iter()
+        .zip(macs)
+        .map(|(i, mac)| PortInfo {
+            name: i.name.clone(),
+            mac: *mac,
+            addr: i.address.addr(),
+            net: i.address.trunc(),
+            mtu: i.mtu,
+        })
+        .collect())
+}
+
+/// The peers with their links, keys and replay windows (kept from `previous` for a
+/// peer that stays).
+fn build_peers(
+    cfg: &Config,
+    keys: &[[u8; 32]],
+    ports: &[PortInfo],
+    previous: Option<&Snapshot>,
+) -> Result<Vec<Peer>, String> {
+    if keys.len() < cfg.peers.len() {
+        return Err("a key is missing for a peer".into());
+    }
+    let mut peers = Vec::new();
+    let mut slot = 0;
+    for (pc, key) in cfg.peers.iter().zip(keys) {
+        let mut links = Vec::new();
+        for (id, lc) in pc.links.iter().enumerate() {
+            let port = port_of(ports, &lc.interface)
+                .ok_or_else(|| format!("link {}: no interface {}", lc.name, lc.interface))?;
+            if slot >= MAX_LINKS || id > usize::from(u8::MAX) {
+                return Err(format!("more than {MAX_LINKS} links in all"));
+            }
+            links.push(Link {
+                name: lc.name.clone(),
+                id: id as u8,
+                port,
+                gateway: lc.gateway,
+                remote: lc.remote,
+                weight: lc.weight,
+                state: lc.state,
+                slot: LinkSlot(slot),
+            });
+            slot += 1;
+        }
+        let inner_mtu = links
+            .iter()
+            .filter_map(|l| ports.get(l.port))
+            .map(|p| usize::from(p.mtu).saturating_sub(TUNNEL_IP_OVERHEAD))
+            .min()
+            .unwrap_or(0) as u16;
+        let replay = previous
+            .and_then(|s| s.peer_by_id(pc.id).and_then(|i| s.peer(i)))
+            .map(|p| Arc::clone(&p.replay))
+            .unwrap_or_else(|| {
+                (0..MAX_LANES)
+                    .map(|_| Mutex::new(ReplayWindow::new()))
+                    .collect()
+            });
+        peers.push(Peer {
+            name: pc.name.clone(),
+            id: pc.id,
+            sealer: Sealer::new(key),
+            allowed: pc.allowed.clone(),
+            links,
+            inner_mtu,
+            replay,
+        });
+    }
+    Ok(peers)
+}
+
+/// The connected routes of every port, then the configured routes and rules.
+fn build_routes(cfg: &Config, ports: &[PortInfo], peers: &[Peer]) -> Result<Routes, String> {
+    let mut routes = Routes::new();
+    for (i, p) in ports.iter().enumerate() {
+        routes.add_route(
+            crate::route::MAIN,
+            p.net,
+            NextHop::Port {
+                port: i,
+                gateway: None,
+            },
+        );
+    }
+    for r in &cfg.routes {
+        let hop = match (&r.peer, &r.dev) {
+            (Some(peer), None) => NextHop::Bond(
+                peers
+                    .iter()
+                    .position(|p| &p.name == peer)
+                    .map(PeerIdx)
+                    .ok_or_else(|| format!("route {}: no peer {peer}", r.to))?,
+            ),
+            (None, Some(dev)) => NextHop::Port {
+                port: port_of(ports, dev)
+                    .ok_or_else(|| format!("route {}: no interface {dev}", r.to))?,
+                gateway: r.via,
+            },
+            _ => return Err(format!("route {}: needs exactly one of peer or dev", r.to)),
+        };
+        routes.add_route(&r.table, r.to, hop);
+    }
+    for rule in &cfg.rules {
+        routes.add_rule(rule.from, &rule.table);
+    }
+    Ok(routes)
 }

@@ -1,7 +1,6 @@
 //! Per-worker counters. Each worker is the only writer of its own block (plain
 //! load + store, no locked instruction); the control thread reads and sums them.
 
-use crate::io::PortCounters;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Most links (over all peers) that have their own counters (the config allows no more).
@@ -75,6 +74,7 @@ drop_reasons! {
     NatPortsExhausted => "nat_ports_exhausted",
     NatHairpin => "nat_hairpin",
     HandoffFull => "handoff_full",
+    Loop => "loop",
 }
 
 /// Traffic of one link as seen by one worker.
@@ -84,6 +84,17 @@ pub struct LinkCounters {
     pub tx_bytes: Counter,
     pub rx_packets: Counter,
     pub rx_bytes: Counter,
+}
+
+/// Per-port I/O counters kept by the I/O backend.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PortCounters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Frames that could not be queued for TX (ring full, no free buffer).
+    pub tx_dropped: u64,
 }
 
 /// A port's I/O counters as its worker last published them (see [`WorkerStats::publish_port`]).
@@ -162,6 +173,11 @@ impl WorkerStats {
     #[inline]
     pub fn count_drop(&self, why: DropReason) {
         self.drops[why as usize].add(1);
+    }
+    /// The counters of the link in `slot`.
+    #[inline]
+    pub fn link(&self, slot: crate::ids::LinkSlot) -> Option<&LinkCounters> {
+        self.links.get(slot.0)
     }
     /// Drops counted for `why`.
     pub fn drops_of(&self, why: DropReason) -> u64 {

@@ -126,7 +126,7 @@ fn a_reload_with_a_key_others_may_read_is_refused_whole() {
     let keys = vec![[1u8; 32]];
     let macs = vec![[2, 0, 0, 0, 2, 0]];
     let snap = Snapshot::build(&cfg, &macs, &keys, 1).unwrap();
-    let shared = Arc::new(Shared::new(snap).unwrap());
+    let shared = Arc::new(Shared::new(snap));
     let mut rt = Runtime::new(cfg, &config, macs, keys, Arc::clone(&shared));
     // A change in the file, and the key made readable by others.
     std::fs::write(&config, HUB.replace("198.18.1.0/24\"]", "198.18.1.0/25\"]")).unwrap();

@@ -4,6 +4,7 @@
 
 mod hostile_common;
 
+use braid_dataplane::ids::Lane;
 use braid_dataplane::io::Verdict;
 use braid_dataplane::pipeline::HANDOFF_QUEUE;
 use braid_dataplane::route::neighbor::DEFAULT_CAPACITY;
@@ -196,7 +197,7 @@ fn a_handoff_queue_holds_at_most_its_bound() {
     assert_eq!(hub.drops(DropReason::HandoffFull), 1000);
     // Worker 1 works through its queue a batch at a time; none of them has a session.
     for t in 0..20 {
-        hub.workers[1].begin_batch(2 * S + t);
+        hub.batch(1, 2 * S + t);
     }
     assert_eq!(
         hub.workers[1].stats().drops_of(DropReason::NatNoSession)
@@ -205,7 +206,7 @@ fn a_handoff_queue_holds_at_most_its_bound() {
                 .drops_of(DropReason::LocalUnsupported),
         HANDOFF_QUEUE as u64
     );
-    assert!(!hub.workers[1].has_handoff());
+    assert!(!hub.mail.has_mail(Lane(1)));
 }
 
 #[test]

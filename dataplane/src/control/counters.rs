@@ -182,7 +182,7 @@ impl Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::PortCounters;
+    use crate::stats::PortCounters;
     use std::time::Duration;
 
     #[test]

@@ -123,7 +123,7 @@ pub fn render(snap: &Snapshot, stats: &[Arc<WorkerStats>], uptime: Duration) -> 
     for (name, help, field) in link_counters {
         head(&mut out, name, "counter", help);
         for (labels, l) in &links {
-            let n = totals.links.get(l.slot).map_or(0, field);
+            let n = totals.links.get(l.slot.0).map_or(0, field);
             let _ = writeln!(out, "{name}{{{labels}}} {n}");
         }
     }

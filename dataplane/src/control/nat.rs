@@ -1,8 +1,10 @@
 //! `nat`: the masquerades, their counters, and their sessions as the workers list them.
 
+use crate::ids::MasqIdx;
 use crate::nat::{Proto, SessionInfo, SessionState};
 use crate::pipeline::Shared;
 use crate::stats::WorkerStats;
+use crate::worker::Mailboxes;
 use braid_control::proto::{MasqueradeInfo, Nat, NatCounters, NatSession};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -39,6 +41,7 @@ fn state(s: SessionState) -> &'static str {
 /// with `address` inside or outside, when given).
 pub fn nat(
     shared: &Shared,
+    mail: &Mailboxes,
     stats: &[Arc<WorkerStats>],
     address: Option<Ipv4Addr>,
     limit: usize,
@@ -82,17 +85,17 @@ pub fn nat(
     } else {
         limit.saturating_add(1)
     };
-    let listed = shared.nat_sessions(asked, QUERY_TIMEOUT);
+    let listed = mail.nat_sessions(asked, QUERY_TIMEOUT);
     let endpoint = |addr, port| SocketAddrV4::new(addr, port);
     let mut sessions: Vec<NatSession> = listed
         .iter()
-        .filter(|(_, s): &&(usize, SessionInfo)| {
+        .filter(|(_, s): &&(MasqIdx, SessionInfo)| {
             address.is_none_or(|a| s.inside.addr == a || s.outside.addr == a)
         })
         .map(|(m, s)| NatSession {
             interface: snap
                 .masquerades
-                .get(*m)
+                .get(m.0)
                 .map(|m| interface(m.port))
                 .unwrap_or_default(),
             protocol: protocol(s.inside.proto).into(),

@@ -66,7 +66,7 @@ pub fn links(snap: &Snapshot, totals: &Totals, sampler: &Sampler) -> Links {
             .iter()
             .flat_map(|p| p.links.iter().map(move |l| (p, l)))
             .map(|(p, l)| {
-                let traffic = rates.links.get(l.slot).copied().unwrap_or_default();
+                let traffic = rates.links.get(l.slot.0).copied().unwrap_or_default();
                 LinkInfo {
                     peer: p.name.clone(),
                     name: l.name.clone(),

@@ -6,6 +6,7 @@ use super::runtime::Runtime;
 use super::{metrics, nat, report};
 use crate::pipeline::Shared;
 use crate::stats::WorkerStats;
+use crate::worker::Mailboxes;
 use braid_control::proto::{
     self, ErrorKind, ErrorReply, Metrics, Outcome, Reply, Request, Routes, Rules, MAX_LINE,
     NAT_LIST_DEFAULT,
@@ -78,15 +79,18 @@ impl Listeners {
         self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// Starts the control thread, serving `runtime` and the counters of `stats` until `stop`.
+    /// Starts the control thread, serving `runtime` and the counters of `stats` until
+    /// `stop`; NAT sessions are asked of the workers through `mail`.
     pub fn serve(
         self,
         runtime: Runtime,
         stats: Vec<Arc<WorkerStats>>,
+        mail: Arc<Mailboxes>,
         stop: Arc<AtomicBool>,
     ) -> Result<Control, String> {
         let ctx = Arc::new(Context {
             shared: Arc::clone(runtime.shared()),
+            mail,
             runtime: Mutex::new(runtime),
             stats,
             sampler: Mutex::new(Sampler::default()),
@@ -175,6 +179,7 @@ fn bind_socket(path: &Path) -> io::Result<SocketFile> {
 struct Context {
     runtime: Mutex<Runtime>,
     shared: Arc<Shared>,
+    mail: Arc<Mailboxes>,
     stats: Vec<Arc<WorkerStats>>,
     sampler: Mutex<Sampler>,
     started: Instant,
@@ -228,6 +233,7 @@ impl Context {
             }),
             Request::Nat { address, limit } => Reply::Nat(nat::nat(
                 &self.shared,
+                &self.mail,
                 &self.stats,
                 *address,
                 limit.unwrap_or(NAT_LIST_DEFAULT),

@@ -4,12 +4,14 @@
 
 use super::{Control, Listeners, Runtime};
 use crate::frame::Frame;
+use crate::ids::Lane;
 use crate::io::Verdict;
 use crate::pipeline::{Pipeline, Shared};
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
 use crate::tunnel::Header;
 use crate::wire::{ethernet, ipv4, Mac};
+use crate::worker::Mailboxes;
 use braid_control::client::{Client, ClientError};
 use braid_control::config::{BondMode, Config, LinkState, RouteConfig, RuleConfig};
 use braid_control::proto::{
@@ -56,6 +58,7 @@ impl Drop for TempDir {
 struct Daemon {
     dir: TempDir,
     shared: Arc<Shared>,
+    mail: Arc<Mailboxes>,
     stats: Vec<Arc<WorkerStats>>,
     stop: Arc<AtomicBool>,
     control: Option<Control>,
@@ -75,8 +78,9 @@ impl Daemon {
         let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
         let keys = vec![KEY; cfg.peers.len()];
         let snap = Snapshot::build(&cfg, macs, &keys, 1).unwrap();
-        let shared = Arc::new(Shared::new(snap).unwrap());
+        let shared = Arc::new(Shared::new(snap));
         let stats: Vec<_> = (0..2).map(|_| Arc::new(WorkerStats::default())).collect();
+        let mail = Arc::new(Mailboxes::new(2).unwrap().0);
         let stop = Arc::new(AtomicBool::new(false));
         let listeners = Listeners::bind(
             &dir.0.join("ctl.sock"),
@@ -86,11 +90,12 @@ impl Daemon {
         let metrics = listeners.metrics_addr().unwrap();
         let runtime = Runtime::new(cfg, &path, macs.to_vec(), keys, Arc::clone(&shared));
         let control = listeners
-            .serve(runtime, stats.clone(), Arc::clone(&stop))
+            .serve(runtime, stats.clone(), Arc::clone(&mail), Arc::clone(&stop))
             .unwrap();
         Daemon {
             dir,
             shared,
+            mail,
             stats,
             stop,
             control: Some(control),
@@ -594,7 +599,13 @@ fn per_port(frames: &[(usize, Vec<u8>)]) -> [usize; 3] {
 #[test]
 fn workers_follow_weights_and_link_state_and_sequences_never_repeat() {
     let d = Daemon::edge();
-    let mut edge = Pipeline::new(Arc::clone(&d.shared), 0, 1 << 40, Arc::clone(&d.stats[0]));
+    let mut edge = Pipeline::new(
+        Arc::clone(&d.shared),
+        Lane(0),
+        1 << 40,
+        7,
+        Arc::clone(&d.stats[0]),
+    );
     let n = &d.shared.neighbors;
     n.learn(1, "198.18.11.1".parse().unwrap(), GW_MAC, S);
     n.learn(2, "198.18.12.1".parse().unwrap(), GW_MAC, S);
@@ -640,14 +651,16 @@ fn a_hub_keeps_its_replay_windows_across_changes() {
     let hub_d = Daemon::start(HUB, &[HUB_MAC]);
     let mut edge = Pipeline::new(
         Arc::clone(&edge_d.shared),
-        0,
+        Lane(0),
         1 << 40,
+        7,
         Arc::clone(&edge_d.stats[0]),
     );
     let mut hub = Pipeline::new(
         Arc::clone(&hub_d.shared),
-        0,
+        Lane(0),
         1 << 41,
+        7,
         Arc::clone(&hub_d.stats[0]),
     );
     for (d, port, gw) in [
@@ -995,14 +1008,16 @@ fn nat_lists_the_sessions_the_workers_hold() {
 
     let mut edge = Pipeline::new(
         Arc::clone(&edge_d.shared),
-        0,
+        Lane(0),
         1 << 40,
+        7,
         Arc::clone(&edge_d.stats[0]),
     );
     let mut hub = Pipeline::new(
         Arc::clone(&hub_d.shared),
-        0,
+        Lane(0),
         1 << 41,
+        7,
         Arc::clone(&hub_d.stats[0]),
     );
     for (d, port, gw) in [
@@ -1024,11 +1039,13 @@ fn nat_lists_the_sessions_the_workers_hold() {
     let stop = Arc::new(AtomicBool::new(false));
     let worker = {
         let stop = Arc::clone(&stop);
+        let mail = Arc::clone(&hub_d.mail);
         std::thread::spawn(move || {
             let mut now = S;
             while !stop.load(Ordering::Relaxed) {
                 now += 1_000_000;
                 hub.begin_batch(now);
+                mail.serve(&mut hub);
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
         })

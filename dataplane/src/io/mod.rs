@@ -23,32 +23,11 @@ pub mod xsk;
 pub use mem::MemPorts;
 pub use xsk::{XdpMode, XskOptions, XskPorts};
 
-use crate::frame::Frame;
+pub use crate::frame::{Frame, PortId, Verdict};
+pub use crate::stats::PortCounters;
+
 use std::io;
 use std::time::Duration;
-
-/// Index of a port (NIC queue) within a worker, in config interface order.
-pub type PortId = usize;
-
-/// What to do with a received frame once the pipeline has handled it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Transmit the (possibly rewritten) frame on this port.
-    Tx(PortId),
-    /// Give the frame back to the free pool.
-    Drop,
-}
-
-/// Per-port I/O counters kept by the backend.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct PortCounters {
-    pub rx_packets: u64,
-    pub rx_bytes: u64,
-    pub tx_packets: u64,
-    pub tx_bytes: u64,
-    /// Frames that could not be queued for TX (ring full, no free buffer).
-    pub tx_dropped: u64,
-}
 
 /// The ports one worker drives.
 pub trait Ports {

@@ -81,6 +81,7 @@ mod translate;
 mod tests;
 
 pub use config::{ConfigError, NatConfig, NatTimeouts, MAX_POOL, MAX_SESSIONS};
+pub(crate) use hash::mix;
 pub use packet::{inbound_endpoint, outbound_endpoint, owner_of_inside, Endpoint};
 pub use ports::{owner_of_port, PortRange, PortSlice};
 pub use session::{Proto, SessionState};

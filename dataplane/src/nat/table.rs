@@ -133,6 +133,30 @@ impl NatTable {
         })
     }
 
+    /// Checks that a table can be built for every worker of `workers` from `config`
+    /// (without building one): the daemon refuses a configuration that fails here.
+    pub fn check(config: &NatConfig, workers: usize) -> Result<(), ConfigError> {
+        config.validate()?;
+        let workers = workers.max(1);
+        for worker in 0..workers {
+            let slice = PortSlice { worker, workers };
+            SliceMap::new(config.ports, slice).ok_or(ConfigError::Slice)?;
+        }
+        Ok(())
+    }
+
+    /// The earliest time (ns) at which [`NatTable::expire`] may find a session to
+    /// remove or move: the front of each class's expiry list; `None` when empty.
+    pub fn next_expiry(&self) -> Option<u64> {
+        (0..CLASSES)
+            .filter_map(|class| {
+                let s = self.slots.get(self.heads[class] as usize)?;
+                let linked_no_earlier = s.last_seen - s.last_seen % RELINK_NS;
+                Some(linked_no_earlier.saturating_add(self.timeouts[class]))
+            })
+            .min()
+    }
+
     /// Never hands out `port` for `proto` (on any outside address): for ports
     /// braid itself receives on, such as the tunnel's UDP port.
     pub fn reserve(&mut self, proto: Proto, port: u16) {

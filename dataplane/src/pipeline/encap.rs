@@ -1,109 +1,110 @@
-//! Into the bond: pick a link, wrap the inner IPv4 packet in outer Ethernet,
-//! IPv4, UDP and the braid header, seal it, and send it to the link's next hop.
+//! Into the bond: pick a link, wrap the inner IPv4 packet in outer IPv4, UDP and
+//! the braid header, seal it, and leave it for delivery to the link's next hop.
 
-use super::{deliver, discard, forward::too_big, Ctx, State};
+use super::forward::too_big;
+use super::meta::Meta;
+use super::sequences::{Schedulers, Sequences};
+use super::{Ctx, Next};
 use crate::bond::flow_hash;
 use crate::frame::Frame;
-use crate::io::{PortId, Verdict};
-use crate::stats::DropReason;
+use crate::ids::PeerIdx;
+use crate::stats::{DropReason, WorkerStats};
 use crate::tunnel::{Header, MsgType, HEADER_LEN, TAG_LEN};
-use crate::wire::{ethernet, ipv4, l4, Mac};
+use crate::wire::{ethernet, ipv4, l4, udp};
 
-/// Outer headers in front of the inner IPv4 packet.
-pub(super) const OUTER_LEN: usize = ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN + 8 + HEADER_LEN;
-/// Start of the outer UDP header in the frame.
-const UDP_AT: usize = ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN;
+/// Bytes written in front of the inner packet, behind the Ethernet header.
+const OUTER_LEN: usize = ipv4::MIN_HEADER_LEN + udp::HEADER_LEN + HEADER_LEN;
+
+/// Outer UDP source ports are `FLOW_PORT_BASE | (flow hash & FLOW_PORT_MASK)`, so
+/// receivers' RSS spreads tunnel flows over queues.
+const FLOW_PORT_BASE: u16 = 0xc000;
+const FLOW_PORT_MASK: u16 = 0x3fff;
 
 /// Sends the IPv4 packet in `frame` (Ethernet header in front) through the bond
-/// of peer `peer`. The packet was received on `in_port` from `from_mac`.
-pub(super) fn tunnel(
+/// of `peer`.
+pub(super) fn seal(
     ctx: &Ctx,
-    st: &mut State,
-    in_port: PortId,
-    from_mac: Mac,
+    seqs: &mut Sequences,
+    scheds: &mut Schedulers,
+    stats: &WorkerStats,
+    meta: &mut Meta,
     frame: &mut Frame<'_>,
-    peer: usize,
-) -> Verdict {
-    let Some(p) = ctx.snap.peers.get(peer) else {
-        return discard(st, DropReason::NoRoute);
+    peer: PeerIdx,
+) -> Next {
+    let Some(p) = ctx.snap.peer(peer) else {
+        return Next::Drop(DropReason::NoRoute);
     };
-    let inner_len = frame.len() - ethernet::HEADER_LEN;
+    let inner_len = meta.ip.total_len;
     if inner_len > usize::from(p.inner_mtu) {
-        let df = frame
-            .data()
-            .get(ethernet::HEADER_LEN + 6)
-            .is_some_and(|f| f & 0x40 != 0);
-        return too_big(ctx, st, in_port, from_mac, frame, df, p.inner_mtu);
+        return too_big(meta, p.inner_mtu);
     }
     let Some(inner) = frame.data_mut().get_mut(ethernet::HEADER_LEN..) else {
-        return discard(st, DropReason::Truncated);
+        return Next::Drop(DropReason::Truncated);
     };
     ipv4::decrement_ttl(inner);
-    l4::clamp_mss(inner, p.inner_mtu.saturating_sub(40));
+    meta.ip.ttl = meta.ip.ttl.saturating_sub(1);
+    l4::clamp_mss(inner, l4::mss_for_mtu(p.inner_mtu));
     let hash = flow_hash(inner);
-    let Some(sched) = st.sched.get_mut(peer) else {
-        return discard(st, DropReason::NoLink);
-    };
-    let Some(link) = sched.pick(hash, inner_len).and_then(|i| p.links.get(i)) else {
-        return discard(st, DropReason::NoLink);
+    let Some(link) = scheds
+        .pick(peer, hash, inner_len)
+        .and_then(|i| p.links.get(i))
+    else {
+        return Next::Drop(DropReason::NoLink);
     };
     let Some(out) = ctx.snap.ports.get(link.port) else {
-        return discard(st, DropReason::NoLink);
+        return Next::Drop(DropReason::NoLink);
     };
-    let Some(seq) = st.seq.get_mut(peer) else {
-        return discard(st, DropReason::NoLink);
+    let Some(seq) = seqs.take(peer) else {
+        return Next::Drop(DropReason::NoLink);
     };
-    let header = Header {
-        msg_type: MsgType::Data,
-        link: link.id,
-        lane: st.lane,
-        sender: ctx.snap.id,
-        seq: *seq,
-    };
-    *seq += 1;
-    if !frame.push_front(OUTER_LEN - ethernet::HEADER_LEN) || !frame.set_len(frame.len() + TAG_LEN)
-    {
-        return discard(st, DropReason::TooBig);
+    if !frame.push_front(OUTER_LEN) || !frame.set_len(frame.len() + TAG_LEN) {
+        return Next::Drop(DropReason::TooBig);
     }
-    let udp_len = frame.len() - UDP_AT;
-    let data = frame.data_mut();
-    let Some((outer_ip, rest)) = data
+    let udp_len = frame.len() - ethernet::HEADER_LEN - ipv4::MIN_HEADER_LEN;
+    let Some((outer_ip, rest)) = frame
+        .data_mut()
         .get_mut(ethernet::HEADER_LEN..)
         .and_then(|d| d.split_first_chunk_mut::<{ ipv4::MIN_HEADER_LEN }>())
     else {
-        return discard(st, DropReason::TooBig);
+        return Next::Drop(DropReason::TooBig);
     };
     ipv4::Repr {
         src: out.addr,
         dst: *link.remote.ip(),
         protocol: ipv4::PROTO_UDP,
-        ttl: 64,
+        ttl: ipv4::DEFAULT_TTL,
         ident: 0,
         dont_fragment: true,
         payload_len: udp_len as u16,
     }
     .emit(outer_ip);
-    let Some((udp, msg)) = rest.split_first_chunk_mut::<8>() else {
-        return discard(st, DropReason::TooBig);
+    let Some((udp_header, msg)) = rest.split_first_chunk_mut::<{ udp::HEADER_LEN }>() else {
+        return Next::Drop(DropReason::TooBig);
     };
-    // Source port from the inner flow hash so receivers' RSS spreads flows; the
-    // checksum stays 0 (allowed for UDP over IPv4): the AEAD tag covers the message.
-    let sport = 0xc000 | (hash as u16 & 0x3fff);
-    udp[0..2].copy_from_slice(&sport.to_be_bytes());
-    udp[2..4].copy_from_slice(&link.remote.port().to_be_bytes());
-    udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
-    udp[6..8].copy_from_slice(&[0, 0]);
-    let Some(hdr) = msg.first_chunk_mut::<HEADER_LEN>() else {
-        return discard(st, DropReason::TooBig);
-    };
-    header.emit(hdr);
-    if p.sealer.seal(msg).is_err() {
-        return discard(st, DropReason::TooBig);
+    // The checksum stays 0 (allowed for UDP over IPv4): the AEAD tag covers the message.
+    udp::Repr {
+        src_port: FLOW_PORT_BASE | (hash as u16 & FLOW_PORT_MASK),
+        dst_port: link.remote.port(),
+        payload_len: (udp_len - udp::HEADER_LEN) as u16,
     }
-    if let Some(c) = st.stats.links.get(link.slot) {
+    .emit(udp_header);
+    let Some(hdr) = msg.first_chunk_mut::<HEADER_LEN>() else {
+        return Next::Drop(DropReason::TooBig);
+    };
+    Header {
+        msg_type: MsgType::Data,
+        link: link.id,
+        lane: seqs.lane().0,
+        sender: ctx.snap.id,
+        seq,
+    }
+    .emit(hdr);
+    if p.sealer.seal(msg).is_err() {
+        return Next::Drop(DropReason::TooBig);
+    }
+    if let Some(c) = stats.link(link.slot) {
         c.tx_packets.add(1);
         c.tx_bytes.add(inner_len as u64);
     }
-    let (port, next_hop) = (link.port, link.gateway.unwrap_or(*link.remote.ip()));
-    deliver(ctx, st, port, next_hop, frame)
+    Next::Deliver(link.port, link.gateway.unwrap_or(*link.remote.ip()))
 }

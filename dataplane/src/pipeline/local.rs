@@ -1,48 +1,49 @@
 //! Frames for braid itself: ARP on every port, ICMP echo to its addresses, and
-//! tunnel datagrams (handed to `decap`).
+//! tunnel datagrams (which go on to `Open`).
 
-use super::{decap, discard, Ctx, State};
-use crate::frame::Frame;
-use crate::io::{PortId, Verdict};
+use super::meta::Meta;
+use super::{Ctx, Next};
+use crate::frame::{Frame, Verdict};
 use crate::route::Neighbors;
-use crate::stats::DropReason;
-use crate::wire::{arp, ethernet, icmp, ipv4};
+use crate::stats::{DropReason, WorkerStats};
+use crate::wire::{arp, ethernet, icmp, ipv4, WireError};
 
-/// Answers ARP requests for the port's address and learns the sender of any ARP
-/// packet aimed at it.
+/// Answers ARP requests for the port's address (or its masquerade's pool) and
+/// learns the sender of any ARP packet aimed at them.
 pub(super) fn arp(
     ctx: &Ctx,
-    st: &mut State,
     neighbors: &Neighbors,
-    port: PortId,
+    stats: &WorkerStats,
+    meta: &Meta,
     frame: &mut Frame<'_>,
-) -> Verdict {
+) -> Next {
+    let port = meta.in_port;
     let Some(p) = ctx.snap.ports.get(port) else {
-        return discard(st, DropReason::NotForUs);
+        return Next::Drop(DropReason::NotForUs);
     };
     let Some(body) = frame.data().get(ethernet::HEADER_LEN..) else {
-        return discard(st, DropReason::Truncated);
+        return Next::Drop(DropReason::Truncated);
     };
     let a = match arp::Arp::parse(body) {
         Ok(a) => a,
-        Err(crate::wire::WireError::Truncated) => return discard(st, DropReason::Truncated),
-        Err(_) => return discard(st, DropReason::Malformed),
+        Err(WireError::Truncated) => return Next::Drop(DropReason::Truncated),
+        Err(_) => return Next::Drop(DropReason::Malformed),
     };
     let ours = a.target_ip == p.addr
         || ctx
             .snap
             .masquerade_on(port)
-            .and_then(|m| ctx.snap.masquerades.get(m))
+            .and_then(|m| ctx.snap.masquerade(m))
             .is_some_and(|m| m.nat.pool.contains(&a.target_ip));
     if !ours {
-        return discard(st, DropReason::NotForUs);
+        return Next::Drop(DropReason::NotForUs);
     }
     if p.net.contains(&a.sender_ip) && a.sender_ip != p.addr {
         neighbors.learn(port, a.sender_ip, a.sender_mac, ctx.now);
     }
+    stats.local.add(1);
     if a.op != arp::OP_REQUEST {
-        st.stats.local.add(1);
-        return Verdict::Drop;
+        return Next::Done(Verdict::Drop);
     }
     let reply = arp::Arp {
         op: arp::OP_REPLY,
@@ -52,7 +53,7 @@ pub(super) fn arp(
         target_ip: a.sender_ip,
     };
     if !frame.set_len(ethernet::HEADER_LEN + arp::PACKET_LEN) {
-        return discard(st, DropReason::Truncated);
+        return Next::Drop(DropReason::Truncated);
     }
     let data = frame.data_mut();
     ethernet::write(data, a.sender_mac, p.mac, ethernet::ETHERTYPE_ARP);
@@ -62,58 +63,35 @@ pub(super) fn arp(
     {
         reply.emit(body);
     }
-    st.stats.local.add(1);
-    Verdict::Tx(port)
+    Next::Done(Verdict::Tx(port))
 }
 
-/// An IPv4 packet to one of braid's addresses (frame trimmed to the packet):
-/// tunnel datagrams and ICMP echo requests are served, the rest dropped.
-pub(super) fn deliver_local(
-    ctx: &Ctx,
-    st: &mut State,
-    port: PortId,
-    frame: &mut Frame<'_>,
-    header_len: usize,
-    protocol: u8,
-) -> Verdict {
-    let l4 = ethernet::HEADER_LEN + header_len;
-    match protocol {
-        ipv4::PROTO_UDP => {
-            let dport = frame
-                .data()
-                .get(l4 + 2..)
-                .and_then(<[u8]>::first_chunk)
-                .map(|b| u16::from_be_bytes(*b));
-            if dport == Some(ctx.snap.tunnel_port) {
-                decap::tunnel(ctx, st, port, frame, header_len)
-            } else {
-                discard(st, DropReason::LocalUnsupported)
-            }
-        }
-        ipv4::PROTO_ICMP => echo(ctx, st, port, frame),
-        _ => discard(st, DropReason::LocalUnsupported),
+/// An IPv4 packet to one of braid's addresses: tunnel datagrams are opened, ICMP
+/// echo requests answered, the rest dropped.
+pub(super) fn serve(ctx: &Ctx, stats: &WorkerStats, meta: &Meta, frame: &mut Frame<'_>) -> Next {
+    match meta.ip.protocol {
+        ipv4::PROTO_UDP if meta.ip.udp_dst_port == Some(ctx.snap.tunnel_port) => Next::Open,
+        ipv4::PROTO_ICMP => echo(ctx, stats, meta, frame),
+        _ => Next::Drop(DropReason::LocalUnsupported),
     }
 }
 
 /// Answers an ICMP echo request in place, back to the neighbour it came from.
-fn echo(ctx: &Ctx, st: &mut State, port: PortId, frame: &mut Frame<'_>) -> Verdict {
-    let Some(p) = ctx.snap.ports.get(port) else {
-        return discard(st, DropReason::NotForUs);
+fn echo(ctx: &Ctx, stats: &WorkerStats, meta: &Meta, frame: &mut Frame<'_>) -> Next {
+    let Some(p) = ctx.snap.ports.get(meta.in_port) else {
+        return Next::Drop(DropReason::NotForUs);
     };
     let data = frame.data_mut();
-    let Ok(eth) = ethernet::Header::parse(data) else {
-        return discard(st, DropReason::Truncated);
-    };
     let Some(packet) = data.get_mut(ethernet::HEADER_LEN..) else {
-        return discard(st, DropReason::Truncated);
+        return Next::Drop(DropReason::Truncated);
     };
-    match icmp::echo_request_to_reply(packet, 64) {
+    match icmp::echo_request_to_reply(packet, ipv4::DEFAULT_TTL) {
         Ok(()) => {}
-        Err(crate::wire::WireError::BadChecksum) => return discard(st, DropReason::BadChecksum),
-        Err(crate::wire::WireError::Truncated) => return discard(st, DropReason::Truncated),
-        Err(_) => return discard(st, DropReason::LocalUnsupported),
+        Err(WireError::BadChecksum) => return Next::Drop(DropReason::BadChecksum),
+        Err(WireError::Truncated) => return Next::Drop(DropReason::Truncated),
+        Err(_) => return Next::Drop(DropReason::LocalUnsupported),
     }
-    ethernet::write(data, eth.src, p.mac, ethernet::ETHERTYPE_IPV4);
-    st.stats.local.add(1);
-    Verdict::Tx(port)
+    ethernet::write(data, meta.from_mac, p.mac, ethernet::ETHERTYPE_IPV4);
+    stats.local.add(1);
+    Next::Done(Verdict::Tx(meta.in_port))
 }

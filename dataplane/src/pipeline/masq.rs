@@ -4,238 +4,258 @@
 //! endpoint translates outbound packets, the owner of the outside port inbound
 //! ones, so a session's two directions meet on one worker and no table is shared).
 
-use super::{deliver, discard, forward, icmp_error, local, Ctx, IcmpError, State};
-use crate::frame::Frame;
-use crate::io::{PortId, Verdict};
-use crate::nat::{self, NatError};
-use crate::stats::DropReason;
-use crate::wire::{ethernet, icmp, ipv4};
+use super::icmp_error::IcmpError;
+use super::meta::Meta;
+use super::{Ctx, Next};
+use crate::frame::{Frame, PortId};
+use crate::ids::{Lane, MasqIdx};
+use crate::nat::{self, NatError, NatTable, PortSlice, Proto, SessionInfo};
+use crate::snapshot::{Masquerade, Snapshot};
+use crate::stats::{DropReason, WorkerStats};
+use crate::wire::{ethernet, icmp};
 use braid_control::config::{Hairpin, NatRefusal, OtherProtocols};
 use std::net::Ipv4Addr;
 
+/// Frames a worker's handoff queue holds.
+pub const HANDOFF_QUEUE: usize = 4096;
+/// Expired NAT sessions a worker reclaims per batch and table.
+const NAT_EXPIRE_BUDGET: usize = 64;
+
+/// An outbound packet's way out: the masquerading port, the next hop, the masquerade.
+#[derive(Debug, Clone, Copy)]
+pub struct MasqOut {
+    pub port: PortId,
+    pub next_hop: Ipv4Addr,
+    pub masq: MasqIdx,
+}
+
 /// Where a handed-off packet resumes on its owner.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Resume {
-    /// Translate outbound, then send out of `port` to `next_hop`.
-    Out {
-        in_port: PortId,
-        port: PortId,
-        next_hop: Ipv4Addr,
-        masq: usize,
-    },
+pub enum Resume {
+    /// Translate outbound, then leave as [`MasqOut`] says.
+    Out(MasqOut),
     /// Translate inbound, then route.
-    In { in_port: PortId, masq: usize },
+    In(MasqIdx),
 }
 
 /// A packet travelling to the worker that owns its session.
 #[derive(Debug)]
 pub struct Handoff {
-    pub(crate) resume: Resume,
+    pub(super) resume: Resume,
+    pub(super) meta: Meta,
     /// The frame in a buffer as large as the one it came in.
-    pub(crate) buf: Vec<u8>,
-    pub(crate) len: usize,
+    pub(super) buf: Vec<u8>,
+    pub(super) len: usize,
 }
 
-/// Frames a worker's handoff queue holds.
-pub const HANDOFF_QUEUE: usize = 4096;
+/// This worker's session table per masquerade, kept while its masquerade is unchanged.
+#[derive(Debug)]
+pub struct Masq {
+    lane: Lane,
+    /// Keys the tables' hashes; each table built takes the next value.
+    seed: u64,
+    tables: Vec<Option<NatTable>>,
+    /// The masquerades the tables were built for.
+    plan: Vec<Masquerade>,
+}
 
-/// Outbound: the forwarded packet in `frame` (TTL done) leaves by masquerading
-/// port `port` towards `next_hop`.
-pub(super) fn outbound(
-    ctx: &Ctx,
-    st: &mut State,
-    in_port: PortId,
-    frame: &mut Frame<'_>,
-    port: PortId,
-    next_hop: Ipv4Addr,
-    masq: usize,
-) -> Verdict {
-    let Some(m) = ctx.snap.masquerades.get(masq) else {
-        return discard(st, DropReason::NoRoute);
-    };
-    let packet = frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]);
-    let dst = ipv4::Ipv4::parse(packet).map(|ip| ip.dst());
-    if dst.is_ok_and(|d| m.nat.pool.contains(&d)) && m.hairpin == Hairpin::Drop {
-        return discard(st, DropReason::NatHairpin);
+impl Masq {
+    /// No tables yet; `seed` keys their hashes.
+    pub fn new(lane: Lane, seed: u64) -> Masq {
+        Masq {
+            lane,
+            seed,
+            tables: Vec::new(),
+            plan: Vec::new(),
+        }
     }
+
+    /// Rebuilds the tables when the snapshot's masquerades changed. The tunnel's
+    /// UDP port is never handed out: replies to it would be taken for tunnel
+    /// datagrams. A table the snapshot checked always builds; one that did not
+    /// would leave its masquerade dropping as `NoRoute`.
+    pub fn sync(&mut self, snap: &Snapshot) {
+        if snap.masquerades == self.plan {
+            return;
+        }
+        self.plan = snap.masquerades.clone();
+        let slice = PortSlice {
+            worker: self.lane.index(),
+            workers: snap.workers,
+        };
+        self.tables = self
+            .plan
+            .iter()
+            .map(|m| {
+                self.seed = crate::nat::mix(self.seed.wrapping_add(1));
+                let mut t = NatTable::new(&m.nat, slice, self.seed).ok()?;
+                t.reserve(Proto::Udp, snap.tunnel_port);
+                Some(t)
+            })
+            .collect();
+    }
+
+    /// Ages the tables and publishes their totals.
+    pub fn on_timeout(&mut self, now: u64, stats: &WorkerStats) {
+        let (mut live, mut created, mut expired, mut out, mut inn) = (0, 0, 0, 0, 0);
+        for t in self.tables.iter_mut().flatten() {
+            t.expire(now, NAT_EXPIRE_BUDGET);
+            let c = t.counters();
+            live += t.len() as u64;
+            created += c.created;
+            expired += c.expired;
+            out += c.translated_out;
+            inn += c.translated_in;
+        }
+        let n = &stats.nat;
+        n.sessions.set(live);
+        n.created.set(created);
+        n.expired.set(expired);
+        n.translated_out.set(out);
+        n.translated_in.set(inn);
+    }
+
+    /// When a session may next expire.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.tables
+            .iter()
+            .flatten()
+            .filter_map(NatTable::next_expiry)
+            .min()
+    }
+
+    /// Up to `limit` live sessions, with their masquerade.
+    pub fn sessions(&self, now: u64, limit: usize) -> Vec<(MasqIdx, SessionInfo)> {
+        self.tables
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.as_ref().map(|t| (MasqIdx(i), t)))
+            .flat_map(|(i, t)| t.sessions(now).map(move |s| (i, s)))
+            .take(limit)
+            .collect()
+    }
+
+    fn table(&mut self, m: MasqIdx) -> Option<&mut NatTable> {
+        self.tables.get_mut(m.0).and_then(Option::as_mut)
+    }
+}
+
+/// Outbound: the forwarded packet (TTL done) leaves by a masquerading port.
+pub(super) fn outbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, o: MasqOut) -> Next {
+    let Some(m) = ctx.snap.masquerade(o.masq) else {
+        return Next::Drop(DropReason::NoRoute);
+    };
+    if m.nat.pool.contains(&meta.ip.dst) && m.hairpin == Hairpin::Drop {
+        return Next::Drop(DropReason::NatHairpin);
+    }
+    let packet = frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]);
     let ep = match nat::outbound_endpoint(packet) {
         Ok(ep) => ep,
-        Err(e) => return refuse(ctx, st, in_port, frame, masq, e, (port, next_hop)),
+        Err(e) => return refuse(m, e, o),
     };
     let owner = nat::owner_of_inside(ep.proto, ep.addr, ep.port, m.nat.ports, ctx.snap.workers);
-    let resume = Resume::Out {
-        in_port,
-        port,
-        next_hop,
-        masq,
-    };
-    if owner != usize::from(st.lane) {
-        return hand_off(st, owner, resume, frame);
+    if owner != masq.lane.index() {
+        return Next::Handoff(Lane(owner as u8), Resume::Out(o));
     }
-    translate_out(ctx, st, frame, resume)
+    Next::TranslateOut(o)
 }
 
-/// Inbound: a packet to outside address of masquerade `masq`, received on `in_port`.
-pub(super) fn inbound(
-    ctx: &Ctx,
-    st: &mut State,
-    in_port: PortId,
-    frame: &mut Frame<'_>,
-    masq: usize,
-) -> Verdict {
-    let Some(m) = ctx.snap.masquerades.get(masq) else {
-        return discard(st, DropReason::NoRoute);
+/// Inbound: a packet to an outside address of masquerade `m`.
+pub(super) fn inbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, m: MasqIdx) -> Next {
+    let Some(mq) = ctx.snap.masquerade(m) else {
+        return Next::Drop(DropReason::NoRoute);
     };
     let packet = frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]);
     let ep = match nat::inbound_endpoint(packet) {
         Ok(ep) => ep,
-        Err(e) => return not_translated_in(ctx, st, in_port, frame, e),
+        Err(e) => return not_translated_in(ctx, meta, e),
     };
-    let owner = nat::owner_of_port(ep.port, m.nat.ports, ctx.snap.workers);
-    let resume = Resume::In { in_port, masq };
-    if owner != usize::from(st.lane) {
-        return hand_off(st, owner, resume, frame);
+    let owner = nat::owner_of_port(ep.port, mq.nat.ports, ctx.snap.workers);
+    if owner != masq.lane.index() {
+        return Next::Handoff(Lane(owner as u8), Resume::In(m));
     }
-    translate_in(ctx, st, frame, resume)
+    Next::TranslateIn(m)
 }
 
-/// Continues a handed-off packet on its owner; the frame to send, if any.
-pub(super) fn resume(ctx: &Ctx, st: &mut State, h: Handoff) -> Option<(PortId, Vec<u8>)> {
-    let Handoff {
-        resume,
-        mut buf,
-        len,
-    } = h;
-    let mut frame = Frame::new(&mut buf, len);
-    let verdict = match resume {
-        Resume::Out { .. } => translate_out(ctx, st, &mut frame, resume),
-        Resume::In { .. } => translate_in(ctx, st, &mut frame, resume),
+/// Translates outbound on the session's owner; a packet to one of the pool's own
+/// mappings comes back in through it (hairpin), never out and around.
+pub(super) fn translate_out(
+    ctx: &Ctx,
+    masq: &mut Masq,
+    meta: &mut Meta,
+    frame: &mut Frame<'_>,
+    o: MasqOut,
+) -> Next {
+    let Some(m) = ctx.snap.masquerade(o.masq) else {
+        return Next::Drop(DropReason::NoRoute);
     };
-    let len = frame.len();
-    match verdict {
-        Verdict::Tx(port) => {
-            buf.truncate(len);
-            Some((port, buf))
-        }
-        Verdict::Drop => None,
-    }
-}
-
-fn translate_out(ctx: &Ctx, st: &mut State, frame: &mut Frame<'_>, resume: Resume) -> Verdict {
-    let Resume::Out {
-        in_port,
-        port,
-        next_hop,
-        masq,
-    } = resume
-    else {
-        return Verdict::Drop;
-    };
-    let Some(table) = st.nat.get_mut(masq).and_then(Option::as_mut) else {
-        return discard(st, DropReason::NoRoute);
+    let Some(table) = masq.table(o.masq) else {
+        return Next::Drop(DropReason::NoRoute);
     };
     let Some(packet) = frame.data_mut().get_mut(ethernet::HEADER_LEN..) else {
-        return discard(st, DropReason::Truncated);
+        return Next::Drop(DropReason::Truncated);
     };
     match table.translate_out(packet, ctx.now) {
-        Ok(_) => {}
-        Err(e) => return refuse(ctx, st, in_port, frame, masq, e, (port, next_hop)),
+        Ok(t) => meta.ip.src = t.outside.addr,
+        Err(e) => return refuse(m, e, o),
     }
-    let hairpin = ipv4::Ipv4::parse(packet).is_ok_and(|ip| {
-        ctx.snap
-            .masquerades
-            .get(masq)
-            .is_some_and(|m| m.nat.pool.contains(&ip.dst()))
-    });
-    if hairpin {
-        // Back in through our own mapping, never out and around.
-        return inbound(ctx, st, in_port, frame, masq);
+    if m.nat.pool.contains(&meta.ip.dst) {
+        return Next::MasqIn(o.masq);
     }
-    deliver(ctx, st, port, next_hop, frame)
+    Next::Deliver(o.port, o.next_hop)
 }
 
-fn translate_in(ctx: &Ctx, st: &mut State, frame: &mut Frame<'_>, resume: Resume) -> Verdict {
-    let Resume::In { in_port, masq } = resume else {
-        return Verdict::Drop;
-    };
-    let Some(table) = st.nat.get_mut(masq).and_then(Option::as_mut) else {
-        return discard(st, DropReason::NoRoute);
+/// Translates inbound on the session's owner, then routes.
+pub(super) fn translate_in(
+    ctx: &Ctx,
+    masq: &mut Masq,
+    meta: &mut Meta,
+    frame: &mut Frame<'_>,
+    m: MasqIdx,
+) -> Next {
+    let Some(table) = masq.table(m) else {
+        return Next::Drop(DropReason::NoRoute);
     };
     let Some(packet) = frame.data_mut().get_mut(ethernet::HEADER_LEN..) else {
-        return discard(st, DropReason::Truncated);
+        return Next::Drop(DropReason::Truncated);
     };
     match table.translate_in(packet, ctx.now) {
-        Ok(_) => forward::forward(ctx, st, in_port, frame),
-        Err(e) => not_translated_in(ctx, st, in_port, frame, e),
-    }
-}
-
-/// An inbound packet without a session: braid's own traffic when it is for the
-/// port's own address, else dropped.
-fn not_translated_in(
-    ctx: &Ctx,
-    st: &mut State,
-    in_port: PortId,
-    frame: &mut Frame<'_>,
-    e: NatError,
-) -> Verdict {
-    let packet = frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]);
-    if let Ok(ip) = ipv4::Ipv4::parse(packet) {
-        if ctx.snap.port_with_addr(ip.dst()).is_some() {
-            let (hl, proto) = (ip.header_len(), ip.protocol());
-            return local::deliver_local(ctx, st, in_port, frame, hl, proto);
+        Ok(t) => {
+            meta.ip.dst = t.inside.addr;
+            Next::Route
         }
+        Err(e) => not_translated_in(ctx, meta, e),
     }
-    discard(st, reason(e))
 }
 
-/// An outbound packet the table would not translate.
-fn refuse(
-    ctx: &Ctx,
-    st: &mut State,
-    in_port: PortId,
-    frame: &mut Frame<'_>,
-    masq: usize,
-    e: NatError,
-    (port, next_hop): (PortId, Ipv4Addr),
-) -> Verdict {
-    let Some(m) = ctx.snap.masquerades.get(masq) else {
-        return discard(st, reason(e));
-    };
+/// An inbound packet without a session: braid's own traffic when it is for a
+/// port's own address, else dropped.
+fn not_translated_in(ctx: &Ctx, meta: &Meta, e: NatError) -> Next {
+    if ctx.snap.port_with_addr(meta.ip.dst).is_some() {
+        return Next::Local;
+    }
+    Next::Drop(reason(e))
+}
+
+/// An outbound packet the table would not translate: passed untranslated, refused
+/// with an ICMP error, or dropped, as the masquerade says.
+fn refuse(m: &Masquerade, e: NatError, o: MasqOut) -> Next {
     match e {
         NatError::Unsupported if m.other_protocols == OtherProtocols::Pass => {
-            deliver(ctx, st, port, next_hop, frame)
+            Next::Deliver(o.port, o.next_hop)
         }
         NatError::TableFull | NatError::HostLimit | NatError::PortsExhausted
             if m.when_full == NatRefusal::Icmp =>
         {
-            let from_mac = ethernet::Header::parse(frame.data()).map_or([0; 6], |h| h.src);
-            let err = IcmpError {
+            Next::IcmpError(IcmpError {
                 icmp_type: icmp::DEST_UNREACHABLE,
                 code: icmp::CODE_ADMIN_PROHIBITED,
                 rest: 0,
                 why: reason(e),
-            };
-            icmp_error(ctx, st, in_port, from_mac, frame, err)
+            })
         }
-        _ => discard(st, reason(e)),
+        _ => Next::Drop(reason(e)),
     }
-}
-
-/// Copies the frame onto the owner's queue.
-fn hand_off(st: &mut State, owner: usize, resume: Resume, frame: &Frame<'_>) -> Verdict {
-    let Some((queue, waker)) = st.handoff.get(owner) else {
-        return discard(st, DropReason::HandoffFull);
-    };
-    let mut buf = frame.data().to_vec();
-    let len = buf.len();
-    buf.resize(frame.capacity(), 0);
-    if queue.try_send(Handoff { resume, buf, len }).is_err() {
-        return discard(st, DropReason::HandoffFull);
-    }
-    waker.wake();
-    st.stats.handed_off.add(1);
-    Verdict::Drop
 }
 
 /// The drop counter of a NAT refusal.

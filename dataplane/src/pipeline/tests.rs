@@ -3,6 +3,7 @@
 
 use super::{Pipeline, Shared};
 use crate::frame::Frame;
+use crate::ids::Lane;
 use crate::io::Verdict;
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
@@ -35,8 +36,14 @@ pub(super) fn addr(s: &str) -> Ipv4Addr {
 fn pipeline(text: &str, macs: &[Mac], lane: u8) -> Pipeline {
     let cfg: Config = toml::from_str(text).unwrap();
     let snap = Snapshot::build(&cfg, macs, &[KEY], 1).unwrap();
-    let shared = Arc::new(Shared::new(snap).unwrap());
-    let mut p = Pipeline::new(shared, lane, SEQ0, Arc::new(WorkerStats::default()));
+    let shared = Arc::new(Shared::new(snap));
+    let mut p = Pipeline::new(
+        shared,
+        Lane(lane),
+        SEQ0,
+        7,
+        Arc::new(WorkerStats::default()),
+    );
     p.begin_batch(S);
     p
 }
@@ -595,9 +602,10 @@ peer = "edge2"
     let cfg: Config = toml::from_str(&two).unwrap();
     let snap = Snapshot::build(&cfg, &[HUB_MAC], &[KEY, KEY2], 1).unwrap();
     let mut h = Pipeline::new(
-        Arc::new(Shared::new(snap).unwrap()),
-        0,
+        Arc::new(Shared::new(snap)),
+        Lane(0),
         SEQ0,
+        7,
         Arc::new(WorkerStats::default()),
     );
     h.shared

@@ -6,6 +6,7 @@ use super::tests::{
     EDGE_WAN2_MAC, HOST_MAC, HUB, HUB_GW_MAC, HUB_MAC, KEY, S, SEQ0,
 };
 use super::{Pipeline, Shared};
+use crate::ids::Lane;
 use crate::io::Verdict;
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
@@ -20,7 +21,7 @@ fn nat_hubs(extra: &str, workers: usize) -> Vec<Pipeline> {
     let text = format!("workers = {workers}\n{HUB}{MASQ}{extra}");
     let cfg: Config = toml::from_str(&text).unwrap();
     let snap = Snapshot::build(&cfg, &[HUB_MAC], &[KEY], 1).unwrap();
-    let shared = Arc::new(Shared::new(snap).unwrap());
+    let shared = Arc::new(Shared::new(snap));
     shared
         .neighbors
         .learn(0, addr("203.0.113.1"), HUB_GW_MAC, S);
@@ -28,14 +29,27 @@ fn nat_hubs(extra: &str, workers: usize) -> Vec<Pipeline> {
         .map(|lane| {
             let mut p = Pipeline::new(
                 Arc::clone(&shared),
-                lane as u8,
+                Lane(lane as u8),
                 SEQ0,
+                7,
                 Arc::new(WorkerStats::default()),
             );
             p.begin_batch(S);
             p
         })
         .collect()
+}
+
+/// Resumes every packet a hub handed off on the worker it was handed to, as the
+/// workers' mailboxes do.
+fn pass_handoffs(hubs: &mut [Pipeline]) {
+    let handed: Vec<_> = hubs
+        .iter_mut()
+        .flat_map(|h| h.take_handoffs().collect::<Vec<_>>())
+        .collect();
+    for (lane, h) in handed {
+        hubs[lane.index()].resume(h);
+    }
 }
 
 /// The datagram a LAN host's packet becomes on the hub's WAN (through the edge).
@@ -161,7 +175,7 @@ fn replies_reaching_another_worker_are_handed_to_the_owner() {
         Verdict::Drop
     );
     assert_eq!(hubs[other].stats().handed_off.get(), 1);
-    hubs[owner].begin_batch(2 * S);
+    pass_handoffs(&mut hubs);
     let sent: Vec<_> = hubs[owner].take_out().collect();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0, 0);
@@ -172,7 +186,7 @@ fn replies_reaching_another_worker_are_handed_to_the_owner() {
     reply[40] = 0;
     reply[41] = 0; // no UDP checksum
     assert_eq!(run(&mut hubs[other], 0, &reply).0, Verdict::Drop);
-    hubs[owner].begin_batch(3 * S);
+    pass_handoffs(&mut hubs);
     let back: Vec<_> = hubs[owner].take_out().collect();
     assert_eq!(back.len(), 1);
     let lan = to_lan(&mut e, back[0].1.clone());
@@ -274,9 +288,10 @@ fn edge_bypass_is_masqueraded_to_the_link_address() {
     )
     .unwrap();
     let mut e = Pipeline::new(
-        Arc::new(Shared::new(snap).unwrap()),
-        0,
+        Arc::new(Shared::new(snap)),
+        Lane(0),
         SEQ0,
+        7,
         Arc::new(WorkerStats::default()),
     );
     e.shared.neighbors.learn(1, addr("198.18.11.1"), GW1_MAC, S);

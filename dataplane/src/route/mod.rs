@@ -19,15 +19,16 @@ pub use neighbor::Neighbors;
 pub use pending::Pending;
 pub use table::PrefixTable;
 
-use crate::io::PortId;
+use crate::frame::PortId;
+use crate::ids::PeerIdx;
 use ipnet::Ipv4Net;
 use std::net::Ipv4Addr;
 
 /// Where a route sends a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NextHop {
-    /// Into the bond towards peer number `0` (index in the snapshot's peers).
-    Bond(usize),
+    /// Into the bond towards this peer.
+    Bond(PeerIdx),
     /// Out of a port, to `gateway` or (when None) straight to the destination.
     Port {
         port: PortId,
@@ -137,7 +138,7 @@ mod tests {
                 gateway: Some("198.18.11.1".parse().unwrap()),
             },
         );
-        r.add_route("bond", net("0.0.0.0/0"), NextHop::Bond(0));
+        r.add_route("bond", net("0.0.0.0/0"), NextHop::Bond(PeerIdx(0)));
         r.add_route(
             "isp2",
             net("203.0.113.0/24"),
@@ -151,7 +152,7 @@ mod tests {
         let lan = "198.18.1.7".parse().unwrap();
         let host50 = "198.18.1.50".parse().unwrap();
         let inet = "203.0.113.130".parse().unwrap();
-        assert_eq!(r.lookup(lan, inet), Some(NextHop::Bond(0)));
+        assert_eq!(r.lookup(lan, inet), Some(NextHop::Bond(PeerIdx(0))));
         assert_eq!(
             r.lookup(host50, inet),
             Some(NextHop::Port {
@@ -162,7 +163,7 @@ mod tests {
         // No match in isp2 for this destination: falls through to the bond rule.
         assert_eq!(
             r.lookup(host50, "198.18.200.1".parse().unwrap()),
-            Some(NextHop::Bond(0))
+            Some(NextHop::Bond(PeerIdx(0)))
         );
         // Traffic from elsewhere uses main.
         assert_eq!(

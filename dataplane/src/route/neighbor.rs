@@ -6,7 +6,7 @@
 //! map by copy-on-write. Learning happens about once per neighbour per refresh
 //! interval, so copies are cheap next to the per-packet reads they keep lock-free.
 
-use crate::io::PortId;
+use crate::frame::PortId;
 use crate::wire::Mac;
 use arc_swap::ArcSwap;
 use std::collections::HashMap;

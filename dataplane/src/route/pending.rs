@@ -3,7 +3,7 @@
 //! [`WAIT_NS`].
 
 use super::neighbor::{Lookup, NeighborMap};
-use crate::io::PortId;
+use crate::frame::PortId;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 

@@ -6,6 +6,8 @@ use std::net::Ipv4Addr;
 
 /// Length of an IPv4 header without options.
 pub const MIN_HEADER_LEN: usize = 20;
+/// TTL of the packets braid originates (RFC 1700's default).
+pub const DEFAULT_TTL: u8 = 64;
 /// Protocol number of ICMP.
 pub const PROTO_ICMP: u8 = 1;
 /// Protocol number of TCP.

@@ -5,6 +5,14 @@ use super::{checksum, ipv4};
 
 /// TCP SYN flag.
 const TCP_SYN: u8 = 0x02;
+/// Length of a TCP header without options.
+pub const TCP_MIN_HEADER_LEN: usize = 20;
+
+/// The largest TCP segment (MSS) that fits an IPv4 packet of `mtu` bytes with
+/// option-less IPv4 and TCP headers.
+pub fn mss_for_mtu(mtu: u16) -> u16 {
+    mtu.saturating_sub((ipv4::MIN_HEADER_LEN + TCP_MIN_HEADER_LEN) as u16)
+}
 
 /// Clamps the MSS option of a TCP SYN in IPv4 packet `packet` to `mss`, updating
 /// the TCP checksum incrementally. Returns true if the packet was changed. Packets

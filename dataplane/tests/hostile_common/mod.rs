@@ -6,12 +6,14 @@
 
 use braid_control::config::Config;
 use braid_dataplane::frame::Frame;
+use braid_dataplane::ids::Lane;
 use braid_dataplane::io::xsk::FRAME_CAPACITY;
 use braid_dataplane::io::Verdict;
 use braid_dataplane::pipeline::{Pipeline, Shared};
 use braid_dataplane::snapshot::Snapshot;
 use braid_dataplane::stats::{DropReason, WorkerStats};
 use braid_dataplane::wire::{arp, checksum, ethernet, ipv4};
+use braid_dataplane::worker::Mailboxes;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -38,6 +40,7 @@ pub fn addr(s: &str) -> Ipv4Addr {
 pub struct Daemon {
     pub workers: Vec<Pipeline>,
     pub shared: Arc<Shared>,
+    pub mail: Mailboxes,
 }
 
 impl Daemon {
@@ -46,13 +49,14 @@ impl Daemon {
     pub fn new(text: &str, macs: &[[u8; 6]], keys: &[[u8; 32]], seq: u64) -> Daemon {
         let cfg: Config = toml::from_str(text).unwrap();
         let snap = Snapshot::build(&cfg, macs, keys, 1).unwrap();
-        let shared = Arc::new(Shared::new(snap).unwrap());
+        let shared = Arc::new(Shared::new(snap));
         let workers = (0..cfg.workers.max(1))
             .map(|lane| {
                 let mut p = Pipeline::new(
                     Arc::clone(&shared),
-                    lane as u8,
+                    Lane(lane as u8),
                     seq,
+                    7,
                     Arc::new(WorkerStats::default()),
                 );
                 p.begin_batch(S);
@@ -60,7 +64,23 @@ impl Daemon {
                 p
             })
             .collect();
-        Daemon { workers, shared }
+        let mail = Mailboxes::new(cfg.workers).unwrap().0;
+        Daemon {
+            workers,
+            shared,
+            mail,
+        }
+    }
+
+    /// Posts every worker's handoffs, then runs a batch of worker `lane` at `now`,
+    /// its mailbox included, as the worker loop does.
+    pub fn batch(&mut self, lane: usize, now: u64) {
+        for w in &mut self.workers {
+            self.mail.post(w);
+        }
+        let w = &mut self.workers[lane];
+        w.begin_batch(now);
+        self.mail.serve(w);
     }
 
     /// Worker 0.

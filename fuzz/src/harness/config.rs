@@ -7,6 +7,7 @@
 
 use super::scratch::Scratch;
 use braid_control::config::Config;
+use braid_dataplane::ids::Lane;
 use braid_dataplane::pipeline::{Pipeline, Shared};
 use braid_dataplane::snapshot::Snapshot;
 use braid_dataplane::stats::WorkerStats;
@@ -76,8 +77,8 @@ pub fn config(data: &[u8]) -> Parsed {
     {
         return Parsed::Running;
     }
-    let shared = Arc::new(Shared::new(snap).expect("wake-up sockets"));
-    let mut p = Pipeline::new(shared, 0, 1, Arc::new(WorkerStats::default()));
+    let shared = Arc::new(Shared::new(snap));
+    let mut p = Pipeline::new(shared, Lane(0), 1, 7, Arc::new(WorkerStats::default()));
     p.begin_batch(1);
     let _ = p.take_out().count();
     Parsed::Running

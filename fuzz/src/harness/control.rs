@@ -33,7 +33,7 @@ pub struct Applied {
 fn runtime(s: &Scratch) -> Runtime {
     let cfg = Config::load(&s.config).expect("the scratch config loads");
     let snap = Snapshot::build(&cfg, &EDGE_MACS, &[KEY], 1).expect("snapshot");
-    let shared = Arc::new(Shared::new(snap).expect("wake-up sockets"));
+    let shared = Arc::new(Shared::new(snap));
     Runtime::new(cfg, &s.config, EDGE_MACS.to_vec(), vec![KEY], shared)
 }
 

@@ -22,6 +22,7 @@ use super::frames::{self, ETH_LEN};
 use super::{EDGE_MACS, HUB_MAC, KEY, KEY2};
 use braid_control::config::Config;
 use braid_dataplane::frame::Frame;
+use braid_dataplane::ids::Lane;
 use braid_dataplane::io::xsk::FRAME_CAPACITY;
 use braid_dataplane::io::{PortId, Verdict};
 use braid_dataplane::pipeline::{Pipeline, Shared};
@@ -184,7 +185,7 @@ impl Bench {
             Side::Hub => (vec![HUB_MAC], vec![KEY, KEY2]),
         };
         let snap = Snapshot::build(&cfg, &macs, &keys, 1).expect("the harness configs build");
-        let shared = Arc::new(Shared::new(snap).expect("wake-up sockets"));
+        let shared = Arc::new(Shared::new(snap));
         // Gateways and the LAN host are known, as after the first ARP exchange;
         // frames may still teach or refresh others.
         let t0 = 1_000_000_000;
@@ -204,8 +205,9 @@ impl Bench {
             .map(|lane| {
                 let mut p = Pipeline::new(
                     Arc::clone(&shared),
-                    lane as u8,
+                    Lane(lane as u8),
                     1 << 40,
+                    7,
                     Arc::new(WorkerStats::default()),
                 );
                 p.begin_batch(t0);
@@ -267,8 +269,19 @@ impl Bench {
         self.drain();
     }
 
-    /// Checks and discards the frames every worker sends by copy.
+    /// Resumes the packets workers handed off on their owners (as the workers'
+    /// mailboxes do), then checks and discards the frames every worker sends by copy.
     fn drain(&mut self) {
+        let handed: Vec<_> = self
+            .workers
+            .iter_mut()
+            .flat_map(|w| w.take_handoffs().collect::<Vec<_>>())
+            .collect();
+        for (lane, h) in handed {
+            if let Some(w) = self.workers.get_mut(lane.index()) {
+                w.resume(h);
+            }
+        }
         let mut out = Vec::new();
         for w in &mut self.workers {
             out.extend(w.take_out());

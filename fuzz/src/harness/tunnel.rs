@@ -21,6 +21,7 @@ use super::frames;
 use super::pipeline::config;
 use super::{HUB_MAC, KEY, KEY2};
 use braid_dataplane::frame::Frame;
+use braid_dataplane::ids::Lane;
 use braid_dataplane::io::xsk::FRAME_CAPACITY;
 use braid_dataplane::io::Verdict;
 use braid_dataplane::pipeline::{Pipeline, Shared};
@@ -185,13 +186,14 @@ impl Hub {
     fn new() -> Hub {
         let cfg = config(true, 0);
         let snap = Snapshot::build(&cfg, &[HUB_MAC], &[KEY, KEY2], 1).expect("hub snapshot");
-        let shared = Arc::new(Shared::new(snap).expect("wake-up sockets"));
+        let shared = Arc::new(Shared::new(snap));
         let gw = Ipv4Addr::new(203, 0, 113, 1);
         shared.neighbors.learn(0, gw, [2, 0, 0, 0, 0, 0x20], 1);
         let mut worker = Pipeline::new(
             Arc::clone(&shared),
-            0,
+            Lane(0),
             1 << 40,
+            7,
             Arc::new(WorkerStats::default()),
         );
         worker.begin_batch(2);

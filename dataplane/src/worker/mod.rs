@@ -1,8 +1,14 @@
 //! The worker loop: run to completion over the ports of one queue — receive a
 //! batch on every port, run each frame through the pipeline, transmit, repeat.
-//! An idle worker sleeps in `poll()` instead of spinning (DESIGN.md §3): on small
-//! router boxes an idle core should cost nothing.
+//! An idle worker sleeps in `poll()` until a frame arrives, another thread
+//! writes its wake-up, or the pipeline's next deadline: on small router boxes an
+//! idle core should cost nothing.
 
+mod mailbox;
+
+pub use mailbox::Mailboxes;
+
+use crate::io::wake::WakeFd;
 use crate::io::Ports;
 use crate::pipeline::Pipeline;
 use std::io;
@@ -13,32 +19,42 @@ use std::time::{Duration, Instant};
 pub const BATCH: usize = 64;
 /// Empty rounds before a worker sleeps.
 const SPIN_ROUNDS: u32 = 128;
-/// Longest sleep, so timers (ARP retries, expiry) still run when idle.
-const IDLE_WAIT: Duration = Duration::from_millis(10);
-/// How often the ports' I/O counters are published to the worker's stats.
+/// Longest sleep: the stop flag is looked at least this often.
+const MAX_SLEEP: Duration = Duration::from_millis(250);
+/// How often the ports' I/O counters are published to the worker's stats while busy.
 const PUBLISH_NS: u64 = 10_000_000;
 
-/// One round: a batch from every port through the pipeline at time `now`
-/// (monotonic ns), then transmit. Returns the number of frames received.
-pub fn poll_once<P: Ports>(ports: &mut P, pipeline: &mut Pipeline, now: u64) -> io::Result<usize> {
+/// One round at time `now` (monotonic ns): the worker's mailbox and a batch from
+/// every port through the pipeline, then transmit. Returns the number of frames
+/// and messages handled.
+pub fn poll_once<P: Ports>(
+    ports: &mut P,
+    pipeline: &mut Pipeline,
+    mail: &Mailboxes,
+    now: u64,
+) -> io::Result<usize> {
     pipeline.begin_batch(now);
-    let mut received = 0;
+    let mut handled = mail.serve(pipeline);
     for port in 0..ports.len() {
-        received += ports.rx_batch(port, BATCH, &mut |frame| pipeline.process(port, frame))?;
+        handled += ports.rx_batch(port, BATCH, &mut |frame| pipeline.process(port, frame))?;
     }
+    mail.post(pipeline);
     pipeline.send_out(|port, frame| ports.tx_copy(port, frame));
     ports.flush()?;
-    Ok(received)
+    Ok(handled)
 }
 
-/// Runs rounds until `stop` is set; time is measured from `epoch`.
+/// Runs rounds until `stop` is set; time is measured from `epoch`. `wake` is the
+/// receiving end of this worker's wake-ups (see [`Mailboxes::new`]).
 pub fn run<P: Ports>(
     ports: &mut P,
     pipeline: &mut Pipeline,
+    mail: &Mailboxes,
+    wake: Option<WakeFd>,
     stop: &AtomicBool,
     epoch: Instant,
 ) -> io::Result<()> {
-    if let Some(fd) = pipeline.take_wake_fd() {
+    if let Some(fd) = wake {
         ports.set_wake_fd(fd);
     }
     let mut idle = 0u32;
@@ -47,34 +63,51 @@ pub fn run<P: Ports>(
         let now = epoch.elapsed().as_nanos() as u64;
         if now >= next_publish {
             next_publish = now + PUBLISH_NS;
-            for port in 0..ports.len() {
-                pipeline.stats().publish_port(port, ports.counters(port));
-            }
+            publish(ports, pipeline);
         }
-        if poll_once(ports, pipeline, now)? == 0 {
-            idle = idle.saturating_add(1);
-            if idle > SPIN_ROUNDS {
-                sleep(ports, pipeline)?;
-            }
-        } else {
+        if poll_once(ports, pipeline, mail, now)? > 0 {
             idle = 0;
+            continue;
+        }
+        idle = idle.saturating_add(1);
+        if idle > SPIN_ROUNDS {
+            publish(ports, pipeline);
+            let timeout = pipeline.next_deadline().map_or(MAX_SLEEP, |d| {
+                Duration::from_nanos(d.saturating_sub(now)).min(MAX_SLEEP)
+            });
+            if !timeout.is_zero() {
+                sleep(ports, pipeline, mail, timeout)?;
+            }
         }
     }
     Ok(())
 }
 
-/// Sleeps until a port has frames, another worker hands over work, or
-/// [`IDLE_WAIT`] passes. The sleep is announced before the last look at the
-/// hand-over queue, so a hand-over either is seen here or wakes the poll.
-fn sleep<P: Ports>(ports: &mut P, pipeline: &Pipeline) -> io::Result<()> {
-    let Some(waker) = pipeline.waker() else {
-        return ports.wait(IDLE_WAIT);
+/// Publishes the ports' I/O counters to the worker's stats.
+fn publish<P: Ports>(ports: &P, pipeline: &Pipeline) {
+    for port in 0..ports.len() {
+        pipeline.stats().publish_port(port, ports.counters(port));
+    }
+}
+
+/// Sleeps until a port has frames, another thread wakes this worker, or
+/// `timeout` passes. The sleep is announced before the last look at the
+/// mailbox, so a hand-over either is seen here or wakes the poll.
+fn sleep<P: Ports>(
+    ports: &mut P,
+    pipeline: &Pipeline,
+    mail: &Mailboxes,
+    timeout: Duration,
+) -> io::Result<()> {
+    let lane = pipeline.lane();
+    let Some(waker) = mail.waker(lane) else {
+        return ports.wait(timeout);
     };
     waker.going_to_sleep();
-    let result = if pipeline.has_handoff() {
+    let result = if mail.has_mail(lane) {
         Ok(())
     } else {
-        ports.wait(IDLE_WAIT)
+        ports.wait(timeout)
     };
     waker.awake();
     result
@@ -83,6 +116,7 @@ fn sleep<P: Ports>(ports: &mut P, pipeline: &Pipeline) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::Lane;
     use crate::io::{xsk::FRAME_CAPACITY, MemPorts};
     use crate::pipeline::Shared;
     use crate::snapshot::Snapshot;
@@ -90,17 +124,18 @@ mod tests {
     use crate::wire::{checksum, ethernet, ipv4};
     use std::sync::Arc;
 
-    const EDGE: &str = include_str!("../tests/data/edge.toml");
-    const HUB: &str = include_str!("../tests/data/hub.toml");
+    const EDGE: &str = include_str!("../../tests/data/edge.toml");
+    const HUB: &str = include_str!("../../tests/data/hub.toml");
     const MS: u64 = 1_000_000;
 
     fn pipeline(text: &str, macs: &[[u8; 6]]) -> Pipeline {
         let cfg: braid_control::config::Config = toml::from_str(text).unwrap();
         let snap = Snapshot::build(&cfg, macs, &[[3; 32]], 1).unwrap();
         Pipeline::new(
-            Arc::new(Shared::new(snap).unwrap()),
-            0,
+            Arc::new(Shared::new(snap)),
+            Lane(0),
             1 << 40,
+            7,
             Arc::new(WorkerStats::default()),
         )
     }
@@ -175,6 +210,7 @@ mod tests {
         let mut ep = MemPorts::new(3, FRAME_CAPACITY);
         let mut hp = MemPorts::new(1, FRAME_CAPACITY);
         let mut delivered = Vec::new();
+        let (mail, _) = Mailboxes::new(1).unwrap();
         // The first datagram waits for ARP on both sides; the rest find MACs known.
         assert!(ep.inject(0, &lan_datagram(lan_mac, 0)));
         for round in 0..50u64 {
@@ -184,7 +220,7 @@ mod tests {
                 }
             }
             let now = round * MS;
-            poll_once(&mut ep, &mut edge, now).unwrap();
+            poll_once(&mut ep, &mut edge, &mail, now).unwrap();
             // The "internet" between them: gateways answer ARP, frames cross with
             // their destination MAC rewritten, as the lab's router does.
             for port in 1..3 {
@@ -194,7 +230,7 @@ mod tests {
                     assert!(hp.inject(0, &f));
                 }
             }
-            poll_once(&mut hp, &mut hub, now).unwrap();
+            poll_once(&mut hp, &mut hub, &mail, now).unwrap();
             let out = hp.take_tx(0);
             delivered.extend(answer_arp(&out, &mut hp, 0, gw));
         }

@@ -1,0 +1,62 @@
+//! The first stages of every frame: the Ethernet header, then the IPv4 checks
+//! and the choice between braid itself, a masquerade's outside address and routing.
+
+use super::meta::{IpFacts, Meta};
+use super::{Ctx, Next};
+use crate::frame::Frame;
+use crate::stats::DropReason;
+use crate::wire::{ethernet, icmp, ipv4, WireError, BROADCAST};
+
+/// Accepts frames to the port's MAC (or broadcast) and sorts them by EtherType.
+pub(super) fn ethernet(ctx: &Ctx, meta: &mut Meta, frame: &Frame<'_>) -> Next {
+    let Ok(eth) = ethernet::Header::parse(frame.data()) else {
+        return Next::Drop(DropReason::Truncated);
+    };
+    let Some(p) = ctx.snap.ports.get(meta.in_port) else {
+        return Next::Drop(DropReason::NotForUs);
+    };
+    if eth.dst != p.mac && eth.dst != BROADCAST {
+        return Next::Drop(DropReason::NotForUs);
+    }
+    meta.from_mac = eth.src;
+    match eth.ethertype {
+        ethernet::ETHERTYPE_ARP => Next::Arp,
+        ethernet::ETHERTYPE_IPV4 => Next::Ipv4,
+        _ => Next::Drop(DropReason::UnsupportedEthertype),
+    }
+}
+
+/// Validates the IPv4 header, trims link padding and records the packet's facts;
+/// then: a masquerade's outside address, one of braid's own, or routing.
+pub(super) fn ipv4(ctx: &Ctx, meta: &mut Meta, frame: &mut Frame<'_>) -> Next {
+    let packet = frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]);
+    let ip = match ipv4::Ipv4::parse(packet) {
+        Ok(ip) => ip,
+        Err(WireError::Truncated) => return Next::Drop(DropReason::Truncated),
+        Err(_) => return Next::Drop(DropReason::Malformed),
+    };
+    if !ip.checksum_ok() {
+        return Next::Drop(DropReason::BadChecksum);
+    }
+    meta.ip = IpFacts::of(&ip);
+    frame.set_len(ethernet::HEADER_LEN + meta.ip.total_len);
+    if let Some(m) = ctx.snap.masquerade_of(meta.ip.dst) {
+        if !for_braid(ctx, &meta.ip) {
+            return Next::MasqIn(m);
+        }
+    }
+    if ctx.snap.port_with_addr(meta.ip.dst).is_some() {
+        return Next::Local;
+    }
+    Next::Route
+}
+
+/// True for packets to braid itself on an address it shares with a masquerade:
+/// tunnel datagrams and ICMP echo requests.
+fn for_braid(ctx: &Ctx, ip: &IpFacts) -> bool {
+    match ip.protocol {
+        ipv4::PROTO_UDP => ip.udp_dst_port == Some(ctx.snap.tunnel_port),
+        ipv4::PROTO_ICMP => ip.first_byte == Some(icmp::ECHO_REQUEST),
+        _ => false,
+    }
+}

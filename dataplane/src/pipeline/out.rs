@@ -1,0 +1,68 @@
+//! What a worker's pipeline leaves for the worker to send: frames by copy (ARP,
+//! released and resumed packets) and packets for other workers. The pipeline only
+//! fills these; the worker moves them to ports and queues.
+
+use super::masq::{Handoff, Resume, HANDOFF_QUEUE};
+use super::meta::Meta;
+use super::Next;
+use crate::frame::{Frame, PortId, Verdict};
+use crate::ids::Lane;
+use crate::stats::{DropReason, WorkerStats};
+
+/// Frames and handoffs waiting for the worker.
+#[derive(Debug, Default)]
+pub struct Out {
+    copies: Vec<(PortId, Vec<u8>)>,
+    handoffs: Vec<(Lane, Handoff)>,
+}
+
+impl Out {
+    /// Queues `frame` to be sent on `port`.
+    pub fn send_copy(&mut self, port: PortId, frame: Vec<u8>) {
+        self.copies.push((port, frame));
+    }
+
+    /// The frames to send by copy.
+    pub fn take_copies(&mut self) -> std::vec::Drain<'_, (PortId, Vec<u8>)> {
+        self.copies.drain(..)
+    }
+
+    /// The packets for other workers, with the lane of each.
+    pub fn take_handoffs(&mut self) -> std::vec::Drain<'_, (Lane, Handoff)> {
+        self.handoffs.drain(..)
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.copies.is_empty() && self.handoffs.is_empty()
+    }
+
+    /// The `Handoff` stage: copies the frame for the worker `owner`, to resume
+    /// there as `resume` says. At most [`HANDOFF_QUEUE`] wait between two takes.
+    pub(super) fn hand_off(
+        &mut self,
+        stats: &WorkerStats,
+        owner: Lane,
+        resume: Resume,
+        meta: &Meta,
+        frame: &Frame<'_>,
+    ) -> Next {
+        if self.handoffs.len() >= HANDOFF_QUEUE {
+            return Next::Drop(DropReason::HandoffFull);
+        }
+        let mut buf = frame.data().to_vec();
+        let len = buf.len();
+        buf.resize(frame.capacity(), 0);
+        self.handoffs.push((
+            owner,
+            Handoff {
+                resume,
+                meta: *meta,
+                buf,
+                len,
+            },
+        ));
+        stats.handed_off.add(1);
+        Next::Done(Verdict::Drop)
+    }
+}
