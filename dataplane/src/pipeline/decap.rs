@@ -4,6 +4,7 @@
 use super::meta::{IpFacts, Meta};
 use super::{Ctx, Next};
 use crate::frame::{Frame, Verdict};
+use crate::snapshot::{Link, Peer};
 use crate::stats::{DropReason, WorkerStats};
 use crate::tunnel::{Header, MsgType, Probe, TunnelError, HEADER_LEN, TAG_LEN};
 use crate::wire::{ethernet, ipv4, udp};
@@ -16,37 +17,10 @@ pub(super) fn open(ctx: &Ctx, stats: &WorkerStats, meta: &mut Meta, frame: &mut 
     let Some(msg) = frame.data_mut().get_mut(start..) else {
         return Next::Drop(DropReason::Truncated);
     };
-    let header = match Header::parse(msg) {
-        Ok(h) => h,
-        Err(TunnelError::Truncated) => return Next::Drop(DropReason::Truncated),
-        Err(_) => return Next::Drop(DropReason::BadTunnelHeader),
+    let (header, peer, link) = match authenticate(ctx, msg) {
+        Ok(found) => found,
+        Err(why) => return Next::Drop(why),
     };
-    let Some(peer) = ctx
-        .snap
-        .peer_by_id(header.sender)
-        .and_then(|i| ctx.snap.peer(i))
-    else {
-        return Next::Drop(DropReason::UnknownSender);
-    };
-    let Some(link) = peer.links.get(usize::from(header.link)) else {
-        return Next::Drop(DropReason::UnknownLink);
-    };
-    let Some(window) = peer.replay.get(usize::from(header.lane)) else {
-        return Next::Drop(DropReason::BadTunnelHeader);
-    };
-    // Cheap refusal of replays before paying for the AEAD; the window is only
-    // moved once the tag has verified.
-    if !window.lock().is_ok_and(|w| w.check(header.seq)) {
-        return Next::Drop(DropReason::Replayed);
-    }
-    match peer.sealer.open(msg) {
-        Ok(_) => {}
-        Err(TunnelError::Truncated) => return Next::Drop(DropReason::Truncated),
-        Err(_) => return Next::Drop(DropReason::BadTag),
-    }
-    if !window.lock().is_ok_and(|mut w| w.update(header.seq)) {
-        return Next::Drop(DropReason::Replayed);
-    }
     let plain = msg
         .get(HEADER_LEN..msg.len().saturating_sub(TAG_LEN))
         .unwrap_or(&[]);
@@ -76,14 +50,63 @@ pub(super) fn open(ctx: &Ctx, stats: &WorkerStats, meta: &mut Meta, frame: &mut 
         c.rx_packets.add(1);
         c.rx_bytes.add(inner.total_len as u64);
     }
+    if !unwrap(frame, start + HEADER_LEN, inner.total_len) {
+        return Next::Drop(DropReason::Truncated);
+    }
+    meta.ip = inner;
+    Next::Route
+}
+
+/// Finds the sender and link of the message in `msg` and opens it in place,
+/// refusing replays before paying for the AEAD; the replay window moves only once
+/// the tag has verified.
+fn authenticate<'s>(
+    ctx: &'s Ctx,
+    msg: &mut [u8],
+) -> Result<(Header, &'s Peer, &'s Link), DropReason> {
+    let header = match Header::parse(msg) {
+        Ok(h) => h,
+        Err(TunnelError::Truncated) => return Err(DropReason::Truncated),
+        Err(_) => return Err(DropReason::BadTunnelHeader),
+    };
+    let peer = ctx
+        .snap
+        .peer_by_id(header.sender)
+        .and_then(|i| ctx.snap.peer(i))
+        .ok_or(DropReason::UnknownSender)?;
+    let link = peer
+        .links
+        .get(usize::from(header.link))
+        .ok_or(DropReason::UnknownLink)?;
+    let window = peer
+        .replay
+        .get(usize::from(header.lane))
+        .ok_or(DropReason::BadTunnelHeader)?;
+    if !window.lock().is_ok_and(|w| w.check(header.seq)) {
+        return Err(DropReason::Replayed);
+    }
+    match peer.sealer.open(msg) {
+        Ok(_) => {}
+        Err(TunnelError::Truncated) => return Err(DropReason::Truncated),
+        Err(_) => return Err(DropReason::BadTag),
+    }
+    if !window.lock().is_ok_and(|mut w| w.update(header.seq)) {
+        return Err(DropReason::Replayed);
+    }
+    Ok((header, peer, link))
+}
+
+/// Moves the inner packet (`inner_len` bytes at `at`) up behind the frame's
+/// Ethernet header; false when the frame is shorter.
+fn unwrap(frame: &mut Frame<'_>, at: usize, inner_len: usize) -> bool {
     let mut eth = [0u8; ethernet::HEADER_LEN];
     if let Some(h) = frame.data().first_chunk::<{ ethernet::HEADER_LEN }>() {
         eth = *h;
     }
-    if !frame.pull_front(start + HEADER_LEN - ethernet::HEADER_LEN)
-        || !frame.set_len(ethernet::HEADER_LEN + inner.total_len)
+    if !frame.pull_front(at - ethernet::HEADER_LEN)
+        || !frame.set_len(ethernet::HEADER_LEN + inner_len)
     {
-        return Next::Drop(DropReason::Truncated);
+        return false;
     }
     if let Some(h) = frame
         .data_mut()
@@ -91,6 +114,5 @@ pub(super) fn open(ctx: &Ctx, stats: &WorkerStats, meta: &mut Meta, frame: &mut 
     {
         *h = eth;
     }
-    meta.ip = inner;
-    Next::Route
+    true
 }

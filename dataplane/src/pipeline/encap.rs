@@ -9,8 +9,9 @@ use crate::bond::flow_hash;
 use crate::frame::Frame;
 use crate::ids::PeerIdx;
 use crate::stats::{DropReason, WorkerStats};
-use crate::tunnel::{Header, MsgType, HEADER_LEN, TAG_LEN};
+use crate::tunnel::{Header, MsgType, Sealer, HEADER_LEN, TAG_LEN};
 use crate::wire::{ethernet, ipv4, l4, udp};
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Bytes written in front of the inner packet, behind the Ethernet header.
 const OUTER_LEN: usize = ipv4::MIN_HEADER_LEN + udp::HEADER_LEN + HEADER_LEN;
@@ -21,7 +22,8 @@ const FLOW_PORT_BASE: u16 = 0xc000;
 const FLOW_PORT_MASK: u16 = 0x3fff;
 
 /// Sends the IPv4 packet in `frame` (Ethernet header in front) through the bond
-/// of `peer`.
+/// of `peer`: TTL and MSS clamp of the inner packet, a link by the scheduler, the
+/// outer headers, the seal.
 pub(super) fn seal(
     ctx: &Ctx,
     seqs: &mut Sequences,
@@ -57,8 +59,41 @@ pub(super) fn seal(
     let Some(seq) = seqs.take(peer) else {
         return Next::Drop(DropReason::NoLink);
     };
-    if !frame.push_front(OUTER_LEN) || !frame.set_len(frame.len() + TAG_LEN) {
+    let outer = Outer {
+        src: out.addr,
+        remote: link.remote,
+        src_port: FLOW_PORT_BASE | (hash as u16 & FLOW_PORT_MASK),
+        header: Header {
+            msg_type: MsgType::Data,
+            link: link.id,
+            lane: seqs.lane().0,
+            sender: ctx.snap.id,
+            seq,
+        },
+    };
+    if !wrap(frame, &outer, &p.sealer) {
         return Next::Drop(DropReason::TooBig);
+    }
+    if let Some(c) = stats.link(link.slot) {
+        c.tx_packets.add(1);
+        c.tx_bytes.add(inner_len as u64);
+    }
+    Next::Deliver(link.port, link.gateway.unwrap_or(*link.remote.ip()))
+}
+
+/// The outer headers of one tunnel datagram.
+struct Outer {
+    src: Ipv4Addr,
+    remote: SocketAddrV4,
+    src_port: u16,
+    header: Header,
+}
+
+/// Writes outer IPv4, UDP and braid headers in front of the inner packet and seals
+/// the message; false when the buffer has no room.
+fn wrap(frame: &mut Frame<'_>, outer: &Outer, sealer: &Sealer) -> bool {
+    if !frame.push_front(OUTER_LEN) || !frame.set_len(frame.len() + TAG_LEN) {
+        return false;
     }
     let udp_len = frame.len() - ethernet::HEADER_LEN - ipv4::MIN_HEADER_LEN;
     let Some((outer_ip, rest)) = frame
@@ -66,11 +101,11 @@ pub(super) fn seal(
         .get_mut(ethernet::HEADER_LEN..)
         .and_then(|d| d.split_first_chunk_mut::<{ ipv4::MIN_HEADER_LEN }>())
     else {
-        return Next::Drop(DropReason::TooBig);
+        return false;
     };
     ipv4::Repr {
-        src: out.addr,
-        dst: *link.remote.ip(),
+        src: outer.src,
+        dst: *outer.remote.ip(),
         protocol: ipv4::PROTO_UDP,
         ttl: ipv4::DEFAULT_TTL,
         ident: 0,
@@ -79,32 +114,18 @@ pub(super) fn seal(
     }
     .emit(outer_ip);
     let Some((udp_header, msg)) = rest.split_first_chunk_mut::<{ udp::HEADER_LEN }>() else {
-        return Next::Drop(DropReason::TooBig);
+        return false;
     };
     // The checksum stays 0 (allowed for UDP over IPv4): the AEAD tag covers the message.
     udp::Repr {
-        src_port: FLOW_PORT_BASE | (hash as u16 & FLOW_PORT_MASK),
-        dst_port: link.remote.port(),
+        src_port: outer.src_port,
+        dst_port: outer.remote.port(),
         payload_len: (udp_len - udp::HEADER_LEN) as u16,
     }
     .emit(udp_header);
     let Some(hdr) = msg.first_chunk_mut::<HEADER_LEN>() else {
-        return Next::Drop(DropReason::TooBig);
+        return false;
     };
-    Header {
-        msg_type: MsgType::Data,
-        link: link.id,
-        lane: seqs.lane().0,
-        sender: ctx.snap.id,
-        seq,
-    }
-    .emit(hdr);
-    if p.sealer.seal(msg).is_err() {
-        return Next::Drop(DropReason::TooBig);
-    }
-    if let Some(c) = stats.link(link.slot) {
-        c.tx_packets.add(1);
-        c.tx_bytes.add(inner_len as u64);
-    }
-    Next::Deliver(link.port, link.gateway.unwrap_or(*link.remote.ip()))
+    outer.header.emit(hdr);
+    sealer.seal(msg).is_ok()
 }
