@@ -82,6 +82,9 @@ pub struct NatTable {
     pub(crate) counters: NatCounters,
     /// Class the next sweep starts with.
     sweep_from: usize,
+    /// When the last sweep ran, and whether it stopped at its budget.
+    swept_at: u64,
+    swept_all: bool,
 }
 
 /// A map key: protocol, address and port packed in one word.
@@ -130,6 +133,8 @@ impl NatTable {
             ports: PortAllocator::new(map, config.pool.len()),
             counters: NatCounters::default(),
             sweep_from: 0,
+            swept_at: 0,
+            swept_all: true,
         })
     }
 
@@ -145,14 +150,25 @@ impl NatTable {
         Ok(())
     }
 
-    /// The earliest time (ns) at which [`NatTable::expire`] may find a session to
-    /// remove or move: the front of each class's expiry list; `None` when empty.
+    /// The earliest time (ns) at which [`NatTable::expire`] has work: the front of
+    /// each class's expiry list, due to be removed or moved; `None` when empty. A
+    /// front the last sweep moved back (it was refreshed) is due at its own expiry;
+    /// a sweep stopped by its budget is due again at once.
     pub fn next_expiry(&self) -> Option<u64> {
+        if !self.swept_all {
+            return Some(self.swept_at);
+        }
         (0..CLASSES)
             .filter_map(|class| {
                 let s = self.slots.get(self.heads[class] as usize)?;
+                let timeout = self.timeouts[class];
                 let linked_no_earlier = s.last_seen - s.last_seen % RELINK_NS;
-                Some(linked_no_earlier.saturating_add(self.timeouts[class]))
+                let moved_at = linked_no_earlier.saturating_add(timeout);
+                Some(if moved_at > self.swept_at {
+                    moved_at
+                } else {
+                    s.last_seen.saturating_add(timeout)
+                })
             })
             .min()
     }
@@ -262,6 +278,8 @@ impl NatTable {
             }
         }
         self.sweep_from = (self.sweep_from + 1) % CLASSES;
+        self.swept_at = now;
+        self.swept_all = steps < budget;
         removed
     }
 

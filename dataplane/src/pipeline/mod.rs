@@ -346,3 +346,5 @@ impl Pipeline {
 mod tests;
 #[cfg(test)]
 mod tests_nat;
+#[cfg(test)]
+mod tests_timers;
