@@ -19,92 +19,21 @@ pub const BATCH: usize = braid_dataplane::worker::BATCH;
 /// The time every batch runs at: neighbours learned then stay fresh.
 pub const NOW: u64 = 1_000_000_000;
 /// The tunnel key of both ends.
-pub const KEY: [u8; 32] = [7; 32];
+pub const KEY: [u8; 32] = braid_testkit::KEY;
 
 /// The edge's MACs: lan0, wan1, wan2.
-pub const EDGE_MACS: [Mac; 3] = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1], [2, 0, 0, 0, 1, 2]];
+pub const EDGE_MACS: [Mac; 3] = braid_testkit::EDGE_MACS;
 /// The hub's wan0 MAC.
-pub const HUB_MAC: Mac = [2, 0, 0, 0, 2, 0];
-const HOST_MAC: Mac = [2, 0, 0, 0, 0, 0x10];
+pub const HUB_MAC: Mac = braid_testkit::HUB_MAC;
+const HOST_MAC: Mac = braid_testkit::HOST_MAC;
 const GATEWAY_MAC: Mac = [2, 0, 0, 0, 0, 0x20];
 
 /// The lab's edge: a LAN, two uplinks weighted 1:2, the LAN routed into the bond. The uplinks
 /// have MTU 1600 (as in `lab.sh`), so full-size 1518-byte frames fit in the tunnel.
-pub const EDGE: &str = r#"
-role = "edge"
-id = 1
-[bond]
-mode = "packet"
-[[interface]]
-name = "lan0"
-address = "198.18.1.1/24"
-[[interface]]
-name = "wan1"
-address = "198.18.11.2/24"
-mtu = 1600
-[[interface]]
-name = "wan2"
-address = "198.18.12.2/24"
-mtu = 1600
-[[peer]]
-name = "hub"
-id = 2
-key_file = "unused"
-allowed = ["0.0.0.0/0"]
-[[peer.link]]
-name = "isp1"
-interface = "wan1"
-gateway = "198.18.11.1"
-remote = "203.0.113.2:7420"
-weight = 1
-[[peer.link]]
-name = "isp2"
-interface = "wan2"
-gateway = "198.18.12.1"
-remote = "203.0.113.2:7420"
-weight = 2
-[[rule]]
-from = "198.18.1.0/24"
-table = "bond"
-[[route]]
-table = "bond"
-to = "0.0.0.0/0"
-peer = "hub"
-"#;
+pub const EDGE: &str = braid_testkit::EDGE_MTU1600;
 
-/// The lab's hub: one NIC, the edge's LAN behind the bond, the rest to the internet.
-pub const HUB: &str = r#"
-role = "hub"
-id = 2
-[[interface]]
-name = "wan0"
-address = "203.0.113.2/28"
-mtu = 1600
-[[peer]]
-name = "edge1"
-id = 1
-key_file = "unused"
-allowed = ["198.18.1.0/24"]
-[[peer.link]]
-name = "isp1"
-interface = "wan0"
-gateway = "203.0.113.1"
-remote = "198.18.11.2:7420"
-weight = 1
-[[peer.link]]
-name = "isp2"
-interface = "wan0"
-gateway = "203.0.113.1"
-remote = "198.18.12.2:7420"
-weight = 2
-[[route]]
-to = "198.18.1.0/24"
-peer = "edge1"
-[[route]]
-to = "0.0.0.0/0"
-via = "203.0.113.1"
-dev = "wan0"
-"#;
+/// The lab's hub: one NIC (MTU 1600), the edge's LAN behind the bond, the rest to the internet.
+pub const HUB: &str = braid_testkit::HUB_MTU1600;
 
 fn addr(s: &str) -> Ipv4Addr {
     s.parse().expect("a fixture address")

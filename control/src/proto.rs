@@ -6,7 +6,7 @@
 //! decoded strictly (unknown fields are errors); responses leniently, so a newer daemon may add
 //! fields.
 
-use crate::config::{Balance, BondMode, LinkState, Role, RouteConfig, RuleConfig};
+use crate::config::{Balance, BondMode, Config, LinkState, Role, RouteConfig, RuleConfig};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -496,6 +496,31 @@ pub struct Running {
     pub routes: Vec<RouteConfig>,
     /// The policy rules, in order.
     pub rules: Vec<RuleConfig>,
+}
+
+impl Running {
+    /// The running state of a daemon whose configuration, read from `path`, is now `config`.
+    pub fn of(config: &Config, path: PathBuf) -> Running {
+        Running {
+            config: path,
+            mode: config.bond.mode,
+            balance: config.bond.balance,
+            links: config
+                .peers
+                .iter()
+                .flat_map(|p| {
+                    p.links.iter().map(|l| RunningLink {
+                        peer: p.name.clone(),
+                        link: l.name.clone(),
+                        weight: l.weight,
+                        state: l.state,
+                    })
+                })
+                .collect(),
+            routes: config.routes.clone(),
+            rules: config.rules.clone(),
+        }
+    }
 }
 
 /// One link's runtime settings.

@@ -9,6 +9,7 @@ use braid_control::proto::{
     self, Changed, InterfaceTraffic, Interfaces, LinkInfo, Links, Outcome, Reply, Request, Status,
     Traffic,
 };
+use braid_testkit::lab::{can_run, Need};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
@@ -274,19 +275,9 @@ fn run_retrying(cmd: &mut Command) -> Output {
     panic!("{cmd:?} stayed busy")
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        == Some("0")
-}
-
 #[test]
 fn a_caller_without_permission_is_refused_clearly() {
-    if !is_root() {
-        eprintln!("skipped: running a client as another user needs root");
+    if !can_run(Need::Root) {
         return;
     }
     let dir = TempDir::new("perm");

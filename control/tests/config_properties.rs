@@ -14,6 +14,7 @@ fn table_path_after(after: usize) -> String {
     let mut path = String::new();
     for line in EDGE.lines().take(after) {
         path = match line.trim() {
+            "[bond]" => "bond.".into(),
             "[[interface]]" => {
                 interfaces += 1;
                 format!("interface[{}].", interfaces - 1)
@@ -53,9 +54,10 @@ proptest! {
         after in 0..=EDGE.lines().count(),
         key in "[a-z][a-z_]{0,11}",
     ) {
-        let known = ["role", "id", "workers", "first_core", "tunnel_port", "bond", "name",
-            "address", "mtu", "key_file", "allowed", "link", "interface", "gateway", "remote",
-            "weight", "from", "table", "to", "via", "dev", "peer", "rule", "route"];
+        let known = ["role", "id", "workers", "first_core", "tunnel_port", "bond", "mode",
+            "balance", "name", "address", "mtu", "key_file", "allowed", "link", "interface",
+            "gateway", "remote", "weight", "from", "table", "to", "via", "dev", "peer", "rule",
+            "route"];
         prop_assume!(!known.contains(&key.as_str()));
         let text = insert_line_after(EDGE, after, &format!("{key} = 1"));
         let err = Scratch::new().load(&text).unwrap_err();

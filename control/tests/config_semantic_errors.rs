@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{assert_problem, edit, edit_nth, line_of, only_problem, refuse, Scratch, EDGE, HUB};
+use common::{
+    assert_problem, edit, edit_nth, line_of, only_problem, refuse, Scratch, EDGE, HUB, KEY_FILE,
+};
 
 /// `text` without the part from `start` (inclusive) up to `end` (exclusive; or to the end).
 fn cut(text: &str, start: &str, end: Option<&str>) -> String {
@@ -38,7 +40,7 @@ fn workers_out_of_range() {
     for workers in [0, 65, 1000] {
         let text = edit(EDGE, "workers = 2", &format!("workers = {workers}"));
         let p = only_problem(&refuse(&text), "workers", "1..=64");
-        assert_eq!(p.line, Some(3));
+        assert_eq!(p.line, Some(4));
         assert!(p.message.contains(&format!("got {workers}")));
     }
 }
@@ -47,21 +49,21 @@ fn workers_out_of_range() {
 fn tunnel_port_zero() {
     let text = edit(EDGE, "workers = 2", "tunnel_port = 0");
     let p = only_problem(&refuse(&text), "tunnel_port", "must not be 0");
-    assert_eq!(p.line, Some(3));
+    assert_eq!(p.line, Some(4));
 }
 
 #[test]
 fn interface_name_empty() {
     let text = edit(EDGE, "\"lan0\"", "\"\"");
     let p = only_problem(&refuse(&text), "interface[0].name", "must not be empty");
-    assert_eq!(p.line, Some(6));
+    assert_eq!(p.line, Some(8));
 }
 
 #[test]
 fn interface_name_too_long() {
     let text = edit(EDGE, "\"lan0\"", "\"lan4567890123456\"");
     let p = only_problem(&refuse(&text), "interface[0].name", "is 16 bytes long");
-    assert_eq!(p.line, Some(6));
+    assert_eq!(p.line, Some(8));
 }
 
 #[test]
@@ -102,7 +104,7 @@ fn interface_mtu_out_of_range() {
 fn interface_address_slash_32_is_refused() {
     let text = edit(EDGE, "198.18.1.1/24", "198.18.1.1/32");
     let p = only_problem(&refuse(&text), "interface[0].address", "/32");
-    assert_eq!(p.line, Some(7));
+    assert_eq!(p.line, Some(9));
 }
 
 #[test]
@@ -116,7 +118,7 @@ fn interface_address_must_be_a_host() {
     ] {
         let text = edit(EDGE, "198.18.1.1/24", address);
         let p = only_problem(&refuse(&text), "interface[0].address", why);
-        assert_eq!(p.line, Some(7));
+        assert_eq!(p.line, Some(9));
     }
 }
 
@@ -167,16 +169,16 @@ fn peer_id_duplicate() {
 fn peer_id_is_own_id() {
     let text = edit(EDGE, "id = 2", "id = 1");
     let p = only_problem(&refuse(&text), "peer[0].id", "this daemon's own id");
-    assert_eq!(p.line, Some(19));
+    assert_eq!(p.line, Some(18));
 }
 
 #[test]
 fn key_file_missing() {
-    let text = edit(EDGE, "\"edge.key\"", "\"absent.key\"");
+    let text = edit(EDGE, &format!("{KEY_FILE:?}"), "\"absent.key\"");
     let scratch = Scratch::new();
     let err = scratch.load(&text).unwrap_err();
     let p = only_problem(&err, "peer[0].key_file", "cannot read");
-    assert_eq!(p.line, Some(20));
+    assert_eq!(p.line, Some(19));
     // The message names the file as resolved against the config's directory.
     let resolved = scratch.dir.join("absent.key");
     assert!(
@@ -188,7 +190,7 @@ fn key_file_missing() {
 
 #[test]
 fn key_file_is_a_directory() {
-    let text = edit(EDGE, "\"edge.key\"", "\".\"");
+    let text = edit(EDGE, &format!("{KEY_FILE:?}"), "\".\"");
     only_problem(&refuse(&text), "peer[0].key_file", "not a regular file");
 }
 
@@ -196,7 +198,7 @@ fn key_file_is_a_directory() {
 fn allowed_empty() {
     let text = edit(EDGE, "[\"0.0.0.0/0\"]", "[]");
     let p = only_problem(&refuse(&text), "peer[0].allowed", "at least one prefix");
-    assert_eq!(p.line, Some(21));
+    assert_eq!(p.line, Some(20));
 }
 
 #[test]
@@ -210,11 +212,11 @@ fn allowed_prefix_with_host_bits() {
 fn peer_without_links() {
     let text = cut(EDGE, "[[peer.link]]", Some("[[rule]]"));
     let p = only_problem(&refuse(&text), "peer[0].link", "missing field `link`");
-    assert_eq!(p.line, Some(17), "the line of the [[peer]] lacking it");
+    assert_eq!(p.line, Some(16), "the line of the [[peer]] lacking it");
 
     let text = edit(&text, "allowed = [", "link = []\nallowed = [");
     let p = only_problem(&refuse(&text), "peer[0].link", "at least one link");
-    assert_eq!(p.line, Some(21));
+    assert_eq!(p.line, Some(20));
 }
 
 #[test]
@@ -225,7 +227,7 @@ fn link_name_duplicate() {
         "peer[0].link[1].name",
         "link isp1 is defined twice in peer hub (first as link[0])",
     );
-    assert_eq!(p.line, Some(31));
+    assert_eq!(p.line, Some(28));
 }
 
 #[test]
@@ -243,21 +245,21 @@ fn link_interface_undefined() {
         "peer[0].link[1].interface",
         "link isp2: interface wan3 is not defined in [[interface]]",
     );
-    assert_eq!(p.line, Some(32));
+    assert_eq!(p.line, Some(29));
 }
 
 #[test]
 fn link_weight_out_of_range() {
     let text = edit(EDGE, "weight = 2", "weight = 1001");
     let p = only_problem(&refuse(&text), "peer[0].link[1].weight", "0..=1000");
-    assert_eq!(p.line, Some(35));
+    assert_eq!(p.line, Some(32));
 }
 
 #[test]
 fn all_link_weights_zero() {
     let text = edit(EDGE, "weight = 2", "weight = 0").replace("weight = 1", "weight = 0");
     let p = only_problem(&refuse(&text), "peer[0].link", "every link has weight 0");
-    assert_eq!(p.line, Some(23));
+    assert_eq!(p.line, Some(21));
 }
 
 #[test]
@@ -268,7 +270,7 @@ fn link_gateway_outside_the_interface_prefix() {
         "peer[0].link[1].gateway",
         "gateway 198.18.13.1 is not inside wan2's prefix 198.18.12.0/24",
     );
-    assert_eq!(p.line, Some(33));
+    assert_eq!(p.line, Some(30));
 }
 
 #[test]
@@ -289,7 +291,7 @@ fn link_without_gateway_needs_an_on_link_remote() {
         "peer[0].link[1].remote",
         "not on wan2's subnet",
     );
-    assert_eq!(p.line, Some(33));
+    assert_eq!(p.line, Some(30));
 
     let on_link = edit_nth(&text, "203.0.113.2:7420", 1, "198.18.12.7:7420");
     Scratch::new()
@@ -317,7 +319,7 @@ fn link_remote_must_be_a_unicast_endpoint() {
 fn route_with_both_peer_and_dev() {
     let text = edit(EDGE, "peer = \"hub\"", "peer = \"hub\"\ndev = \"wan1\"");
     let p = only_problem(&refuse(&text), "route[0]", "exactly one of `peer` or `dev`");
-    assert_eq!(p.line, Some(41));
+    assert_eq!(p.line, Some(36));
 }
 
 #[test]
@@ -335,7 +337,7 @@ fn route_via_with_peer() {
         "peer = \"hub\"\nvia = \"198.18.11.1\"",
     );
     let p = only_problem(&refuse(&text), "route[0].via", "only allowed with `dev`");
-    assert_eq!(p.line, Some(45));
+    assert_eq!(p.line, Some(40));
 }
 
 #[test]
@@ -343,7 +345,7 @@ fn route_dev_undefined() {
     let text = edit(HUB, "dev = \"wan0\"", "dev = \"wan9\"");
     only_problem(
         &refuse(&text),
-        "route[0].dev",
+        "route[1].dev",
         "interface wan9 is not defined in [[interface]]",
     );
 }
@@ -355,7 +357,7 @@ fn route_peer_undefined() {
     let p = assert_problem(
         &err,
         "route[0].peer",
-        Some(44),
+        Some(39),
         "peer hubb is not defined in [[peer]]",
     );
     assert!(
@@ -370,7 +372,7 @@ fn route_via_outside_the_dev_prefix() {
     let text = edit(HUB, "via = \"203.0.113.1\"", "via = \"203.0.113.17\"");
     let p = only_problem(
         &refuse(&text),
-        "route[0].via",
+        "route[1].via",
         "via 203.0.113.17 is not inside wan0's prefix 203.0.113.0/28",
     );
     assert_eq!(p.line, Some(line_of(&text, "203.0.113.17")));
@@ -383,7 +385,7 @@ fn route_duplicate() {
     let p = only_problem(
         &refuse(&text),
         "route[2].to",
-        "route to 0.0.0.0/0 in table main is already defined by route[0]",
+        "route to 0.0.0.0/0 in table main is already defined by route[1]",
     );
     assert_eq!(p.line, Some(text.lines().count() - 2));
 
@@ -400,14 +402,14 @@ fn route_duplicate() {
 #[test]
 fn route_prefix_with_host_bits() {
     let text = edit_nth(HUB, "198.18.1.0/24", 1, "198.18.1.1/24");
-    only_problem(&refuse(&text), "route[1].to", "host bits");
+    only_problem(&refuse(&text), "route[0].to", "host bits");
 }
 
 #[test]
 fn route_table_name_empty() {
     let text = edit_nth(EDGE, "table = \"bond\"", 1, "table = \"\"");
     let err = refuse(&text);
-    assert_problem(&err, "route[0].table", Some(42), "must not be empty");
+    assert_problem(&err, "route[0].table", Some(37), "must not be empty");
 }
 
 #[test]
@@ -418,7 +420,7 @@ fn rule_table_without_routes() {
         "rule[0].table",
         "table bonded has no [[route]]",
     );
-    assert_eq!(p.line, Some(39));
+    assert_eq!(p.line, Some(35));
 }
 
 #[test]
@@ -437,7 +439,7 @@ fn rule_prefix_with_host_bits() {
         "rule[0].from",
         "did you mean 198.18.1.0/24?",
     );
-    assert_eq!(p.line, Some(38));
+    assert_eq!(p.line, Some(34));
 }
 
 #[test]
@@ -453,7 +455,7 @@ fn edge_with_two_peers() {
         "peer",
         "exactly one [[peer]] (its hub); found 2",
     );
-    assert_eq!(p.line, Some(17));
+    assert_eq!(p.line, Some(16));
 }
 
 #[test]
@@ -475,7 +477,7 @@ fn edge_without_a_route_into_the_bond() {
         "dev = \"wan1\"\nvia = \"198.18.11.1\"",
     );
     let p = only_problem(&refuse(&text), "route", "peer = \"hub\"");
-    assert_eq!(p.line, Some(41));
+    assert_eq!(p.line, Some(36));
 }
 
 #[test]
@@ -497,11 +499,11 @@ fn every_problem_is_reported_one_per_line_in_file_order() {
     let shown = err.to_string();
     let file = err.file().display().to_string();
     let expected = [
-        format!("{file}:3: workers: "),
-        format!("{file}:7: interface[0].address: "),
-        format!("{file}:28: peer[0].link[0].weight: "),
-        format!("{file}:32: peer[0].link[1].interface: "),
-        format!("{file}:41: route[0]: "),
+        format!("{file}:4: workers: "),
+        format!("{file}:9: interface[0].address: "),
+        format!("{file}:26: peer[0].link[0].weight: "),
+        format!("{file}:29: peer[0].link[1].interface: "),
+        format!("{file}:36: route[0]: "),
     ];
     let lines: Vec<&str> = shown.lines().collect();
     assert_eq!(lines.len(), expected.len(), "{shown}");

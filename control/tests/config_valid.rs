@@ -3,7 +3,7 @@
 mod common;
 
 use braid_control::config::{Balance, BondMode, Config, Role};
-use common::{edit, Scratch, EDGE, HUB};
+use common::{edit, Scratch, EDGE, HUB, KEY_FILE};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 
@@ -56,10 +56,10 @@ fn lab_hub_loads() {
     let config = scratch.load(HUB).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.role, Role::Hub);
     assert_eq!(config.workers, 1);
-    assert_eq!(config.bond.mode, BondMode::Flow);
-    assert_eq!(config.interfaces[0].mtu, 9000);
+    assert_eq!(config.bond.mode, BondMode::Packet);
+    assert_eq!(config.interfaces[0].mtu, 1500);
     assert_eq!(config.peers[0].links.len(), 2);
-    let default = &config.routes[0];
+    let default = &config.routes[1];
     assert_eq!(default.table, "main");
     assert_eq!(default.dev.as_deref(), Some("wan0"));
     assert_eq!(default.via, Some(Ipv4Addr::new(203, 0, 113, 1)));
@@ -101,12 +101,12 @@ remote = "198.18.22.2:7420"
 fn relative_key_files_resolve_against_the_config_directory() {
     let scratch = Scratch::new();
     let config = scratch.load(EDGE).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.peers[0].key_file, scratch.dir.join("edge.key"));
+    assert_eq!(config.peers[0].key_file, scratch.dir.join(KEY_FILE));
 
-    let absolute = scratch.dir.join("edge.key");
+    let absolute = scratch.dir.join(KEY_FILE);
     let text = edit(
         EDGE,
-        "key_file = \"edge.key\"",
+        &format!("key_file = {KEY_FILE:?}"),
         &format!("key_file = {:?}", absolute.display().to_string()),
     );
     let config = Config::parse(&text, Path::new("/nonexistent/braidd.toml"))
@@ -118,7 +118,7 @@ fn relative_key_files_resolve_against_the_config_directory() {
 fn parse_reads_key_files_next_to_its_origin() {
     let scratch = Scratch::new();
     let config = Config::parse(EDGE, &scratch.config_path()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.peers[0].key_file, scratch.dir.join("edge.key"));
+    assert_eq!(config.peers[0].key_file, scratch.dir.join(KEY_FILE));
     // The same text named as a file elsewhere finds no key file.
     let err = Config::parse(EDGE, Path::new("/nonexistent/braidd.toml")).unwrap_err();
     assert_eq!(err.problems()[0].field.as_deref(), Some("peer[0].key_file"));

@@ -2,7 +2,7 @@
 //! layout, reads back as exactly the running state, and replaces the file atomically.
 
 use braid_control::config::{Balance, BondMode, Config, LinkState, RouteConfig, RuleConfig};
-use braid_control::proto::{Running, RunningLink};
+use braid_control::proto::Running;
 use braid_control::save::{merge, write_atomic};
 use proptest::prelude::*;
 use std::os::unix::fs::PermissionsExt;
@@ -16,26 +16,7 @@ fn decode(text: &str) -> Config {
 
 /// The running state of a daemon that loaded `text` and changed nothing.
 fn running_of(text: &str) -> Running {
-    let c = decode(text);
-    Running {
-        config: PathBuf::from("/etc/braid/braidd.toml"),
-        mode: c.bond.mode,
-        balance: c.bond.balance,
-        links: c
-            .peers
-            .iter()
-            .flat_map(|p| {
-                p.links.iter().map(|l| RunningLink {
-                    peer: p.name.clone(),
-                    link: l.name.clone(),
-                    weight: l.weight,
-                    state: l.state,
-                })
-            })
-            .collect(),
-        routes: c.routes,
-        rules: c.rules,
-    }
+    Running::of(&decode(text), PathBuf::from("/etc/braid/braidd.toml"))
 }
 
 /// Every comment line of `text`.

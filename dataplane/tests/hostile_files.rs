@@ -13,25 +13,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 /// A hub on the loopback interface (which every machine has), for `braidd --check`.
-const HUB: &str = r#"role = "hub"
-id = 2
-[[interface]]
-name = "lo"
-address = "203.0.113.2/28"
-[[peer]]
-name = "edge1"
-id = 1
-key_file = "edge1.key"
-allowed = ["198.18.1.0/24"]
-[[peer.link]]
-name = "isp1"
-interface = "lo"
-gateway = "203.0.113.1"
-remote = "198.18.11.2:7420"
-[[route]]
-to = "198.18.1.0/24"
-peer = "edge1"
-"#;
+const HUB: &str = braid_testkit::HUB_LOOPBACK;
 
 /// A directory under the temp dir, removed on drop.
 struct Dir(PathBuf);

@@ -8,12 +8,14 @@
 //! authentication does not look at outer addresses). Real traffic is replayed by the lab's
 //! internet router: an nftables `dup` rule copies every tunnel datagram it forwards to the hub.
 //! Every lab is built under a prefix unique to the test and run, and taken down when the test
-//! ends, failed or not. The tests need root and skip without it. `braidd`, `braidctl` and
+//! ends, failed or not. The tests need root (network namespaces); without it they are skipped, or
+//! fail if `CI` or `BRAID_LAB=1` is set (`braid_testkit::lab`). `braidd`, `braidctl` and
 //! `braid-xfer` come from target/<profile>/ (scripts/test builds them first).
 
 use braid_control::proto::{self, NatSession, Outcome, Reply};
 use braid_dataplane::tunnel::{Header, MsgType, Sealer, HEADER_LEN, TAG_LEN};
 use braid_dataplane::wire::{checksum, ipv4};
+use braid_testkit::lab::{can_run, Need};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -343,19 +345,6 @@ fn bin(name: &str) -> PathBuf {
     path
 }
 
-fn root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1));
-    if euid != Some("0") {
-        eprintln!("skipped: the lab needs root (network namespaces)");
-        return false;
-    }
-    true
-}
-
 /// Adds `reason`'s growth between two counter sets.
 fn grew(before: &HashMap<String, u64>, after: &HashMap<String, u64>, reason: &str) -> u64 {
     after.get(reason).copied().unwrap_or(0) - before.get(reason).copied().unwrap_or(0)
@@ -569,7 +558,7 @@ fn in_namespace_sender() {
 
 #[test]
 fn forged_spoofed_and_replayed_tunnel_datagrams_are_dropped_while_tcp_goes_on() {
-    if !root() {
+    if !can_run(Need::Namespaces) {
         return;
     }
     let lab = Lab::up("tun");
@@ -636,7 +625,7 @@ fn forged_spoofed_and_replayed_tunnel_datagrams_are_dropped_while_tcp_goes_on() 
 
 #[test]
 fn floods_of_forged_datagrams_and_new_flows_leave_memory_bounded() {
-    if !root() {
+    if !can_run(Need::Namespaces) {
         return;
     }
     let lab = Lab::up("flood");

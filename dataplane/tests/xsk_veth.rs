@@ -1,5 +1,6 @@
 //! AF_XDP through real veth pairs, in network namespaces this test creates.
-//! Needs root; skipped with a message otherwise.
+//! Needs root (network namespaces); skipped otherwise, or failed if `CI` or `BRAID_LAB=1` is set
+//! (`braid_testkit::lab`).
 //!
 //! ```text
 //!  ns A: a0 198.18.1.1/24 ── veth ── a1 ┐
@@ -19,6 +20,7 @@
 use braid_dataplane::frame::Frame;
 use braid_dataplane::io::xsk::FRAME_CAPACITY;
 use braid_dataplane::io::{Ports, Verdict, XdpMode, XskOptions, XskPorts};
+use braid_testkit::lab::{can_run, Need};
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, UdpSocket};
@@ -77,18 +79,6 @@ fn mac(m: [u8; 6]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(":")
-}
-
-/// Effective uid 0, read from /proc.
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
 }
 
 fn run(cmd: &[&str]) -> Result<String, String> {
@@ -294,8 +284,7 @@ fn field(report: &str, key: &str) -> u64 {
 
 #[test]
 fn xsk_forwards_kernel_datagrams_between_veths() {
-    if !is_root() {
-        eprintln!("skipped: AF_XDP on veth needs root (network namespaces, XDP programs)");
+    if !can_run(Need::Namespaces) {
         return;
     }
     let lab = Lab::create().expect("namespaces and veths");

@@ -2,12 +2,14 @@
 //! two uplinks through a kernel "internet", the hub braidd, and an internet host.
 //!
 //! Every test builds its own lab under its own prefix and tears it down when it ends, failed or not.
-//! They need root (network namespaces) and skip with a message without it. `braidd` and `braid-xfer`
-//! are taken from the directory of the test binary's profile (target/<profile>/).
+//! They need root (network namespaces); without it they are skipped, or fail if `CI` or `BRAID_LAB=1`
+//! is set (`braid_testkit::lab`). `braidd` and `braid-xfer` are taken from the directory of the test
+//! binary's profile (target/<profile>/).
 
 mod common;
 
-use common::{args, braid_lab, exec, root, sh, text, xfer, Lab, INET_HOST};
+use braid_testkit::lab::{can_run, Need};
+use common::{args, braid_lab, exec, sh, text, xfer, Lab, INET_HOST};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
@@ -364,7 +366,7 @@ fn lab_configs_parse_as_braidd_configs() {
 /// every wire carries pings; the uplinks' counters see them; `down` leaves nothing behind.
 #[test]
 fn lab_wiring_without_braid() {
-    if !root() {
+    if !can_run(Need::Namespaces) {
         return;
     }
     let lab = Lab::new(
@@ -476,7 +478,7 @@ fn lab_wiring_without_braid() {
 /// it twice, and `stop` ends it with SIGTERM.
 #[test]
 fn lab_starts_and_stops_the_daemons() {
-    if !root() {
+    if !can_run(Need::Namespaces) {
         return;
     }
     let lab = Lab::new(&prefix("life"), &LabOpts::default());
@@ -522,7 +524,7 @@ fn lab_starts_and_stops_the_daemons() {
 
 #[test]
 fn ping_from_lan_host_to_internet_host() {
-    if !root() {
+    if !can_run(Need::Namespaces) {
         return;
     }
     let lab = Lab::new(&prefix("ping"), &LabOpts::default());
@@ -568,14 +570,14 @@ fn tcp_both_ways(workers: usize) {
 
 #[test]
 fn tcp_10mb_both_ways_one_worker() {
-    if root() {
+    if can_run(Need::Namespaces) {
         tcp_both_ways(1);
     }
 }
 
 #[test]
 fn tcp_10mb_both_ways_two_workers() {
-    if root() {
+    if can_run(Need::Namespaces) {
         tcp_both_ways(2);
     }
 }
@@ -604,21 +606,21 @@ fn packet_mode_split(workers: usize) {
 
 #[test]
 fn packet_mode_splits_by_weight_one_worker() {
-    if root() {
+    if can_run(Need::Namespaces) {
         packet_mode_split(1);
     }
 }
 
 #[test]
 fn packet_mode_splits_by_weight_two_workers() {
-    if root() {
+    if can_run(Need::Namespaces) {
         packet_mode_split(2);
     }
 }
 
 #[test]
 fn flow_mode_keeps_one_tcp_flow_on_one_link() {
-    if !root() {
+    if !can_run(Need::Namespaces) {
         return;
     }
     let lab = Lab::new(
@@ -654,7 +656,7 @@ fn flow_mode_keeps_one_tcp_flow_on_one_link() {
 /// attached to its NICs.
 #[test]
 fn shutdown_detaches_xdp() {
-    if !root() {
+    if !can_run(Need::Namespaces) {
         return;
     }
     let lab = Lab::new(&prefix("stop"), &LabOpts::default());
@@ -769,14 +771,14 @@ impl Drop for KillOnDrop {
 
 #[test]
 fn masquerade_one_worker() {
-    if root() {
+    if can_run(Need::Namespaces) {
         masquerade(1);
     }
 }
 
 #[test]
 fn masquerade_two_workers() {
-    if root() {
+    if can_run(Need::Namespaces) {
         masquerade(2);
     }
 }

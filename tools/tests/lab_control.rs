@@ -4,12 +4,13 @@
 //! and the socket refuses what it must.
 //!
 //! Every test builds its own lab under its own prefix and tears it down when it ends, failed or
-//! not. They need root (network namespaces) and skip with a message without it. `braidd` and
-//! `braidctl` are taken from the directory of the test binary's profile (target/<profile>/).
+//! not. They need root (network namespaces); without it they are skipped, or fail if `CI` or
+//! `BRAID_LAB=1` is set (`braid_testkit::lab`). `braidd` and `braidctl` are taken from the directory of the test binary's profile (target/<profile>/).
 
 mod common;
 
-use common::{args, bin, exec, root, text, xfer, Lab, INET_HOST};
+use braid_testkit::lab::{can_run, Need};
+use common::{args, bin, exec, text, xfer, Lab, INET_HOST};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -227,7 +228,7 @@ fn watch_tables(out: &str) -> Vec<BTreeMap<String, [f64; 4]>> {
 /// drop counter of either daemon rises. `watch` shows live rates meanwhile.
 #[test]
 fn weights_and_link_state_apply_at_once_without_loss() {
-    if !root() {
+    if !can_run(Need::Namespaces) {
         return;
     }
     let lab = Lab::start("split", "");
@@ -346,7 +347,7 @@ fn weights_and_link_state_apply_at_once_without_loss() {
 /// `reload` brings back what was saved (and refuses a broken file whole).
 #[test]
 fn save_reload_and_refusals_against_a_real_daemon() {
-    if !root() {
+    if !can_run(Need::Namespaces) {
         return;
     }
     let lab = Lab::start("ctl", "");
@@ -472,7 +473,7 @@ fn save_reload_and_refusals_against_a_real_daemon() {
 /// not masquerade says so.
 #[test]
 fn nat_lists_the_sessions_of_a_masquerading_hub() {
-    if !root() {
+    if !can_run(Need::Namespaces) {
         return;
     }
     let lab = Lab::start("nat", "--nat");

@@ -6,8 +6,10 @@
 //!  P-lan eth0 (gen) ─ lan0 [braidd edge] wan1/wan2 ─ P-net ─ wan0 [braidd hub] ─ P-net ─ eth0 P-inet (sink)
 //! ```
 //! Each test builds its own lab under its own prefix and removes it when it ends, failed or not.
-//! They need root and skip with a message without it. `braidd` comes from target/<profile>/.
+//! They need root (network namespaces); without it they are skipped, or fail if `CI` or
+//! `BRAID_LAB=1` is set (`braid_testkit::lab`). `braidd` comes from target/<profile>/.
 
+use braid_testkit::lab::{can_run, Need};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -22,19 +24,6 @@ const INET_HOST: &str = "203.0.113.130";
 const LAN_HOST: &str = "198.18.1.2";
 /// Longest any child may run.
 const CHILD_LIMIT: Duration = Duration::from_secs(60);
-
-fn is_root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let root = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        == Some("0");
-    if !root {
-        eprintln!("skipped: the lab needs root (network namespaces)");
-    }
-    root
-}
 
 fn text(out: &Output) -> String {
     format!(
@@ -267,7 +256,7 @@ fn u(v: &Value, key: &str) -> u64 {
 
 #[test]
 fn gen_through_braid_edge_and_hub_to_the_sink_loses_nothing() {
-    if !is_root() {
+    if !can_run(Need::Namespaces) {
         return;
     }
     let lab = Lab::up("bond");
@@ -380,7 +369,7 @@ fn gen_through_braid_edge_and_hub_to_the_sink_loses_nothing() {
 /// `benches/lab.sh --smoke`: a few seconds of every variant, then the lab is gone.
 #[test]
 fn lab_bench_smoke_mode_starts_and_stops_cleanly() {
-    if !is_root() {
+    if !can_run(Need::Namespaces) {
         return;
     }
     let prefix = format!("bpb{}", std::process::id());

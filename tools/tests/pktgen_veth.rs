@@ -5,9 +5,11 @@
 //!  ns bpg<pid>-<test>:  g0 ──── veth (2 queues each way) ──── s0
 //!                       gen                                   sink
 //! ```
-//! Needs root; skipped with a message otherwise. Every run is bounded (rate, duration, count)
+//! Needs root (network namespaces); skipped otherwise, or failed if `CI` or `BRAID_LAB=1` is set
+//! (`braid_testkit::lab`). Every run is bounded (rate, duration, count)
 //! and every child is killed if it outlives its deadline.
 
+use braid_testkit::lab::{can_run, Need};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -16,19 +18,6 @@ use std::time::{Duration, Instant};
 
 /// Longest any child may run.
 const CHILD_LIMIT: Duration = Duration::from_secs(30);
-
-fn is_root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let root = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        == Some("0");
-    if !root {
-        eprintln!("skipped: needs root (network namespaces, AF_XDP)");
-    }
-    root
-}
 
 fn sh(args: &[&str]) -> String {
     let out = Command::new(args[0])
@@ -219,7 +208,7 @@ fn check_latency(l: &Value, count: u64) {
 /// Two generator threads (one per TX queue, two flows each), a sink thread per RX queue.
 #[test]
 fn run_over_a_veth_pair_loses_nothing_and_reports_everything() {
-    if !is_root() {
+    if !can_run(Need::Namespaces) {
         return;
     }
     let v = Veth::new("run");
@@ -281,7 +270,7 @@ fn run_over_a_veth_pair_loses_nothing_and_reports_everything() {
 
 #[test]
 fn gen_and_sink_processes_count_the_same_packets() {
-    if !is_root() {
+    if !can_run(Need::Namespaces) {
         return;
     }
     let v = Veth::new("pair");
@@ -351,7 +340,7 @@ fn gen_and_sink_processes_count_the_same_packets() {
 
 #[test]
 fn a_sink_in_another_process_serves_a_run_over_its_control_socket() {
-    if !is_root() {
+    if !can_run(Need::Namespaces) {
         return;
     }
     let v = Veth::new("ctl");

@@ -7,94 +7,15 @@ use braid_control::config::{Config, ConfigError, Problem};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The lab edge: LAN lan0, uplinks wan1 and wan2 to the hub at 203.0.113.2, weights 1:2.
-pub const EDGE: &str = r#"role = "edge"
-id = 1
-workers = 2
-
-[[interface]]
-name = "lan0"
-address = "198.18.1.1/24"
-
-[[interface]]
-name = "wan1"
-address = "198.18.11.2/24"
-
-[[interface]]
-name = "wan2"
-address = "198.18.12.2/24"
-
-[[peer]]
-name = "hub"
-id = 2
-key_file = "edge.key"
-allowed = ["0.0.0.0/0"]
-
-[[peer.link]]
-name = "isp1"
-interface = "wan1"
-gateway = "198.18.11.1"
-remote = "203.0.113.2:7420"
-weight = 1
-
-[[peer.link]]
-name = "isp2"
-interface = "wan2"
-gateway = "198.18.12.1"
-remote = "203.0.113.2:7420"
-weight = 2
-
-[[rule]]
-from = "198.18.1.0/24"
-table = "bond"
-
-[[route]]
-table = "bond"
-to = "0.0.0.0/0"
-peer = "hub"
-"#;
+/// The lab edge with two workers: LAN lan0, uplinks wan1 and wan2 to the hub at 203.0.113.2,
+/// weights 1:2.
+pub const EDGE: &str = braid_testkit::EDGE_WORKERS2;
 
 /// The lab hub: one NIC wan0 on 203.0.113.2/28, the edge's two uplinks as links.
-pub const HUB: &str = r#"role = "hub"
-id = 2
+pub const HUB: &str = braid_testkit::HUB;
 
-[bond]
-mode = "flow"
-
-[[interface]]
-name = "wan0"
-address = "203.0.113.2/28"
-mtu = 9000
-
-[[peer]]
-name = "edge1"
-id = 1
-key_file = "edge1.key"
-allowed = ["198.18.1.0/24"]
-
-[[peer.link]]
-name = "isp1"
-interface = "wan0"
-gateway = "203.0.113.1"
-remote = "198.18.11.2:7420"
-weight = 1
-
-[[peer.link]]
-name = "isp2"
-interface = "wan0"
-gateway = "203.0.113.1"
-remote = "198.18.12.2:7420"
-weight = 2
-
-[[route]]
-to = "0.0.0.0/0"
-dev = "wan0"
-via = "203.0.113.1"
-
-[[route]]
-to = "198.18.1.0/24"
-peer = "edge1"
-"#;
+/// The key file both fixtures name (relative: next to the config).
+pub const KEY_FILE: &str = "unused";
 
 /// A directory under the system temp dir, removed on drop, holding key files for the
 /// fixtures' peers.
@@ -108,7 +29,7 @@ impl Scratch {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("braid-config-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create scratch dir");
-        for key in ["edge.key", "edge1.key", "edge2.key"] {
+        for key in [KEY_FILE, "edge2.key"] {
             std::fs::write(dir.join(key), [0x5a; 32]).expect("write key file");
         }
         Scratch { dir }

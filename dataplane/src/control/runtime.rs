@@ -7,9 +7,7 @@ use crate::snapshot::Snapshot;
 use crate::wire::Mac;
 use braid_control::config::{Config, LinkConfig, PeerConfig, Problem, RuleConfig};
 use braid_control::key::Key;
-use braid_control::proto::{
-    Changed, ErrorKind, ErrorReply, LinkWeight, Request, Running, RunningLink,
-};
+use braid_control::proto::{Changed, ErrorKind, ErrorReply, LinkWeight, Request, Running};
 use ipnet::Ipv4Net;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -124,26 +122,7 @@ impl Runtime {
 
     /// The state `braidctl save` writes back.
     pub fn running(&self) -> Running {
-        let c = &self.config;
-        Running {
-            config: self.config_path.clone(),
-            mode: c.bond.mode,
-            balance: c.bond.balance,
-            links: c
-                .peers
-                .iter()
-                .flat_map(|p| {
-                    p.links.iter().map(|l| RunningLink {
-                        peer: p.name.clone(),
-                        link: l.name.clone(),
-                        weight: l.weight,
-                        state: l.state,
-                    })
-                })
-                .collect(),
-            routes: c.routes.clone(),
-            rules: c.rules.clone(),
-        }
+        Running::of(&self.config, self.config_path.clone())
     }
 
     fn set_weights(

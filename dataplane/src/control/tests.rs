@@ -25,11 +25,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-const EDGE: &str = include_str!("../../tests/data/edge.toml");
-const HUB: &str = include_str!("../../tests/data/hub.toml");
+const EDGE: &str = braid_testkit::EDGE;
+const HUB: &str = braid_testkit::HUB;
 const KEY: [u8; 32] = [9; 32];
-const EDGE_MACS: [Mac; 3] = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1], [2, 0, 0, 0, 1, 2]];
-const HUB_MAC: Mac = [2, 0, 0, 0, 2, 0];
+const EDGE_MACS: [Mac; 3] = braid_testkit::EDGE_MACS;
+const HUB_MAC: Mac = braid_testkit::HUB_MAC;
 const GW_MAC: Mac = [2, 0, 0, 0, 9, 9];
 const S: u64 = 1_000_000_000;
 
@@ -996,8 +996,7 @@ fn a_hub_with_several_edges_needs_the_peer_named() {
 #[test]
 fn nat_lists_the_sessions_the_workers_hold() {
     let edge_d = Daemon::edge();
-    let masq = "\n[[masquerade]]\ninterface = \"wan0\"\nsources = [\"198.18.1.0/24\"]\n";
-    let hub_d = Daemon::start(&format!("{HUB}{masq}"), &[HUB_MAC]);
+    let hub_d = Daemon::start(braid_testkit::HUB_MASQUERADE, &[HUB_MAC]);
     let Ok(Reply::Nat(n)) = edge_d.call(Request::Nat {
         address: None,
         limit: None,

@@ -53,6 +53,8 @@
 // the rings return, which never exceed the slice they were given. Frame contents are
 // reached only through xsk-rs views and `Frame`, which check their bounds.
 #![allow(clippy::indexing_slicing)]
+// The AF_XDP rings, UMEM and socket calls need unsafe; each block says why it holds.
+#![allow(unsafe_code)]
 
 use super::wake::WakeFd;
 use super::{PortCounters, PortId, Ports, Verdict};

@@ -13,21 +13,21 @@ use braid_control::config::Config;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-pub(super) const KEY: [u8; 32] = [7; 32];
-pub(super) const EDGE_LAN_MAC: Mac = [2, 0, 0, 0, 1, 0];
-pub(super) const EDGE_WAN1_MAC: Mac = [2, 0, 0, 0, 1, 1];
-pub(super) const EDGE_WAN2_MAC: Mac = [2, 0, 0, 0, 1, 2];
-pub(super) const HUB_MAC: Mac = [2, 0, 0, 0, 2, 0];
-pub(super) const HOST_MAC: Mac = [2, 0, 0, 0, 0, 0x10];
-pub(super) const GW1_MAC: Mac = [2, 0, 0, 0, 0, 0x11];
-pub(super) const GW2_MAC: Mac = [2, 0, 0, 0, 0, 0x12];
-pub(super) const HUB_GW_MAC: Mac = [2, 0, 0, 0, 0, 0x20];
+pub(super) const KEY: [u8; 32] = braid_testkit::KEY;
+pub(super) const EDGE_LAN_MAC: Mac = braid_testkit::EDGE_MACS[0];
+pub(super) const EDGE_WAN1_MAC: Mac = braid_testkit::EDGE_MACS[1];
+pub(super) const EDGE_WAN2_MAC: Mac = braid_testkit::EDGE_MACS[2];
+pub(super) const HUB_MAC: Mac = braid_testkit::HUB_MAC;
+pub(super) const HOST_MAC: Mac = braid_testkit::HOST_MAC;
+pub(super) const GW1_MAC: Mac = braid_testkit::GW1_MAC;
+pub(super) const GW2_MAC: Mac = braid_testkit::GW2_MAC;
+pub(super) const HUB_GW_MAC: Mac = braid_testkit::HUB_GW_MAC;
 pub(super) const S: u64 = 1_000_000_000;
 pub(super) const SEQ0: u64 = 1_000;
 
-pub(super) const EDGE: &str = include_str!("../../tests/data/edge.toml");
+pub(super) const EDGE: &str = braid_testkit::EDGE;
 
-pub(super) const HUB: &str = include_str!("../../tests/data/hub.toml");
+pub(super) const HUB: &str = braid_testkit::HUB;
 
 pub(super) fn addr(s: &str) -> Ipv4Addr {
     s.parse().unwrap()

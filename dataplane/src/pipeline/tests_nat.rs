@@ -3,7 +3,7 @@
 
 use super::tests::{
     addr, assert_ipv4_valid, edge_resolved, run, udp_frame, EDGE_LAN_MAC, EDGE_WAN1_MAC,
-    EDGE_WAN2_MAC, HOST_MAC, HUB, HUB_GW_MAC, HUB_MAC, KEY, S, SEQ0,
+    EDGE_WAN2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC, KEY, S, SEQ0,
 };
 use super::{Pipeline, Shared};
 use crate::ids::Lane;
@@ -14,11 +14,11 @@ use crate::wire::{checksum, icmp, ipv4};
 use braid_control::config::Config;
 use std::sync::Arc;
 
-const MASQ: &str = "\n[[masquerade]]\ninterface = \"wan0\"\nsources = [\"198.18.1.0/24\"]\n";
+const MASQ_HUB: &str = braid_testkit::HUB_MASQUERADE;
 
 /// `workers` hub pipelines (lanes 0..workers) sharing one daemon state.
 fn nat_hubs(extra: &str, workers: usize) -> Vec<Pipeline> {
-    let text = format!("workers = {workers}\n{HUB}{MASQ}{extra}");
+    let text = format!("workers = {workers}\n{MASQ_HUB}{extra}");
     let cfg: Config = toml::from_str(&text).unwrap();
     let snap = Snapshot::build(&cfg, &[HUB_MAC], &[KEY], 1).unwrap();
     let shared = Arc::new(Shared::new(snap));

@@ -17,16 +17,10 @@ use braid_dataplane::worker::Mailboxes;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-pub const EDGE: &str = include_str!("../data/edge.toml");
-pub const HUB: &str = include_str!("../data/hub.toml");
-pub const KEY: [u8; 32] = [7; 32];
+pub use braid_testkit::{
+    EDGE, EDGE_MACS, GW1_MAC, GW2_MAC, HOST_MAC, HUB, HUB_GW_MAC, HUB_MAC, KEY,
+};
 pub const KEY2: [u8; 32] = [9; 32];
-pub const EDGE_MACS: [[u8; 6]; 3] = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1], [2, 0, 0, 0, 1, 2]];
-pub const HUB_MAC: [u8; 6] = [2, 0, 0, 0, 2, 0];
-pub const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
-pub const GW1_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x11];
-pub const GW2_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x12];
-pub const HUB_GW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x20];
 pub const S: u64 = 1_000_000_000;
 pub const SEQ0: u64 = 1 << 40;
 /// Offset of the braid message in a tunnel frame (Ethernet, IPv4, UDP).

@@ -161,17 +161,3 @@ pub fn bin(name: &str) -> PathBuf {
 pub fn xfer() -> &'static str {
     env!("CARGO_BIN_EXE_braid-xfer")
 }
-
-/// Whether this process may create namespaces; prints why a test is skipped when not.
-pub fn root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let is_root = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        == Some("0");
-    if !is_root {
-        eprintln!("skipped: the lab needs root (network namespaces)");
-    }
-    is_root
-}

@@ -1,0 +1,42 @@
+//! What braid's tests share: the lab-shaped configs (the files in `dataplane/tests/data/`),
+//! the MACs and key the tests give the lab's machines, and [`lab`], the rule for tests that need
+//! root or network namespaces. This crate depends on no braid crate, so that
+//! `braid-dataplane`'s own unit tests can use it.
+//!
+//! The configs are shaped like the lab `tools/braid-lab` builds. Tests that load one from a file
+//! write a key under the name its `key_file` gives.
+
+pub mod lab;
+
+/// The lab edge: LAN lan0 198.18.1.1/24, uplinks wan1 and wan2 (gateways 198.18.11.1 and
+/// 198.18.12.1) to the hub at 203.0.113.2:7420, weights 1:2, packet mode, the LAN into the bond.
+pub const EDGE: &str = include_str!("../../dataplane/tests/data/edge.toml");
+/// [`EDGE`] with two workers.
+pub const EDGE_WORKERS2: &str = include_str!("../../dataplane/tests/data/edge-workers2.toml");
+/// [`EDGE`] with MTU 1600 on its uplinks, so that full-size LAN frames fit in the tunnel.
+pub const EDGE_MTU1600: &str = include_str!("../../dataplane/tests/data/edge-mtu1600.toml");
+/// The lab hub: wan0 203.0.113.2/28 (gateway 203.0.113.1), the edge's LAN 198.18.1.0/24
+/// behind the bond, the rest to the internet.
+pub const HUB: &str = include_str!("../../dataplane/tests/data/hub.toml");
+/// [`HUB`] with MTU 1600 on wan0.
+pub const HUB_MTU1600: &str = include_str!("../../dataplane/tests/data/hub-mtu1600.toml");
+/// [`HUB`] masquerading the edge's LAN on wan0.
+pub const HUB_MASQUERADE: &str = include_str!("../../dataplane/tests/data/hub-masquerade.toml");
+/// [`HUB`] on the loopback interface, for `braidd --check` on any machine; its peer's key is
+/// `edge1.key`.
+pub const HUB_LOOPBACK: &str = include_str!("../../dataplane/tests/data/hub-loopback.toml");
+
+/// The tunnel key of the lab edge and hub.
+pub const KEY: [u8; 32] = [7; 32];
+/// The edge's MACs, in the order of its interfaces: lan0, wan1, wan2.
+pub const EDGE_MACS: [[u8; 6]; 3] = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1], [2, 0, 0, 0, 1, 2]];
+/// The hub's wan0 MAC.
+pub const HUB_MAC: [u8; 6] = [2, 0, 0, 0, 2, 0];
+/// The LAN host's MAC.
+pub const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
+/// The edge's gateway on wan1 (198.18.11.1).
+pub const GW1_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x11];
+/// The edge's gateway on wan2 (198.18.12.1).
+pub const GW2_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x12];
+/// The hub's gateway (203.0.113.1).
+pub const HUB_GW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x20];
