@@ -205,6 +205,12 @@ impl<'a> Ipv4Mut<'a> {
         Ipv4Mut { b: bytes }
     }
 
+    /// Checks the header length alone: at least 20 bytes, all present (see
+    /// [`Ipv4::check_header`]).
+    pub(super) fn check_header(&self) -> Result<(), WireError> {
+        self.view().check_header()
+    }
+
     /// The packet's fields.
     pub fn view(&self) -> Ipv4<'_> {
         Ipv4 { b: self.b }

@@ -27,6 +27,8 @@ pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
 pub mod l4;
+pub mod tcp;
+pub mod udp;
 
 /// A 48-bit Ethernet address.
 pub type Mac = [u8; 6];
