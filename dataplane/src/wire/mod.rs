@@ -107,20 +107,3 @@ fn update_u16(b: &mut [u8], f: Field, op: impl FnOnce(u16) -> u16) -> Option<che
 fn get_addr(b: &[u8], f: Field) -> std::net::Ipv4Addr {
     read::<4>(b, f.start).into()
 }
-
-/// Reads a big-endian u16 at `at` (0 past the end; callers have checked the bounds).
-#[inline]
-pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
-    b.get(at..)
-        .and_then(<[u8]>::first_chunk)
-        .map_or(0, |w| u16::from_be_bytes(*w))
-}
-
-/// Reads an IPv4 address (4 bytes) at `at` (0.0.0.0 past the end; callers have
-/// checked the bounds).
-#[inline]
-pub(crate) fn addr(b: &[u8], at: usize) -> std::net::Ipv4Addr {
-    b.get(at..)
-        .and_then(<[u8]>::first_chunk::<4>)
-        .map_or(std::net::Ipv4Addr::UNSPECIFIED, |a| (*a).into())
-}
