@@ -1,22 +1,7 @@
 //! The flow hash: a fast mix of an IPv4 packet's 5-tuple.
 
-const PROTO_TCP: u8 = 6;
-const PROTO_UDP: u8 = 17;
-
-/// Byte `i` of `p`, or 0 past its end.
-fn byte(p: &[u8], i: usize) -> u8 {
-    p.get(i).copied().unwrap_or(0)
-}
-
-/// Four bytes of `p` from `at` as a big-endian word; missing bytes read as 0.
-fn word(p: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([
-        byte(p, at),
-        byte(p, at + 1),
-        byte(p, at + 2),
-        byte(p, at + 3),
-    ])
-}
+use crate::wire::ipv4::{Ipv4, PROTO_TCP, PROTO_UDP};
+use crate::wire::l4::{self, End};
 
 /// A 64-bit finalizer (multiply-xorshift) in which every input bit affects every output bit.
 fn mix(mut h: u64) -> u64 {
@@ -32,14 +17,13 @@ fn mix(mut h: u64) -> u64 {
 /// pieces of one datagram take the same link. Short or garbage input never panics:
 /// missing bytes count as 0.
 pub fn flow_hash(ipv4_packet: &[u8]) -> u32 {
-    let p = ipv4_packet;
-    let addresses = u64::from(word(p, 12)) << 32 | u64::from(word(p, 16));
-    let proto = byte(p, 9);
-    // More-fragments flag or a non-zero offset.
-    let fragment = u16::from_be_bytes([byte(p, 6), byte(p, 7)]) & 0x3fff != 0;
-    let ports = if (proto == PROTO_TCP || proto == PROTO_UDP) && !fragment {
-        let ihl = usize::from(byte(p, 0) & 0x0f) * 4;
-        word(p, ihl.max(20))
+    // Unchecked: missing bytes read as zero.
+    let ip = Ipv4::new_unchecked(ipv4_packet);
+    let addresses = u64::from(u32::from(ip.src())) << 32 | u64::from(u32::from(ip.dst()));
+    let proto = ip.protocol();
+    let ports = if (proto == PROTO_TCP || proto == PROTO_UDP) && !ip.is_fragment() {
+        let (sport, dport) = (l4::endpoint(&ip, End::Src).1, l4::endpoint(&ip, End::Dst).1);
+        u32::from(sport) << 16 | u32::from(dport)
     } else {
         0
     };

@@ -1,10 +1,13 @@
 //! Translation of whole IPv4 packets in place: TCP, UDP, ICMP echo, and ICMP
 //! errors for the session they quote.
 
-use super::packet::{get16, parse, set16, set_addr, set_endpoint, Endpoint, Kind, Side};
+use super::packet::{parse, Endpoint, Kind};
 use super::session::Dir;
 use super::table::NatTable;
 use super::NatError;
+use crate::wire::icmp::Icmp;
+use crate::wire::ipv4::Ipv4Mut;
+use crate::wire::l4::{self, End};
 
 /// What a translation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,15 +30,15 @@ impl NatTable {
     /// Checksums are updated incrementally; trailing bytes past the IPv4 total
     /// length are left alone. On error the packet is unchanged.
     pub fn translate_out(&mut self, packet: &mut [u8], now: u64) -> Result<Translated, NatError> {
-        let p = parse(packet, Dir::Out)?;
-        let b = packet.get_mut(..p.total).ok_or(NatError::Malformed)?;
+        let mut ip = Ipv4Mut::parse(packet).map_err(|_| NatError::Malformed)?;
+        let p = parse(&ip.view(), Dir::Out)?;
         let t = match p.kind {
             Kind::Flow { tcp_flags } => {
                 let (i, created) = self.by_inside_or_new(p.ep, now)?;
                 self.touch(i, Dir::Out, tcp_flags, now);
                 let (inside, outside) =
                     self.endpoints(self.slots.get(i as usize).ok_or(NatError::NoSession)?);
-                set_endpoint(b, p.hl, Side::Src, outside);
+                l4::set_endpoint(&mut ip, End::Src, outside.addr, outside.port);
                 Translated {
                     inside,
                     outside,
@@ -43,12 +46,13 @@ impl NatTable {
                     icmp_error: false,
                 }
             }
-            Kind::Error { quote, qhl } => {
+            Kind::Error => {
                 let i = self.by_inside(p.ep, now).ok_or(NatError::NoSession)?;
                 let (inside, outside) =
                     self.endpoints(self.slots.get(i as usize).ok_or(NatError::NoSession)?);
-                translate_error(b, p.hl, quote, qhl, Side::Dst, outside);
-                set_addr(b, Side::Src, outside.addr);
+                // The quoted packet came in, its destination translated: undo that.
+                translate_quote(&mut ip, End::Dst, outside)?;
+                ip.set_src(outside.addr);
                 Translated {
                     inside,
                     outside,
@@ -68,15 +72,15 @@ impl NatTable {
     /// out gets its outer destination and the quoted source translated back.
     /// On error the packet is unchanged.
     pub fn translate_in(&mut self, packet: &mut [u8], now: u64) -> Result<Translated, NatError> {
-        let p = parse(packet, Dir::In)?;
-        let b = packet.get_mut(..p.total).ok_or(NatError::Malformed)?;
+        let mut ip = Ipv4Mut::parse(packet).map_err(|_| NatError::Malformed)?;
+        let p = parse(&ip.view(), Dir::In)?;
         let t = match p.kind {
             Kind::Flow { tcp_flags } => {
                 let i = self.by_outside(p.ep, now).ok_or(NatError::NoSession)?;
                 self.touch(i, Dir::In, tcp_flags, now);
                 let (inside, outside) =
                     self.endpoints(self.slots.get(i as usize).ok_or(NatError::NoSession)?);
-                set_endpoint(b, p.hl, Side::Dst, inside);
+                l4::set_endpoint(&mut ip, End::Dst, inside.addr, inside.port);
                 Translated {
                     inside,
                     outside,
@@ -84,16 +88,17 @@ impl NatTable {
                     icmp_error: false,
                 }
             }
-            Kind::Error { quote, qhl } => {
+            Kind::Error => {
                 // The error must be addressed to the quoted packet's source.
-                if b.get(16..20) != Some(&p.ep.addr.octets()[..]) {
+                if ip.view().dst() != p.ep.addr {
                     return Err(NatError::NoSession);
                 }
                 let i = self.by_outside(p.ep, now).ok_or(NatError::NoSession)?;
                 let (inside, outside) =
                     self.endpoints(self.slots.get(i as usize).ok_or(NatError::NoSession)?);
-                translate_error(b, p.hl, quote, qhl, Side::Src, inside);
-                set_addr(b, Side::Dst, inside.addr);
+                // The quoted packet went out, its source translated: undo that.
+                translate_quote(&mut ip, End::Src, inside)?;
+                ip.set_dst(inside.addr);
                 Translated {
                     inside,
                     outside,
@@ -107,16 +112,11 @@ impl NatTable {
     }
 }
 
-/// Sets endpoint `ep` on `side` of the packet quoted by the ICMP error in `b`
-/// (IPv4 header of `hl` bytes; quote at `quote` with a `qhl`-byte header) and
-/// carries every changed word into the ICMP checksum. The quoted transport
-/// checksum is fixed only if the quote holds it.
-fn translate_error(b: &mut [u8], hl: usize, quote: usize, qhl: usize, side: Side, ep: Endpoint) {
-    let Some(q) = b.get_mut(quote..) else {
-        return;
-    };
-    let change = set_endpoint(q, qhl, side, ep);
-    if let Some(c) = get16(b, hl + 2) {
-        set16(b, hl + 2, change.apply(c));
-    }
+/// Sets endpoint `ep` on `end` of the packet quoted by the ICMP error `ip`
+/// (checked by `parse`), carrying the change into the ICMP checksum. The quoted
+/// transport checksum is fixed only if the quote holds it.
+fn translate_quote(ip: &mut Ipv4Mut<'_>, end: End, ep: Endpoint) -> Result<(), NatError> {
+    Icmp::new_unchecked(ip.payload_mut())
+        .set_quoted_endpoint(end, ep.addr, ep.port)
+        .map_err(|_| NatError::Malformed)
 }

@@ -56,7 +56,7 @@ impl IpFacts {
     /// The facts of a checked IPv4 packet.
     pub fn of(ip: &Ipv4<'_>) -> IpFacts {
         let udp_dst_port = (ip.protocol() == crate::wire::ipv4::PROTO_UDP)
-            .then(|| udp::dst_port_unchecked(ip.payload()))
+            .then(|| udp::Udp::new_unchecked(ip.payload()).dst_port_if_present())
             .flatten();
         IpFacts {
             header_len: ip.header_len(),

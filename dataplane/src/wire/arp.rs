@@ -1,6 +1,6 @@
 //! ARP for IPv4 over Ethernet (RFC 826).
 
-use super::{addr, be16, Mac, WireError};
+use super::{get_addr, get_u16, get_u8, read, replace, replace_u16, set_u8, Mac, WireError};
 use std::net::Ipv4Addr;
 
 /// Length of an Ethernet/IPv4 ARP packet.
@@ -10,13 +10,38 @@ pub const OP_REQUEST: u16 = 1;
 /// ARP reply opcode.
 pub const OP_REPLY: u16 = 2;
 
+/// Hardware type of Ethernet.
+const HTYPE_ETHERNET: u16 = 1;
+/// Protocol type of IPv4.
+const PTYPE_IPV4: u16 = 0x0800;
+
+/// The packet's fields.
+mod field {
+    use crate::wire::Field;
+
+    pub const HTYPE: Field = 0..2;
+    pub const PTYPE: Field = 2..4;
+    pub const HLEN: usize = 4;
+    pub const PLEN: usize = 5;
+    pub const OPER: Field = 6..8;
+    pub const SHA: Field = 8..14;
+    pub const SPA: Field = 14..18;
+    pub const THA: Field = 18..24;
+    pub const TPA: Field = 24..28;
+}
+
 /// An Ethernet/IPv4 ARP packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Arp {
+    /// Operation: [`OP_REQUEST`] or [`OP_REPLY`].
     pub op: u16,
+    /// Sender hardware address.
     pub sender_mac: Mac,
+    /// Sender protocol address.
     pub sender_ip: Ipv4Addr,
+    /// Target hardware address.
     pub target_mac: Mac,
+    /// Target protocol address.
     pub target_ip: Ipv4Addr,
 }
 
@@ -24,31 +49,38 @@ impl Arp {
     /// Reads an ARP packet (the Ethernet payload); refuses other hardware or
     /// protocol types.
     pub fn parse(payload: &[u8]) -> Result<Arp, WireError> {
-        let p: &[u8; PACKET_LEN] = payload.first_chunk().ok_or(WireError::Truncated)?;
-        if be16(p, 0) != 1 || be16(p, 2) != 0x0800 || p[4] != 6 || p[5] != 4 {
+        let p = payload;
+        if p.len() < PACKET_LEN {
+            return Err(WireError::Truncated);
+        }
+        if get_u16(p, field::HTYPE) != HTYPE_ETHERNET
+            || get_u16(p, field::PTYPE) != PTYPE_IPV4
+            || get_u8(p, field::HLEN) != 6
+            || get_u8(p, field::PLEN) != 4
+        {
             return Err(WireError::Malformed);
         }
-        let mut sender_mac = [0; 6];
-        let mut target_mac = [0; 6];
-        sender_mac.copy_from_slice(&p[8..14]);
-        target_mac.copy_from_slice(&p[18..24]);
         Ok(Arp {
-            op: be16(p, 6),
-            sender_mac,
-            sender_ip: addr(p, 14),
-            target_mac,
-            target_ip: addr(p, 24),
+            op: get_u16(p, field::OPER),
+            sender_mac: read(p, field::SHA.start),
+            sender_ip: get_addr(p, field::SPA),
+            target_mac: read(p, field::THA.start),
+            target_ip: get_addr(p, field::TPA),
         })
     }
 
     /// Writes the packet.
     pub fn emit(&self, buf: &mut [u8; PACKET_LEN]) {
-        buf[..6].copy_from_slice(&[0, 1, 0x08, 0x00, 6, 4]);
-        buf[6..8].copy_from_slice(&self.op.to_be_bytes());
-        buf[8..14].copy_from_slice(&self.sender_mac);
-        buf[14..18].copy_from_slice(&self.sender_ip.octets());
-        buf[18..24].copy_from_slice(&self.target_mac);
-        buf[24..28].copy_from_slice(&self.target_ip.octets());
+        let b = buf.as_mut_slice();
+        replace_u16(b, field::HTYPE, HTYPE_ETHERNET);
+        replace_u16(b, field::PTYPE, PTYPE_IPV4);
+        set_u8(b, field::HLEN, 6);
+        set_u8(b, field::PLEN, 4);
+        replace_u16(b, field::OPER, self.op);
+        replace(b, field::SHA.start, self.sender_mac);
+        replace(b, field::SPA.start, self.sender_ip.octets());
+        replace(b, field::THA.start, self.target_mac);
+        replace(b, field::TPA.start, self.target_ip.octets());
     }
 }
 

@@ -46,22 +46,51 @@ pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: u16) -> u6
 /// Updates checksum `csum` for a 16-bit field changing from `old` to `new`
 /// (RFC 1624: HC' = ~(~HC + ~m + m')).
 pub fn update16(csum: u16, old: u16, new: u16) -> u16 {
-    let acc = u64::from(!csum) + u64::from(!old) + u64::from(new);
-    finish(acc)
+    Delta::word(old, new).apply(csum)
 }
 
 /// Updates checksum `csum` for a 4-byte field (an address) changing from `old` to `new`.
 pub fn update32(csum: u16, old: [u8; 4], new: [u8; 4]) -> u16 {
-    let hi = update16(
-        csum,
-        u16::from_be_bytes([old[0], old[1]]),
-        u16::from_be_bytes([new[0], new[1]]),
-    );
-    update16(
-        hi,
-        u16::from_be_bytes([old[2], old[3]]),
-        u16::from_be_bytes([new[2], new[3]]),
-    )
+    Delta::addr(old.into(), new.into()).apply(csum)
+}
+
+/// A sum of 16-bit word changes (`~old + new` for each), to apply to a checksum
+/// that covers the changed words (RFC 1624 equation 3: `HC' = ~(~HC + sum)`).
+/// Several changes add up before one [`Delta::apply`], which gives the same
+/// checksum as applying them one by one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delta(u64);
+
+impl Delta {
+    /// A word changing from `old` to `new`.
+    pub fn word(old: u16, new: u16) -> Delta {
+        Delta(u64::from(!old) + u64::from(new))
+    }
+
+    /// An address (two words) changing from `old` to `new`.
+    pub fn addr(old: Ipv4Addr, new: Ipv4Addr) -> Delta {
+        let ([o0, o1, o2, o3], [n0, n1, n2, n3]) = (old.octets(), new.octets());
+        Delta::word(u16::from_be_bytes([o0, o1]), u16::from_be_bytes([n0, n1]))
+            + Delta::word(u16::from_be_bytes([o2, o3]), u16::from_be_bytes([n2, n3]))
+    }
+
+    /// Checksum `csum` after the changes.
+    pub fn apply(self, csum: u16) -> u16 {
+        finish(u64::from(!csum) + self.0)
+    }
+}
+
+impl std::ops::Add for Delta {
+    type Output = Delta;
+    fn add(self, other: Delta) -> Delta {
+        Delta(self.0 + other.0)
+    }
+}
+
+impl std::ops::AddAssign for Delta {
+    fn add_assign(&mut self, other: Delta) {
+        self.0 += other.0;
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +148,20 @@ mod tests {
             // The whole packet, checksum included, must sum to zero (0xffff or 0 both verify).
             let verify = checksum(&data);
             prop_assert!(verify == 0 || verify == 0xffff, "verify {verify:#x}");
+        }
+
+        #[test]
+        fn one_delta_equals_updates_one_by_one(
+            csum in any::<u16>(),
+            changes in proptest::collection::vec((any::<u16>(), any::<u16>()), 0..6),
+        ) {
+            let mut sum = Delta::default();
+            let mut one_by_one = csum;
+            for &(old, new) in &changes {
+                sum += Delta::word(old, new);
+                one_by_one = update16(one_by_one, old, new);
+            }
+            prop_assert_eq!(sum.apply(csum), one_by_one);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Ethernet II headers.
 
-use super::{be16, Mac, WireError};
+use super::{get_u16, read, replace, replace_u16, Mac, WireError};
 
 /// Length of an Ethernet II header.
 pub const HEADER_LEN: usize = 14;
@@ -9,34 +9,45 @@ pub const ETHERTYPE_IPV4: u16 = 0x0800;
 /// EtherType of ARP.
 pub const ETHERTYPE_ARP: u16 = 0x0806;
 
+/// The header's fields.
+mod field {
+    use crate::wire::Field;
+
+    pub const DST: Field = 0..6;
+    pub const SRC: Field = 6..12;
+    pub const ETHERTYPE: Field = 12..14;
+}
+
 /// The fields of an Ethernet II header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// Destination address.
     pub dst: Mac,
+    /// Source address.
     pub src: Mac,
+    /// Type of the payload.
     pub ethertype: u16,
 }
 
 impl Header {
     /// Reads the header at the start of `frame`.
     pub fn parse(frame: &[u8]) -> Result<Header, WireError> {
-        let h: &[u8; HEADER_LEN] = frame.first_chunk().ok_or(WireError::Truncated)?;
-        let mut dst = [0; 6];
-        let mut src = [0; 6];
-        dst.copy_from_slice(&h[..6]);
-        src.copy_from_slice(&h[6..12]);
+        if frame.len() < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
         Ok(Header {
-            dst,
-            src,
-            ethertype: be16(h, 12),
+            dst: read(frame, field::DST.start),
+            src: read(frame, field::SRC.start),
+            ethertype: get_u16(frame, field::ETHERTYPE),
         })
     }
 
     /// Writes the header into the first [`HEADER_LEN`] bytes of `buf`.
     pub fn emit(&self, buf: &mut [u8; HEADER_LEN]) {
-        buf[..6].copy_from_slice(&self.dst);
-        buf[6..12].copy_from_slice(&self.src);
-        buf[12..].copy_from_slice(&self.ethertype.to_be_bytes());
+        let b = buf.as_mut_slice();
+        replace(b, field::DST.start, self.dst);
+        replace(b, field::SRC.start, self.src);
+        replace_u16(b, field::ETHERTYPE, self.ethertype);
     }
 }
 

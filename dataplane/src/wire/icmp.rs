@@ -1,9 +1,14 @@
-//! ICMP (RFC 792): echo replies made in place, and error messages quoting the
-//! packet that caused them.
+//! ICMP (RFC 792): a checked view, echo replies made in place, error messages
+//! quoting the packet that caused them, and rewrites of the quoted packet.
 
-use super::{checksum, ipv4, WireError};
+use super::checksum::{self, Delta};
+use super::ipv4::{self, Ipv4Mut};
+use super::l4::{self, End};
+use super::{get_u16, get_u8, replace_u16, set_u8, update_u16, WireError};
 use std::net::Ipv4Addr;
 
+/// Length of an ICMP header.
+pub const HEADER_LEN: usize = 8;
 /// ICMP echo reply type.
 pub const ECHO_REPLY: u8 = 0;
 /// ICMP destination unreachable type.
@@ -18,62 +23,151 @@ pub const CODE_ADMIN_PROHIBITED: u8 = 13;
 pub const ECHO_REQUEST: u8 = 8;
 /// ICMP time exceeded type (code 0: TTL exceeded in transit).
 pub const TIME_EXCEEDED: u8 = 11;
+/// ICMP parameter problem type.
+pub const PARAMETER_PROBLEM: u8 = 12;
 /// Bytes of IPv4 and ICMP header in front of an error's quote.
-pub const ERROR_HEAD_LEN: usize = ipv4::MIN_HEADER_LEN + 8;
+pub const ERROR_HEAD_LEN: usize = ipv4::MIN_HEADER_LEN + HEADER_LEN;
 /// Longest quote of the offending packet: keeps errors within 576 bytes (RFC 1812 4.3.2.3).
 pub const MAX_QUOTE: usize = 576 - ERROR_HEAD_LEN;
+
+/// The header's fields.
+mod field {
+    use crate::wire::Field;
+
+    pub const TYPE: usize = 0;
+    pub const CODE: usize = 1;
+    /// The word holding the type and the code, for checksum updates.
+    pub const TYPE_CODE: Field = 0..2;
+    pub const CHECKSUM: Field = 2..4;
+    /// Echo identifier.
+    pub const IDENT: Field = 4..6;
+    /// The second word: echo identifier and sequence, or an error's
+    /// type-specific word (such as the next-hop MTU).
+    pub const REST: Field = 4..8;
+    /// Start of the data: an echo's payload, an error's quote.
+    pub const DATA: usize = 8;
+}
+
+/// A view of an ICMP message in any buffer. Made by [`Icmp::new_checked`], it
+/// is checked: the 8-byte header is present. No accessor panics on any view;
+/// bytes missing from an unchecked one read as zero.
+#[derive(Debug, Clone)]
+pub struct Icmp<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Icmp<T> {
+    /// Views `buffer` as an ICMP message without any check.
+    pub const fn new_unchecked(buffer: T) -> Icmp<T> {
+        Icmp { buffer }
+    }
+
+    /// Views `buffer` as an ICMP message whose header is present.
+    pub fn new_checked(buffer: T) -> Result<Icmp<T>, WireError> {
+        if buffer.as_ref().len() < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        Ok(Icmp { buffer })
+    }
+
+    /// Message type.
+    pub fn msg_type(&self) -> u8 {
+        get_u8(self.buffer.as_ref(), field::TYPE)
+    }
+    /// Message code.
+    pub fn code(&self) -> u8 {
+        get_u8(self.buffer.as_ref(), field::CODE)
+    }
+    /// Checksum field.
+    pub fn checksum(&self) -> u16 {
+        get_u16(self.buffer.as_ref(), field::CHECKSUM)
+    }
+    /// True when the checksum over the whole buffer verifies.
+    pub fn checksum_ok(&self) -> bool {
+        checksum::checksum(self.buffer.as_ref()) == 0
+    }
+    /// Identifier of an echo request or reply.
+    pub fn echo_ident(&self) -> u16 {
+        get_u16(self.buffer.as_ref(), field::IDENT)
+    }
+    /// The data after the header: an echo's payload, or the packet an error quotes.
+    pub fn data(&self) -> &[u8] {
+        self.buffer.as_ref().get(field::DATA..).unwrap_or(&[])
+    }
+    /// True when every byte but the checksum's is zero.
+    fn zero_but_checksum(&self) -> bool {
+        let b = self.buffer.as_ref();
+        let (head, rest) = (
+            b.get(..field::CHECKSUM.start).unwrap_or(&[]),
+            b.get(field::CHECKSUM.end..).unwrap_or(&[]),
+        );
+        head.iter().chain(rest).all(|&x| x == 0)
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmp<T> {
+    /// Sets the message type and updates the checksum.
+    pub fn set_msg_type(&mut self, t: u8) {
+        let b = self.buffer.as_mut();
+        let old = get_u16(b, field::TYPE_CODE);
+        set_u8(b, field::TYPE, t);
+        let change = Delta::word(old, get_u16(b, field::TYPE_CODE));
+        update_u16(b, field::CHECKSUM, |c| change.apply(c));
+    }
+
+    /// Sets the echo identifier and updates the checksum; returns the change of
+    /// the header's words.
+    pub(super) fn rewrite_ident(&mut self, ident: u16) -> Delta {
+        let b = self.buffer.as_mut();
+        let Some(old) = replace_u16(b, field::IDENT, ident) else {
+            return Delta::default();
+        };
+        let change = Delta::word(old, ident);
+        change + update_u16(b, field::CHECKSUM, |c| change.apply(c)).unwrap_or_default()
+    }
+
+    /// Sets end `end` of the packet this error quotes (see [`l4::set_endpoint`])
+    /// and carries the change into this message's checksum. Refuses (leaving
+    /// all as it was) data that is not a quote ([`ipv4::Ipv4::parse_quoted`]).
+    pub fn set_quoted_endpoint(
+        &mut self,
+        end: End,
+        addr: Ipv4Addr,
+        port: u16,
+    ) -> Result<(), WireError> {
+        let b = self.buffer.as_mut();
+        let data = b.get_mut(field::DATA..).ok_or(WireError::Truncated)?;
+        let mut quote = Ipv4Mut::parse_quoted(data)?;
+        let change = l4::set_endpoint(&mut quote, end, addr, port);
+        update_u16(b, field::CHECKSUM, |c| change.apply(c));
+        Ok(())
+    }
+}
 
 /// Turns the ICMP echo request in IPv4 packet `packet` (already checked with
 /// [`ipv4::Ipv4::parse`]) into its reply, in place: addresses swapped, TTL reset to
 /// `ttl`, type 0, both checksums updated. Fails if the ICMP checksum is wrong, and
 /// leaves a refused packet as it was.
 pub fn echo_request_to_reply(packet: &mut [u8], ttl: u8) -> Result<(), WireError> {
-    let hl = usize::from(packet.first().ok_or(WireError::Truncated)? & 0xf) * 4;
-    if hl < ipv4::MIN_HEADER_LEN {
-        return Err(WireError::Malformed);
-    }
-    let (head, icmp) = packet
-        .split_at_mut_checked(hl)
-        .ok_or(WireError::Truncated)?;
-    let head: &mut [u8; ipv4::MIN_HEADER_LEN] =
-        head.first_chunk_mut().ok_or(WireError::Truncated)?;
-    if icmp.len() < 8 {
-        return Err(WireError::Truncated);
-    }
-    if checksum::checksum(icmp) != 0 {
+    let mut ip = Ipv4Mut::new_unchecked(packet);
+    ip.check_header()?;
+    let mut icmp = Icmp::new_checked(ip.payload_mut())?;
+    if !icmp.checksum_ok() {
         return Err(WireError::BadChecksum);
     }
-    let (icmp, rest) = icmp
-        .split_first_chunk_mut::<4>()
-        .ok_or(WireError::Truncated)?;
-    if icmp[0] != ECHO_REQUEST || icmp[1] != 0 {
+    if icmp.msg_type() != ECHO_REQUEST || icmp.code() != 0 {
         return Err(WireError::Malformed);
     }
+    icmp.set_msg_type(ECHO_REPLY);
+    // A reply whose other bytes are all zero (identifier, sequence and data 0) sums
+    // to +0, and its checksum is 0xffff; the update gives the other zero, which
+    // receivers refuse (RFC 1624 section 3). Found by fuzzing.
+    if icmp.checksum() == 0 && icmp.zero_but_checksum() {
+        replace_u16(icmp.buffer, field::CHECKSUM, 0xffff);
+    }
     // Swapping source and destination leaves the header sum as it was.
-    let [s0, s1, s2, s3] = [head[12], head[13], head[14], head[15]];
-    head.copy_within(16..20, 12);
-    head[16..20].copy_from_slice(&[s0, s1, s2, s3]);
-    let old = u16::from_be_bytes([head[8], head[9]]);
-    head[8] = ttl;
-    let c = checksum::update16(
-        u16::from_be_bytes([head[10], head[11]]),
-        old,
-        u16::from_be_bytes([head[8], head[9]]),
-    );
-    head[10..12].copy_from_slice(&c.to_be_bytes());
-    icmp[0] = ECHO_REPLY;
-    let c = match checksum::update16(
-        u16::from_be_bytes([icmp[2], icmp[3]]),
-        u16::from(ECHO_REQUEST) << 8,
-        u16::from(ECHO_REPLY) << 8,
-    ) {
-        // A reply whose other bytes are all zero (identifier, sequence and data 0) sums
-        // to +0, and its checksum is 0xffff; the update gives the other zero, which
-        // receivers refuse (RFC 1624 section 3). Found by fuzzing.
-        0 if rest.iter().all(|&b| b == 0) => 0xffff,
-        c => c,
-    };
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    ip.swap_addrs();
+    ip.set_ttl(ttl);
     Ok(())
 }
 
@@ -84,7 +178,9 @@ pub struct ErrorRepr {
     pub src: Ipv4Addr,
     /// The offending packet's source.
     pub dst: Ipv4Addr,
+    /// Message type.
     pub icmp_type: u8,
+    /// Message code.
     pub code: u8,
     /// The second word of the ICMP header (next-hop MTU in its low 16 bits for
     /// "fragmentation needed", else zero).
@@ -100,25 +196,21 @@ impl ErrorRepr {
             src: self.src,
             dst: self.dst,
             protocol: ipv4::PROTO_ICMP,
-            ttl: 64,
+            ttl: ipv4::DEFAULT_TTL,
             ident: 0,
             dont_fragment: false,
-            payload_len: (8 + quote.len()) as u16,
+            payload_len: (HEADER_LEN + quote.len()) as u16,
         };
         let Some((ip, icmp)) = head.split_first_chunk_mut::<{ ipv4::MIN_HEADER_LEN }>() else {
             return;
         };
         repr.emit(ip);
-        let Some(icmp) = icmp.first_chunk_mut::<8>() else {
-            return;
-        };
-        icmp[0] = self.icmp_type;
-        icmp[1] = self.code;
-        icmp[2] = 0;
-        icmp[3] = 0;
-        icmp[4..8].copy_from_slice(&self.rest.to_be_bytes());
+        set_u8(icmp, field::TYPE, self.icmp_type);
+        set_u8(icmp, field::CODE, self.code);
+        replace_u16(icmp, field::CHECKSUM, 0);
+        super::replace(icmp, field::REST.start, self.rest.to_be_bytes());
         let c = checksum::finish(checksum::add(checksum::add(0, icmp), quote));
-        icmp[2..4].copy_from_slice(&c.to_be_bytes());
+        replace_u16(icmp, field::CHECKSUM, c);
     }
 }
 

@@ -1,118 +1,94 @@
-//! TCP and UDP details the router touches: ports for flow hashing and the TCP
-//! MSS option, clamped on SYNs so segments fit the tunnel.
+//! What the router does across transport protocols: the endpoints (address and
+//! port, or ICMP echo identifier) of a packet, rewritten in place as NAT does,
+//! and the TCP MSS option, clamped on SYNs so segments fit the tunnel.
 
-use super::{checksum, ipv4};
+use super::checksum::Delta;
+use super::icmp::Icmp;
+use super::ipv4::{self, Ipv4, Ipv4Mut};
+use super::tcp::{self, Tcp};
+use super::udp::Udp;
+use std::net::Ipv4Addr;
 
-/// TCP SYN flag.
-const TCP_SYN: u8 = 0x02;
-/// Length of a TCP header without options.
-pub const TCP_MIN_HEADER_LEN: usize = 20;
+/// One end of a packet: its source or its destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The source address and port.
+    Src,
+    /// The destination address and port.
+    Dst,
+}
 
-/// The largest TCP segment (MSS) that fits an IPv4 packet of `mtu` bytes with
-/// option-less IPv4 and TCP headers.
+/// The MSS that fits TCP over IPv4 (minimal headers) into `mtu` bytes.
 pub fn mss_for_mtu(mtu: u16) -> u16 {
-    mtu.saturating_sub((ipv4::MIN_HEADER_LEN + TCP_MIN_HEADER_LEN) as u16)
+    mtu.saturating_sub((ipv4::MIN_HEADER_LEN + tcp::HEADER_LEN) as u16)
+}
+
+/// The address and port on `end` of IPv4 packet `ip`: the TCP or UDP port, the
+/// identifier of an ICMP message (at both ends; meaningful for echoes), 0 for
+/// other protocols. Transport bytes missing (from a quote) read as zero.
+pub fn endpoint(ip: &Ipv4<'_>, end: End) -> (Ipv4Addr, u16) {
+    let l4 = ip.payload();
+    let port = match (ip.protocol(), end) {
+        (ipv4::PROTO_TCP, End::Src) => Tcp::new_unchecked(l4).src_port(),
+        (ipv4::PROTO_TCP, End::Dst) => Tcp::new_unchecked(l4).dst_port(),
+        (ipv4::PROTO_UDP, End::Src) => Udp::new_unchecked(l4).src_port(),
+        (ipv4::PROTO_UDP, End::Dst) => Udp::new_unchecked(l4).dst_port(),
+        (ipv4::PROTO_ICMP, _) => Icmp::new_unchecked(l4).echo_ident(),
+        _ => 0,
+    };
+    let addr = match end {
+        End::Src => ip.src(),
+        End::Dst => ip.dst(),
+    };
+    (addr, port)
+}
+
+/// Sets the address on `end` of IPv4 packet `ip` to `addr`, and the port of its
+/// TCP or UDP header on that end (or its ICMP identifier) to `port`. The header
+/// checksum and the transport checksum are updated incrementally (a UDP
+/// checksum of 0, none, stays 0), the latter only where the buffer holds it
+/// (a quote may stop short). Returns the change of the sum of the packet's
+/// words, for the checksum of an ICMP error that quotes it.
+pub fn set_endpoint(ip: &mut Ipv4Mut<'_>, end: End, addr: Ipv4Addr, port: u16) -> Delta {
+    let (old, sum) = (endpoint(&ip.view(), end).0, ip.view().checksum());
+    match end {
+        End::Src => ip.set_src(addr),
+        End::Dst => ip.set_dst(addr),
+    }
+    let pseudo = Delta::addr(old, addr);
+    let header = pseudo + Delta::word(sum, ip.view().checksum());
+    let protocol = ip.view().protocol();
+    let l4 = ip.payload_mut();
+    header
+        + match protocol {
+            ipv4::PROTO_TCP => Tcp::new_unchecked(l4).rewrite_port(end, port, pseudo),
+            ipv4::PROTO_UDP => Udp::new_unchecked(l4).rewrite_port(end, port, pseudo),
+            ipv4::PROTO_ICMP => Icmp::new_unchecked(l4).rewrite_ident(port),
+            _ => Delta::default(),
+        }
 }
 
 /// Clamps the MSS option of a TCP SYN in IPv4 packet `packet` to `mss`, updating
 /// the TCP checksum incrementally. Returns true if the packet was changed. Packets
 /// that are not TCP SYNs, or whose options are malformed, are left alone.
 pub fn clamp_mss(packet: &mut [u8], mss: u16) -> bool {
-    let Ok(ip) = ipv4::Ipv4::parse(packet) else {
+    let Ok(mut ip) = Ipv4Mut::parse(packet) else {
         return false;
     };
-    if ip.protocol() != ipv4::PROTO_TCP || ip.is_later_fragment() {
+    if ip.view().protocol() != ipv4::PROTO_TCP || ip.view().is_later_fragment() {
         return false;
     }
-    let (hl, total) = (ip.header_len(), ip.total_len());
-    let Some(tcp) = packet.get_mut(hl..total) else {
-        return false;
-    };
-    let Some(fixed) = tcp.first_chunk::<20>() else {
-        return false;
-    };
-    if fixed[13] & TCP_SYN == 0 {
-        return false;
+    match Tcp::new_checked(ip.payload_mut()) {
+        Ok(mut tcp) if tcp.flags() & tcp::SYN != 0 => tcp.clamp_mss(mss),
+        _ => false,
     }
-    let data_off = usize::from(fixed[12] >> 4) * 4;
-    if data_off < 20 || data_off > tcp.len() {
-        return false;
-    }
-    let mut at = 20;
-    while at < data_off {
-        match tcp.get(at).copied() {
-            None | Some(0) => return false,
-            Some(1) => at += 1,
-            Some(kind) => {
-                let Some(&len) = tcp.get(at + 1) else {
-                    return false;
-                };
-                let len = usize::from(len);
-                if len < 2 || at + len > data_off {
-                    return false;
-                }
-                if kind == 2 && len == 4 {
-                    return rewrite_mss(tcp, at, mss);
-                }
-                at += len;
-            }
-        }
-    }
-    false
-}
-
-/// Lowers the MSS option at `at` of TCP segment `tcp` to `mss` (if above it) and
-/// updates the checksum; true if it changed.
-fn rewrite_mss(tcp: &mut [u8], at: usize, mss: u16) -> bool {
-    // The byte before the value (the option's length) and the one after it
-    // (or 0 at the very end: a checksum pads an odd length with zero).
-    let (Some(&before), Some(&[o0, o1])) = (
-        tcp.get(at + 1),
-        tcp.get(at + 2..).and_then(<[u8]>::first_chunk::<2>),
-    ) else {
-        return false;
-    };
-    let after = tcp.get(at + 4).copied().unwrap_or(0);
-    let old = u16::from_be_bytes([o0, o1]);
-    if old <= mss {
-        return false;
-    }
-    let [n0, n1] = mss.to_be_bytes();
-    // The option may sit at an odd offset relative to 16-bit words only if the
-    // options are misaligned; MSS kind 2 is always preceded by an even number of
-    // bytes in practice, but handle both by updating the word(s) that contain it.
-    let Some(sum) = tcp.get(16..).and_then(<[u8]>::first_chunk::<2>) else {
-        return false;
-    };
-    let sum = u16::from_be_bytes(*sum);
-    let c = if at.is_multiple_of(2) {
-        checksum::update16(sum, old, mss)
-    } else {
-        // Bytes at+2..at+4 straddle the words at at+1 and at+3.
-        let c = checksum::update16(
-            sum,
-            u16::from_be_bytes([before, o0]),
-            u16::from_be_bytes([before, n0]),
-        );
-        checksum::update16(
-            c,
-            u16::from_be_bytes([o1, after]),
-            u16::from_be_bytes([n1, after]),
-        )
-    };
-    if let Some(v) = tcp.get_mut(at + 2..at + 4) {
-        v.copy_from_slice(&[n0, n1]);
-    }
-    if let Some(field) = tcp.get_mut(16..18) {
-        field.copy_from_slice(&c.to_be_bytes());
-    }
-    true
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::be16;
+    use crate::wire::{checksum, icmp};
+    use proptest::prelude::*;
     use std::net::Ipv4Addr;
 
     /// An IPv4 TCP SYN with options `opts`, valid checksums.
@@ -137,7 +113,7 @@ mod tests {
         t[0..2].copy_from_slice(&40000u16.to_be_bytes());
         t[2..4].copy_from_slice(&80u16.to_be_bytes());
         t[12] = ((tcp_len / 4) as u8) << 4;
-        t[13] = TCP_SYN;
+        t[13] = tcp::SYN;
         t[14..16].copy_from_slice(&64240u16.to_be_bytes());
         t[20..].copy_from_slice(opts);
         let c = checksum::finish(checksum::add(
@@ -163,7 +139,7 @@ mod tests {
     fn clamps_mss_and_keeps_checksum() {
         let mut p = syn(&[2, 4, 0x05, 0xb4, 1, 1, 4, 2]);
         assert!(clamp_mss(&mut p, 1400));
-        assert_eq!(be16(&p, 42), 1400);
+        assert_eq!(u16::from_be_bytes([p[42], p[43]]), 1400);
         assert!(tcp_ok(&p));
         let (_, rest) = etherparse::Ipv4Header::from_slice(&p).unwrap();
         let tcp = etherparse::TcpHeader::from_slice(rest).unwrap().0;
@@ -174,7 +150,7 @@ mod tests {
     fn clamps_misaligned_option() {
         let mut p = syn(&[1, 2, 4, 0x05, 0xb4, 1, 1, 0]);
         assert!(clamp_mss(&mut p, 1300));
-        assert_eq!(be16(&p, 43), 1300);
+        assert_eq!(u16::from_be_bytes([p[43], p[44]]), 1300);
         assert!(tcp_ok(&p));
     }
 
@@ -187,5 +163,83 @@ mod tests {
         assert!(!clamp_mss(&mut ack, 1400));
         let mut bad = syn(&[2, 9, 0x05, 0xb4]);
         assert!(!clamp_mss(&mut bad, 1400));
+    }
+
+    #[test]
+    fn mss_for_mtu_leaves_room_for_minimal_headers() {
+        assert_eq!(mss_for_mtu(1420), 1380);
+        assert_eq!(mss_for_mtu(30), 0);
+    }
+
+    /// A packet of protocol `kind` (0 TCP, 1 UDP, 2 ICMP echo) with valid checksums.
+    fn packet(kind: u8, src: [u8; 4], dst: [u8; 4], ports: (u16, u16), data: &[u8]) -> Vec<u8> {
+        let b = etherparse::PacketBuilder::ipv4(src, dst, 64);
+        let mut out = Vec::new();
+        match kind {
+            0 => b.tcp(ports.0, ports.1, 1, 1000).write(&mut out, data),
+            1 => b.udp(ports.0, ports.1).write(&mut out, data),
+            _ => b.icmpv4_echo_request(ports.0, 1).write(&mut out, data),
+        }
+        .unwrap();
+        out
+    }
+
+    /// True when the packet's IPv4 and transport checksums verify.
+    fn checksums_ok(p: &[u8]) -> bool {
+        let ip = Ipv4::parse(p).unwrap();
+        let l4 = ip.payload();
+        let sum = match ip.protocol() {
+            ipv4::PROTO_ICMP => checksum::checksum(l4),
+            proto => checksum::finish(checksum::add(
+                checksum::pseudo_header(ip.src(), ip.dst(), proto, l4.len() as u16),
+                l4,
+            )),
+        };
+        ip.checksum_ok() && sum == 0
+    }
+
+    proptest! {
+        #[test]
+        fn set_endpoint_keeps_every_checksum_valid(
+            kind in 0u8..3,
+            src in any::<[u8; 4]>(),
+            dst in any::<[u8; 4]>(),
+            ports in any::<(u16, u16)>(),
+            data in proptest::collection::vec(any::<u8>(), 0..12),
+            src_end in any::<bool>(),
+            new in any::<([u8; 4], u16)>(),
+        ) {
+            let end = if src_end { End::Src } else { End::Dst };
+            let mut p = packet(kind, src, dst, ports, &data);
+            let before = p.clone();
+            let mut ip = Ipv4Mut::parse(&mut p).unwrap();
+            let change = set_endpoint(&mut ip, end, new.0.into(), new.1);
+            prop_assert_eq!(endpoint(&ip.view(), end), (new.0.into(), new.1));
+            prop_assert!(checksums_ok(&p));
+            // The change of the packet's sum, as an ICMP error quoting it needs.
+            let (old_sum, new_sum) = (checksum::checksum(&before), checksum::checksum(&p));
+            prop_assert_eq!(change.apply(old_sum) % 0xffff, new_sum % 0xffff);
+
+            // The same packet quoted (cut short) by an ICMP error.
+            let quote = &before[..28.max(before.len() - data.len() / 2)];
+            let mut err = vec![0; icmp::ERROR_HEAD_LEN];
+            icmp::ErrorRepr {
+                src: Ipv4Addr::new(192, 0, 2, 1),
+                dst: Ipv4Addr::from(src),
+                icmp_type: icmp::TIME_EXCEEDED,
+                code: 0,
+                rest: 0,
+            }
+            .emit(err.first_chunk_mut().unwrap(), quote);
+            err.extend_from_slice(quote);
+            let mut ip = Ipv4Mut::parse(&mut err).unwrap();
+            icmp::Icmp::new_unchecked(ip.payload_mut())
+                .set_quoted_endpoint(end, new.0.into(), new.1)
+                .unwrap();
+            prop_assert!(checksums_ok(&err));
+            let q = Ipv4::parse_quoted(&err[icmp::ERROR_HEAD_LEN..]).unwrap();
+            prop_assert!(q.checksum_ok());
+            prop_assert_eq!(endpoint(&q, end), (new.0.into(), new.1));
+        }
     }
 }

@@ -1,10 +1,15 @@
 //! Packet formats: bounds-checked views and in-place rewrites of Ethernet, ARP,
 //! IPv4, ICMP, UDP and TCP, and the Internet checksum (RFC 1071, RFC 1624).
+//! No byte offset of a header is needed outside this module.
 //!
-//! Views are checked once at construction; accessors then read fixed offsets that
-//! the check proved present, so no packet can make them panic. Every access is
-//! checked all the same (the lints below refuse indexing that could panic), so a
-//! mistake in a proof costs a wrong value, never a dead worker.
+//! Each header has a view over its bytes (`ipv4::Ipv4`, `udp::Udp`, …) whose
+//! private `mod field` names the byte ranges. A view made by `parse` or
+//! `new_checked` is checked once; accessors then read fields the check proved
+//! present. Every access is checked all the same (the lints below refuse
+//! indexing that could panic): on an unchecked view, or after a mistake in a
+//! proof, missing bytes read as zero and writes that do not fit are dropped, so
+//! no packet can make a view panic. Setters keep checksums valid incrementally;
+//! a `Repr` holds a header's fields and emits it.
 
 #![cfg_attr(
     not(test),
@@ -22,6 +27,7 @@ pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
 pub mod l4;
+pub mod tcp;
 pub mod udp;
 
 /// A 48-bit Ethernet address.
@@ -41,19 +47,63 @@ pub enum WireError {
     BadChecksum,
 }
 
-/// Reads a big-endian u16 at `at` (0 past the end; callers have checked the bounds).
-#[inline]
-pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
-    b.get(at..)
-        .and_then(<[u8]>::first_chunk)
-        .map_or(0, |w| u16::from_be_bytes(*w))
+/// Where a multi-byte field sits in its header: a byte range (single bytes are
+/// named by their offset). Each view names its fields in a private `mod field`.
+type Field = std::ops::Range<usize>;
+
+/// `N` bytes of `b` from `at`; bytes past the end of `b` read as zero.
+fn read<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let rest = b.get(at..).unwrap_or(&[]);
+    if let Some(w) = rest.first_chunk::<N>() {
+        return *w;
+    }
+    let mut out = [0; N];
+    for (o, v) in out.iter_mut().zip(rest) {
+        *o = *v;
+    }
+    out
 }
 
-/// Reads an IPv4 address (4 bytes) at `at` (0.0.0.0 past the end; callers have
-/// checked the bounds).
-#[inline]
-pub(crate) fn addr(b: &[u8], at: usize) -> std::net::Ipv4Addr {
-    b.get(at..)
-        .and_then(<[u8]>::first_chunk::<4>)
-        .map_or(std::net::Ipv4Addr::UNSPECIFIED, |a| (*a).into())
+/// Writes `new` at `at` of `b` if it fits wholly and returns what it replaced;
+/// a field that does not fit is left alone.
+fn replace<const N: usize>(b: &mut [u8], at: usize, new: [u8; N]) -> Option<[u8; N]> {
+    let w = b.get_mut(at..)?.first_chunk_mut::<N>()?;
+    Some(std::mem::replace(w, new))
+}
+
+/// The byte at `at` (0 past the end).
+fn get_u8(b: &[u8], at: usize) -> u8 {
+    b.get(at).copied().unwrap_or(0)
+}
+
+/// Writes the byte at `at` (if present).
+fn set_u8(b: &mut [u8], at: usize, v: u8) {
+    if let Some(x) = b.get_mut(at) {
+        *x = v;
+    }
+}
+
+/// The big-endian u16 in `f` (missing bytes read as 0).
+fn get_u16(b: &[u8], f: Field) -> u16 {
+    u16::from_be_bytes(read(b, f.start))
+}
+
+/// Writes the big-endian u16 in `f` if it fits and returns the old value.
+fn replace_u16(b: &mut [u8], f: Field, v: u16) -> Option<u16> {
+    replace(b, f.start, v.to_be_bytes()).map(u16::from_be_bytes)
+}
+
+/// Replaces the big-endian u16 `old` in `f` with `op(old)` if the field is present
+/// and returns the change, for a checksum that covers it.
+fn update_u16(b: &mut [u8], f: Field, op: impl FnOnce(u16) -> u16) -> Option<checksum::Delta> {
+    let w = b.get_mut(f.start..)?.first_chunk_mut::<2>()?;
+    let old = u16::from_be_bytes(*w);
+    let new = op(old);
+    *w = new.to_be_bytes();
+    Some(checksum::Delta::word(old, new))
+}
+
+/// The IPv4 address in `f` (missing bytes read as 0).
+fn get_addr(b: &[u8], f: Field) -> std::net::Ipv4Addr {
+    read::<4>(b, f.start).into()
 }
