@@ -3,9 +3,8 @@
 //! malformed requests refused without harm, reloads, metrics over HTTP.
 
 use super::{Control, Listeners, Runtime};
-use crate::frame::Frame;
+use crate::frame::{Frame, Verdict};
 use crate::ids::Lane;
-use crate::io::Verdict;
 use crate::pipeline::{Pipeline, Shared};
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
