@@ -2,8 +2,9 @@
 //! first snapshot, starts one pinned worker per queue, runs the timers and stops
 //! everything cleanly on SIGINT/SIGTERM (closing the sockets detaches XDP).
 
-use crate::control::{ControlOptions, Listeners, Runtime};
+use crate::control::{Control, ControlOptions, Listeners, Runtime};
 use crate::ids::Lane;
+use crate::io::wake::WakeFd;
 use crate::io::{XdpMode, XskOptions, XskPorts};
 use crate::pipeline::{Pipeline, Shared};
 use crate::snapshot::Snapshot;
@@ -12,9 +13,11 @@ use crate::wire::Mac;
 use crate::worker::{self, Mailboxes};
 use braid_control::config::Config;
 use braid_control::key::Key;
+use core_affinity::CoreId;
+use crossbeam_channel::Receiver;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// UMEM frames per worker (2 KiB each: 16 MiB). Half go to the fill rings: with three
@@ -103,143 +106,258 @@ pub fn run(
         .as_deref()
         .unwrap_or(cfg.control_socket_path());
     let listeners = Listeners::bind(socket, cfg.metrics_listen)?;
-    let shared = Arc::new(Shared::new(snapshot));
-    let (mail, wake_fds) =
-        Mailboxes::new(cfg.workers).map_err(|e| format!("cannot create wake-up sockets: {e}"))?;
-    let mail = Arc::new(mail);
-    let mut wake_fds = wake_fds.into_iter();
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .map_err(|e| format!("cannot handle signal {sig}: {e}"))?;
-    }
-    let epoch = Instant::now();
-    // Sequences start at Unix seconds × 2^24 (docs/PROTOCOL.md): a lane would have
-    // to send over 16 million packets a second on average to catch up with the
-    // clock, so after a restart sequences are still larger than anything sent
-    // before — nonces never repeat under a key and the peer's replay window accepts them.
-    let seq_start = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_err(|e| format!("clock before 1970: {e}"))?
-        .as_secs()
-        << 24;
-    let names: Vec<String> = cfg.interfaces.iter().map(|i| i.name.clone()).collect();
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let (ready_tx, ready_rx) = mpsc::channel();
+    let (common, wake_fds) = Common::new(snapshot, cfg.workers)?;
     // Workers start forwarding only once every queue is bound: until then, frames
     // (ARP replies to the first requests among them) on an unbound queue would
     // go to the kernel and be lost.
-    let (go_tx, go_rx) = crossbeam_channel::unbounded::<()>();
-    let mut workers = Vec::new();
-    let mut stats = Vec::new();
-    let mut failure = None;
-    for i in 0..cfg.workers {
-        let worker_stats = Arc::new(WorkerStats::default());
-        stats.push(Arc::clone(&worker_stats));
-        let core = cores
-            .get((cfg.first_core.unwrap_or(0) + i) % cores.len().max(1))
-            .copied();
-        let opts = XskOptions {
-            queue: i as u32,
-            mode: if generic_xdp {
-                XdpMode::Generic
-            } else {
-                XdpMode::Native
-            },
-            frame_count: UMEM_FRAMES,
-            ..XskOptions::default()
-        };
-        let (names, shared, mail, stop, ready, go) = (
-            names.clone(),
-            Arc::clone(&shared),
-            Arc::clone(&mail),
-            Arc::clone(&stop),
-            ready_tx.clone(),
-            go_rx.clone(),
-        );
-        let wake = wake_fds.next();
-        let seed = random_seed()?;
-        let handle = thread::Builder::new()
-            .name(format!("braid-w{i}"))
-            .spawn(move || -> Result<(), String> {
-                if let Some(core) = core {
-                    core_affinity::set_for_current(core);
-                }
-                let mut ports = match XskPorts::open(&names, &opts) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let msg = format!("worker {i}: {e}");
-                        let _ = ready.send(Err(msg.clone()));
-                        return Err(msg);
-                    }
-                };
-                let _ = ready.send(Ok(()));
-                if go.recv().is_err() {
-                    return Ok(());
-                }
-                let lane = Lane(i as u8);
-                let mut pipeline = Pipeline::new(shared, lane, seq_start, seed, worker_stats);
-                worker::run(&mut ports, &mut pipeline, &mail, wake, &stop, epoch)
-                    .map_err(|e| format!("worker {i}: {e}"))
-            })
-            .map_err(|e| format!("cannot start worker {i}: {e}"))?;
-        workers.push(handle);
-        // Workers bind one after the other: libxdp attaches its program when the
-        // first socket of an interface binds, and concurrent binds race (EBUSY).
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => failure = Some(e),
-            Err(_) => failure = Some(format!("worker {i} died while starting")),
-        }
-        if failure.is_some() {
-            break;
-        }
-    }
+    let (go, go_rx) = crossbeam_channel::unbounded::<()>();
+    let (workers, started) = start_workers(cfg, generic_xdp, &common, wake_fds, go_rx)?;
     let runtime = Runtime::new(
         cfg.clone(),
         &control.config_path,
         setup.macs,
         setup.keys,
-        Arc::clone(&shared),
+        Arc::clone(&common.shared),
     );
-    let mut control = None;
-    if failure.is_none() {
-        match listeners.serve(runtime, stats.clone(), Arc::clone(&mail), Arc::clone(&stop)) {
-            Ok(c) => control = Some(c),
-            Err(e) => failure = Some(e),
+    let serving = match started {
+        Ok(()) => {
+            let (mail, stop) = (Arc::clone(&common.mail), Arc::clone(&common.stop));
+            listeners.serve(runtime, workers.stats.clone(), mail, stop)
+        }
+        Err(e) => Err(e),
+    };
+    let (control, failure) = match serving {
+        Ok(control) => {
+            for _ in &workers.threads {
+                let _ = go.send(());
+            }
+            drop(go);
+            announce(cfg);
+            let failure = supervise(&common, &workers.threads, &control);
+            (Some(control), failure)
+        }
+        Err(e) => {
+            drop(go);
+            common.stop.store(true, Ordering::Relaxed);
+            (None, Some(e))
+        }
+    };
+    let failure = shut_down(control, workers.threads, failure);
+    report(&common.shared.snapshot.load(), &workers.stats);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// What the daemon shares with its workers.
+#[derive(Clone)]
+struct Common {
+    shared: Arc<Shared>,
+    mail: Arc<Mailboxes>,
+    /// Set on SIGINT and SIGTERM, or to stop the daemon from within.
+    stop: Arc<AtomicBool>,
+    /// Time zero of the workers' clocks.
+    epoch: Instant,
+    /// The first tunnel sequence number of every lane.
+    seq_start: u64,
+}
+
+impl Common {
+    /// The state shared with `workers` workers, with their wake-up sockets; SIGINT and SIGTERM
+    /// set the stop flag from here on.
+    fn new(snapshot: Snapshot, workers: usize) -> Result<(Common, Vec<WakeFd>), String> {
+        let shared = Arc::new(Shared::new(snapshot));
+        let (mail, wake_fds) =
+            Mailboxes::new(workers).map_err(|e| format!("cannot create wake-up sockets: {e}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(sig, Arc::clone(&stop))
+                .map_err(|e| format!("cannot handle signal {sig}: {e}"))?;
+        }
+        let epoch = Instant::now();
+        // Sequences start at Unix seconds × 2^24 (docs/PROTOCOL.md): a lane would have
+        // to send over 16 million packets a second on average to catch up with the
+        // clock, so after a restart sequences are still larger than anything sent
+        // before — nonces never repeat under a key and the peer's replay window accepts them.
+        let seq_start = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|e| format!("clock before 1970: {e}"))?
+            .as_secs()
+            << 24;
+        let common = Common {
+            shared,
+            mail: Arc::new(mail),
+            stop,
+            epoch,
+            seq_start,
+        };
+        Ok((common, wake_fds))
+    }
+}
+
+/// A worker thread, ending with the worker's error if it has one.
+type Worker = JoinHandle<Result<(), String>>;
+
+/// The workers started and their counters.
+struct Workers {
+    threads: Vec<Worker>,
+    stats: Vec<Arc<WorkerStats>>,
+}
+
+/// Starts the workers one after the other, each waiting on `go` to forward once its queue
+/// is bound. The second result is the error of the first worker that could not bind (the
+/// ones after it are not started); the whole fails when a worker cannot be made at all.
+fn start_workers(
+    cfg: &Config,
+    generic_xdp: bool,
+    common: &Common,
+    wake_fds: Vec<WakeFd>,
+    go: Receiver<()>,
+) -> Result<(Workers, Result<(), String>), String> {
+    let names: Vec<String> = cfg.interfaces.iter().map(|i| i.name.clone()).collect();
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let mut wake_fds = wake_fds.into_iter();
+    let mut workers = Workers {
+        threads: Vec::new(),
+        stats: Vec::new(),
+    };
+    for i in 0..cfg.workers {
+        let stats = Arc::new(WorkerStats::default());
+        workers.stats.push(Arc::clone(&stats));
+        let start = WorkerStart {
+            index: i,
+            core: cores
+                .get((cfg.first_core.unwrap_or(0) + i) % cores.len().max(1))
+                .copied(),
+            opts: queue_options(i, generic_xdp),
+            names: names.clone(),
+            common: common.clone(),
+            stats,
+            wake: wake_fds.next(),
+            seed: random_seed()?,
+        };
+        let (ready, go) = (ready_tx.clone(), go.clone());
+        let handle = thread::Builder::new()
+            .name(format!("braid-w{i}"))
+            .spawn(move || start.run(ready, go))
+            .map_err(|e| format!("cannot start worker {i}: {e}"))?;
+        workers.threads.push(handle);
+        // Workers bind one after the other: libxdp attaches its program when the
+        // first socket of an interface binds, and concurrent binds race (EBUSY).
+        let bound = ready_rx
+            .recv()
+            .unwrap_or_else(|_| Err(format!("worker {i} died while starting")));
+        if bound.is_err() {
+            return Ok((workers, bound));
         }
     }
-    if failure.is_none() {
-        for _ in &workers {
-            let _ = go_tx.send(());
+    Ok((workers, Ok(())))
+}
+
+/// The AF_XDP options of the sockets on `queue`.
+fn queue_options(queue: usize, generic_xdp: bool) -> XskOptions {
+    XskOptions {
+        queue: queue as u32,
+        mode: if generic_xdp {
+            XdpMode::Generic
+        } else {
+            XdpMode::Native
+        },
+        frame_count: UMEM_FRAMES,
+        ..XskOptions::default()
+    }
+}
+
+/// One worker about to start: its queue, core and share of the daemon.
+struct WorkerStart {
+    index: usize,
+    core: Option<CoreId>,
+    opts: XskOptions,
+    /// The interfaces whose queue `opts.queue` the worker binds.
+    names: Vec<String>,
+    common: Common,
+    stats: Arc<WorkerStats>,
+    wake: Option<WakeFd>,
+    /// For the NAT table hashes.
+    seed: u64,
+}
+
+impl WorkerStart {
+    /// The worker thread: binds its queue on every interface, says so on `ready`, waits for
+    /// `go` (and ends if it never comes), then forwards until the stop flag is set.
+    fn run(self, ready: mpsc::Sender<Result<(), String>>, go: Receiver<()>) -> Result<(), String> {
+        let i = self.index;
+        if let Some(core) = self.core {
+            core_affinity::set_for_current(core);
         }
+        let mut ports = match XskPorts::open(&self.names, &self.opts) {
+            Ok(p) => p,
+            Err(e) => {
+                let msg = format!("worker {i}: {e}");
+                let _ = ready.send(Err(msg.clone()));
+                return Err(msg);
+            }
+        };
+        let _ = ready.send(Ok(()));
+        if go.recv().is_err() {
+            return Ok(());
+        }
+        let Common {
+            shared,
+            mail,
+            stop,
+            epoch,
+            seq_start,
+        } = self.common;
+        let lane = Lane(i as u8);
+        let mut pipeline = Pipeline::new(shared, lane, seq_start, self.seed, self.stats);
+        worker::run(&mut ports, &mut pipeline, &mail, self.wake, &stop, epoch)
+            .map_err(|e| format!("worker {i}: {e}"))
     }
-    drop(go_tx);
-    if failure.is_none() {
-        eprintln!(
-            "braidd: ready: {:?} id {} with {} worker(s) on {}",
-            cfg.role,
-            cfg.id,
-            cfg.workers,
-            names.join(", ")
-        );
-    } else {
-        stop.store(true, Ordering::Relaxed);
-    }
-    while !stop.load(Ordering::Relaxed) {
+}
+
+/// Says the daemon is up and forwarding.
+fn announce(cfg: &Config) {
+    let names: Vec<&str> = cfg.interfaces.iter().map(|i| i.name.as_str()).collect();
+    eprintln!(
+        "braidd: ready: {:?} id {} with {} worker(s) on {}",
+        cfg.role,
+        cfg.id,
+        cfg.workers,
+        names.join(", ")
+    );
+}
+
+/// Runs the timers until the stop flag is set; the reason to stop, when it is a failure.
+fn supervise(common: &Common, workers: &[Worker], control: &Control) -> Option<String> {
+    let mut failure = None;
+    while !common.stop.load(Ordering::Relaxed) {
         thread::sleep(Duration::from_millis(200));
-        shared.neighbors.expire(epoch.elapsed().as_nanos() as u64);
+        let now = common.epoch.elapsed().as_nanos() as u64;
+        common.shared.neighbors.expire(now);
         if workers.iter().any(|w| w.is_finished()) {
             // A worker that stopped on its own is reported and stops the daemon:
             // never run on with a silently dead queue.
-            stop.store(true, Ordering::Relaxed);
+            common.stop.store(true, Ordering::Relaxed);
         }
-        if control.as_ref().is_some_and(|c| c.is_finished()) {
+        if control.is_finished() {
             // Nor without the control socket (the thread stops only on the flag).
             failure = failure.or(Some("the control thread stopped".into()));
-            stop.store(true, Ordering::Relaxed);
+            common.stop.store(true, Ordering::Relaxed);
         }
     }
+    failure
+}
+
+/// Waits for the control thread and the workers to end; `failure`, or else the first
+/// error among them.
+fn shut_down(
+    control: Option<Control>,
+    workers: Vec<Worker>,
+    mut failure: Option<String>,
+) -> Option<String> {
     if let Some(control) = control {
         if !control.join() {
             failure = failure.or(Some("the control thread panicked".into()));
@@ -252,11 +370,7 @@ pub fn run(
             Err(_) => failure = failure.or(Some(format!("worker {i} panicked"))),
         }
     }
-    report(&shared.snapshot.load(), &stats);
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    failure
 }
 
 /// A seed for a worker's NAT table hashes, from the system's random source.

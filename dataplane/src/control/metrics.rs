@@ -7,7 +7,7 @@ use crate::snapshot::Link;
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
 use braid_control::config::{LinkState, Role};
-use std::fmt::Write as _;
+use std::fmt::{Display, Write as _};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -26,48 +26,208 @@ fn esc(value: &str) -> String {
         .replace('\n', r"\n")
 }
 
-/// Writes the `# HELP` and `# TYPE` lines of a metric.
-fn head(out: &mut String, name: &str, kind: &str, help: &str) {
+/// A counter summed per link.
+type LinkField = fn(&LinkTotals) -> u64;
+/// A counter summed per port.
+type PortField = fn(&PortTotals) -> u64;
+/// A counter of one worker.
+type WorkerField = fn(&WorkerStats) -> u64;
+
+/// Tunnel traffic per link: name, help, value.
+const LINK_COUNTERS: [(&str, &str, LinkField); 4] = [
+    (
+        "braid_link_tx_packets_total",
+        "Tunnel packets sent over a link.",
+        |t| t.tx.packets,
+    ),
+    (
+        "braid_link_tx_bytes_total",
+        "Bytes of tunnel packets sent over a link.",
+        |t| t.tx.bytes,
+    ),
+    (
+        "braid_link_rx_packets_total",
+        "Tunnel packets received over a link.",
+        |t| t.rx.packets,
+    ),
+    (
+        "braid_link_rx_bytes_total",
+        "Bytes of tunnel packets received over a link.",
+        |t| t.rx.bytes,
+    ),
+];
+
+/// Frames per interface: name, help, value.
+const PORT_COUNTERS: [(&str, &str, PortField); 5] = [
+    (
+        "braid_interface_rx_packets_total",
+        "Frames received on an interface.",
+        |t| t.rx.packets,
+    ),
+    (
+        "braid_interface_rx_bytes_total",
+        "Bytes of frames received on an interface.",
+        |t| t.rx.bytes,
+    ),
+    (
+        "braid_interface_tx_packets_total",
+        "Frames sent on an interface.",
+        |t| t.tx.packets,
+    ),
+    (
+        "braid_interface_tx_bytes_total",
+        "Bytes of frames sent on an interface.",
+        |t| t.tx.bytes,
+    ),
+    (
+        "braid_interface_tx_dropped_total",
+        "Frames an interface could not send.",
+        |t| t.tx_dropped,
+    ),
+];
+
+/// What each worker did with frames: name, help, value.
+const WORKER_COUNTERS: [(&str, &str, WorkerField); 3] = [
+    (
+        "braid_worker_forwarded_packets_total",
+        "Frames a worker forwarded.",
+        |w| w.forwarded.get(),
+    ),
+    (
+        "braid_worker_local_packets_total",
+        "Frames a worker answered or consumed itself.",
+        |w| w.local.get(),
+    ),
+    (
+        "braid_worker_icmp_errors_total",
+        "ICMP errors a worker sent.",
+        |w| w.icmp_errors.get(),
+    ),
+];
+
+/// Each worker's masquerade work: name, help, value.
+const NAT_COUNTERS: [(&str, &str, WorkerField); 5] = [
+    (
+        "braid_nat_sessions_created_total",
+        "Masquerade sessions a worker created.",
+        |w| w.nat.created.get(),
+    ),
+    (
+        "braid_nat_sessions_expired_total",
+        "Masquerade sessions of a worker that expired.",
+        |w| w.nat.expired.get(),
+    ),
+    (
+        "braid_nat_translated_out_packets_total",
+        "Packets a worker translated inside to outside.",
+        |w| w.nat.translated_out.get(),
+    ),
+    (
+        "braid_nat_translated_in_packets_total",
+        "Packets a worker translated outside to inside.",
+        |w| w.nat.translated_in.get(),
+    ),
+    (
+        "braid_worker_handed_off_packets_total",
+        "Packets a worker handed to the worker owning their masquerade session.",
+        |w| w.handed_off.get(),
+    ),
+];
+
+/// Writes a metric family: its `# HELP` and `# TYPE` lines, then one sample line per
+/// `(labels, value)`, `name value` when the labels are empty.
+fn family<L: AsRef<str>, V: Display>(
+    out: &mut String,
+    kind: &str,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (L, V)>,
+) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let _ = match labels.as_ref() {
+            "" => writeln!(out, "{name} {value}"),
+            labels => writeln!(out, "{name}{{{labels}}} {value}"),
+        };
+    }
+}
+
+/// A gauge family (see [`family`]).
+fn gauge<L: AsRef<str>, V: Display>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (L, V)>,
+) {
+    family(out, "gauge", name, help, samples);
+}
+
+/// A counter family (see [`family`]).
+fn counter<L: AsRef<str>, V: Display>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (L, V)>,
+) {
+    family(out, "counter", name, help, samples);
+}
+
+/// `field` of each worker, labelled with the worker's index.
+fn per_worker(
+    stats: &[Arc<WorkerStats>],
+    field: WorkerField,
+) -> impl Iterator<Item = (String, u64)> + '_ {
+    stats
+        .iter()
+        .enumerate()
+        .map(move |(i, w)| (format!("worker=\"{i}\""), field(w)))
 }
 
 /// All metrics of the daemon running `snap` with workers counting into `stats`.
 pub fn render(snap: &Snapshot, stats: &[Arc<WorkerStats>], uptime: Duration) -> String {
     let totals = Totals::sum(stats, snap.ports.len());
     let mut out = String::new();
+    daemon(&mut out, snap, uptime);
+    links(&mut out, snap, &totals);
+    ports(&mut out, snap, &totals);
+    workers(&mut out, stats);
+    nat(&mut out, stats);
+    drops(&mut out, stats);
+    out
+}
+
+/// The daemon itself: role and version, uptime, configuration generation.
+fn daemon(out: &mut String, snap: &Snapshot, uptime: Duration) {
     let role = match snap.role {
         Role::Edge => "edge",
         Role::Hub => "hub",
     };
-    head(
-        &mut out,
-        "braid_info",
-        "gauge",
-        "The daemon's role and version.",
-    );
-    let _ = writeln!(
+    let info = format!("role=\"{role}\",version=\"{}\"", env!("CARGO_PKG_VERSION"));
+    gauge(
         out,
-        "braid_info{{role=\"{role}\",version=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION")
+        "braid_info",
+        "The daemon's role and version.",
+        [(info, 1)],
     );
-    head(
-        &mut out,
+    let seconds = format!("{:.3}", uptime.as_secs_f64());
+    gauge(
+        out,
         "braid_uptime_seconds",
-        "gauge",
         "Seconds since braidd started.",
+        [("", seconds)],
     );
-    let _ = writeln!(out, "braid_uptime_seconds {:.3}", uptime.as_secs_f64());
-    head(
-        &mut out,
+    gauge(
+        out,
         "braid_config_generation",
-        "gauge",
         "Generation of the running configuration (1 at start, +1 per change).",
+        [("", snap.generation)],
     );
-    let _ = writeln!(out, "braid_config_generation {}", snap.generation);
+}
 
-    let links: Vec<(String, &Link)> = snap
-        .peers
+/// Every link of every peer with its labels.
+fn labelled_links(snap: &Snapshot) -> Vec<(String, &Link)> {
+    snap.peers
         .iter()
         .flat_map(|p| {
             p.links.iter().map(move |l| {
@@ -77,185 +237,82 @@ pub fn render(snap: &Snapshot, stats: &[Arc<WorkerStats>], uptime: Duration) -> 
                 )
             })
         })
-        .collect();
-    head(
-        &mut out,
+        .collect()
+}
+
+/// Per link of every peer: weight, state and tunnel traffic.
+fn links(out: &mut String, snap: &Snapshot, totals: &Totals) {
+    let links = labelled_links(snap);
+    let weights = links.iter().map(|(labels, l)| (labels, l.weight));
+    gauge(
+        out,
         "braid_link_weight",
-        "gauge",
         "Configured weight of a link.",
+        weights,
     );
-    for (labels, l) in &links {
-        let _ = writeln!(out, "braid_link_weight{{{labels}}} {}", l.weight);
-    }
-    head(
-        &mut out,
+    let up = links
+        .iter()
+        .map(|(labels, l)| (labels, u8::from(l.state == LinkState::Up)));
+    gauge(
+        out,
         "braid_link_up",
-        "gauge",
         "1 when a link is administratively up, 0 when down.",
+        up,
     );
-    for (labels, l) in &links {
-        let up = u8::from(l.state == LinkState::Up);
-        let _ = writeln!(out, "braid_link_up{{{labels}}} {up}");
+    for (name, help, field) in LINK_COUNTERS {
+        let samples = links
+            .iter()
+            .map(|(labels, l)| (labels, totals.links.get(l.slot.0).map_or(0, field)));
+        counter(out, name, help, samples);
     }
-    type LinkField = fn(&LinkTotals) -> u64;
-    let link_counters: [(&str, &str, LinkField); 4] = [
-        (
-            "braid_link_tx_packets_total",
-            "Tunnel packets sent over a link.",
-            |t| t.tx.packets,
-        ),
-        (
-            "braid_link_tx_bytes_total",
-            "Bytes of tunnel packets sent over a link.",
-            |t| t.tx.bytes,
-        ),
-        (
-            "braid_link_rx_packets_total",
-            "Tunnel packets received over a link.",
-            |t| t.rx.packets,
-        ),
-        (
-            "braid_link_rx_bytes_total",
-            "Bytes of tunnel packets received over a link.",
-            |t| t.rx.bytes,
-        ),
-    ];
-    for (name, help, field) in link_counters {
-        head(&mut out, name, "counter", help);
-        for (labels, l) in &links {
-            let n = totals.links.get(l.slot.0).map_or(0, field);
-            let _ = writeln!(out, "{name}{{{labels}}} {n}");
-        }
-    }
+}
 
-    type PortField = fn(&PortTotals) -> u64;
-    let port_counters: [(&str, &str, PortField); 5] = [
-        (
-            "braid_interface_rx_packets_total",
-            "Frames received on an interface.",
-            |t| t.rx.packets,
-        ),
-        (
-            "braid_interface_rx_bytes_total",
-            "Bytes of frames received on an interface.",
-            |t| t.rx.bytes,
-        ),
-        (
-            "braid_interface_tx_packets_total",
-            "Frames sent on an interface.",
-            |t| t.tx.packets,
-        ),
-        (
-            "braid_interface_tx_bytes_total",
-            "Bytes of frames sent on an interface.",
-            |t| t.tx.bytes,
-        ),
-        (
-            "braid_interface_tx_dropped_total",
-            "Frames an interface could not send.",
-            |t| t.tx_dropped,
-        ),
-    ];
-    for (name, help, field) in port_counters {
-        head(&mut out, name, "counter", help);
-        for (port, t) in snap.ports.iter().zip(&totals.ports) {
-            let _ = writeln!(
-                out,
-                "{name}{{interface=\"{}\"}} {}",
-                esc(&port.name),
-                field(t)
-            );
-        }
+/// Per interface: frames and bytes both ways, frames not sent.
+fn ports(out: &mut String, snap: &Snapshot, totals: &Totals) {
+    for (name, help, field) in PORT_COUNTERS {
+        let samples = snap
+            .ports
+            .iter()
+            .zip(&totals.ports)
+            .map(|(port, t)| (format!("interface=\"{}\"", esc(&port.name)), field(t)));
+        counter(out, name, help, samples);
     }
+}
 
-    type WorkerField = fn(&WorkerStats) -> u64;
-    let worker_counters: [(&str, &str, WorkerField); 3] = [
-        (
-            "braid_worker_forwarded_packets_total",
-            "Frames a worker forwarded.",
-            |w| w.forwarded.get(),
-        ),
-        (
-            "braid_worker_local_packets_total",
-            "Frames a worker answered or consumed itself.",
-            |w| w.local.get(),
-        ),
-        (
-            "braid_worker_icmp_errors_total",
-            "ICMP errors a worker sent.",
-            |w| w.icmp_errors.get(),
-        ),
-    ];
-    for (name, help, field) in worker_counters {
-        head(&mut out, name, "counter", help);
-        for (i, w) in stats.iter().enumerate() {
-            let _ = writeln!(out, "{name}{{worker=\"{i}\"}} {}", field(w));
-        }
+/// Per worker: frames forwarded, answered locally, ICMP errors sent.
+fn workers(out: &mut String, stats: &[Arc<WorkerStats>]) {
+    for (name, help, field) in WORKER_COUNTERS {
+        counter(out, name, help, per_worker(stats, field));
     }
-    let nat_gauge = "braid_nat_sessions";
-    head(
-        &mut out,
-        nat_gauge,
-        "gauge",
+}
+
+/// Per worker: live masquerade sessions, sessions made and expired, translations, handoffs.
+fn nat(out: &mut String, stats: &[Arc<WorkerStats>]) {
+    gauge(
+        out,
+        "braid_nat_sessions",
         "Live masquerade sessions of a worker.",
+        per_worker(stats, |w| w.nat.sessions.get()),
     );
-    for (i, w) in stats.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "{nat_gauge}{{worker=\"{i}\"}} {}",
-            w.nat.sessions.get()
-        );
+    for (name, help, field) in NAT_COUNTERS {
+        counter(out, name, help, per_worker(stats, field));
     }
-    let nat_counters: [(&str, &str, WorkerField); 5] = [
-        (
-            "braid_nat_sessions_created_total",
-            "Masquerade sessions a worker created.",
-            |w| w.nat.created.get(),
-        ),
-        (
-            "braid_nat_sessions_expired_total",
-            "Masquerade sessions of a worker that expired.",
-            |w| w.nat.expired.get(),
-        ),
-        (
-            "braid_nat_translated_out_packets_total",
-            "Packets a worker translated inside to outside.",
-            |w| w.nat.translated_out.get(),
-        ),
-        (
-            "braid_nat_translated_in_packets_total",
-            "Packets a worker translated outside to inside.",
-            |w| w.nat.translated_in.get(),
-        ),
-        (
-            "braid_worker_handed_off_packets_total",
-            "Packets a worker handed to the worker owning their masquerade session.",
-            |w| w.handed_off.get(),
-        ),
-    ];
-    for (name, help, field) in nat_counters {
-        head(&mut out, name, "counter", help);
-        for (i, w) in stats.iter().enumerate() {
-            let _ = writeln!(out, "{name}{{worker=\"{i}\"}} {}", field(w));
-        }
-    }
-    head(
-        &mut out,
+}
+
+/// Per worker and reason: frames dropped.
+fn drops(out: &mut String, stats: &[Arc<WorkerStats>]) {
+    let samples = stats.iter().enumerate().flat_map(|(i, w)| {
+        DropReason::ALL.iter().map(move |why| {
+            let labels = format!("worker=\"{i}\",reason=\"{}\"", why.name());
+            (labels, w.drops_of(*why))
+        })
+    });
+    counter(
+        out,
         "braid_drops_total",
-        "counter",
         "Frames a worker dropped, by reason.",
+        samples,
     );
-    for (i, w) in stats.iter().enumerate() {
-        for why in DropReason::ALL {
-            let _ = writeln!(
-                out,
-                "braid_drops_total{{worker=\"{i}\",reason=\"{}\"}} {}",
-                why.name(),
-                w.drops_of(*why)
-            );
-        }
-    }
-    out
 }
 
 /// Answers one HTTP request on `stream`: the metrics for `GET /metrics`, 404 for other paths,

@@ -3,9 +3,8 @@
 //! malformed requests refused without harm, reloads, metrics over HTTP.
 
 use super::{Control, Listeners, Runtime};
-use crate::frame::Frame;
+use crate::frame::{Frame, Verdict};
 use crate::ids::Lane;
-use crate::io::Verdict;
 use crate::pipeline::{Pipeline, Shared};
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
@@ -65,17 +64,23 @@ struct Daemon {
     metrics: std::net::SocketAddr,
 }
 
+/// Writes `text` (a lab config) and its key file to a new directory and loads it.
+fn lab_config(text: &str) -> (TempDir, PathBuf, Config) {
+    let dir = TempDir::new();
+    let key = dir.0.join("peer.key");
+    let hex: String = KEY.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&key, format!("{hex}\n")).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let path = dir.0.join("braidd.toml");
+    std::fs::write(&path, text.replace("\"unused\"", "\"peer.key\"")).unwrap();
+    let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    (dir, path, cfg)
+}
+
 impl Daemon {
     /// Serves `text` (a lab config; its key file is written next to it).
     fn start(text: &str, macs: &[Mac]) -> Daemon {
-        let dir = TempDir::new();
-        let key = dir.0.join("peer.key");
-        let hex: String = KEY.iter().map(|b| format!("{b:02x}")).collect();
-        std::fs::write(&key, format!("{hex}\n")).unwrap();
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let path = dir.0.join("braidd.toml");
-        std::fs::write(&path, text.replace("\"unused\"", "\"peer.key\"")).unwrap();
-        let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let (dir, path, cfg) = lab_config(text);
         let keys = vec![KEY; cfg.peers.len()];
         let snap = Snapshot::build(&cfg, macs, &keys, 1).unwrap();
         let shared = Arc::new(Shared::new(snap));
@@ -936,6 +941,71 @@ fn metrics_are_served_over_http() {
     assert!(http(d.metrics, "GET / HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 404"));
     assert!(http(d.metrics, "POST /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405"));
     assert!(http(d.metrics, "\x00\x01garbage\r\n\r\n").starts_with("HTTP/1.1 400"));
+}
+
+/// Two workers whose every counter holds its own value (worker `w`, field `n`: `w * 1000 + n`).
+fn counted_workers() -> Vec<Arc<WorkerStats>> {
+    (1..=2u64)
+        .map(|w| {
+            let s = WorkerStats::default();
+            let base = w * 1000;
+            for (n, l) in (0u64..).step_by(4).zip(&s.links) {
+                l.tx_packets.add(base + n);
+                l.tx_bytes.add(base + n + 1);
+                l.rx_packets.add(base + n + 2);
+                l.rx_bytes.add(base + n + 3);
+            }
+            for (n, p) in (0u64..).step_by(5).zip(&s.ports) {
+                p.rx_packets.set(base + n);
+                p.rx_bytes.set(base + n + 1);
+                p.tx_packets.set(base + n + 2);
+                p.tx_bytes.set(base + n + 3);
+                p.tx_dropped.set(base + n + 4);
+            }
+            s.forwarded.add(base + 500);
+            s.local.add(base + 501);
+            s.icmp_errors.add(base + 502);
+            s.nat.sessions.set(base + 510);
+            s.nat.created.add(base + 511);
+            s.nat.expired.add(base + 512);
+            s.nat.translated_out.add(base + 513);
+            s.nat.translated_in.add(base + 514);
+            s.handed_off.add(base + 515);
+            for (n, d) in (600u64..).zip(&s.drops) {
+                d.add(base + n);
+            }
+            Arc::new(s)
+        })
+        .collect()
+}
+
+/// The metrics of `text` at `generation` and 12.3456 s of uptime, the version replaced by `VERSION`.
+fn rendered(text: &str, macs: &[Mac], generation: u64) -> String {
+    let (_dir, _, cfg) = lab_config(text);
+    let keys = vec![KEY; cfg.peers.len()];
+    let snap = Snapshot::build(&cfg, macs, &keys, generation).unwrap();
+    let uptime = std::time::Duration::from_micros(12_345_600);
+    super::metrics::render(&snap, &counted_workers(), uptime).replace(
+        &format!("version=\"{}\"", env!("CARGO_PKG_VERSION")),
+        "version=\"VERSION\"",
+    )
+}
+
+#[test]
+fn metrics_text_is_unchanged() {
+    let edge = EDGE.replacen("weight = 1\n", "weight = 1\nstate = \"down\"\n", 1);
+    assert_eq!(
+        rendered(&edge, &EDGE_MACS, 7),
+        include_str!("testdata/metrics_edge.prom")
+    );
+    let second = "[[peer]]\nname = \"e\\\"dge\\\\2\"\nid = 3\nkey_file = \"unused\"\n\
+                  allowed = [\"198.18.2.0/24\"]\n[[peer.link]]\nname = \"isp1\"\n\
+                  interface = \"wan0\"\ngateway = \"203.0.113.1\"\nremote = \"198.18.21.2:7420\"\n";
+    let hub = HUB.replacen("[[route]]", &format!("{second}[[route]]"), 1);
+    assert_eq!(
+        rendered(&hub, &[HUB_MAC], 1),
+        include_str!("testdata/metrics_hub.prom")
+    );
 }
 
 #[test]
