@@ -217,7 +217,6 @@ fn start_workers(
 ) -> Result<(Workers, Result<(), String>), String> {
     let names: Vec<String> = cfg.interfaces.iter().map(|i| i.name.clone()).collect();
     let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let (ready_tx, ready_rx) = mpsc::channel();
     let mut wake_fds = wake_fds.into_iter();
     let mut workers = Workers {
         threads: Vec::new(),
@@ -238,7 +237,10 @@ fn start_workers(
             wake: wake_fds.next(),
             seed: random_seed()?,
         };
-        let (ready, go) = (ready_tx.clone(), go.clone());
+        // A channel per worker: if the worker dies before it reports, its sender is
+        // dropped and the wait below ends with an error instead of blocking.
+        let (ready, ready_rx) = mpsc::channel();
+        let go = go.clone();
         let handle = thread::Builder::new()
             .name(format!("braid-w{i}"))
             .spawn(move || start.run(ready, go))
