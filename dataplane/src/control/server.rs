@@ -24,8 +24,13 @@ use std::time::{Duration, Instant};
 
 /// Clients served at once; more are told the daemon is busy.
 const MAX_CLIENTS: usize = 16;
-/// How often the control thread looks for new clients when there are none.
+/// How often the control thread looks for new clients while they come…
 const ACCEPT_POLL: Duration = Duration::from_millis(20);
+/// …and once none came for [`QUIET_AFTER`] rounds: an idle router's control thread
+/// wakes ten times a second, a command waits at most this long to be taken.
+const ACCEPT_POLL_QUIET: Duration = Duration::from_millis(100);
+/// Empty rounds before the control thread polls at [`ACCEPT_POLL_QUIET`].
+const QUIET_AFTER: u32 = 50;
 /// How often a client's thread looks at the stop flag while waiting for a request.
 const READ_POLL: Duration = Duration::from_millis(100);
 /// A client that sends no request for this long is disconnected.
@@ -292,6 +297,7 @@ fn spawn_client(
 
 fn control_loop(ctx: &Arc<Context>, listeners: Listeners) {
     let mut next_sample = Instant::now() + SAMPLE_EVERY;
+    let mut quiet = 0u32;
     while !ctx.stop.load(Ordering::Relaxed) {
         let mut idle = true;
         if let Ok((stream, _)) = listeners.socket.listener.accept() {
@@ -328,7 +334,14 @@ fn control_loop(ctx: &Arc<Context>, listeners: Listeners) {
             }
         }
         if idle {
-            thread::sleep(ACCEPT_POLL);
+            quiet = quiet.saturating_add(1);
+            thread::sleep(if quiet > QUIET_AFTER {
+                ACCEPT_POLL_QUIET
+            } else {
+                ACCEPT_POLL
+            });
+        } else {
+            quiet = 0;
         }
     }
     // Clients notice the stop flag within READ_POLL; give them a moment before the socket goes.
