@@ -158,28 +158,30 @@ pub struct Snapshot {
     index: Index,
 }
 
-/// What an address of braid's is used for.
+/// What an address of braid's is used for (both `None` for any other address).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct AddrUse {
+pub struct AddrUse {
     /// The port whose own address it is.
-    port: Option<PortId>,
+    pub port: Option<PortId>,
     /// The masquerade whose outside pool holds it.
-    masq: Option<MasqIdx>,
+    pub masq: Option<MasqIdx>,
 }
 
 /// Lookups every packet makes, built once per snapshot: sorted tables searched by
 /// bisection, and the masquerade of each port.
 #[derive(Debug, Default)]
 struct Index {
-    addrs: Vec<(Ipv4Addr, AddrUse)>,
+    /// By address as a number: compared in one instruction.
+    addrs: Vec<(u32, AddrUse)>,
     peer_ids: Vec<(u32, PeerIdx)>,
     masq_on: Vec<Option<MasqIdx>>,
 }
 
 impl Index {
     fn build(ports: &[PortInfo], peers: &[Peer], masquerades: &[Masquerade]) -> Index {
-        let mut addrs: Vec<(Ipv4Addr, AddrUse)> = Vec::new();
+        let mut addrs: Vec<(u32, AddrUse)> = Vec::new();
         let mut entry = |ip: Ipv4Addr| -> usize {
+            let ip = u32::from(ip);
             match addrs.iter().position(|(a, _)| *a == ip) {
                 Some(i) => i,
                 None => {
@@ -226,7 +228,7 @@ impl Index {
 
     fn addr(&self, ip: Ipv4Addr) -> AddrUse {
         self.addrs
-            .binary_search_by_key(&ip, |(a, _)| *a)
+            .binary_search_by_key(&u32::from(ip), |(a, _)| *a)
             .ok()
             .and_then(|i| self.addrs.get(i))
             .map_or_else(AddrUse::default, |(_, u)| *u)
@@ -298,16 +300,16 @@ impl Snapshot {
         })
     }
 
+    /// What `ip` is to braid: a port's own address, a masquerade's, both or neither.
+    #[inline]
+    pub fn addr_use(&self, ip: Ipv4Addr) -> AddrUse {
+        self.index.addr(ip)
+    }
+
     /// The port whose own address is `ip`.
     #[inline]
     pub fn port_with_addr(&self, ip: Ipv4Addr) -> Option<PortId> {
         self.index.addr(ip).port
-    }
-
-    /// The masquerade that owns outside address `ip`.
-    #[inline]
-    pub fn masquerade_of(&self, ip: Ipv4Addr) -> Option<MasqIdx> {
-        self.index.addr(ip).masq
     }
 
     /// The masquerade of port `port`.

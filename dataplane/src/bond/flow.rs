@@ -1,7 +1,7 @@
 //! The flow hash: a fast mix of an IPv4 packet's 5-tuple.
 
 use crate::wire::ipv4::{Ipv4, PROTO_TCP, PROTO_UDP};
-use crate::wire::l4::{self, End};
+use crate::wire::l4;
 
 /// A 64-bit finalizer (multiply-xorshift) in which every input bit affects every output bit.
 fn mix(mut h: u64) -> u64 {
@@ -22,7 +22,7 @@ pub fn flow_hash(ipv4_packet: &[u8]) -> u32 {
     let addresses = u64::from(u32::from(ip.src())) << 32 | u64::from(u32::from(ip.dst()));
     let proto = ip.protocol();
     let ports = if (proto == PROTO_TCP || proto == PROTO_UDP) && !ip.is_fragment() {
-        let (sport, dport) = (l4::endpoint(&ip, End::Src).1, l4::endpoint(&ip, End::Dst).1);
+        let (sport, dport) = l4::ports(&ip);
         u32::from(sport) << 16 | u32::from(dport)
     } else {
         0

@@ -12,6 +12,7 @@ use crate::wire::{ethernet, ipv4, udp};
 /// Opens the tunnel datagram in `frame` (trimmed to the outer packet). The inner
 /// packet takes the outer one's place behind the outer Ethernet header, so errors
 /// about it go back to the neighbour the datagram came from; then `Route`.
+#[inline]
 pub(super) fn open(ctx: &Ctx, stats: &WorkerStats, meta: &mut Meta, frame: &mut Frame<'_>) -> Next {
     let start = ethernet::HEADER_LEN + meta.ip.header_len + udp::HEADER_LEN;
     let Some(msg) = frame.data_mut().get_mut(start..) else {
@@ -60,6 +61,7 @@ pub(super) fn open(ctx: &Ctx, stats: &WorkerStats, meta: &mut Meta, frame: &mut 
 /// Finds the sender and link of the message in `msg` and opens it in place,
 /// refusing replays before paying for the AEAD; the replay window moves only once
 /// the tag has verified.
+#[inline]
 fn authenticate<'s>(
     ctx: &'s Ctx,
     msg: &mut [u8],
@@ -98,6 +100,7 @@ fn authenticate<'s>(
 
 /// Moves the inner packet (`inner_len` bytes at `at`) up behind the frame's
 /// Ethernet header; false when the frame is shorter.
+#[inline]
 fn unwrap(frame: &mut Frame<'_>, at: usize, inner_len: usize) -> bool {
     let mut eth = [0u8; ethernet::HEADER_LEN];
     if let Some(h) = frame.data().first_chunk::<{ ethernet::HEADER_LEN }>() {

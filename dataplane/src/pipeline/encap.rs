@@ -24,6 +24,7 @@ const FLOW_PORT_MASK: u16 = 0x3fff;
 /// Sends the IPv4 packet in `frame` (Ethernet header in front) through the bond
 /// of `peer`: TTL and MSS clamp of the inner packet, a link by the scheduler, the
 /// outer headers, the seal.
+#[inline]
 pub(super) fn seal(
     ctx: &Ctx,
     seqs: &mut Sequences,
@@ -91,6 +92,7 @@ struct Outer {
 
 /// Writes outer IPv4, UDP and braid headers in front of the inner packet and seals
 /// the message; false when the buffer has no room.
+#[inline]
 fn wrap(frame: &mut Frame<'_>, outer: &Outer, sealer: &Sealer) -> bool {
     if !frame.push_front(OUTER_LEN) || !frame.set_len(frame.len() + TAG_LEN) {
         return false;

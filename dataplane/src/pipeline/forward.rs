@@ -12,6 +12,7 @@ use crate::wire::{ethernet, icmp, ipv4};
 
 /// Routes the packet in `frame` (Ethernet header in front, frame trimmed to the
 /// packet, `meta.ip` its facts).
+#[inline]
 pub(super) fn route(ctx: &Ctx, meta: &mut Meta, frame: &mut Frame<'_>) -> Next {
     let ip = meta.ip;
     if ip.ttl <= 1 {

@@ -92,7 +92,8 @@ pub(super) fn answer(
     let ip = meta.ip;
     let about_icmp_error = ip.protocol == ipv4::PROTO_ICMP
         && ip
-            .first_byte
+            .l4
+            .first_byte()
             .is_none_or(|t| t != icmp::ECHO_REQUEST && t != icmp::ECHO_REPLY);
     let src = ip.src;
     if about_icmp_error

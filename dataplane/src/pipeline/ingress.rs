@@ -8,6 +8,7 @@ use crate::stats::DropReason;
 use crate::wire::{ethernet, icmp, ipv4, WireError, BROADCAST};
 
 /// Accepts frames to the port's MAC (or broadcast) and sorts them by EtherType.
+#[inline]
 pub(super) fn ethernet(ctx: &Ctx, meta: &mut Meta, frame: &Frame<'_>) -> Next {
     let Ok(eth) = ethernet::Header::parse(frame.data()) else {
         return Next::Drop(DropReason::Truncated);
@@ -28,6 +29,7 @@ pub(super) fn ethernet(ctx: &Ctx, meta: &mut Meta, frame: &Frame<'_>) -> Next {
 
 /// Validates the IPv4 header, trims link padding and records the packet's facts;
 /// then: a masquerade's outside address, one of braid's own, or routing.
+#[inline]
 pub(super) fn ipv4(ctx: &Ctx, meta: &mut Meta, frame: &mut Frame<'_>) -> Next {
     let packet = frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]);
     let ip = match ipv4::Ipv4::parse(packet) {
@@ -40,12 +42,13 @@ pub(super) fn ipv4(ctx: &Ctx, meta: &mut Meta, frame: &mut Frame<'_>) -> Next {
     }
     meta.ip = IpFacts::of(&ip);
     frame.set_len(ethernet::HEADER_LEN + meta.ip.total_len);
-    if let Some(m) = ctx.snap.masquerade_of(meta.ip.dst) {
+    let owner = ctx.snap.addr_use(meta.ip.dst);
+    if let Some(m) = owner.masq {
         if !for_braid(ctx, &meta.ip) {
             return Next::MasqIn(m);
         }
     }
-    if ctx.snap.port_with_addr(meta.ip.dst).is_some() {
+    if owner.port.is_some() {
         return Next::Local;
     }
     Next::Route
@@ -55,8 +58,8 @@ pub(super) fn ipv4(ctx: &Ctx, meta: &mut Meta, frame: &mut Frame<'_>) -> Next {
 /// tunnel datagrams and ICMP echo requests.
 fn for_braid(ctx: &Ctx, ip: &IpFacts) -> bool {
     match ip.protocol {
-        ipv4::PROTO_UDP => ip.udp_dst_port == Some(ctx.snap.tunnel_port),
-        ipv4::PROTO_ICMP => ip.first_byte == Some(icmp::ECHO_REQUEST),
+        ipv4::PROTO_UDP => ip.udp_dst_port() == Some(ctx.snap.tunnel_port),
+        ipv4::PROTO_ICMP => ip.l4.first_byte() == Some(icmp::ECHO_REQUEST),
         _ => false,
     }
 }

@@ -68,9 +68,10 @@ pub(super) fn arp(
 
 /// An IPv4 packet to one of braid's addresses: tunnel datagrams are opened, ICMP
 /// echo requests answered, the rest dropped.
+#[inline]
 pub(super) fn serve(ctx: &Ctx, stats: &WorkerStats, meta: &Meta, frame: &mut Frame<'_>) -> Next {
     match meta.ip.protocol {
-        ipv4::PROTO_UDP if meta.ip.udp_dst_port == Some(ctx.snap.tunnel_port) => Next::Open,
+        ipv4::PROTO_UDP if meta.ip.udp_dst_port() == Some(ctx.snap.tunnel_port) => Next::Open,
         ipv4::PROTO_ICMP => echo(ctx, stats, meta, frame),
         _ => Next::Drop(DropReason::LocalUnsupported),
     }

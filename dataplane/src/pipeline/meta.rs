@@ -3,7 +3,7 @@
 //! rewrite the packet, and read by the others instead of parsing again.
 
 use crate::frame::PortId;
-use crate::wire::{ipv4::Ipv4, udp, Mac};
+use crate::wire::{ipv4::Ipv4, l4, Mac};
 use std::net::Ipv4Addr;
 
 /// A frame's facts on its way through the stages.
@@ -29,10 +29,8 @@ pub struct IpFacts {
     pub dont_fragment: bool,
     /// A fragment other than the first (no transport header).
     pub later_fragment: bool,
-    /// The first byte of the payload (the ICMP type, for ICMP).
-    pub first_byte: Option<u8>,
-    /// For UDP, the destination port (the word where it sits, as received).
-    pub udp_dst_port: Option<u16>,
+    /// The start of the transport header: the ICMP type, the ports.
+    pub l4: l4::Head,
 }
 
 impl Default for IpFacts {
@@ -46,18 +44,22 @@ impl Default for IpFacts {
             ttl: 0,
             dont_fragment: false,
             later_fragment: false,
-            first_byte: None,
-            udp_dst_port: None,
+            l4: l4::Head::default(),
         }
     }
 }
 
 impl IpFacts {
+    /// The destination port, for UDP.
+    pub fn udp_dst_port(&self) -> Option<u16> {
+        (self.protocol == crate::wire::ipv4::PROTO_UDP)
+            .then(|| self.l4.dst_port())
+            .flatten()
+    }
+
     /// The facts of a checked IPv4 packet.
+    #[inline]
     pub fn of(ip: &Ipv4<'_>) -> IpFacts {
-        let udp_dst_port = (ip.protocol() == crate::wire::ipv4::PROTO_UDP)
-            .then(|| udp::Udp::new_unchecked(ip.payload()).dst_port_if_present())
-            .flatten();
         IpFacts {
             header_len: ip.header_len(),
             total_len: ip.total_len(),
@@ -67,8 +69,7 @@ impl IpFacts {
             ttl: ip.ttl(),
             dont_fragment: ip.dont_fragment(),
             later_fragment: ip.is_later_fragment(),
-            first_byte: ip.payload().first().copied(),
-            udp_dst_port,
+            l4: l4::Head::of(ip),
         }
     }
 }

@@ -90,6 +90,7 @@ impl Resolve {
 /// Sends the IPv4 frame in `frame` (Ethernet header space at the front) out of
 /// `port` to neighbour `next_hop`: fills the MAC if known, else queues a copy
 /// and asks for it.
+#[inline]
 pub(super) fn deliver(
     ctx: &Ctx,
     resolve: &mut Resolve,

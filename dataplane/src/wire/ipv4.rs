@@ -2,7 +2,7 @@
 //! keep the header checksum valid incrementally, and the header braid emits.
 
 use super::checksum::{self, Delta};
-use super::{get_addr, get_u16, get_u8, replace, replace_u16, set_u8, update_u16, WireError};
+use super::{get_addr, get_u16, get_u8, read, replace, replace_u16, set_u8, update_u16, WireError};
 use std::net::Ipv4Addr;
 
 /// Length of an IPv4 header without options.
@@ -54,6 +54,9 @@ const QUOTED_L4_LEN: usize = 8;
 pub struct Ipv4<'a> {
     /// The packet (without link padding, once checked).
     b: &'a [u8],
+    /// A copy of the fixed header (missing bytes zero), read once: the fields are
+    /// then read at constant offsets of an array, with no bounds to check.
+    h: [u8; MIN_HEADER_LEN],
 }
 
 impl<'a> Ipv4<'a> {
@@ -62,7 +65,7 @@ impl<'a> Ipv4<'a> {
         if bytes.len() < MIN_HEADER_LEN {
             return Err(WireError::Truncated);
         }
-        let ip = Ipv4 { b: bytes };
+        let ip = Ipv4::new_unchecked(bytes);
         if ip.version() != 4 {
             return Err(WireError::Malformed);
         }
@@ -71,14 +74,14 @@ impl<'a> Ipv4<'a> {
             return Err(WireError::Malformed);
         }
         let b = bytes.get(..total).ok_or(WireError::Truncated)?;
-        Ok(Ipv4 { b })
+        Ok(Ipv4 { b, h: ip.h })
     }
 
     /// Checks `bytes` as the packet an ICMP error quotes: an IPv4 header of at
     /// least 20 bytes and 8 bytes after it (RFC 792). The total length is not
     /// checked (quotes are cut short): the view holds all of `bytes`.
     pub fn parse_quoted(bytes: &'a [u8]) -> Result<Ipv4<'a>, WireError> {
-        let ip = Ipv4 { b: bytes };
+        let ip = Ipv4::new_unchecked(bytes);
         if bytes.is_empty() {
             return Err(WireError::Truncated);
         }
@@ -94,7 +97,10 @@ impl<'a> Ipv4<'a> {
 
     /// Views `bytes` as an IPv4 packet without any check.
     pub fn new_unchecked(bytes: &'a [u8]) -> Ipv4<'a> {
-        Ipv4 { b: bytes }
+        Ipv4 {
+            b: bytes,
+            h: read(bytes, 0),
+        }
     }
 
     /// Checks the header length alone: at least 20 bytes, all present.
@@ -117,51 +123,51 @@ impl<'a> Ipv4<'a> {
     }
     /// IP version (4 in a checked view).
     fn version(&self) -> u8 {
-        get_u8(self.b, field::VER_IHL) >> 4
+        get_u8(&self.h, field::VER_IHL) >> 4
     }
     /// Header length in bytes, options included.
     pub fn header_len(&self) -> usize {
-        usize::from(get_u8(self.b, field::VER_IHL) & 0xf) * 4
+        usize::from(get_u8(&self.h, field::VER_IHL) & 0xf) * 4
     }
     /// Total length in bytes.
     pub fn total_len(&self) -> usize {
-        usize::from(get_u16(self.b, field::LENGTH))
+        usize::from(get_u16(&self.h, field::LENGTH))
     }
     /// Identification field.
     pub fn ident(&self) -> u16 {
-        get_u16(self.b, field::IDENT)
+        get_u16(&self.h, field::IDENT)
     }
     /// Don't Fragment flag.
     pub fn dont_fragment(&self) -> bool {
-        get_u16(self.b, field::FLG_OFF) & DF != 0
+        get_u16(&self.h, field::FLG_OFF) & DF != 0
     }
     /// True for a fragment other than the first (its payload has no L4 header).
     pub fn is_later_fragment(&self) -> bool {
-        get_u16(self.b, field::FLG_OFF) & OFFSET != 0
+        get_u16(&self.h, field::FLG_OFF) & OFFSET != 0
     }
     /// True for any fragment (more-fragments set or a non-zero offset).
     pub fn is_fragment(&self) -> bool {
-        get_u16(self.b, field::FLG_OFF) & (MF | OFFSET) != 0
+        get_u16(&self.h, field::FLG_OFF) & (MF | OFFSET) != 0
     }
     /// Time to live.
     pub fn ttl(&self) -> u8 {
-        get_u8(self.b, field::TTL)
+        get_u8(&self.h, field::TTL)
     }
     /// Protocol number of the payload.
     pub fn protocol(&self) -> u8 {
-        get_u8(self.b, field::PROTOCOL)
+        get_u8(&self.h, field::PROTOCOL)
     }
     /// Header checksum field.
     pub fn checksum(&self) -> u16 {
-        get_u16(self.b, field::CHECKSUM)
+        get_u16(&self.h, field::CHECKSUM)
     }
     /// Source address.
     pub fn src(&self) -> Ipv4Addr {
-        get_addr(self.b, field::SRC_ADDR)
+        get_addr(&self.h, field::SRC_ADDR)
     }
     /// Destination address.
     pub fn dst(&self) -> Ipv4Addr {
-        get_addr(self.b, field::DST_ADDR)
+        get_addr(&self.h, field::DST_ADDR)
     }
     /// True when the header checksum verifies.
     pub fn checksum_ok(&self) -> bool {
@@ -213,7 +219,7 @@ impl<'a> Ipv4Mut<'a> {
 
     /// The packet's fields.
     pub fn view(&self) -> Ipv4<'_> {
-        Ipv4 { b: self.b }
+        Ipv4::new_unchecked(self.b)
     }
 
     /// The payload after the header, to rewrite in place.

@@ -23,6 +23,45 @@ pub fn mss_for_mtu(mtu: u16) -> u16 {
     mtu.saturating_sub((ipv4::MIN_HEADER_LEN + tcp::HEADER_LEN) as u16)
 }
 
+/// The first four bytes of a transport header, read once (missing bytes zero),
+/// and how many were there: enough to classify a packet (its ICMP type, its TCP
+/// or UDP ports) without reading the header again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Head {
+    word: [u8; 4],
+    present: u8,
+}
+
+impl Head {
+    /// The head of `ip`'s payload.
+    pub fn of(ip: &Ipv4<'_>) -> Head {
+        let payload = ip.payload();
+        Head {
+            word: super::read(payload, 0),
+            present: payload.len().min(4) as u8,
+        }
+    }
+
+    /// The first byte (the ICMP type, for ICMP), if there is one.
+    pub fn first_byte(&self) -> Option<u8> {
+        (self.present >= 1).then_some(self.word[0])
+    }
+
+    /// The destination port of a TCP or UDP header (the same place in both), if
+    /// the bytes are there.
+    pub fn dst_port(&self) -> Option<u16> {
+        let udp = Udp::new_unchecked(&self.word);
+        (usize::from(self.present) == self.word.len()).then(|| udp.dst_port())
+    }
+}
+
+/// The source and destination ports of a TCP or UDP packet `ip` (the two headers
+/// start alike), read in one go for the flow hash; bytes missing read as zero.
+pub fn ports(ip: &Ipv4<'_>) -> (u16, u16) {
+    let udp = Udp::new_unchecked(ip.payload());
+    (udp.src_port(), udp.dst_port())
+}
+
 /// The address and port on `end` of IPv4 packet `ip`: the TCP or UDP port, the
 /// identifier of an ICMP message (at both ends; meaningful for echoes), 0 for
 /// other protocols. Transport bytes missing (from a quote) read as zero.

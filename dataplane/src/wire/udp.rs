@@ -61,12 +61,6 @@ impl<T: AsRef<[u8]>> Udp<T> {
         Ok(())
     }
 
-    /// The destination port when the buffer holds that field, whatever the rest
-    /// (the tunnel port is recognised before the datagram is checked).
-    pub fn dst_port_if_present(&self) -> Option<u16> {
-        (self.buffer.as_ref().len() >= field::DST_PORT.end).then(|| self.dst_port())
-    }
-
     /// Source port.
     pub fn src_port(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::SRC_PORT)
