@@ -2,9 +2,8 @@
 //! counters out, checked byte by byte and with etherparse.
 
 use super::{Pipeline, Shared};
-use crate::frame::Frame;
+use crate::frame::{Frame, Verdict};
 use crate::ids::Lane;
-use crate::io::Verdict;
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
 use crate::tunnel::{Header, MsgType, Sealer, HEADER_LEN, TAG_LEN};

@@ -7,7 +7,7 @@ use super::tests::{
 };
 use super::{Pipeline, Shared};
 use crate::ids::Lane;
-use crate::io::Verdict;
+use crate::frame::Verdict;
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
 use crate::wire::{checksum, icmp, ipv4};

@@ -226,6 +226,26 @@ impl<'a> Ipv4Mut<'a> {
         Ipv4::new_unchecked(self.b)
     }
 
+    /// Source address (read in place, without the copy [`Ipv4Mut::view`] makes).
+    pub fn src(&self) -> Ipv4Addr {
+        get_addr(self.b, field::SRC_ADDR)
+    }
+
+    /// Destination address.
+    pub fn dst(&self) -> Ipv4Addr {
+        get_addr(self.b, field::DST_ADDR)
+    }
+
+    /// Protocol number of the payload.
+    pub fn protocol(&self) -> u8 {
+        get_u8(self.b, field::PROTOCOL)
+    }
+
+    /// Header checksum field.
+    pub fn checksum(&self) -> u16 {
+        get_u16(self.b, field::CHECKSUM)
+    }
+
     /// The payload after the header, to rewrite in place.
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let hl = self.view().header_len().max(MIN_HEADER_LEN);
@@ -286,7 +306,7 @@ impl<'a> Ipv4Mut<'a> {
 
     /// Swaps the source and destination addresses (which leaves the checksum as it was).
     pub fn swap_addrs(&mut self) {
-        let (src, dst) = (self.view().src(), self.view().dst());
+        let (src, dst) = (self.src(), self.dst());
         replace(self.b, field::SRC_ADDR.start, dst.octets());
         replace(self.b, field::DST_ADDR.start, src.octets());
     }

@@ -89,14 +89,18 @@ pub fn endpoint(ip: &Ipv4<'_>, end: End) -> (Ipv4Addr, u16) {
 /// (a quote may stop short). Returns the change of the sum of the packet's
 /// words, for the checksum of an ICMP error that quotes it.
 pub fn set_endpoint(ip: &mut Ipv4Mut<'_>, end: End, addr: Ipv4Addr, port: u16) -> Delta {
-    let (old, sum) = (endpoint(&ip.view(), end).0, ip.view().checksum());
+    let sum = ip.checksum();
+    let old = match end {
+        End::Src => ip.src(),
+        End::Dst => ip.dst(),
+    };
     match end {
         End::Src => ip.set_src(addr),
         End::Dst => ip.set_dst(addr),
     }
     let pseudo = Delta::addr(old, addr);
-    let header = pseudo + Delta::word(sum, ip.view().checksum());
-    let protocol = ip.view().protocol();
+    let header = pseudo + Delta::word(sum, ip.checksum());
+    let protocol = ip.protocol();
     let l4 = ip.payload_mut();
     header
         + match protocol {
@@ -114,7 +118,7 @@ pub fn clamp_mss(packet: &mut [u8], mss: u16) -> bool {
     let Ok(mut ip) = Ipv4Mut::parse(packet) else {
         return false;
     };
-    if ip.view().protocol() != ipv4::PROTO_TCP || ip.view().is_later_fragment() {
+    if ip.protocol() != ipv4::PROTO_TCP || ip.view().is_later_fragment() {
         return false;
     }
     match Tcp::new_checked(ip.payload_mut()) {
