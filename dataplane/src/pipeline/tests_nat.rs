@@ -6,8 +6,8 @@ use super::tests::{
     EDGE_WAN2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC, KEY, S, SEQ0,
 };
 use super::{Pipeline, Shared};
-use crate::ids::Lane;
 use crate::frame::Verdict;
+use crate::ids::Lane;
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
 use crate::wire::{checksum, icmp, ipv4};

@@ -299,9 +299,31 @@ impl<'a> Ipv4Mut<'a> {
 
     /// Sets the address in `f`.
     fn set_addr(&mut self, f: super::Field, addr: Ipv4Addr) {
-        if let Some(old) = replace(self.b, f.start, addr.octets()) {
-            self.update_checksum(Delta::addr(old.into(), addr));
-        }
+        self.replace_addr(f, addr);
+    }
+
+    /// Sets the address in `f` (if wholly present) and updates the checksum;
+    /// returns the address it replaced and the change of the header's words
+    /// (address and checksum), for a checksum that covers the header.
+    fn replace_addr(&mut self, f: super::Field, addr: Ipv4Addr) -> Option<(Ipv4Addr, Delta)> {
+        let old = Ipv4Addr::from(replace(self.b, f.start, addr.octets())?);
+        let change = Delta::addr(old, addr);
+        let csum = update_u16(self.b, field::CHECKSUM, |c| change.apply(c)).unwrap_or_default();
+        Some((old, change + csum))
+    }
+
+    /// [`Ipv4Mut::replace_addr`] of the source (`true`) or destination address.
+    pub(super) fn replace_src_or_dst(
+        &mut self,
+        src: bool,
+        addr: Ipv4Addr,
+    ) -> Option<(Ipv4Addr, Delta)> {
+        let f = if src {
+            field::SRC_ADDR
+        } else {
+            field::DST_ADDR
+        };
+        self.replace_addr(f, addr)
     }
 
     /// Swaps the source and destination addresses (which leaves the checksum as it was).

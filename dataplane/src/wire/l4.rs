@@ -89,17 +89,18 @@ pub fn endpoint(ip: &Ipv4<'_>, end: End) -> (Ipv4Addr, u16) {
 /// (a quote may stop short). Returns the change of the sum of the packet's
 /// words, for the checksum of an ICMP error that quotes it.
 pub fn set_endpoint(ip: &mut Ipv4Mut<'_>, end: End, addr: Ipv4Addr, port: u16) -> Delta {
-    let sum = ip.checksum();
-    let old = match end {
-        End::Src => ip.src(),
-        End::Dst => ip.dst(),
+    let (pseudo, header) = match ip.replace_src_or_dst(end == End::Src, addr) {
+        Some((old, header)) => (Delta::addr(old, addr), header),
+        // Not wholly in the buffer (never in a checked view): nothing written, but
+        // the change is reported as if it had been.
+        None => {
+            let old = match end {
+                End::Src => ip.src(),
+                End::Dst => ip.dst(),
+            };
+            (Delta::addr(old, addr), Delta::addr(old, addr))
+        }
     };
-    match end {
-        End::Src => ip.set_src(addr),
-        End::Dst => ip.set_dst(addr),
-    }
-    let pseudo = Delta::addr(old, addr);
-    let header = pseudo + Delta::word(sum, ip.checksum());
     let protocol = ip.protocol();
     let l4 = ip.payload_mut();
     header
