@@ -189,6 +189,10 @@ struct Bench {
     link_slots: Vec<usize>,
     now: u64,
     sent: Vec<u64>,
+    /// The frame buffer, zero past the frame each record puts in.
+    buf: Vec<u8>,
+    /// The frame as it went in (the pipeline rewrites `buf`).
+    input: Vec<u8>,
 }
 
 thread_local! {
@@ -220,7 +224,10 @@ fn refreshed(mut snap: Arc<Snapshot>) -> Option<Arc<Snapshot>> {
     let s = Arc::get_mut(&mut snap)?;
     for peer in &mut s.peers {
         for w in Arc::get_mut(&mut peer.replay)?.iter_mut() {
-            *w.get_mut().unwrap_or_else(PoisonError::into_inner) = ReplayWindow::new();
+            let w = w.get_mut().unwrap_or_else(PoisonError::into_inner);
+            if !w.is_new() {
+                *w = ReplayWindow::new();
+            }
         }
     }
     Some(snap)
@@ -301,6 +308,8 @@ impl Bench {
             link_slots,
             now: t0,
             sent,
+            buf: vec![0; FRAME_CAPACITY],
+            input: Vec::new(),
         };
         b.drain();
         b
@@ -328,24 +337,7 @@ impl Bench {
 
     /// Checks a frame braid sends out of `port`.
     fn check_sent(&mut self, port: PortId, f: &[u8]) {
-        let mac = self.macs.get(port).expect("a verdict names a port");
-        self.sent[port] += 1;
-        assert!(f.len() >= ETH_LEN, "a sent frame has an Ethernet header");
-        assert_eq!(&f[6..12], mac, "sent with the port's own MAC");
-        match u16::from_be_bytes([f[12], f[13]]) {
-            frames::ARP => assert_eq!(f.len(), 42, "ARP frames braid sends"),
-            frames::IPV4 => {
-                let ip = &f[ETH_LEN..];
-                assert!(ip.len() >= 20, "IPv4 frame shorter than a header");
-                assert_eq!(ip[0] >> 4, 4, "IPv4 version");
-                let hl = usize::from(ip[0] & 0xf) * 4;
-                assert!(hl >= 20 && hl <= ip.len(), "IPv4 header length");
-                assert_eq!(frames::checksum(&ip[..hl]), 0, "IPv4 header checksum");
-                let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-                assert_eq!(total, ip.len(), "IPv4 total length = frame length");
-            }
-            other => panic!("braid sent EtherType {other:#06x}"),
-        }
+        check_sent(&self.macs, &mut self.sent, port, f);
     }
 
     /// Starts a batch on every worker at the current time and checks what they send.
@@ -360,11 +352,10 @@ impl Bench {
     /// Resumes the packets workers handed off on their owners (as the workers'
     /// mailboxes do), then checks and discards the frames every worker sends by copy.
     fn drain(&mut self) {
-        let handed: Vec<_> = self
-            .workers
-            .iter_mut()
-            .flat_map(|w| w.take_handoffs().collect::<Vec<_>>())
-            .collect();
+        let mut handed = Vec::new();
+        for w in &mut self.workers {
+            handed.extend(w.take_handoffs());
+        }
         for (lane, h) in handed {
             if let Some(w) = self.workers.get_mut(lane.index()) {
                 w.resume(h);
@@ -389,10 +380,10 @@ impl Bench {
             self.now += step;
             self.new_batch();
         }
-        let mut buf = vec![0u8; FRAME_CAPACITY];
         let len = bytes.len().min(FRAME_CAPACITY);
-        buf[..len].copy_from_slice(&bytes[..len]);
-        let frame = &mut buf[..len];
+        let (frame, rest) = self.buf.split_at_mut(len);
+        frame.copy_from_slice(&bytes[..len]);
+        rest.fill(0);
         let mut authentic = false;
         if repair && frame.len() >= ETH_LEN && frame[..6] != frames::BROADCAST {
             frame[..6].copy_from_slice(&self.macs[port]);
@@ -409,20 +400,20 @@ impl Bench {
         if repair && frame.len() > ETH_LEN && frame[12..14] == frames::IPV4.to_be_bytes() {
             frames::fix_ipv4(&mut frame[ETH_LEN..]);
         }
+        self.input.clear();
+        self.input.extend_from_slice(frame);
         let rx_before = self.link_rx();
-        let input = buf[..len].to_vec();
-        let mut f = Frame::new(&mut buf, len);
+        let mut f = Frame::new(&mut self.buf, len);
         let verdict = self.workers[lane].process(port, &mut f);
         if let Verdict::Tx(out) = verdict {
-            let sent = f.data().to_vec();
-            self.check_sent(out, &sent);
+            check_sent(&self.macs, &mut self.sent, out, f.data());
         }
         self.drain();
         if !authentic && self.link_rx() != rx_before {
             // The fuzzer can learn a tag from the comparison (an attacker cannot): what
             // was received must at least be authentic.
             assert!(
-                opens(&input),
+                opens(&self.input),
                 "a datagram that does not authenticate was received on a link"
             );
         }
@@ -458,6 +449,28 @@ impl Bench {
             return_snapshot(self.side, self.variant, shared.snapshot.into_inner());
         }
         report
+    }
+}
+
+/// Checks a frame braid sends out of `port`, and counts it in `sent`.
+fn check_sent(macs: &[[u8; 6]], sent: &mut [u64], port: PortId, f: &[u8]) {
+    let mac = macs.get(port).expect("a verdict names a port");
+    sent[port] += 1;
+    assert!(f.len() >= ETH_LEN, "a sent frame has an Ethernet header");
+    assert_eq!(&f[6..12], mac, "sent with the port's own MAC");
+    match u16::from_be_bytes([f[12], f[13]]) {
+        frames::ARP => assert_eq!(f.len(), 42, "ARP frames braid sends"),
+        frames::IPV4 => {
+            let ip = &f[ETH_LEN..];
+            assert!(ip.len() >= 20, "IPv4 frame shorter than a header");
+            assert_eq!(ip[0] >> 4, 4, "IPv4 version");
+            let hl = usize::from(ip[0] & 0xf) * 4;
+            assert!(hl >= 20 && hl <= ip.len(), "IPv4 header length");
+            assert_eq!(frames::checksum(&ip[..hl]), 0, "IPv4 header checksum");
+            let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+            assert_eq!(total, ip.len(), "IPv4 total length = frame length");
+        }
+        other => panic!("braid sent EtherType {other:#06x}"),
     }
 }
 
