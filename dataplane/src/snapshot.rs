@@ -76,12 +76,19 @@ pub struct Peer {
     /// Replay windows, one per sender lane; shared by all workers and carried
     /// over to the next snapshot so a reload does not reopen them.
     pub replay: Arc<[Mutex<ReplayWindow>]>,
+    /// A new scheduler for the snapshot's bond mode and balance, made once:
+    /// every worker takes a copy (a flow-mode table is 1024 scheduling steps).
+    /// Never picks.
+    scheduler: Scheduler,
 }
 
 impl Peer {
-    /// A scheduler over this peer's link weights.
+    /// A new scheduler over this peer's link weights.
     pub fn scheduler(&self, mode: BondMode, balance: Balance) -> Scheduler {
         let w: Vec<u32> = self.links.iter().map(Link::effective_weight).collect();
+        if self.scheduler.made_from(&w, mode, balance) {
+            return self.scheduler.clone();
+        }
         Scheduler::new(&w, mode, balance)
     }
 }
@@ -413,6 +420,8 @@ fn build_peers(
                     .map(|_| Mutex::new(ReplayWindow::new()))
                     .collect()
             });
+        let weights: Vec<u32> = links.iter().map(Link::effective_weight).collect();
+        let scheduler = Scheduler::new(&weights, cfg.bond.mode, cfg.bond.balance);
         peers.push(Peer {
             name: pc.name.clone(),
             id: pc.id,
@@ -421,6 +430,7 @@ fn build_peers(
             links,
             inner_mtu,
             replay,
+            scheduler,
         });
     }
     Ok(peers)
@@ -461,4 +471,41 @@ fn build_routes(cfg: &Config, ports: &[PortInfo], peers: &[Peer]) -> Result<Rout
         routes.add_rule(rule.from, &rule.table);
     }
     Ok(routes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EDGE: &str = include_str!("../tests/data/edge.toml");
+
+    /// Picks of a scheduler over a run of flow hashes and packet sizes.
+    fn picks(mut s: Scheduler) -> Vec<Option<usize>> {
+        (0..3000u32)
+            .map(|i| s.pick(i.wrapping_mul(0x9e37_79b9), 64 + (i as usize * 37) % 1400))
+            .collect()
+    }
+
+    #[test]
+    fn a_peers_scheduler_is_a_new_one_for_any_mode() {
+        for (mode, name) in [(BondMode::Packet, "packet"), (BondMode::Flow, "flow")] {
+            let text = EDGE.replace("mode = \"packet\"", &format!("mode = \"{name}\""));
+            let cfg: Config = toml::from_str(&text).unwrap();
+            let snap = Snapshot::build(&cfg, &[[2, 0, 0, 0, 1, 0]; 3], &[[3; 32]], 1).unwrap();
+            assert_eq!(snap.mode, mode);
+            let peer = &snap.peers[0];
+            let w: Vec<u32> = peer.links.iter().map(Link::effective_weight).collect();
+            for (m, b) in [
+                (BondMode::Packet, Balance::Packets),
+                (BondMode::Packet, Balance::Bytes),
+                (BondMode::Flow, Balance::Packets),
+            ] {
+                assert_eq!(
+                    picks(peer.scheduler(m, b)),
+                    picks(Scheduler::new(&w, m, b)),
+                    "{name}: {m:?} {b:?}"
+                );
+            }
+        }
+    }
 }

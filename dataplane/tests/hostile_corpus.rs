@@ -99,6 +99,35 @@ fn the_corpus_and_past_crashes_replay_cleanly() {
     );
 }
 
+/// The pipeline targets lend each input a snapshot earlier inputs ran on (its replay
+/// windows fresh again): every input must still run as on a daemon just started, or
+/// the fuzzer's findings would not reproduce alone.
+#[test]
+fn a_pipeline_input_runs_after_others_as_on_a_fresh_daemon() {
+    type Run = fn(&[u8]) -> pipeline::Report;
+    for (target, run) in [("edge", pipeline::edge as Run), ("hub", pipeline::hub)] {
+        let inputs: Vec<Vec<u8>> = ["corpus", "regressions"]
+            .iter()
+            .flat_map(|d| files(&fuzz_dir().join(d).join(target)))
+            .map(|f| std::fs::read(f).unwrap())
+            .collect();
+        assert!(inputs.len() >= 5, "{target}: {} inputs", inputs.len());
+        let fresh: Vec<pipeline::Report> = inputs
+            .iter()
+            .map(|d| {
+                pipeline::forget_snapshots();
+                run(d)
+            })
+            .collect();
+        // Twice over, backwards: each input runs after all the others.
+        for round in 0..2 {
+            for (i, (d, want)) in inputs.iter().zip(&fresh).enumerate().rev() {
+                assert_eq!(&run(d), want, "{target} input {i}, round {round}");
+            }
+        }
+    }
+}
+
 #[test]
 fn edge_seeds_reach_what_they_were_made_for() {
     let r = pipeline::edge(&seed("lan-udp-into-the-bond"));

@@ -112,6 +112,12 @@ impl Scheduler {
     pub fn mode(&self) -> BondMode {
         self.mode
     }
+
+    /// True when this scheduler was made by [`Scheduler::new`] from these arguments
+    /// (a scheduler that has picked since is not as new, but still says so).
+    pub fn made_from(&self, weights: &[u32], mode: BondMode, balance: Balance) -> bool {
+        self.weights == weights && self.mode == mode && self.balance == balance
+    }
 }
 
 #[cfg(test)]

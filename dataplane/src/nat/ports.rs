@@ -159,16 +159,24 @@ pub(crate) struct PortBitmap {
 
 impl PortBitmap {
     /// An empty bitmap for the ports of `map` (bits outside the range are marked used).
+    ///
+    /// Built without a pass over the words (a table is built per worker on every
+    /// masquerade change): every word but the last is a whole chunk of the range,
+    /// so only the last can have bits outside it, and no word starts full.
     pub(crate) fn new(map: &SliceMap) -> PortBitmap {
-        let used: Vec<u64> = (0..map.words).map(|w| !map.valid(w)).collect();
+        let mut used = vec![0u64; map.words];
+        let last = map.words.saturating_sub(1);
+        if let Some(w) = used.last_mut() {
+            *w = !map.valid(last);
+        }
         let mut full = vec![0u64; map.words.div_ceil(64)];
         // Summary bits past the last word count as full, so searches skip them.
-        for bit in map.words..full.len() * 64 {
-            full[bit / 64] |= 1 << (bit % 64);
+        if let (Some(s), past @ 1..) = (full.last_mut(), map.words % 64) {
+            *s = u64::MAX << past;
         }
         let mut b = PortBitmap { used, full };
-        for w in 0..map.words {
-            b.update_full(w);
+        if map.words > 0 {
+            b.update_full(last);
         }
         b
     }
@@ -320,6 +328,53 @@ mod tests {
                 assert_eq!(m.pos(port).is_some(), w == owner, "port {port} worker {w}");
                 if let Some(pos) = m.pos(port) {
                     assert_eq!(m.port(pos), port);
+                }
+            }
+        }
+    }
+
+    /// The bitmap as built word by word: each word's bits outside the range
+    /// used, summary bits past the last word and of full words set.
+    fn bitmap_word_by_word(map: &SliceMap) -> PortBitmap {
+        let used: Vec<u64> = (0..map.words).map(|w| !map.valid(w)).collect();
+        let mut full = vec![0u64; map.words.div_ceil(64)];
+        for bit in map.words..full.len() * 64 {
+            full[bit / 64] |= 1 << (bit % 64);
+        }
+        let mut b = PortBitmap { used, full };
+        for w in 0..map.words {
+            b.update_full(w);
+        }
+        b
+    }
+
+    #[test]
+    fn a_new_bitmap_is_the_word_by_word_one() {
+        let ranges = [
+            (1024, 65535),
+            (0, 65535),
+            (1, 1),
+            (2000, 2063),
+            (2000, 2064),
+            (2000, 2069),
+            (20000, 20127),
+            (1024, 1024 + 64 * 64 - 1),
+            (1024, 1024 + 64 * 64),
+            (1024, 1024 + 64 * 65 + 3),
+        ];
+        for (lo, hi) in ranges {
+            let r = PortRange { lo, hi };
+            for workers in 1..=5 {
+                for worker in 0..workers {
+                    let Some(map) = SliceMap::new(r, PortSlice { worker, workers }) else {
+                        continue;
+                    };
+                    let (a, b) = (PortBitmap::new(&map), bitmap_word_by_word(&map));
+                    assert_eq!(
+                        (a.used, a.full),
+                        (b.used, b.full),
+                        "{r:?} {worker}/{workers}"
+                    );
                 }
             }
         }

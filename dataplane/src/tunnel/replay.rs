@@ -48,6 +48,13 @@ impl ReplayWindow {
         }
     }
 
+    /// True while no sequence has been accepted, as [`ReplayWindow::new`] makes it.
+    pub fn is_new(&self) -> bool {
+        // `top` stays 0 until a sequence above 0 is accepted, and until then only
+        // sequence 0 can have been: its bit is the only one that can be set.
+        self.top == 0 && self.ring.first().is_some_and(|b| b & 1 == 0)
+    }
+
     /// True if `seq` is acceptable: newer than anything, or inside the window and unseen.
     pub fn check(&self, seq: u64) -> bool {
         if seq > self.top {
@@ -92,6 +99,18 @@ mod tests {
     use std::collections::HashSet;
 
     const W: u64 = ReplayWindow::SIZE;
+
+    #[test]
+    fn new_until_a_sequence_is_accepted() {
+        for first in [0, 1, 64, W, u64::MAX] {
+            let mut w = ReplayWindow::new();
+            assert!(w.is_new());
+            assert!(w.update(first));
+            assert!(!w.is_new(), "{first}");
+            assert!(!w.update(first));
+            assert!(!w.is_new(), "{first}");
+        }
+    }
 
     #[test]
     fn in_order_and_duplicates() {
@@ -205,6 +224,7 @@ mod tests {
                 prop_assert_eq!(w.check(seq), expected, "check {}", seq);
                 prop_assert_eq!(w.update(seq), expected, "update {}", seq);
                 prop_assert!(!w.check(seq));
+                prop_assert!(!w.is_new());
             }
         }
     }

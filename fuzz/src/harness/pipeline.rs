@@ -17,9 +17,17 @@
 //! checksum and a total length matching the frame; a datagram counts as received
 //! on a link only if it authenticates (no forgery gets through); the
 //! neighbour cache and the NAT tables stay within their limits.
+//!
+//! Every input starts from the same fresh daemon state. Building a snapshot costs
+//! more than running most inputs, so each thread keeps the snapshot of a
+//! configuration variant once built and lends it to the next input of that variant,
+//! with every replay window fresh again (the only state a snapshot holds; see
+//! [`lend_snapshot`]). Everything else (shared neighbour cache, pipelines, NAT
+//! tables, counters) is built anew for every input.
 
 use super::frames::{self, ETH_LEN};
 use super::{EDGE_MACS, HUB_MAC, KEY, KEY2};
+use arc_swap::ArcSwap;
 use braid_control::config::Config;
 use braid_dataplane::frame::Frame;
 use braid_dataplane::ids::Lane;
@@ -27,9 +35,11 @@ use braid_dataplane::io::xsk::FRAME_CAPACITY;
 use braid_dataplane::io::{PortId, Verdict};
 use braid_dataplane::pipeline::{Pipeline, Shared};
 use braid_dataplane::route::neighbor::DEFAULT_CAPACITY;
+use braid_dataplane::route::Neighbors;
 use braid_dataplane::snapshot::Snapshot;
-use braid_dataplane::stats::{DropReason, WorkerStats, MAX_LINKS};
-use braid_dataplane::tunnel::Sealer;
+use braid_dataplane::stats::{DropReason, LinkCounters, WorkerStats};
+use braid_dataplane::tunnel::{ReplayWindow, Sealer};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -91,7 +101,7 @@ pub fn hub(data: &[u8]) -> Report {
     run(Side::Hub, data)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Side {
     Edge,
     Hub,
@@ -101,6 +111,7 @@ enum Side {
 /// edge: 0 flow mode, 1 a LAN host bypassing the bond masqueraded on isp1, 2 two workers;
 /// hub: 0 hairpin translated, 1 refusals answered by ICMP, 2 other protocols passed,
 /// 3 two workers, 4 a narrow port range (128 ports), 5 a second edge with its own key.
+/// Other bits are ignored (see [`VARIANT_BITS`]).
 pub fn config_text(side: bool, variant: u8) -> String {
     let bit = |b: u8| variant & (1 << b) != 0;
     if side {
@@ -148,6 +159,9 @@ pub fn config_text(side: bool, variant: u8) -> String {
     }
 }
 
+/// The bits of the variant byte [`config_text`] reads: (edge, hub).
+pub const VARIANT_BITS: (u8, u8) = (0b111, 0b11_1111);
+
 /// The parsed configuration of a side and variant (parsed once: TOML parsing would
 /// otherwise cost more than the frames of an input).
 pub fn config(hub: bool, variant: u8) -> Config {
@@ -166,11 +180,68 @@ pub fn config(hub: bool, variant: u8) -> Config {
 
 /// Pipelines of one daemon, a clock, and the checks.
 struct Bench {
+    side: Side,
+    variant: u8,
     shared: Arc<Shared>,
     workers: Vec<Pipeline>,
     macs: Vec<[u8; 6]>,
+    /// The counter slots of the configured links (the only ones the pipeline counts in).
+    link_slots: Vec<usize>,
     now: u64,
     sent: Vec<u64>,
+    /// The frame buffer, zero past the frame each record puts in.
+    buf: Vec<u8>,
+    /// The frame as it went in (the pipeline rewrites `buf`).
+    input: Vec<u8>,
+}
+
+thread_local! {
+    /// Snapshots built by this thread, by (side, variant bits), while no input uses them.
+    static SNAPSHOTS: RefCell<HashMap<(Side, u8), Arc<Snapshot>>> = RefCell::default();
+}
+
+/// The snapshot of `side` and `variant` (only its [`VARIANT_BITS`]) for one input,
+/// as [`Snapshot::build`] makes it: the one this thread built before, its replay
+/// windows fresh again, or a new one. [`return_snapshot`] gives it back.
+fn lend_snapshot(side: Side, variant: u8) -> Arc<Snapshot> {
+    let key = (side, variant);
+    let kept = SNAPSHOTS.with(|s| s.borrow_mut().remove(&key));
+    if let Some(snap) = kept.and_then(refreshed) {
+        return snap;
+    }
+    let cfg = config(side == Side::Hub, variant);
+    let (macs, keys): (&[[u8; 6]], &[[u8; 32]]) = match side {
+        Side::Edge => (&EDGE_MACS, &[KEY]),
+        Side::Hub => (&[HUB_MAC], &[KEY, KEY2]),
+    };
+    let snap = Snapshot::build(&cfg, macs, keys, 1).expect("the harness configs build");
+    Arc::new(snap)
+}
+
+/// `snap` with every replay window as new, or None when anything else still
+/// holds it or one of its windows (then it is not used again).
+fn refreshed(mut snap: Arc<Snapshot>) -> Option<Arc<Snapshot>> {
+    let s = Arc::get_mut(&mut snap)?;
+    for peer in &mut s.peers {
+        for w in Arc::get_mut(&mut peer.replay)?.iter_mut() {
+            let w = w.get_mut().unwrap_or_else(PoisonError::into_inner);
+            if !w.is_new() {
+                *w = ReplayWindow::new();
+            }
+        }
+    }
+    Some(snap)
+}
+
+/// Drops the snapshots this thread keeps: the next input of each variant builds its
+/// own, as a fresh daemon does (for tests that compare with one).
+pub fn forget_snapshots() {
+    SNAPSHOTS.with(|s| s.borrow_mut().clear());
+}
+
+/// Keeps `snap` for the next input of `side` and `variant`.
+fn return_snapshot(side: Side, variant: u8, snap: Arc<Snapshot>) {
+    SNAPSHOTS.with(|s| s.borrow_mut().insert((side, variant), snap));
 }
 
 fn addr(s: &str) -> Ipv4Addr {
@@ -179,13 +250,27 @@ fn addr(s: &str) -> Ipv4Addr {
 
 impl Bench {
     fn new(side: Side, variant: u8) -> Bench {
-        let cfg = config(side == Side::Hub, variant);
-        let (macs, keys): (Vec<[u8; 6]>, Vec<[u8; 32]>) = match side {
-            Side::Edge => (EDGE_MACS.to_vec(), vec![KEY]),
-            Side::Hub => (vec![HUB_MAC], vec![KEY, KEY2]),
+        let variant = variant
+            & match side {
+                Side::Edge => VARIANT_BITS.0,
+                Side::Hub => VARIANT_BITS.1,
+            };
+        let macs = match side {
+            Side::Edge => EDGE_MACS.to_vec(),
+            Side::Hub => vec![HUB_MAC],
         };
-        let snap = Snapshot::build(&cfg, &macs, &keys, 1).expect("the harness configs build");
-        let shared = Arc::new(Shared::new(snap));
+        let snap = lend_snapshot(side, variant);
+        let lanes = snap.workers;
+        let link_slots = snap
+            .peers
+            .iter()
+            .flat_map(|p| p.links.iter().map(|l| l.slot.0))
+            .collect();
+        // As `Shared::new` makes it, around the lent snapshot.
+        let shared = Arc::new(Shared {
+            snapshot: ArcSwap::new(snap),
+            neighbors: Neighbors::new(DEFAULT_CAPACITY),
+        });
         // Gateways and the LAN host are known, as after the first ARP exchange;
         // frames may still teach or refresh others.
         let t0 = 1_000_000_000;
@@ -200,7 +285,6 @@ impl Bench {
                 n.learn(0, addr("203.0.113.1"), [2, 0, 0, 0, 0, 0x20], t0);
             }
         }
-        let lanes = cfg.workers.max(1);
         let workers = (0..lanes)
             .map(|lane| {
                 let mut p = Pipeline::new(
@@ -216,11 +300,16 @@ impl Bench {
             .collect();
         let sent = vec![0; macs.len()];
         let mut b = Bench {
+            side,
+            variant,
             shared,
             workers,
             macs,
+            link_slots,
             now: t0,
             sent,
+            buf: vec![0; FRAME_CAPACITY],
+            input: Vec::new(),
         };
         b.drain();
         b
@@ -228,11 +317,19 @@ impl Bench {
 
     /// Tunnel packets received on all links by all workers.
     fn link_rx(&self) -> u64 {
+        self.link_sum(|l| l.rx_packets.get())
+    }
+
+    /// The sum of a link counter over the configured links and all workers.
+    fn link_sum(&self, f: impl Fn(&LinkCounters) -> u64) -> u64 {
         self.workers
             .iter()
             .map(|w| {
-                (0..MAX_LINKS)
-                    .map(|l| w.stats().links[l].rx_packets.get())
+                let links = &w.stats().links;
+                self.link_slots
+                    .iter()
+                    .filter_map(|&l| links.get(l))
+                    .map(&f)
                     .sum::<u64>()
             })
             .sum()
@@ -240,24 +337,7 @@ impl Bench {
 
     /// Checks a frame braid sends out of `port`.
     fn check_sent(&mut self, port: PortId, f: &[u8]) {
-        let mac = self.macs.get(port).expect("a verdict names a port");
-        self.sent[port] += 1;
-        assert!(f.len() >= ETH_LEN, "a sent frame has an Ethernet header");
-        assert_eq!(&f[6..12], mac, "sent with the port's own MAC");
-        match u16::from_be_bytes([f[12], f[13]]) {
-            frames::ARP => assert_eq!(f.len(), 42, "ARP frames braid sends"),
-            frames::IPV4 => {
-                let ip = &f[ETH_LEN..];
-                assert!(ip.len() >= 20, "IPv4 frame shorter than a header");
-                assert_eq!(ip[0] >> 4, 4, "IPv4 version");
-                let hl = usize::from(ip[0] & 0xf) * 4;
-                assert!(hl >= 20 && hl <= ip.len(), "IPv4 header length");
-                assert_eq!(frames::checksum(&ip[..hl]), 0, "IPv4 header checksum");
-                let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-                assert_eq!(total, ip.len(), "IPv4 total length = frame length");
-            }
-            other => panic!("braid sent EtherType {other:#06x}"),
-        }
+        check_sent(&self.macs, &mut self.sent, port, f);
     }
 
     /// Starts a batch on every worker at the current time and checks what they send.
@@ -272,11 +352,10 @@ impl Bench {
     /// Resumes the packets workers handed off on their owners (as the workers'
     /// mailboxes do), then checks and discards the frames every worker sends by copy.
     fn drain(&mut self) {
-        let handed: Vec<_> = self
-            .workers
-            .iter_mut()
-            .flat_map(|w| w.take_handoffs().collect::<Vec<_>>())
-            .collect();
+        let mut handed = Vec::new();
+        for w in &mut self.workers {
+            handed.extend(w.take_handoffs());
+        }
         for (lane, h) in handed {
             if let Some(w) = self.workers.get_mut(lane.index()) {
                 w.resume(h);
@@ -301,10 +380,10 @@ impl Bench {
             self.now += step;
             self.new_batch();
         }
-        let mut buf = vec![0u8; FRAME_CAPACITY];
         let len = bytes.len().min(FRAME_CAPACITY);
-        buf[..len].copy_from_slice(&bytes[..len]);
-        let frame = &mut buf[..len];
+        let (frame, rest) = self.buf.split_at_mut(len);
+        frame.copy_from_slice(&bytes[..len]);
+        rest.fill(0);
         let mut authentic = false;
         if repair && frame.len() >= ETH_LEN && frame[..6] != frames::BROADCAST {
             frame[..6].copy_from_slice(&self.macs[port]);
@@ -321,20 +400,20 @@ impl Bench {
         if repair && frame.len() > ETH_LEN && frame[12..14] == frames::IPV4.to_be_bytes() {
             frames::fix_ipv4(&mut frame[ETH_LEN..]);
         }
+        self.input.clear();
+        self.input.extend_from_slice(frame);
         let rx_before = self.link_rx();
-        let input = buf[..len].to_vec();
-        let mut f = Frame::new(&mut buf, len);
+        let mut f = Frame::new(&mut self.buf, len);
         let verdict = self.workers[lane].process(port, &mut f);
         if let Verdict::Tx(out) = verdict {
-            let sent = f.data().to_vec();
-            self.check_sent(out, &sent);
+            check_sent(&self.macs, &mut self.sent, out, f.data());
         }
         self.drain();
         if !authentic && self.link_rx() != rx_before {
             // The fuzzer can learn a tag from the comparison (an attacker cannot): what
             // was received must at least be authentic.
             assert!(
-                opens(&input),
+                opens(&self.input),
                 "a datagram that does not authenticate was received on a link"
             );
         }
@@ -346,21 +425,13 @@ impl Bench {
         self.now += STEPS[4];
         self.new_batch();
         let ws = |f: fn(&WorkerStats) -> u64| self.workers.iter().map(|w| f(w.stats())).sum();
-        let link_tx = self
-            .workers
-            .iter()
-            .map(|w| {
-                (0..MAX_LINKS)
-                    .map(|l| w.stats().links[l].tx_packets.get())
-                    .sum::<u64>()
-            })
-            .sum();
+        let link_tx = self.link_sum(|l| l.tx_packets.get());
         let live: u64 = ws(|s| s.nat.sessions.get());
         assert!(
             live <= MAX_SESSIONS as u64,
             "{live} NAT sessions, more than the limit"
         );
-        Report {
+        let report = Report {
             sent: self.sent.clone(),
             link_rx: self.link_rx(),
             link_tx,
@@ -371,7 +442,35 @@ impl Bench {
                 .map(|d| (d.name(), ws_drop(&self.workers, *d)))
                 .filter(|(_, n)| *n > 0)
                 .collect(),
+        };
+        // The pipelines go first: then nothing else holds the snapshot.
+        drop(self.workers);
+        if let Ok(shared) = Arc::try_unwrap(self.shared) {
+            return_snapshot(self.side, self.variant, shared.snapshot.into_inner());
         }
+        report
+    }
+}
+
+/// Checks a frame braid sends out of `port`, and counts it in `sent`.
+fn check_sent(macs: &[[u8; 6]], sent: &mut [u64], port: PortId, f: &[u8]) {
+    let mac = macs.get(port).expect("a verdict names a port");
+    sent[port] += 1;
+    assert!(f.len() >= ETH_LEN, "a sent frame has an Ethernet header");
+    assert_eq!(&f[6..12], mac, "sent with the port's own MAC");
+    match u16::from_be_bytes([f[12], f[13]]) {
+        frames::ARP => assert_eq!(f.len(), 42, "ARP frames braid sends"),
+        frames::IPV4 => {
+            let ip = &f[ETH_LEN..];
+            assert!(ip.len() >= 20, "IPv4 frame shorter than a header");
+            assert_eq!(ip[0] >> 4, 4, "IPv4 version");
+            let hl = usize::from(ip[0] & 0xf) * 4;
+            assert!(hl >= 20 && hl <= ip.len(), "IPv4 header length");
+            assert_eq!(frames::checksum(&ip[..hl]), 0, "IPv4 header checksum");
+            let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+            assert_eq!(total, ip.len(), "IPv4 total length = frame length");
+        }
+        other => panic!("braid sent EtherType {other:#06x}"),
     }
 }
 
