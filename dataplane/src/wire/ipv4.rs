@@ -305,6 +305,7 @@ impl<'a> Ipv4Mut<'a> {
     /// Sets the address in `f` (if wholly present) and updates the checksum;
     /// returns the address it replaced and the change of the header's words
     /// (address and checksum), for a checksum that covers the header.
+    #[inline]
     fn replace_addr(&mut self, f: super::Field, addr: Ipv4Addr) -> Option<(Ipv4Addr, Delta)> {
         let old = Ipv4Addr::from(replace(self.b, f.start, addr.octets())?);
         let change = Delta::addr(old, addr);
@@ -313,6 +314,7 @@ impl<'a> Ipv4Mut<'a> {
     }
 
     /// [`Ipv4Mut::replace_addr`] of the source (`true`) or destination address.
+    #[inline]
     pub(super) fn replace_src_or_dst(
         &mut self,
         src: bool,

@@ -88,6 +88,7 @@ pub fn endpoint(ip: &Ipv4<'_>, end: End) -> (Ipv4Addr, u16) {
 /// checksum of 0, none, stays 0), the latter only where the buffer holds it
 /// (a quote may stop short). Returns the change of the sum of the packet's
 /// words, for the checksum of an ICMP error that quotes it.
+#[inline]
 pub fn set_endpoint(ip: &mut Ipv4Mut<'_>, end: End, addr: Ipv4Addr, port: u16) -> Delta {
     let (pseudo, header) = match ip.replace_src_or_dst(end == End::Src, addr) {
         Some((old, header)) => (Delta::addr(old, addr), header),

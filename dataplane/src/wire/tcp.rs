@@ -116,6 +116,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Tcp<T> {
     /// Sets the port on `end` and updates the checksum (if the buffer holds it)
     /// for it and for `pseudo`, a change of the pseudo-header (a rewritten
     /// address). Returns the change of the header's words.
+    #[inline]
     pub(super) fn rewrite_port(&mut self, end: End, port: u16, pseudo: Delta) -> Delta {
         let b = self.buffer.as_mut();
         let f = match end {
