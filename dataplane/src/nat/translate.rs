@@ -116,7 +116,11 @@ impl NatTable {
 /// (checked by `parse`), carrying the change into the ICMP checksum. The quoted
 /// transport checksum is fixed only if the quote holds it.
 fn translate_quote(ip: &mut Ipv4Mut<'_>, end: End, ep: Endpoint) -> Result<(), NatError> {
-    Icmp::new_unchecked(ip.payload_mut())
-        .set_quoted_endpoint(end, ep.addr, ep.port)
-        .map_err(|_| NatError::Malformed)
+    l4::set_quoted_endpoint(
+        &mut Icmp::new_unchecked(ip.payload_mut()),
+        end,
+        ep.addr,
+        ep.port,
+    )
+    .map_err(|_| NatError::Malformed)
 }

@@ -3,7 +3,6 @@
 
 use super::checksum::{self, Delta};
 use super::ipv4::{self, Ipv4Mut};
-use super::l4::{self, End};
 use super::{get_u16, get_u8, replace_u16, set_u8, update_u16, WireError};
 use std::net::Ipv4Addr;
 
@@ -126,21 +125,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmp<T> {
         change + update_u16(b, field::CHECKSUM, |c| change.apply(c)).unwrap_or_default()
     }
 
-    /// Sets end `end` of the packet this error quotes (see [`l4::set_endpoint`])
-    /// and carries the change into this message's checksum. Refuses (leaving
-    /// all as it was) data that is not a quote ([`ipv4::Ipv4::parse_quoted`]).
-    pub fn set_quoted_endpoint(
-        &mut self,
-        end: End,
-        addr: Ipv4Addr,
-        port: u16,
-    ) -> Result<(), WireError> {
-        let b = self.buffer.as_mut();
-        let data = b.get_mut(field::DATA..).ok_or(WireError::Truncated)?;
-        let mut quote = Ipv4Mut::parse_quoted(data)?;
-        let change = l4::set_endpoint(&mut quote, end, addr, port);
-        update_u16(b, field::CHECKSUM, |c| change.apply(c));
-        Ok(())
+    /// The data after the header (an error's quote), to rewrite in place.
+    pub(super) fn data_mut(&mut self) -> Option<&mut [u8]> {
+        self.buffer.as_mut().get_mut(field::DATA..)
+    }
+
+    /// Carries `change` of the message's words into its checksum.
+    pub(super) fn add_to_checksum(&mut self, change: Delta) {
+        update_u16(self.buffer.as_mut(), field::CHECKSUM, |c| change.apply(c));
     }
 }
 

@@ -7,16 +7,10 @@ use super::icmp::Icmp;
 use super::ipv4::{self, Ipv4, Ipv4Mut};
 use super::tcp::{self, Tcp};
 use super::udp::Udp;
+use super::WireError;
 use std::net::Ipv4Addr;
 
-/// One end of a packet: its source or its destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
-    /// The source address and port.
-    Src,
-    /// The destination address and port.
-    Dst,
-}
+pub use super::End;
 
 /// The MSS that fits TCP over IPv4 (minimal headers) into `mtu` bytes.
 pub fn mss_for_mtu(mtu: u16) -> u16 {
@@ -111,6 +105,22 @@ pub fn set_endpoint(ip: &mut Ipv4Mut<'_>, end: End, addr: Ipv4Addr, port: u16) -
             ipv4::PROTO_ICMP => Icmp::new_unchecked(l4).rewrite_ident(port),
             _ => Delta::default(),
         }
+}
+
+/// Sets end `end` of the packet the ICMP error `icmp` quotes (see [`set_endpoint`])
+/// and carries the change into the error's checksum. Refuses (leaving all as it
+/// was) data that is not a quote ([`ipv4::Ipv4::parse_quoted`]).
+pub fn set_quoted_endpoint<T: AsRef<[u8]> + AsMut<[u8]>>(
+    icmp: &mut Icmp<T>,
+    end: End,
+    addr: Ipv4Addr,
+    port: u16,
+) -> Result<(), WireError> {
+    let data = icmp.data_mut().ok_or(WireError::Truncated)?;
+    let mut quote = Ipv4Mut::parse_quoted(data)?;
+    let change = set_endpoint(&mut quote, end, addr, port);
+    icmp.add_to_checksum(change);
+    Ok(())
 }
 
 /// Clamps the MSS option of a TCP SYN in IPv4 packet `packet` to `mss`, updating
@@ -278,9 +288,8 @@ mod tests {
             .emit(err.first_chunk_mut().unwrap(), quote);
             err.extend_from_slice(quote);
             let mut ip = Ipv4Mut::parse(&mut err).unwrap();
-            icmp::Icmp::new_unchecked(ip.payload_mut())
-                .set_quoted_endpoint(end, new.0.into(), new.1)
-                .unwrap();
+            let mut msg = icmp::Icmp::new_unchecked(ip.payload_mut());
+            set_quoted_endpoint(&mut msg, end, new.0.into(), new.1).unwrap();
             prop_assert!(checksums_ok(&err));
             let q = Ipv4::parse_quoted(&err[icmp::ERROR_HEAD_LEN..]).unwrap();
             prop_assert!(q.checksum_ok());

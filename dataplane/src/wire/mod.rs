@@ -30,6 +30,15 @@ pub mod l4;
 pub mod tcp;
 pub mod udp;
 
+/// One end of a packet: its source or its destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The source address and port.
+    Src,
+    /// The destination address and port.
+    Dst,
+}
+
 /// A 48-bit Ethernet address.
 pub type Mac = [u8; 6];
 

@@ -2,7 +2,7 @@
 //! port rewrites and MSS clamping that keep the checksum valid incrementally.
 
 use super::checksum::Delta;
-use super::l4::End;
+use super::End;
 use super::{get_u16, get_u8, replace_u16, update_u16, WireError};
 
 /// Length of a TCP header without options.

@@ -2,7 +2,7 @@
 //! valid incrementally, and the header braid emits.
 
 use super::checksum::Delta;
-use super::l4::End;
+use super::End;
 use super::{get_u16, replace_u16, update_u16, WireError};
 
 /// Length of a UDP header.
