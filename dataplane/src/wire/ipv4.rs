@@ -173,7 +173,7 @@ impl<'a> Ipv4<'a> {
     pub fn checksum_ok(&self) -> bool {
         if self.header_len() == MIN_HEADER_LEN && self.b.len() >= MIN_HEADER_LEN {
             // The usual header, summed from the copy of fixed size (unrolled).
-            return checksum::checksum(&self.h) == 0;
+            return checksum::header20(&self.h) == 0;
         }
         self.b
             .get(..self.header_len())
@@ -386,7 +386,9 @@ impl Repr {
         set_u8(b, field::PROTOCOL, self.protocol);
         replace(b, field::SRC_ADDR.start, self.src.octets());
         replace(b, field::DST_ADDR.start, self.dst.octets());
-        Ipv4Mut::new_unchecked(b).fill_checksum();
+        replace_u16(b, field::CHECKSUM, 0);
+        let c = checksum::header20(h);
+        replace_u16(h.as_mut_slice(), field::CHECKSUM, c);
     }
 }
 
