@@ -12,14 +12,12 @@ pub mod seeds;
 pub mod tunnel;
 pub mod wire;
 
-/// The tunnel key of every harness peer (the second edge's aside).
-pub const KEY: [u8; 32] = [7; 32];
+/// The lab's key (every harness peer's but the second edge's) and MACs, shared with
+/// every other test (`testkit/`).
+pub use braid_testkit::{EDGE_MACS, GW1_MAC, GW2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC, KEY};
+
 /// The second edge's key.
 pub const KEY2: [u8; 32] = [9; 32];
-/// The edge's MACs: lan0, wan1, wan2.
-pub const EDGE_MACS: [[u8; 6]; 3] = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1], [2, 0, 0, 0, 1, 2]];
-/// The hub's MAC (wan0).
-pub const HUB_MAC: [u8; 6] = [2, 0, 0, 0, 2, 0];
 
 /// The fuzz targets, by name (the names of `fuzz_targets/*.rs` and `corpus/*`).
 pub const TARGETS: [&str; 6] = ["wire", "edge", "hub", "tunnel", "control", "config"];

@@ -26,7 +26,7 @@
 //! tables, counters) is built anew for every input.
 
 use super::frames::{self, ETH_LEN};
-use super::{EDGE_MACS, HUB_MAC, KEY, KEY2};
+use super::{EDGE_MACS, GW1_MAC, GW2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC, KEY, KEY2};
 use arc_swap::ArcSwap;
 use braid_control::config::Config;
 use braid_dataplane::frame::Frame;
@@ -44,10 +44,8 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-/// The lab edge the pipeline tests use.
-pub const EDGE: &str = include_str!("../../../dataplane/tests/data/edge.toml");
-/// The lab hub the pipeline tests use.
-pub const HUB: &str = include_str!("../../../dataplane/tests/data/hub.toml");
+/// The lab edge and hub the pipeline tests use.
+pub use braid_testkit::{EDGE, HUB};
 
 /// Clock steps (ns) selected by bits 4-6 of a record's control byte.
 const STEPS: [u64; 8] = [
@@ -277,12 +275,12 @@ impl Bench {
         let n = &shared.neighbors;
         match side {
             Side::Edge => {
-                n.learn(1, addr("198.18.11.1"), [2, 0, 0, 0, 0, 0x11], t0);
-                n.learn(2, addr("198.18.12.1"), [2, 0, 0, 0, 0, 0x12], t0);
-                n.learn(0, addr("198.18.1.2"), [2, 0, 0, 0, 0, 0x10], t0);
+                n.learn(1, addr("198.18.11.1"), GW1_MAC, t0);
+                n.learn(2, addr("198.18.12.1"), GW2_MAC, t0);
+                n.learn(0, addr("198.18.1.2"), HOST_MAC, t0);
             }
             Side::Hub => {
-                n.learn(0, addr("203.0.113.1"), [2, 0, 0, 0, 0, 0x20], t0);
+                n.learn(0, addr("203.0.113.1"), HUB_GW_MAC, t0);
             }
         }
         let workers = (0..lanes)

@@ -3,16 +3,11 @@
 
 use super::frames::{self as f, ACK, ARP, BROADCAST, FIN, IPV4, RST, SYN};
 use super::pipeline::encode;
-use super::{EDGE_MACS, HUB_MAC};
+use super::{EDGE_MACS, GW1_MAC, GW2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC};
 use std::net::Ipv4Addr;
 
 /// One seed: target, name, bytes.
 pub type Seed = (&'static str, &'static str, Vec<u8>);
-
-const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
-const GW1_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x11];
-const GW2_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x12];
-const HUB_GW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x20];
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap_or(Ipv4Addr::UNSPECIFIED)
