@@ -184,41 +184,37 @@ struct Index {
     masq_on: Vec<Option<MasqIdx>>,
 }
 
+/// The use of `ip` in `addrs`, added (unused) if new.
+fn addr_entry(addrs: &mut Vec<(u32, AddrUse)>, ip: Ipv4Addr) -> &mut AddrUse {
+    let ip = u32::from(ip);
+    let at = match addrs.iter().position(|(a, _)| *a == ip) {
+        Some(at) => at,
+        None => {
+            addrs.push((ip, AddrUse::default()));
+            addrs.len() - 1
+        }
+    };
+    &mut addrs[at].1
+}
+
 impl Index {
     fn build(ports: &[PortInfo], peers: &[Peer], masquerades: &[Masquerade]) -> Index {
+        // The first port or masquerade of an address wins, as a scan in config order
+        // would find it.
         let mut addrs: Vec<(u32, AddrUse)> = Vec::new();
-        let mut entry = |ip: Ipv4Addr| -> usize {
-            let ip = u32::from(ip);
-            match addrs.iter().position(|(a, _)| *a == ip) {
-                Some(i) => i,
-                None => {
-                    addrs.push((ip, AddrUse::default()));
-                    addrs.len() - 1
-                }
-            }
-        };
-        let mut uses = Vec::new();
-        for (i, p) in ports.iter().enumerate().rev() {
-            uses.push((entry(p.addr), Some(i), None));
+        for (i, p) in ports.iter().enumerate() {
+            addr_entry(&mut addrs, p.addr).port.get_or_insert(i);
         }
-        for (m, masq) in masquerades.iter().enumerate().rev() {
+        for (m, masq) in masquerades.iter().enumerate() {
             for ip in &masq.nat.pool {
-                uses.push((entry(*ip), None, Some(MasqIdx(m))));
-            }
-        }
-        // Reversed above, so the first port or masquerade of an address wins, as a
-        // scan in config order would find it.
-        for (at, port, masq) in uses {
-            if let Some((_, u)) = addrs.get_mut(at) {
-                u.port = port.or(u.port);
-                u.masq = masq.or(u.masq);
+                addr_entry(&mut addrs, *ip).masq.get_or_insert(MasqIdx(m));
             }
         }
         addrs.sort_unstable_by_key(|(a, _)| *a);
+        // A stable sort keeps the first peer of an id first; dedup keeps it.
         let mut peer_ids: Vec<(u32, PeerIdx)> = peers
             .iter()
             .enumerate()
-            .rev()
             .map(|(i, p)| (p.id, PeerIdx(i)))
             .collect();
         peer_ids.sort_by_key(|(id, _)| *id);

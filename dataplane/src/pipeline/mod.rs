@@ -316,6 +316,16 @@ impl Pipeline {
         self.out.take_handoffs()
     }
 
+    /// Hands every packet for another worker to `post`; one it refuses (the
+    /// owner's queue is full) is counted as [`DropReason::HandoffFull`].
+    pub fn post_handoffs(&mut self, mut post: impl FnMut(Lane, Handoff) -> bool) {
+        for (lane, h) in self.out.take_handoffs() {
+            if !post(lane, h) {
+                self.stats.count_drop(DropReason::HandoffFull);
+            }
+        }
+    }
+
     /// Up to `limit` live NAT sessions of this worker, with their masquerade.
     pub fn nat_sessions(&self, limit: usize) -> Vec<(MasqIdx, SessionInfo)> {
         self.masq.sessions(self.ctx.now, limit)

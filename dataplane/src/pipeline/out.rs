@@ -32,11 +32,6 @@ impl Out {
         self.handoffs.drain(..)
     }
 
-    /// True when nothing waits.
-    pub fn is_empty(&self) -> bool {
-        self.copies.is_empty() && self.handoffs.is_empty()
-    }
-
     /// The `Handoff` stage: copies the frame for the worker `owner`, to resume
     /// there as `resume` says. At most [`HANDOFF_QUEUE`] wait between two takes.
     pub(super) fn hand_off(

@@ -7,7 +7,8 @@ use crate::ids::{Lane, MasqIdx};
 use crate::io::wake::{self, WakeFd, Waker};
 use crate::nat::SessionInfo;
 use crate::pipeline::{Handoff, Pipeline, HANDOFF_QUEUE};
-use crate::stats::{DropReason, WorkerStats};
+#[cfg(doc)]
+use crate::stats::DropReason;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::io;
 use std::time::Duration;
@@ -61,22 +62,16 @@ impl Mailboxes {
     /// Posts the packets `pipeline` handed off to their owners and wakes them; a
     /// packet whose owner's queue is full is dropped as [`DropReason::HandoffFull`].
     pub fn post(&self, pipeline: &mut Pipeline) {
-        let stats = std::sync::Arc::clone(pipeline.stats());
-        for (lane, h) in pipeline.take_handoffs() {
-            self.post_one(lane, h, &stats);
-        }
-    }
-
-    fn post_one(&self, lane: Lane, h: Handoff, stats: &WorkerStats) {
-        let Some(b) = self.boxes.get(lane.index()) else {
-            stats.count_drop(DropReason::HandoffFull);
-            return;
-        };
-        if b.handoff.0.try_send(h).is_err() {
-            stats.count_drop(DropReason::HandoffFull);
-            return;
-        }
-        b.waker.wake();
+        pipeline.post_handoffs(|lane, h| {
+            let Some(b) = self.boxes.get(lane.index()) else {
+                return false;
+            };
+            if b.handoff.0.try_send(h).is_err() {
+                return false;
+            }
+            b.waker.wake();
+            true
+        });
     }
 
     /// Serves the mailbox of `pipeline`'s worker: resumes packets handed to it and

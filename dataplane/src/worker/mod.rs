@@ -210,7 +210,8 @@ mod tests {
         let mut ep = MemPorts::new(3, FRAME_CAPACITY);
         let mut hp = MemPorts::new(1, FRAME_CAPACITY);
         let mut delivered = Vec::new();
-        let (mail, _) = Mailboxes::new(1).unwrap();
+        let (edge_mail, _) = Mailboxes::new(1).unwrap();
+        let (hub_mail, _) = Mailboxes::new(1).unwrap();
         // The first datagram waits for ARP on both sides; the rest find MACs known.
         assert!(ep.inject(0, &lan_datagram(lan_mac, 0)));
         for round in 0..50u64 {
@@ -220,7 +221,7 @@ mod tests {
                 }
             }
             let now = round * MS;
-            poll_once(&mut ep, &mut edge, &mail, now).unwrap();
+            poll_once(&mut ep, &mut edge, &edge_mail, now).unwrap();
             // The "internet" between them: gateways answer ARP, frames cross with
             // their destination MAC rewritten, as the lab's router does.
             for port in 1..3 {
@@ -230,7 +231,7 @@ mod tests {
                     assert!(hp.inject(0, &f));
                 }
             }
-            poll_once(&mut hp, &mut hub, &mail, now).unwrap();
+            poll_once(&mut hp, &mut hub, &hub_mail, now).unwrap();
             let out = hp.take_tx(0);
             delivered.extend(answer_arp(&out, &mut hp, 0, gw));
         }
