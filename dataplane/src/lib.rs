@@ -6,6 +6,7 @@ pub mod bond;
 pub mod control;
 pub mod daemon;
 pub mod frame;
+pub mod health;
 pub mod ids;
 pub mod io;
 pub mod nat;

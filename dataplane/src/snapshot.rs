@@ -4,6 +4,7 @@
 
 use crate::bond::Scheduler;
 use crate::frame::PortId;
+use crate::health::{LinkHealth, Timing};
 use crate::ids::{LinkSlot, MasqIdx, PeerIdx};
 use crate::nat::{NatConfig, NatTable, NatTimeouts, PortRange};
 use crate::route::{NextHop, Routes};
@@ -51,14 +52,18 @@ pub struct Link {
     pub state: LinkState,
     /// Slot of this link in the workers' counters.
     pub slot: LinkSlot,
+    /// What its probes measured and whether its health lets it carry data; carried
+    /// over to the next snapshot while the peer (by id) and the link (by name) stay.
+    pub health: Arc<LinkHealth>,
 }
 
 impl Link {
-    /// The weight the scheduler uses: the configured one while up, 0 while down.
+    /// The weight the scheduler uses: the configured one while the link is up both
+    /// administratively and by its health, else 0.
     pub fn effective_weight(&self) -> u32 {
         match self.state {
-            LinkState::Up => self.weight,
-            LinkState::Down => 0,
+            LinkState::Up if self.health.is_up() => self.weight,
+            LinkState::Up | LinkState::Down => 0,
         }
     }
 }
@@ -152,6 +157,8 @@ pub struct Snapshot {
     pub tunnel_port: u16,
     pub mode: BondMode,
     pub balance: Balance,
+    /// The link probes' timers.
+    pub health: Timing,
     pub ports: Vec<PortInfo>,
     pub peers: Vec<Peer>,
     pub routes: Routes,
@@ -293,6 +300,7 @@ impl Snapshot {
             tunnel_port: cfg.tunnel_port,
             mode: cfg.bond.mode,
             balance: cfg.bond.balance,
+            health: Timing::of(&cfg.health),
             ports,
             peers,
             routes,
@@ -383,6 +391,7 @@ fn build_peers(
     let mut peers = Vec::new();
     let mut slot = 0;
     for (pc, key) in cfg.peers.iter().zip(keys) {
+        let before = previous.and_then(|s| s.peer_by_id(pc.id).and_then(|i| s.peer(i)));
         let mut links = Vec::new();
         for (id, lc) in pc.links.iter().enumerate() {
             let port = port_of(ports, &lc.interface)
@@ -399,6 +408,10 @@ fn build_peers(
                 weight: lc.weight,
                 state: lc.state,
                 slot: LinkSlot(slot),
+                health: before
+                    .and_then(|p| p.links.iter().find(|l| l.name == lc.name))
+                    .map(|l| Arc::clone(&l.health))
+                    .unwrap_or_default(),
             });
             slot += 1;
         }
@@ -408,14 +421,11 @@ fn build_peers(
             .map(|p| usize::from(p.mtu).saturating_sub(TUNNEL_IP_OVERHEAD))
             .min()
             .unwrap_or(0) as u16;
-        let replay = previous
-            .and_then(|s| s.peer_by_id(pc.id).and_then(|i| s.peer(i)))
-            .map(|p| Arc::clone(&p.replay))
-            .unwrap_or_else(|| {
-                (0..MAX_LANES)
-                    .map(|_| Mutex::new(ReplayWindow::new()))
-                    .collect()
-            });
+        let replay = before.map(|p| Arc::clone(&p.replay)).unwrap_or_else(|| {
+            (0..MAX_LANES)
+                .map(|_| Mutex::new(ReplayWindow::new()))
+                .collect()
+        });
         let weights: Vec<u32> = links.iter().map(Link::effective_weight).collect();
         let scheduler = Scheduler::new(&weights, cfg.bond.mode, cfg.bond.balance);
         peers.push(Peer {

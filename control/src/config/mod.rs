@@ -83,6 +83,9 @@ pub struct Config {
     /// How traffic is spread over each peer's links (`[bond]`).
     #[serde(default)]
     pub bond: BondConfig,
+    /// Link probes and failover (`[health]`).
+    #[serde(default)]
+    pub health: HealthConfig,
     /// The dataplane NICs (`[[interface]]`), in file order.
     #[serde(rename = "interface", default)]
     pub interfaces: Vec<InterfaceConfig>,
@@ -239,6 +242,35 @@ pub struct BondConfig {
     /// What the weights divide in `packet` mode.
     #[serde(default)]
     pub balance: Balance,
+}
+
+/// Link probes and failover: how often every link is probed, and how many missed or
+/// answered probes change its state (docs/PROTOCOL.md, "Link health").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Probe every link (false: links are up unless their carrier is lost).
+    pub probe: bool,
+    /// Time between two probes on a link, in milliseconds.
+    pub interval_ms: u32,
+    /// Probe intervals without any answer after which a link is down.
+    pub down_after: u32,
+    /// Answered probes in a row after which a down link is up again.
+    pub up_after: u32,
+    /// Lost share of the last 20 probes, in percent, at which a link is down.
+    pub loss_down_percent: u32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            probe: true,
+            interval_ms: 50,
+            down_after: 4,
+            up_after: 8,
+            loss_down_percent: 30,
+        }
+    }
 }
 
 /// A dataplane NIC.

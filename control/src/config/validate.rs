@@ -25,6 +25,7 @@ const MAX_SOCKET_PATH: usize = 107;
 pub(crate) fn validate(config: &Config, check_key_files: bool) -> Vec<Problem> {
     let mut out = Vec::new();
     check_globals(config, &mut out);
+    check_health(config, &mut out);
     check_interfaces(config, &mut out);
     for (p, peer) in config.peers.iter().enumerate() {
         check_peer(config, p, peer, check_key_files, &mut out);
@@ -153,6 +154,27 @@ fn check_globals(config: &Config, out: &mut Vec<Problem>) {
     }
     if config.metrics_listen.is_some_and(|a| a.port() == 0) {
         out.push(Problem::at("metrics_listen", "metrics port must not be 0"));
+    }
+}
+
+/// Bounds of the `[health]` numbers: (field, lowest, highest).
+const HEALTH_LIMITS: [(&str, u32, u32); 4] = [
+    ("interval_ms", 10, 1000),
+    ("down_after", 2, 100),
+    ("up_after", 1, 1000),
+    ("loss_down_percent", 1, 100),
+];
+
+fn check_health(config: &Config, out: &mut Vec<Problem>) {
+    let h = &config.health;
+    let values = [h.interval_ms, h.down_after, h.up_after, h.loss_down_percent];
+    for ((field, lo, hi), v) in HEALTH_LIMITS.into_iter().zip(values) {
+        if !(lo..=hi).contains(&v) {
+            out.push(Problem::at(
+                format!("health.{field}"),
+                format!("health.{field} must be in {lo}..={hi}, got {v}"),
+            ));
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 
 use super::meta::{IpFacts, Meta};
 use super::{Ctx, Next};
-use crate::frame::{Frame, Verdict};
+use crate::frame::Frame;
+use crate::ids::PeerIdx;
 use crate::snapshot::{Link, Peer};
 use crate::stats::{DropReason, WorkerStats};
 use crate::tunnel::{Header, MsgType, Probe, TunnelError, HEADER_LEN, TAG_LEN};
@@ -18,24 +19,27 @@ pub(super) fn open(ctx: &Ctx, stats: &WorkerStats, meta: &mut Meta, frame: &mut 
     let Some(msg) = frame.data_mut().get_mut(start..) else {
         return Next::Drop(DropReason::Truncated);
     };
-    let (header, peer, link) = match authenticate(ctx, msg) {
+    let (header, idx, peer, link) = match authenticate(ctx, msg) {
         Ok(found) => found,
         Err(why) => return Next::Drop(why),
     };
     let plain = msg
         .get(HEADER_LEN..msg.len().saturating_sub(TAG_LEN))
         .unwrap_or(&[]);
-    match header.msg_type {
-        MsgType::Data => {}
-        MsgType::Probe | MsgType::ProbeReply => {
-            // Probes are answered by the link-health stage (next step); the
-            // authenticated probe is accepted and counted here.
-            if Probe::parse(plain).is_err() {
-                return Next::Drop(DropReason::Malformed);
-            }
-            stats.local.add(1);
-            return Next::Done(Verdict::Drop);
+    let probe = match header.msg_type {
+        MsgType::Data => None,
+        MsgType::Probe => Some(Next::Answer(idx, header.link)),
+        MsgType::ProbeReply => Some(Next::Heard(idx, header.link)),
+    };
+    if let Some(next) = probe {
+        // The probe's payload goes in front, behind the Ethernet header.
+        if Probe::parse(plain).is_err() {
+            return Next::Drop(DropReason::Malformed);
         }
+        if !unwrap(frame, start + HEADER_LEN, Probe::LEN) {
+            return Next::Drop(DropReason::Truncated);
+        }
+        return next;
     }
     let Ok(ip) = ipv4::Ipv4::parse(plain) else {
         return Next::Drop(DropReason::MalformedInner);
@@ -65,17 +69,17 @@ pub(super) fn open(ctx: &Ctx, stats: &WorkerStats, meta: &mut Meta, frame: &mut 
 fn authenticate<'s>(
     ctx: &'s Ctx,
     msg: &mut [u8],
-) -> Result<(Header, &'s Peer, &'s Link), DropReason> {
+) -> Result<(Header, PeerIdx, &'s Peer, &'s Link), DropReason> {
     let header = match Header::parse(msg) {
         Ok(h) => h,
         Err(TunnelError::Truncated) => return Err(DropReason::Truncated),
         Err(_) => return Err(DropReason::BadTunnelHeader),
     };
-    let peer = ctx
+    let idx = ctx
         .snap
         .peer_by_id(header.sender)
-        .and_then(|i| ctx.snap.peer(i))
         .ok_or(DropReason::UnknownSender)?;
+    let peer = ctx.snap.peer(idx).ok_or(DropReason::UnknownSender)?;
     let link = peer
         .links
         .get(usize::from(header.link))
@@ -95,7 +99,7 @@ fn authenticate<'s>(
     if !window.lock().is_ok_and(|mut w| w.update(header.seq)) {
         return Err(DropReason::Replayed);
     }
-    Ok((header, peer, link))
+    Ok((header, idx, peer, link))
 }
 
 /// Moves the inner packet (`inner_len` bytes at `at`) up behind the frame's

@@ -14,7 +14,7 @@ use crate::wire::{ethernet, ipv4, l4, udp};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Bytes written in front of the inner packet, behind the Ethernet header.
-const OUTER_LEN: usize = ipv4::MIN_HEADER_LEN + udp::HEADER_LEN + HEADER_LEN;
+pub(super) const OUTER_LEN: usize = ipv4::MIN_HEADER_LEN + udp::HEADER_LEN + HEADER_LEN;
 
 /// Outer UDP source ports are `FLOW_PORT_BASE | (flow hash & FLOW_PORT_MASK)`, so
 /// receivers' RSS spreads tunnel flows over queues.
@@ -83,17 +83,17 @@ pub(super) fn seal(
 }
 
 /// The outer headers of one tunnel datagram.
-struct Outer {
-    src: Ipv4Addr,
-    remote: SocketAddrV4,
-    src_port: u16,
-    header: Header,
+pub(super) struct Outer {
+    pub src: Ipv4Addr,
+    pub remote: SocketAddrV4,
+    pub src_port: u16,
+    pub header: Header,
 }
 
 /// Writes outer IPv4, UDP and braid headers in front of the inner packet and seals
 /// the message; false when the buffer has no room.
 #[inline]
-fn wrap(frame: &mut Frame<'_>, outer: &Outer, sealer: &Sealer) -> bool {
+pub(super) fn wrap(frame: &mut Frame<'_>, outer: &Outer, sealer: &Sealer) -> bool {
     if !frame.push_front(OUTER_LEN) || !frame.set_len(frame.len() + TAG_LEN) {
         return false;
     }

@@ -11,12 +11,17 @@
 //! Ethernet ─┬─ Arp ──────────────────────────────────────────► Done
 //!           └─ Ipv4 ─┬─ MasqIn ─► TranslateIn ─► Route           (or Handoff)
 //!                    ├─ Local ─┬─ echo ─────────────────────► Done
-//!                    │         └─ Open (decap) ─► Route
+//!                    │         └─ Open (decap) ─┬─ Route
+//!                    │                          ├─ Answer (a probe) ─► Deliver
+//!                    │                          └─ Heard (an answer) ─► Done
 //!                    └─ Route ─┬─ Seal (encap) ─────────────► Deliver
 //!                              ├─ MasqOut ─► TranslateOut ──► Deliver (or Handoff)
 //!                              ├─ Deliver ─► Done (Tx, or waiting for ARP)
 //!                              └─ IcmpError ─► Seal | Deliver | Done
 //! ```
+//!
+//! Worker 0 also sends every link's probes when they are due ([`Prober`]), through
+//! `Deliver` like any other frame.
 //!
 //! State lives in named parts that each stage takes explicitly: [`Sequences`]
 //! and [`Schedulers`] (the bond), [`Resolve`] (neighbours), [`IcmpLimiter`],
@@ -43,6 +48,7 @@ mod local;
 mod masq;
 mod meta;
 mod out;
+mod probe;
 mod resolve;
 mod sequences;
 
@@ -51,6 +57,7 @@ pub use out::Out;
 
 use crate::bond::Scheduler;
 use crate::frame::{Frame, PortId, Verdict};
+use crate::health::Board;
 use crate::ids::{Lane, MasqIdx, PeerIdx};
 use crate::nat::SessionInfo;
 use crate::route::neighbor::NeighborMap;
@@ -61,19 +68,22 @@ use arc_swap::ArcSwap;
 use icmp_error::{IcmpError, IcmpLimiter};
 use masq::{Masq, MasqOut, Resume};
 use meta::Meta;
+use probe::{Prober, PROBE_FRAME};
 use resolve::Resolve;
 use sequences::{Schedulers, Sequences};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-/// State shared by all workers of a daemon: the running configuration and the
-/// neighbour cache.
+/// State shared by all workers of a daemon: the running configuration, the
+/// neighbour cache, and the board where link state changes are announced.
 #[derive(Debug)]
 pub struct Shared {
     /// The running configuration.
     pub snapshot: ArcSwap<Snapshot>,
     /// The neighbour cache.
     pub neighbors: Neighbors,
+    /// Link state changes (the link health itself is in the snapshot's links).
+    pub board: Board,
 }
 
 impl Shared {
@@ -82,6 +92,7 @@ impl Shared {
         Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             neighbors: Neighbors::new(crate::route::neighbor::DEFAULT_CAPACITY),
+            board: Board::default(),
         }
     }
 }
@@ -97,6 +108,10 @@ enum Next {
     Local,
     /// A tunnel datagram: authenticate and take the inner packet out.
     Open,
+    /// A probe from this peer on this link (its index): answer it.
+    Answer(PeerIdx, u8),
+    /// An answer to our probe from this peer on this link: record it.
+    Heard(PeerIdx, u8),
     /// TTL and policy routing.
     Route,
     /// Into the bond of this peer.
@@ -139,11 +154,14 @@ pub struct Pipeline {
     shared: Arc<Shared>,
     ctx: Ctx,
     generation: u64,
+    /// The board's change count the schedulers were built at.
+    link_changes: u64,
     seqs: Sequences,
     scheds: Schedulers,
     resolve: Resolve,
     icmp: IcmpLimiter,
     masq: Masq,
+    prober: Prober,
     out: Out,
     stats: Arc<WorkerStats>,
 }
@@ -170,11 +188,13 @@ impl Pipeline {
                 now: 0,
             },
             generation: u64::MAX,
+            link_changes: 0,
             seqs: Sequences::new(lane, seq_start),
             scheds: Schedulers::default(),
             resolve: Resolve::new(lane),
             icmp: IcmpLimiter::new(),
             masq: Masq::new(lane, seed),
+            prober: Prober::new(lane),
             out: Out::default(),
             stats,
         };
@@ -183,8 +203,9 @@ impl Pipeline {
     }
 
     /// Starts a batch at time `now` (monotonic ns): loads the current snapshot and
-    /// neighbour map, then runs what is due (released packets, ARP requests, NAT
-    /// expiry). Calling it again at the same time does nothing more.
+    /// neighbour map, follows link state changes, then runs what is due (link
+    /// probes, released packets, ARP requests, NAT expiry). Calling it again at the
+    /// same time does nothing more.
     pub fn begin_batch(&mut self, now: u64) {
         self.ctx.now = now;
         self.ctx.snap = self.shared.snapshot.load_full();
@@ -192,6 +213,13 @@ impl Pipeline {
         if self.ctx.snap.generation != self.generation {
             self.sync_snapshot();
         }
+        let changes = self.shared.board.changes();
+        if changes != self.link_changes {
+            // A link went down or came back: its weight counts again or not.
+            self.link_changes = changes;
+            self.scheds.sync(&self.ctx.snap);
+        }
+        self.send_probes();
         self.resolve
             .on_timeout(&self.ctx, &mut self.out, &self.stats);
         self.masq.on_timeout(now, &self.stats);
@@ -200,21 +228,42 @@ impl Pipeline {
     /// The earliest time (monotonic ns) at which [`Pipeline::begin_batch`] has
     /// something to do, or `None` when nothing is due until a frame arrives.
     pub fn next_deadline(&self) -> Option<u64> {
-        [self.resolve.next_deadline(), self.masq.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.prober.next_deadline(),
+            self.resolve.next_deadline(),
+            self.masq.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Rebuilds per-peer state after a snapshot change: schedulers restart,
     /// sequences of peers that stay are kept, NAT tables are kept while their
-    /// masquerade is unchanged.
+    /// masquerade is unchanged, every link's timers are looked at.
     fn sync_snapshot(&mut self) {
         let snap = &self.ctx.snap;
         self.masq.sync(snap);
+        self.link_changes = self.shared.board.changes();
         self.scheds.sync(snap);
         self.seqs.sync(snap);
+        self.prober.reset();
         self.generation = snap.generation;
+    }
+
+    /// Sends the link probes that are due (worker 0), through `Deliver`.
+    fn send_probes(&mut self) {
+        for due in self.prober.on_timeout(&self.ctx, &self.shared.board) {
+            let mut buf = vec![0u8; PROBE_FRAME];
+            let mut frame = Frame::new(&mut buf, 0);
+            let mut meta = Meta::new(0);
+            let next = probe::emit(&self.ctx, &mut self.seqs, &mut frame, &due);
+            if let Verdict::Tx(port) = self.run(next, &mut meta, &mut frame) {
+                let len = frame.len();
+                buf.truncate(len);
+                self.out.send_copy(port, buf);
+            }
+        }
     }
 
     /// Handles one frame received on `port`.
@@ -255,6 +304,12 @@ impl Pipeline {
                 Next::Ipv4 => ingress::ipv4(ctx, meta, frame),
                 Next::Local => local::serve(ctx, stats, meta, frame),
                 Next::Open => decap::open(ctx, stats, meta, frame),
+                Next::Answer(peer, link) => {
+                    probe::answer(ctx, &mut self.seqs, stats, meta, frame, (peer, link))
+                }
+                Next::Heard(peer, link) => {
+                    probe::heard(ctx, &self.shared.board, stats, frame, (peer, link))
+                }
                 Next::Route => forward::route(ctx, meta, frame),
                 Next::Seal(peer) => encap::seal(
                     ctx,
@@ -356,5 +411,7 @@ impl Pipeline {
 mod tests;
 #[cfg(test)]
 mod tests_nat;
+#[cfg(test)]
+mod tests_probe;
 #[cfg(test)]
 mod tests_timers;

@@ -79,20 +79,28 @@ impl Header {
 
 /// Payload of [`MsgType::Probe`] and [`MsgType::ProbeReply`] messages.
 ///
-/// A probe sets `tx_ns` to its send time and `echo_tx_ns` to 0; the reply sets
-/// `tx_ns` to its own send time and echoes the probe's `tx_ns` in `echo_tx_ns`, so
-/// the prober gets the round-trip time from its own clock alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A probe sets `tx_ns` to its send time; the reply echoes the probe's `seq` and
+/// `tx_ns`, and says when the probe arrived (`echo_rx_ns`, the replier's clock), so
+/// the prober gets the round-trip time from its own clock alone and the one-way
+/// delay up to a constant (the clocks' offset, the same for all links of a peer).
+/// Both carry `rx_bytes`: the data bytes the sender received on this link so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Probe {
+    /// Per-link probe number (a reply: the probe's).
+    pub seq: u32,
     /// Send time of this message, nanoseconds on the sender's monotonic clock.
     pub tx_ns: u64,
     /// In a reply, the `tx_ns` of the probe answered; 0 in a probe.
     pub echo_tx_ns: u64,
+    /// In a reply, when the probe arrived on the replier's clock; 0 in a probe.
+    pub echo_rx_ns: u64,
+    /// Inner bytes of data the sender has received on this link (wrapping).
+    pub rx_bytes: u64,
 }
 
 impl Probe {
     /// Encoded length; longer payloads are accepted and the rest ignored (padding).
-    pub const LEN: usize = 16;
+    pub const LEN: usize = 40;
 
     /// Reads a probe payload (plaintext after opening).
     pub fn parse(buf: &[u8]) -> Result<Probe, TunnelError> {
@@ -100,17 +108,32 @@ impl Probe {
             .get(..Probe::LEN)
             .and_then(|s| s.try_into().ok())
             .ok_or(TunnelError::Truncated)?;
-        let [t0, t1, t2, t3, t4, t5, t6, t7, e @ ..] = *b;
+        let word = |at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(b.get(at..at + 8).unwrap_or(&[0; 8]));
+            u64::from_be_bytes(w)
+        };
         Ok(Probe {
-            tx_ns: u64::from_be_bytes([t0, t1, t2, t3, t4, t5, t6, t7]),
-            echo_tx_ns: u64::from_be_bytes(e),
+            seq: (word(0) >> 32) as u32,
+            tx_ns: word(8),
+            echo_tx_ns: word(16),
+            echo_rx_ns: word(24),
+            rx_bytes: word(32),
         })
     }
 
-    /// Writes the probe payload into `buf`.
+    /// Writes the probe payload into `buf` (the four bytes after `seq` are zero).
     pub fn emit(&self, buf: &mut [u8; Probe::LEN]) {
-        buf[..8].copy_from_slice(&self.tx_ns.to_be_bytes());
-        buf[8..].copy_from_slice(&self.echo_tx_ns.to_be_bytes());
+        let words = [
+            u64::from(self.seq) << 32,
+            self.tx_ns,
+            self.echo_tx_ns,
+            self.echo_rx_ns,
+            self.rx_bytes,
+        ];
+        for (chunk, w) in buf.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&w.to_be_bytes());
+        }
     }
 }
 
@@ -178,16 +201,20 @@ mod tests {
     #[test]
     fn probe_golden_bytes() {
         let p = Probe {
+            seq: 0x0a0b_0c0d,
             tx_ns: 0x1122_3344_5566_7788,
             echo_tx_ns: 0x99aa_bbcc_ddee_ff00,
+            echo_rx_ns: 0x0102_0304_0506_0708,
+            rx_bytes: 0xf0e0_d0c0_b0a0_9080,
         };
         let mut buf = [0u8; Probe::LEN];
         p.emit(&mut buf);
         assert_eq!(
             buf,
             [
-                0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee,
-                0xff, 0x00
+                0x0a, 0x0b, 0x0c, 0x0d, 0, 0, 0, 0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+                0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
+                0x07, 0x08, 0xf0, 0xe0, 0xd0, 0xc0, 0xb0, 0xa0, 0x90, 0x80
             ]
         );
         assert_eq!(Probe::parse(&buf), Ok(p));
@@ -214,6 +241,14 @@ mod tests {
             let mut buf = [0u8; HEADER_LEN];
             h.emit(&mut buf);
             prop_assert_eq!(Header::parse(&buf), Ok(h));
+        }
+
+        #[test]
+        fn probe_round_trip(seq: u32, tx_ns: u64, echo_tx_ns: u64, echo_rx_ns: u64, rx_bytes: u64) {
+            let p = Probe { seq, tx_ns, echo_tx_ns, echo_rx_ns, rx_bytes };
+            let mut buf = [0u8; Probe::LEN];
+            p.emit(&mut buf);
+            prop_assert_eq!(Probe::parse(&buf), Ok(p));
         }
 
         #[test]

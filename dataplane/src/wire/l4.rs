@@ -41,6 +41,13 @@ impl Head {
         (self.present >= 1).then_some(self.word[0])
     }
 
+    /// The source port of a TCP or UDP header (the same place in both), if the
+    /// bytes are there.
+    pub fn src_port(&self) -> Option<u16> {
+        let udp = Udp::new_unchecked(&self.word);
+        (usize::from(self.present) == self.word.len()).then(|| udp.src_port())
+    }
+
     /// The destination port of a TCP or UDP header (the same place in both), if
     /// the bytes are there.
     pub fn dst_port(&self) -> Option<u16> {

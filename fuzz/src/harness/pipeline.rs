@@ -268,6 +268,7 @@ impl Bench {
         let shared = Arc::new(Shared {
             snapshot: ArcSwap::new(snap),
             neighbors: Neighbors::new(DEFAULT_CAPACITY),
+            board: Default::default(),
         });
         // Gateways and the LAN host are known, as after the first ARP exchange;
         // frames may still teach or refresh others.
