@@ -327,6 +327,34 @@ pub struct LinkInfo {
     /// Frames the link's interface could not transmit (ring full), all traffic of that
     /// interface.
     pub interface_tx_dropped: u64,
+    /// What the link's probes measured.
+    pub health: HealthInfo,
+}
+
+/// What a link's probes measured (docs/PROTOCOL.md, "Link health").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthInfo {
+    /// The probes say the link works (the administrative state aside).
+    pub up: bool,
+    /// Why the health state last changed (None: it never did).
+    pub reason: Option<String>,
+    /// Smoothed round-trip time in microseconds (None: no answer yet).
+    pub rtt_us: Option<u64>,
+    /// Mean deviation of the round-trip time, in microseconds.
+    pub rttvar_us: u64,
+    /// Mean difference of consecutive round-trip times, in microseconds.
+    pub jitter_us: u64,
+    /// Lost share of the last 20 probes, in per mille.
+    pub loss_permille: u32,
+    /// One-way delay towards the peer, in microseconds more than on the peer's
+    /// fastest link (None: not measured yet).
+    pub delay_diff_us: Option<i64>,
+    /// Bits per second of data the peer reports receiving on this link.
+    pub peer_rx_bps: u64,
+    /// Probes sent, answered, and lost.
+    pub probes_sent: u64,
+    pub probes_answered: u64,
+    pub probes_lost: u64,
 }
 
 /// A change is running.
@@ -407,6 +435,8 @@ pub struct Interfaces {
     pub interval_ms: u64,
     /// One entry per dataplane NIC, in config order.
     pub interfaces: Vec<InterfaceTraffic>,
+    /// Every link with its state and health, peer by peer.
+    pub links: Vec<LinkInfo>,
 }
 
 /// One NIC's traffic, summed over its queues.

@@ -1,7 +1,7 @@
 //! `braidctl`'s tables for people: each reply rendered as aligned text.
 
 use crate::config::{LinkState, RouteConfig};
-use crate::proto::{Interfaces, Links, Nat, Routes, Rules, Stats, Status, Traffic};
+use crate::proto::{HealthInfo, Interfaces, Links, Nat, Routes, Rules, Stats, Status, Traffic};
 use std::fmt::Write;
 
 /// Columns of a table: a header, rows, and whether each column is right-aligned.
@@ -143,6 +143,10 @@ pub fn links(l: &Links) -> String {
             "LINK",
             "IFACE",
             "STATE",
+            "HEALTH",
+            "RTT MS",
+            "JITTER",
+            "LOSS",
             "WEIGHT",
             "TX PKTS",
             "TX BYTES",
@@ -154,7 +158,7 @@ pub fn links(l: &Links) -> String {
             "RX PK/S",
             "IF TX DROPS",
         ],
-        4,
+        5,
     );
     for k in &l.links {
         let weight = if k.weight == k.effective_weight {
@@ -162,11 +166,16 @@ pub fn links(l: &Links) -> String {
         } else {
             format!("{} ({})", k.effective_weight, k.weight)
         };
+        let [health, rtt, jitter, loss] = health_cells(&k.health);
         t.row(vec![
             k.peer.clone(),
             k.name.clone(),
             k.interface.clone(),
             state(k.state).into(),
+            health,
+            rtt,
+            jitter,
+            loss,
             weight,
             k.tx.packets.to_string(),
             k.tx.bytes.to_string(),
@@ -182,6 +191,23 @@ pub fn links(l: &Links) -> String {
     let mut out = t.render();
     let _ = writeln!(out, "(rates averaged over the last {} msec)", l.interval_ms);
     out
+}
+
+/// A link's health as table cells: state (with the reason it went down), RTT and
+/// jitter in milliseconds, loss in percent.
+fn health_cells(h: &HealthInfo) -> [String; 4] {
+    let ms = |us: u64| format!("{:.1}", us as f64 / 1000.0);
+    let state = match (&h.reason, h.up) {
+        (_, true) => "up".to_string(),
+        (Some(why), false) => format!("down ({why})"),
+        (None, false) => "down".to_string(),
+    };
+    [
+        state,
+        h.rtt_us.map_or_else(|| "-".into(), ms),
+        ms(h.jitter_us),
+        format!("{:.1}%", f64::from(h.loss_permille) / 10.0),
+    ]
 }
 
 /// `braidctl weights` without arguments.
@@ -325,6 +351,28 @@ pub fn watch(i: &Interfaces) -> String {
         tx.pps.to_string(),
     ]);
     out.push_str(&t.render());
+    if !i.links.is_empty() {
+        out.push('\n');
+        let mut t = Table::new(
+            &[
+                "peer", "link", "state", "health", "rtt ms", "jitter", "loss",
+            ],
+            4,
+        );
+        for k in &i.links {
+            let [health, rtt, jitter, loss] = health_cells(&k.health);
+            t.row(vec![
+                k.peer.clone(),
+                k.name.clone(),
+                state(k.state).into(),
+                health,
+                rtt,
+                jitter,
+                loss,
+            ]);
+        }
+        out.push_str(&t.render());
+    }
     out
 }
 
@@ -417,6 +465,7 @@ mod tests {
                     tx_dropped: 0,
                 },
             ],
+            links: vec![],
         };
         assert_eq!(
             watch(&reply),
@@ -442,6 +491,10 @@ mod tests {
             tx: Traffic::default(),
             rx: Traffic::default(),
             interface_tx_dropped: 0,
+            health: HealthInfo {
+                up: true,
+                ..HealthInfo::default()
+            },
         };
         let reply = Links {
             interval_ms: 1000,
@@ -461,9 +514,40 @@ mod tests {
         let table = links(&reply);
         let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
         assert_eq!(
-            row[..6],
-            ["hub", "isp1", "wan1", "down", "0", "(1)"],
+            row[..10],
+            ["hub", "isp1", "wan1", "down", "up", "-", "0.0", "0.0%", "0", "(1)"],
             "{table}"
+        );
+        // Health down: the reason, RTT, jitter and loss; watch shows them too.
+        let mut reply = reply;
+        reply.links[1].health = HealthInfo {
+            up: false,
+            reason: Some("no answer".into()),
+            rtt_us: Some(20_460),
+            jitter_us: 1_049,
+            loss_permille: 455,
+            ..HealthInfo::default()
+        };
+        let table = links(&reply);
+        let row = table.lines().nth(2).unwrap();
+        assert!(
+            row.starts_with("hub   isp2  wan1   up     down (no answer)    20.5     1.0  45.5%"),
+            "{table}"
+        );
+        let w = watch(&Interfaces {
+            sample: 1,
+            interval_ms: 1000,
+            interfaces: vec![],
+            links: reply.links,
+        });
+        assert!(
+            w.ends_with(
+                "peer  link  state  health            rtt ms  jitter   loss\n\
+                 hub   isp1  down   up                     -     0.0   0.0%\n\
+                 hub   isp2  up     down (no answer)    20.5     1.0  45.5%\n\
+                 hub   isp3  up     up                     -     0.0   0.0%\n"
+            ),
+            "{w}"
         );
     }
 

@@ -6,8 +6,8 @@
 
 use braid_control::config::{Balance, BondMode, LinkState, Role};
 use braid_control::proto::{
-    self, Changed, InterfaceTraffic, Interfaces, LinkInfo, Links, Outcome, Reply, Request, Status,
-    Traffic,
+    self, Changed, HealthInfo, InterfaceTraffic, Interfaces, LinkInfo, Links, Outcome, Reply,
+    Request, Status, Traffic,
 };
 use braid_testkit::lab::{can_run, Need};
 use std::io::{BufRead, BufReader, Write};
@@ -128,24 +128,42 @@ fn status() -> Status {
     }
 }
 
+/// isp1, taken down by its probes.
+fn link() -> LinkInfo {
+    LinkInfo {
+        peer: "hub".into(),
+        name: "isp1".into(),
+        interface: "wan1".into(),
+        gateway: None,
+        remote: "203.0.113.2:7420".parse().unwrap(),
+        state: LinkState::Up,
+        weight: 1,
+        effective_weight: 0,
+        tx: traffic(100),
+        rx: traffic(50),
+        interface_tx_dropped: 0,
+        health: HealthInfo {
+            up: false,
+            reason: Some("no answer".into()),
+            rtt_us: Some(12_345),
+            rttvar_us: 800,
+            jitter_us: 1_250,
+            loss_permille: 450,
+            delay_diff_us: Some(5_000),
+            peer_rx_bps: 0,
+            probes_sent: 120,
+            probes_answered: 66,
+            probes_lost: 54,
+        },
+    }
+}
+
 fn answer(r: &Request) -> Outcome {
     Outcome::Ok(match r {
         Request::Status => Reply::Status(status()),
         Request::Links => Reply::Links(Links {
             interval_ms: 1000,
-            links: vec![LinkInfo {
-                peer: "hub".into(),
-                name: "isp1".into(),
-                interface: "wan1".into(),
-                gateway: None,
-                remote: "203.0.113.2:7420".parse().unwrap(),
-                state: LinkState::Up,
-                weight: 1,
-                effective_weight: 1,
-                tx: traffic(100),
-                rx: traffic(50),
-                interface_tx_dropped: 0,
-            }],
+            links: vec![link()],
         }),
         Request::Interfaces => Reply::Interfaces(Interfaces {
             // A new sample on every request, as if each came a second later.
@@ -157,6 +175,7 @@ fn answer(r: &Request) -> Outcome {
                 tx: traffic(20),
                 tx_dropped: 0,
             }],
+            links: vec![link()],
         }),
         Request::SetWeights { .. } => Reply::Changed(Changed { generation: 5 }),
         _ => {
@@ -326,9 +345,16 @@ fn tables_for_people_json_for_machines() {
     let table = stdout(&out);
     let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(
-        row[..7],
-        ["hub", "isp1", "wan1", "up", "1", "1000", "1000000"]
+        row[..13],
+        [
+            "hub", "isp1", "wan1", "up", "down", "(no", "answer)", "12.3", "1.2", "45.0%", "0",
+            "(1)", "1000"
+        ]
     );
+    let out = braidctl(&["--socket", socket, "links", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["links"][0]["health"]["rtt_us"], 12_345);
+    assert_eq!(v["links"][0]["health"]["reason"], "no answer");
 
     let out = braidctl(&["--socket", socket, "mode"]);
     assert_eq!(stdout(&out), "packet (balance packets)\n");
@@ -343,9 +369,9 @@ fn tables_for_people_json_for_machines() {
     assert_eq!(stderr(&out), "braidctl: the stub does not do that\n");
 
     let requests = stub.requests();
-    assert_eq!(requests.len(), 7);
+    assert_eq!(requests.len(), 8);
     assert_eq!(
-        requests[4],
+        requests[5],
         Request::SetWeights {
             peer: None,
             weights: vec![

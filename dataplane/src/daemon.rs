@@ -133,7 +133,7 @@ pub fn run(
             }
             drop(go);
             announce(cfg);
-            let failure = supervise(&common, &workers.threads, &control);
+            let failure = supervise(&common, &workers, &control);
             (Some(control), failure)
         }
         Err(e) => {
@@ -332,14 +332,25 @@ fn announce(cfg: &Config) {
     );
 }
 
+/// How often the daemon looks at its workers, the interfaces' carrier and the link
+/// events: a lost carrier takes its links down within this time.
+const SUPERVISE: Duration = Duration::from_millis(50);
+/// Neighbour expiry runs every this many supervision rounds.
+const EXPIRE_ROUNDS: u32 = 4;
+
 /// Runs the timers until the stop flag is set; the reason to stop, when it is a failure.
-fn supervise(common: &Common, workers: &[Worker], control: &Control) -> Option<String> {
+fn supervise(common: &Common, workers: &Workers, control: &Control) -> Option<String> {
     let mut failure = None;
+    let mut round = 0u32;
     while !common.stop.load(Ordering::Relaxed) {
-        thread::sleep(Duration::from_millis(200));
+        thread::sleep(SUPERVISE);
         let now = common.epoch.elapsed().as_nanos() as u64;
-        common.shared.neighbors.expire(now);
-        if workers.iter().any(|w| w.is_finished()) {
+        round = round.wrapping_add(1);
+        if round % EXPIRE_ROUNDS == 0 {
+            common.shared.neighbors.expire(now);
+        }
+        watch_links(&common.shared, &workers.stats, now);
+        if workers.threads.iter().any(|w| w.is_finished()) {
             // A worker that stopped on its own is reported and stops the daemon:
             // never run on with a silently dead queue.
             common.stop.store(true, Ordering::Relaxed);
@@ -351,6 +362,43 @@ fn supervise(common: &Common, workers: &[Worker], control: &Control) -> Option<S
         }
     }
     failure
+}
+
+/// What the workers cannot see of the links: each interface's carrier (a lost one
+/// takes its links down at once), and the data bytes received per link over all
+/// workers (the probes report them). Logs the link events.
+fn watch_links(shared: &Shared, stats: &[Arc<WorkerStats>], now: u64) {
+    let snap = shared.snapshot.load();
+    let carrier: Vec<bool> = snap.ports.iter().map(|p| has_carrier(&p.name)).collect();
+    for peer in &snap.peers {
+        for l in &peer.links {
+            let rx = stats
+                .iter()
+                .filter_map(|s| s.links.get(l.slot.0))
+                .map(|c| c.rx_bytes.get())
+                .fold(0u64, u64::wrapping_add);
+            l.health.set_rx_bytes(rx);
+            let up = carrier.get(l.port).copied().unwrap_or(true);
+            let mut m = l.health.lock();
+            let change = m.set_carrier(up, now, &snap.health);
+            let figures = m.figures();
+            drop(m);
+            if let Some(c) = change {
+                shared
+                    .board
+                    .record(&l.health, (&peer.name, &l.name), c, figures);
+            }
+        }
+    }
+    for event in shared.board.take_events() {
+        eprintln!("braidd: {event}");
+    }
+}
+
+/// True when the kernel says interface `name` has carrier; an interface that is
+/// down or gone has none.
+fn has_carrier(name: &str) -> bool {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/carrier")).is_ok_and(|s| s.trim() == "1")
 }
 
 /// Waits for the control thread and the workers to end; `failure`, or else the first

@@ -3,6 +3,7 @@
 
 use super::counters::Totals;
 use super::counters::{LinkTotals, PortTotals};
+use crate::health::Figures;
 use crate::snapshot::Link;
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
@@ -265,7 +266,85 @@ fn links(out: &mut String, snap: &Snapshot, totals: &Totals) {
             .map(|(labels, l)| (labels, totals.links.get(l.slot.0).map_or(0, field)));
         counter(out, name, help, samples);
     }
+    link_health(out, &links);
 }
+
+/// Per link: what its probes measured.
+fn link_health(out: &mut String, links: &[(String, &Link)]) {
+    let figures: Vec<(&String, Figures)> = links
+        .iter()
+        .map(|(labels, l)| (labels, l.health.figures()))
+        .collect();
+    let each = |f: fn(&Figures) -> String| {
+        figures
+            .iter()
+            .map(move |(labels, g)| (*labels, f(g)))
+            .collect::<Vec<_>>()
+    };
+    gauge(
+        out,
+        "braid_link_healthy",
+        "1 when a link's probes say it works, 0 when its health took it down.",
+        each(|g| u8::from(g.up).to_string()),
+    );
+    gauge(
+        out,
+        "braid_link_rtt_seconds",
+        "Smoothed round-trip time of a link's probes (0: no answer yet).",
+        each(|g| seconds(g.srtt_ns)),
+    );
+    gauge(
+        out,
+        "braid_link_rtt_variance_seconds",
+        "Mean deviation of a link's round-trip time.",
+        each(|g| seconds(g.rttvar_ns)),
+    );
+    gauge(
+        out,
+        "braid_link_jitter_seconds",
+        "Mean difference of consecutive round-trip times of a link's probes.",
+        each(|g| seconds(g.jitter_ns)),
+    );
+    gauge(
+        out,
+        "braid_link_loss_ratio",
+        "Lost share of a link's last 20 probes.",
+        each(|g| format!("{:.3}", f64::from(g.loss_permille) / 1000.0)),
+    );
+    gauge(
+        out,
+        "braid_link_peer_rx_bits_per_second",
+        "Data rate the peer reports receiving on a link.",
+        each(|g| g.peer_rx_bps.to_string()),
+    );
+    for (name, help, field) in PROBE_COUNTERS {
+        counter(out, name, help, each(field));
+    }
+}
+
+/// Nanoseconds as seconds with microseconds.
+fn seconds(ns: u64) -> String {
+    format!("{:.6}", ns as f64 / 1e9)
+}
+
+/// Probe counts per link: name, help, value.
+const PROBE_COUNTERS: [(&str, &str, fn(&Figures) -> String); 3] = [
+    (
+        "braid_link_probes_sent_total",
+        "Probes sent on a link.",
+        |g| g.sent.to_string(),
+    ),
+    (
+        "braid_link_probes_answered_total",
+        "Probes on a link that were answered.",
+        |g| g.answered.to_string(),
+    ),
+    (
+        "braid_link_probes_lost_total",
+        "Probes on a link that were not answered in time.",
+        |g| g.lost.to_string(),
+    ),
+];
 
 /// Per interface: frames and bytes both ways, frames not sent.
 fn ports(out: &mut String, snap: &Snapshot, totals: &Totals) {

@@ -2,10 +2,11 @@
 
 use super::counters::{Sampler, Totals};
 use super::runtime::Runtime;
-use crate::snapshot::Snapshot;
+use crate::health::Figures;
+use crate::snapshot::{Peer, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
 use braid_control::proto::{
-    DropCount, InterfaceInfo, InterfaceTraffic, Interfaces, LinkInfo, Links, PeerInfo,
+    DropCount, HealthInfo, InterfaceInfo, InterfaceTraffic, Interfaces, LinkInfo, Links, PeerInfo,
     QueueCounters, Stats, Status, WorkerCounters,
 };
 use std::sync::Arc;
@@ -58,35 +59,65 @@ pub fn status(rt: &Runtime, uptime: Duration) -> Status {
 
 /// Answers `links`.
 pub fn links(snap: &Snapshot, totals: &Totals, sampler: &Sampler) -> Links {
-    let rates = sampler.rates(totals);
     Links {
         interval_ms: sampler.interval_ms(),
-        links: snap
-            .peers
-            .iter()
-            .flat_map(|p| p.links.iter().map(move |l| (p, l)))
-            .map(|(p, l)| {
-                let traffic = rates.links.get(l.slot.0).copied().unwrap_or_default();
-                LinkInfo {
-                    peer: p.name.clone(),
-                    name: l.name.clone(),
-                    interface: snap
-                        .ports
-                        .get(l.port)
-                        .map(|i| i.name.clone())
-                        .unwrap_or_default(),
-                    gateway: l.gateway,
-                    remote: l.remote,
-                    state: l.state,
-                    weight: l.weight,
-                    effective_weight: l.effective_weight(),
-                    tx: traffic.tx,
-                    rx: traffic.rx,
-                    interface_tx_dropped: totals.ports.get(l.port).map_or(0, |t| t.tx_dropped),
-                }
-            })
-            .collect(),
+        links: link_infos(snap, totals, sampler),
     }
+}
+
+/// What the probes of `peer`'s links measured, link by link.
+fn health_of(peer: &Peer) -> Vec<HealthInfo> {
+    let figures: Vec<Figures> = peer.links.iter().map(|l| l.health.figures()).collect();
+    let fastest = figures.iter().filter_map(|g| g.fwd_offset_ns).min();
+    figures
+        .iter()
+        .map(|g| HealthInfo {
+            up: g.up,
+            reason: g.why.map(|w| w.as_str().to_owned()),
+            rtt_us: (g.answered > 0).then_some(g.srtt_ns / 1000),
+            rttvar_us: g.rttvar_ns / 1000,
+            jitter_us: g.jitter_ns / 1000,
+            loss_permille: g.loss_permille,
+            delay_diff_us: g
+                .fwd_offset_ns
+                .zip(fastest)
+                .map(|(o, f)| o.saturating_sub(f) / 1000),
+            peer_rx_bps: g.peer_rx_bps,
+            probes_sent: g.sent,
+            probes_answered: g.answered,
+            probes_lost: g.lost,
+        })
+        .collect()
+}
+
+/// Every link of every peer: configuration, traffic and health.
+fn link_infos(snap: &Snapshot, totals: &Totals, sampler: &Sampler) -> Vec<LinkInfo> {
+    let rates = sampler.rates(totals);
+    snap.peers
+        .iter()
+        .flat_map(|p| p.links.iter().zip(health_of(p)).map(move |l| (p, l)))
+        .map(|(p, (l, health))| {
+            let traffic = rates.links.get(l.slot.0).copied().unwrap_or_default();
+            LinkInfo {
+                peer: p.name.clone(),
+                name: l.name.clone(),
+                interface: snap
+                    .ports
+                    .get(l.port)
+                    .map(|i| i.name.clone())
+                    .unwrap_or_default(),
+                gateway: l.gateway,
+                remote: l.remote,
+                state: l.state,
+                weight: l.weight,
+                effective_weight: l.effective_weight(),
+                tx: traffic.tx,
+                rx: traffic.rx,
+                interface_tx_dropped: totals.ports.get(l.port).map_or(0, |t| t.tx_dropped),
+                health,
+            }
+        })
+        .collect()
 }
 
 /// Answers `interfaces` (what `braidctl watch` shows).
@@ -107,6 +138,7 @@ pub fn interfaces(snap: &Snapshot, totals: &Totals, sampler: &Sampler) -> Interf
                 tx_dropped: t.tx_dropped,
             })
             .collect(),
+        links: link_infos(snap, totals, sampler),
     }
 }
 

@@ -984,6 +984,25 @@ fn rendered(text: &str, macs: &[Mac], generation: u64) -> String {
     let (_dir, _, cfg) = lab_config(text);
     let keys = vec![KEY; cfg.peers.len()];
     let snap = Snapshot::build(&cfg, macs, &keys, generation).unwrap();
+    // The first link has had probes: three answered after 12.5, 14.5 and 12.5 ms, one
+    // lost, and a report from the peer.
+    let t = crate::health::Timing::default();
+    let mut m = snap.peers[0].links[0].health.lock();
+    let ms = 1_000_000;
+    for (i, rtt) in [Some(12_500_000), Some(14_500_000), Some(12_500_000), None]
+        .into_iter()
+        .enumerate()
+    {
+        let now = 1000 * ms + i as u64 * 50 * ms;
+        let (seq, tx) = m.probe_due(now, &t).unwrap();
+        if let Some(rtt) = rtt {
+            m.on_reply(tx + rtt, seq, tx, tx + 6 * ms, &t);
+        }
+    }
+    m.on_peer_clock(2000 * ms, 500 * ms, 0);
+    m.on_peer_clock(3000 * ms, 1500 * ms, 25_000_000);
+    m.tick(1400 * ms, &t);
+    drop(m);
     let uptime = std::time::Duration::from_micros(12_345_600);
     super::metrics::render(&snap, &counted_workers(), uptime).replace(
         &format!("version=\"{}\"", env!("CARGO_PKG_VERSION")),
