@@ -346,7 +346,7 @@ fn supervise(common: &Common, workers: &Workers, control: &Control) -> Option<St
         thread::sleep(SUPERVISE);
         let now = common.epoch.elapsed().as_nanos() as u64;
         round = round.wrapping_add(1);
-        if round % EXPIRE_ROUNDS == 0 {
+        if round.is_multiple_of(EXPIRE_ROUNDS) {
             common.shared.neighbors.expire(now);
         }
         watch_links(&common.shared, &workers.stats, now);

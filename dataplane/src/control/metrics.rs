@@ -275,7 +275,7 @@ fn link_health(out: &mut String, links: &[(String, &Link)]) {
         .iter()
         .map(|(labels, l)| (labels, l.health.figures()))
         .collect();
-    let each = |f: fn(&Figures) -> String| {
+    let each = |f: FigureField| {
         figures
             .iter()
             .map(move |(labels, g)| (*labels, f(g)))
@@ -327,8 +327,11 @@ fn seconds(ns: u64) -> String {
     format!("{:.6}", ns as f64 / 1e9)
 }
 
+/// A link's figure as a metric value.
+type FigureField = fn(&Figures) -> String;
+
 /// Probe counts per link: name, help, value.
-const PROBE_COUNTERS: [(&str, &str, fn(&Figures) -> String); 3] = [
+const PROBE_COUNTERS: [(&str, &str, FigureField); 3] = [
     (
         "braid_link_probes_sent_total",
         "Probes sent on a link.",
