@@ -1,0 +1,366 @@
+#!/usr/bin/env bash
+# benches/failover.sh: how fast a TCP flow recovers when one of two uplinks dies, braid against the
+# kernel's static multipath, in one run on the lab topology with the link emulator in both ISP
+# paths (tools/braid-lab --linkem). Needs root. See benches/RESULTS.md ("Failover").
+#
+#  P-lan: braid-goodput send ─ lan0 [P-edge] wan1 ─ [P-isp: emulator, isp1 100 Mbit/s] ─┐
+#                                            wan2 ─ [P-isp: emulator, isp2 200 Mbit/s] ─ P-net ─ wan0 [P-hub] ─ P-net ─ P-inet: braid-goodput sink
+#
+# Per variant, on the same lab, one after the other:
+#   1. the reference: isp1 cut, a flow over isp2 alone; its steady goodput is the surviving link's
+#      rate (through that variant's tunnel, on this machine's CPU).
+#   2. the run: one TCP flow LAN -> internet host for --secs (8 s); `braid-lab cut isp1` (both
+#      directions blackholed, no carrier change) at --cut (3 s), `braid-lab restore isp1` at
+#      --restore (6 s). The sink counts the bytes it receives per 100 ms.
+# Variants:
+#   braid   braidd at both ends, per-packet bonding 1:2, link health at its defaults (probe every
+#           50 ms, down after 200 ms without an answer); the hub masquerades (braid-lab --nat).
+#   kernel  benches/lab.sh's recipe: a VXLAN tunnel per uplink, iptables `statistic --mode nth`
+#           marking 1 packet in 3 for isp1 and the rest for isp2, fwmark rules into the tunnels, the
+#           hub masquerades. Here the hub splits its packets to the LAN the same way (the flow's ACKs
+#           take both links, as braid's do) and the edge clamps the MSS to the tunnels' MTU. Static:
+#           nothing notices the cut.
+# Failover time: from the cut until the goodput holds 90 % of the reference for 3 intervals in a row
+# (braid-goodput report); "never" if not before the restore.
+set -euo pipefail
+export LC_ALL=C
+
+SELF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly SELF_DIR
+readonly ROOT=$SELF_DIR/..
+readonly LAB=$ROOT/tools/braid-lab
+readonly INET_HOST=203.0.113.130
+readonly HUB_ADDR=203.0.113.2
+readonly SHARE=90
+readonly HOLD=3
+
+usage() {
+    cat <<'EOF'
+usage: benches/failover.sh [options]          (root)
+
+  --smoke          a short run (2 s flows, cut at 0.7 s, restore at 1.4 s): CI checks start and stop
+  --secs S         seconds of the measured flow (default 8)
+  --cut S          seconds into the flow to cut isp1 (default 3)
+  --restore S      seconds into the flow to restore it (default 6)
+  --ref-secs S     seconds of each reference flow over isp2 alone (default 4)
+  --rate1 R        isp1's rate each way (default 100mbit)
+  --rate2 R        isp2's rate each way (default 200mbit)
+  --prefix P       lab namespace prefix (default bfail)
+  --bin DIR        braidd, braidctl, braid-goodput, braid-linkem (default: $CARGO_TARGET_DIR or
+                   target/, release)
+  --out DIR        keep the series, events, logs, table and chart there (default: a temp dir)
+  --save           copy the chart to benches/failover.svg
+EOF
+}
+
+die() {
+    echo "failover.sh: $*" >&2
+    exit 1
+}
+
+note() { echo "failover.sh: $*" >&2; }
+
+smoke=0
+save=0
+secs=8
+cut_at=3
+restore_at=6
+ref_secs=4
+rate1=100mbit
+rate2=200mbit
+prefix=bfail
+bin=
+out=
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --smoke)
+        smoke=1
+        shift
+        ;;
+    --save)
+        save=1
+        shift
+        ;;
+    --secs | --cut | --restore | --ref-secs | --rate1 | --rate2 | --prefix | --bin | --out)
+        [ $# -ge 2 ] || die "$1 needs a value"
+        case "$1" in
+        --secs) secs=$2 ;;
+        --cut) cut_at=$2 ;;
+        --restore) restore_at=$2 ;;
+        --ref-secs) ref_secs=$2 ;;
+        --rate1) rate1=$2 ;;
+        --rate2) rate2=$2 ;;
+        --prefix) prefix=$2 ;;
+        --bin) bin=$2 ;;
+        --out) out=$2 ;;
+        esac
+        shift 2
+        ;;
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    *) die "unknown option $1 (--help)" ;;
+    esac
+done
+if [ "$smoke" -eq 1 ]; then
+    secs=2
+    cut_at=0.7
+    restore_at=1.4
+    ref_secs=1.5
+fi
+for v in "$secs" "$cut_at" "$restore_at" "$ref_secs"; do
+    [[ $v =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "not a number of seconds: $v"
+done
+awk -v c="$cut_at" -v r="$restore_at" -v s="$secs" 'BEGIN { exit !(0 < c && c < r && r < s) }' ||
+    die "want 0 < --cut < --restore < --secs"
+[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, AF_XDP)"
+command -v jq >/dev/null || die "needs jq (reads braidctl links --json)"
+bin=${bin:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
+for tool in braidd braidctl braid-goodput braid-linkem; do
+    [ -x "$bin/$tool" ] || die "no $tool in $bin (cargo build --release -p braid-dataplane -p braid-control -p braid-tools --bins, or --bin)"
+done
+goodput=$bin/braid-goodput
+
+run_dir=/tmp/braid-lab/$prefix
+work=$(mktemp -d /tmp/braid-failover.XXXXXX)
+helpers=()
+
+cleanup() {
+    local rc=$?
+    set +e
+    for p in "${helpers[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${helpers[@]}"; do wait "$p" 2>/dev/null; done
+    # braidd's logs (link events, counters) go with the lab: keep them.
+    for role in edge hub linkem; do cp "$run_dir/$role.log" "$work/$role.log" 2>/dev/null; done
+    "$LAB" down --prefix "$prefix" >/dev/null 2>&1
+    if [ -n "$out" ]; then
+        mkdir -p "$out" && cp -r "$work"/. "$out"/
+        note "results in $out"
+    fi
+    rm -rf "$work"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Unix time in seconds (bash's clock: no process per reading).
+now() { echo "$EPOCHREALTIME"; }
+
+# Sleeps until Unix time $1 (returns at once if it has passed).
+sleep_until() {
+    local d
+    d=$(awk -v t="$1" -v n="$(now)" 'BEGIN { d = t - n; printf "%.3f", (d > 0 ? d : 0) }')
+    sleep "$d"
+}
+
+# Milliseconds from Unix time $1 to $2.
+ms_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) * 1000 }'; }
+
+# braidd $1's (edge or hub) links as JSON.
+links() { "$bin/braidctl" --socket "$run_dir/$1.sock" links --json; }
+
+# isp1's health at braidd $1: true or false.
+isp1_up() { links "$1" | jq -r '.links[] | select(.name == "isp1") | .health.up'; }
+
+# Waits up to 10 s until every link has answered a probe at both ends.
+wait_probed() {
+    local _ role ok
+    for _ in $(seq 100); do
+        ok=1
+        for role in edge hub; do
+            [ "$(links "$role" | jq '[.links[].health.rtt_us != null] | all')" = true ] || ok=0
+        done
+        [ "$ok" -eq 0 ] || return 0
+        sleep 0.1
+    done
+    die "braid: links still unprobed after 10 s (logs in $work)"
+}
+
+# Waits (polling every 25 ms, until Unix time $2 at most) until isp1's health is $1 at both ends;
+# prints the time that took per end in ms from Unix time $3, or "-" for an end that did not get there.
+watch_isp1() {
+    local want=$1 until=$2 from=$3 t edge=- hub=-
+    while [ "$edge" = - ] || [ "$hub" = - ]; do
+        t=$(now)
+        [ "$edge" != - ] || [ "$(isp1_up edge)" != "$want" ] || edge=$(ms_between "$from" "$t")
+        [ "$hub" != - ] || [ "$(isp1_up hub)" != "$want" ] || hub=$(ms_between "$from" "$t")
+        awk -v t="$(now)" -v u="$until" 'BEGIN { exit !(t < u) }' || break
+        sleep 0.025
+    done
+    echo "edge $edge ms, hub $hub ms"
+}
+
+port=5300
+
+# A flow of $2 seconds for run $1 (files $work/$1.*); with a 3rd and 4th argument, isp1 is cut that
+# many seconds into it and restored that many; a 5th, "health", follows braid's view of isp1.
+flow() {
+    local name=$1 len=$2 cut=${3:-} restore=${4:-} health=${5:-} sink t0 t sender i
+    port=$((port + 1))
+    ip netns exec "$prefix-inet" "$goodput" sink --listen "$INET_HOST:$port" --accept-timeout 15 \
+        --duration "$(awk -v s="$len" 'BEGIN { print s + 10 }')" \
+        >"$work/$name.jsonl" 2>"$work/$name.sink.log" &
+    sink=$!
+    helpers+=("$sink")
+    for i in $(seq 100); do
+        grep -q listening "$work/$name.sink.log" && break
+        kill -0 "$sink" 2>/dev/null || die "$name: the sink exited: $(cat "$work/$name.sink.log")"
+        [ "$i" -lt 100 ] || die "$name: the sink does not listen after 5 s"
+        sleep 0.05
+    done
+    t0=$(now)
+    ip netns exec "$prefix-lan" "$goodput" send --to "$INET_HOST:$port" --secs "$len" \
+        >"$work/$name.send.json" 2>&1 &
+    sender=$!
+    helpers+=("$sender")
+    : >"$work/$name.events"
+    if [ -n "$cut" ]; then
+        local until_restore until_end
+        until_restore=$(awk -v a="$t0" -v b="$restore" 'BEGIN { printf "%.6f", a + b }')
+        until_end=$(awk -v a="$t0" -v b="$len" 'BEGIN { printf "%.6f", a + b }')
+        sleep_until "$(awk -v a="$t0" -v b="$cut" 'BEGIN { printf "%.6f", a + b }')"
+        echo "cut_command $(now)" >>"$work/$name.events"
+        "$LAB" cut isp1 --prefix "$prefix" >/dev/null
+        t=$(now)
+        echo "cut $t" >>"$work/$name.events"
+        if [ "$health" = health ]; then
+            echo "$name: isp1 down (health) after the cut: $(watch_isp1 false "$until_restore" "$t")" >>"$work/$name.health"
+        fi
+        sleep_until "$until_restore"
+        "$LAB" restore isp1 --prefix "$prefix" >/dev/null
+        t=$(now)
+        echo "restore $t" >>"$work/$name.events"
+        if [ "$health" = health ]; then
+            echo "$name: isp1 up (health) after the restore: $(watch_isp1 true "$until_end" "$t")" >>"$work/$name.health"
+        fi
+    fi
+    wait "$sender" || note "$name: the sender failed: $(cat "$work/$name.send.json")"
+    echo "stop $(now)" >>"$work/$name.events"
+    wait "$sink" || note "$name: the sink failed: $(tail -n 1 "$work/$name.sink.log")"
+    [ -s "$work/$name.jsonl" ] || die "$name: the sink counted nothing (logs in $work)"
+}
+
+# The reference of variant $1: isp1 cut, a flow over isp2 alone. $2 = "health": wait until braid has
+# taken isp1 out at both ends first, and back in after the restore.
+reference() {
+    local name=$1-isp2 t
+    "$LAB" cut isp1 --prefix "$prefix" >/dev/null
+    t=$(now)
+    if [ "$2" = health ]; then
+        echo "$name: isp1 down (health) after the cut: $(watch_isp1 false "$(awk -v t="$t" 'BEGIN { print t + 5 }')" "$t")" >>"$work/$1.health"
+    fi
+    flow "$name" "$ref_secs"
+    "$LAB" restore isp1 --prefix "$prefix" >/dev/null
+    t=$(now)
+    if [ "$2" = health ]; then
+        echo "$name: isp1 up (health) after the restore: $(watch_isp1 true "$(awk -v t="$t" 'BEGIN { print t + 5 }')" "$t")" >>"$work/$1.health"
+    fi
+}
+
+# ---- the lab -------------------------------------------------------------------------------------
+
+note "lab $prefix: emulator on both ISP paths, isp1 $rate1, isp2 $rate2, masquerade at the hub"
+"$LAB" up --prefix "$prefix" --queues 1 --workers 1 --linkem --linkem-bin "$bin/braid-linkem" \
+    --rate1 "$rate1" --rate2 "$rate2" --nat --braidd "$bin/braidd" >/dev/null
+
+# ---- (a) braid -----------------------------------------------------------------------------------
+
+note "braid: braidd at the edge and the hub, per-packet 1:2, link health at its defaults"
+"$LAB" start --prefix "$prefix" --braidd "$bin/braidd" >/dev/null
+wait_probed
+note "braid: reference over isp2 alone ($ref_secs s)"
+reference braid health
+note "braid: $secs s flow, isp1 cut at $cut_at s, restored at $restore_at s"
+flow braid "$secs" "$cut_at" "$restore_at" health
+"$LAB" stop --prefix "$prefix" >/dev/null
+
+# ---- (b) the kernel ------------------------------------------------------------------------------
+
+note "kernel: VXLAN per uplink, iptables statistic nth 1:2 at both ends, fwmark rules"
+for ns in edge hub; do
+    ip netns exec "$prefix-$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+        net.ipv4.conf.default.rp_filter=0
+done
+e() { ip -n "$prefix-edge" "$@"; }
+h() { ip -n "$prefix-hub" "$@"; }
+e addr add 198.18.1.1/24 dev lan0
+e addr add 198.18.11.2/24 dev wan1
+e addr add 198.18.12.2/24 dev wan2
+e rule add from 198.18.11.2 lookup 11 pref 11
+e rule add from 198.18.12.2 lookup 12 pref 12
+e route add default via 198.18.11.1 dev wan1 table 11
+e route add default via 198.18.12.1 dev wan2 table 12
+h addr add "$HUB_ADDR/28" dev wan0
+h route add default via 203.0.113.1 dev wan0
+for link in 1 2; do
+    e link add "vx$link" type vxlan id "$link" local "198.18.1$link.2" remote "$HUB_ADDR" \
+        dstport 4789 dev "wan$link"
+    h link add "vx$link" type vxlan id "$link" local "$HUB_ADDR" remote "198.18.1$link.2" \
+        dstport 4789 dev wan0
+    e addr add "198.19.$link.1/30" dev "vx$link"
+    h addr add "198.19.$link.2/30" dev "vx$link"
+    e link set "vx$link" up
+    h link set "vx$link" up
+    e rule add fwmark "$link" lookup "10$link" pref "10$link"
+    e route add default via "198.19.$link.2" dev "vx$link" table "10$link"
+    h rule add fwmark "$link" lookup "10$link" pref "10$link"
+    h route add 198.18.1.0/24 via "198.19.$link.1" dev "vx$link" table "10$link"
+done
+h route add 198.18.1.0/24 via 198.19.1.1 dev vx1
+ip netns exec "$prefix-hub" iptables -t nat -A POSTROUTING -s 198.18.1.0/24 -o wan0 -j MASQUERADE
+# Segments that fit the tunnels (VXLAN's MTU is 1450), both ways, as braid clamps them.
+ip netns exec "$prefix-edge" iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN \
+    -j TCPMSS --set-mss 1410
+
+# The split: "nth" 1 packet in 3 to isp1 and the rest to isp2 at both ends (the edge: what the LAN
+# sends; the hub: what goes back to the LAN), or "isp2" alone.
+kernel_split() {
+    local ns rule
+    for ns in edge hub; do ip netns exec "$prefix-$ns" iptables -t mangle -F PREROUTING; done
+    for ns in edge hub; do
+        if [ "$ns" = edge ]; then rule=(-i lan0); else rule=(-i wan0 -m conntrack --ctorigsrc 198.18.1.0/24); fi
+        if [ "$1" = nth ]; then
+            ip netns exec "$prefix-$ns" iptables -t mangle -A PREROUTING "${rule[@]}" \
+                -m statistic --mode nth --every 3 --packet 0 -j MARK --set-mark 1
+        fi
+        ip netns exec "$prefix-$ns" iptables -t mangle -A PREROUTING "${rule[@]}" -m mark --mark 0 \
+            -j MARK --set-mark 2
+    done
+}
+
+note "kernel: reference over isp2 alone ($ref_secs s)"
+kernel_split isp2
+reference kernel -
+kernel_split nth
+note "kernel: $secs s flow, isp1 cut at $cut_at s, restored at $restore_at s"
+flow kernel "$secs" "$cut_at" "$restore_at"
+
+# ---- the table and the chart ---------------------------------------------------------------------
+
+commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+{
+    echo "braid failover bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $commit"
+    echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
+    echo "command: benches/failover.sh$([ "$smoke" -eq 1 ] && echo " --smoke") --secs $secs --cut $cut_at --restore $restore_at --ref-secs $ref_secs --rate1 $rate1 --rate2 $rate2"
+    echo "goodput in Mbit/s: alone = the reference over isp2 alone (steady, after its first second);"
+    echo "before = the 2 s before the cut; during = cut to restore; after = 1 s after the restore to the end"
+    echo
+    "$goodput" report --share "$SHARE" --hold "$HOLD" \
+        --title "One TCP flow, isp1 ($rate1) cut at ${cut_at} s and restored at ${restore_at} s; isp2 $rate2" \
+        --svg "$work/failover.svg" --json "$work/summary.jsonl" \
+        --run "braid=$work/braid.jsonl" --events "braid=$work/braid.events" \
+        --reference "braid=$work/braid-isp2.jsonl" \
+        --run "kernel=$work/kernel.jsonl" --events "kernel=$work/kernel.events" \
+        --reference "kernel=$work/kernel-isp2.jsonl"
+    echo
+    for v in braid kernel; do
+        echo "$v: \`braid-lab cut isp1\` took $(awk '$1 == "cut_command" { s = $2 } $1 == "cut" { c = $2 }
+            END { printf "%.0f", (c - s) * 1000 }' "$work/$v.events") ms (the cut instant is its return)"
+    done
+    cat "$work/braid.health"
+} | tee "$work/table.txt"
+if [ "$save" -eq 1 ]; then
+    cp "$work/failover.svg" "$SELF_DIR/failover.svg"
+    note "chart saved to benches/failover.svg"
+fi
