@@ -45,6 +45,7 @@ usage: benches/failover.sh [options]          (root)
   --ref-secs S     seconds of each reference flow over isp2 alone (default 4)
   --rate1 R        isp1's rate each way (default 100mbit)
   --rate2 R        isp2's rate each way (default 200mbit)
+  --delay D        one-way delay the emulator adds on both paths, e.g. 10ms (default none)
   --prefix P       lab namespace prefix (default bfail)
   --bin DIR        braidd, braidctl, braid-goodput, braid-linkem (default: $CARGO_TARGET_DIR or
                    target/, release)
@@ -68,6 +69,7 @@ restore_at=6
 ref_secs=4
 rate1=100mbit
 rate2=200mbit
+delay=
 prefix=bfail
 bin=
 out=
@@ -81,7 +83,7 @@ while [ $# -gt 0 ]; do
         save=1
         shift
         ;;
-    --secs | --cut | --restore | --ref-secs | --rate1 | --rate2 | --prefix | --bin | --out)
+    --secs | --cut | --restore | --ref-secs | --rate1 | --rate2 | --delay | --prefix | --bin | --out)
         [ $# -ge 2 ] || die "$1 needs a value"
         case "$1" in
         --secs) secs=$2 ;;
@@ -90,6 +92,7 @@ while [ $# -gt 0 ]; do
         --ref-secs) ref_secs=$2 ;;
         --rate1) rate1=$2 ;;
         --rate2) rate2=$2 ;;
+        --delay) delay=$2 ;;
         --prefix) prefix=$2 ;;
         --bin) bin=$2 ;;
         --out) out=$2 ;;
@@ -121,10 +124,14 @@ for tool in braidd braidctl braid-goodput braid-linkem; do
     [ -x "$bin/$tool" ] || die "no $tool in $bin (cargo build --release -p braid-dataplane -p braid-control -p braid-tools --bins, or --bin)"
 done
 goodput=$bin/braid-goodput
+if ip netns list | awk '{print $1}' | grep -q "^$prefix-"; then
+    die "namespaces $prefix-* exist: another lab runs under this prefix (--prefix, or braid-lab down --prefix $prefix)"
+fi
 
 run_dir=/tmp/braid-lab/$prefix
 work=$(mktemp -d /tmp/braid-failover.XXXXXX)
 helpers=()
+lab_up=0
 
 cleanup() {
     local rc=$?
@@ -133,7 +140,7 @@ cleanup() {
     for p in "${helpers[@]}"; do wait "$p" 2>/dev/null; done
     # braidd's logs (link events, counters) go with the lab: keep them.
     for role in edge hub linkem; do cp "$run_dir/$role.log" "$work/$role.log" 2>/dev/null; done
-    "$LAB" down --prefix "$prefix" >/dev/null 2>&1
+    [ "$lab_up" -eq 0 ] || "$LAB" down --prefix "$prefix" >/dev/null 2>&1
     if [ -n "$out" ]; then
         mkdir -p "$out" && cp -r "$work"/. "$out"/
         note "results in $out"
@@ -163,13 +170,13 @@ links() { "$bin/braidctl" --socket "$run_dir/$1.sock" links --json; }
 # isp1's health at braidd $1: true or false.
 isp1_up() { links "$1" | jq -r '.links[] | select(.name == "isp1") | .health.up'; }
 
-# Waits up to 10 s until every link has answered a probe at both ends.
+# Waits up to 10 s until every link is up and has answered a probe at both ends.
 wait_probed() {
     local _ role ok
     for _ in $(seq 100); do
         ok=1
         for role in edge hub; do
-            [ "$(links "$role" | jq '[.links[].health.rtt_us != null] | all')" = true ] || ok=0
+            [ "$(links "$role" | jq '[.links[].health | .up and .rtt_us != null] | all')" = true ] || ok=0
         done
         [ "$ok" -eq 0 ] || return 0
         sleep 0.1
@@ -193,10 +200,35 @@ watch_isp1() {
 
 port=5300
 
+# Follows braidd $1's log (edge or hub) until process $2 ends, printing its isp1 events stamped with
+# the Unix time they were read at. braidd logs a change within 50 ms (its supervisor's period).
+follow_isp1() {
+    tail -n 0 -F --pid="$2" "$run_dir/$1.log" 2>/dev/null | while IFS= read -r line; do
+        case "$line" in
+        *"/isp1 up"* | *"/isp1 down"*) echo "$(now) $1 $line" ;;
+        esac
+    done
+}
+
+# From the stamped events in file $1: ms from Unix time $3 to the first "$2" (up or down) of each
+# end after it.
+event_delays() {
+    awk -v what="$2" -v from="$3" '
+        $5 ~ /\/isp1$/ && $6 == what && $1 >= from && !($2 in at) { at[$2] = $1 }
+        END {
+            printf "edge %s, hub %s",
+                ("edge" in at) ? sprintf("%.0f ms", (at["edge"] - from) * 1000) : "-",
+                ("hub" in at) ? sprintf("%.0f ms", (at["hub"] - from) * 1000) : "-"
+        }' "$1"
+}
+
+port=5300
+
 # A flow of $2 seconds for run $1 (files $work/$1.*); with a 3rd and 4th argument, isp1 is cut that
-# many seconds into it and restored that many; a 5th, "health", follows braid's view of isp1.
+# many seconds into it and restored that many; a 5th, "health", follows braid's view of isp1 (from
+# its logs: polling braidctl would take CPU from the flow).
 flow() {
-    local name=$1 len=$2 cut=${3:-} restore=${4:-} health=${5:-} sink t0 t sender i
+    local name=$1 len=$2 cut=${3:-} restore=${4:-} health=${5:-} sink t0 sender i role followers=()
     port=$((port + 1))
     ip netns exec "$prefix-inet" "$goodput" sink --listen "$INET_HOST:$port" --accept-timeout 15 \
         --duration "$(awk -v s="$len" 'BEGIN { print s + 10 }')" \
@@ -204,7 +236,7 @@ flow() {
     sink=$!
     helpers+=("$sink")
     for i in $(seq 100); do
-        grep -q listening "$work/$name.sink.log" && break
+        grep -qs listening "$work/$name.sink.log" && break
         kill -0 "$sink" 2>/dev/null || die "$name: the sink exited: $(cat "$work/$name.sink.log")"
         [ "$i" -lt 100 ] || die "$name: the sink does not listen after 5 s"
         sleep 0.05
@@ -214,55 +246,68 @@ flow() {
         >"$work/$name.send.json" 2>&1 &
     sender=$!
     helpers+=("$sender")
+    if [ "$health" = health ]; then
+        for role in edge hub; do
+            follow_isp1 "$role" "$sender" >>"$work/$name.links" &
+            followers+=($!)
+            helpers+=($!)
+        done
+    fi
     : >"$work/$name.events"
     if [ -n "$cut" ]; then
-        local until_restore until_end
-        until_restore=$(awk -v a="$t0" -v b="$restore" 'BEGIN { printf "%.6f", a + b }')
-        until_end=$(awk -v a="$t0" -v b="$len" 'BEGIN { printf "%.6f", a + b }')
         sleep_until "$(awk -v a="$t0" -v b="$cut" 'BEGIN { printf "%.6f", a + b }')"
         echo "cut_command $(now)" >>"$work/$name.events"
         "$LAB" cut isp1 --prefix "$prefix" >/dev/null
-        t=$(now)
-        echo "cut $t" >>"$work/$name.events"
-        if [ "$health" = health ]; then
-            echo "$name: isp1 down (health) after the cut: $(watch_isp1 false "$until_restore" "$t")" >>"$work/$name.health"
-        fi
-        sleep_until "$until_restore"
+        echo "cut $(now)" >>"$work/$name.events"
+        sleep_until "$(awk -v a="$t0" -v b="$restore" 'BEGIN { printf "%.6f", a + b }')"
         "$LAB" restore isp1 --prefix "$prefix" >/dev/null
-        t=$(now)
-        echo "restore $t" >>"$work/$name.events"
-        if [ "$health" = health ]; then
-            echo "$name: isp1 up (health) after the restore: $(watch_isp1 true "$until_end" "$t")" >>"$work/$name.health"
-        fi
+        echo "restore $(now)" >>"$work/$name.events"
     fi
     wait "$sender" || note "$name: the sender failed: $(cat "$work/$name.send.json")"
     echo "stop $(now)" >>"$work/$name.events"
     wait "$sink" || note "$name: the sink failed: $(tail -n 1 "$work/$name.sink.log")"
     [ -s "$work/$name.jsonl" ] || die "$name: the sink counted nothing (logs in $work)"
+    if [ "${#followers[@]}" -gt 0 ]; then
+        wait "${followers[@]}" || true
+        local c r
+        c=$(awk '$1 == "cut" { print $2 }' "$work/$name.events")
+        r=$(awk '$1 == "restore" { print $2 }' "$work/$name.events")
+        {
+            echo "$name: isp1 out of use (health, braidd's log) after the cut: $(event_delays "$work/$name.links" down "$c")"
+            echo "$name: isp1 back in use after the restore: $(event_delays "$work/$name.links" up "$r")"
+        } >>"$work/$name.health"
+    fi
 }
 
-# The reference of variant $1: isp1 cut, a flow over isp2 alone. $2 = "health": wait until braid has
-# taken isp1 out at both ends first, and back in after the restore.
+# The reference of variant $1: isp1 cut, a flow over isp2 alone. $2 = "health": wait (5 s at most)
+# until braid has taken isp1 out at both ends first, and back in after the restore.
 reference() {
-    local name=$1-isp2 t
+    local name=$1-isp2 t r
     "$LAB" cut isp1 --prefix "$prefix" >/dev/null
     t=$(now)
     if [ "$2" = health ]; then
-        echo "$name: isp1 down (health) after the cut: $(watch_isp1 false "$(awk -v t="$t" 'BEGIN { print t + 5 }')" "$t")" >>"$work/$1.health"
+        r=$(watch_isp1 false "$(awk -v t="$t" 'BEGIN { printf "%.6f", t + 5 }')" "$t")
+        [[ $r != *" - "* ]] || die "$1: isp1 still in use 5 s after the cut: $r"
+        echo "$name: isp1 down (health, braidctl every 25 ms) after the cut: $r" >>"$work/$1.health"
     fi
     flow "$name" "$ref_secs"
     "$LAB" restore isp1 --prefix "$prefix" >/dev/null
     t=$(now)
     if [ "$2" = health ]; then
-        echo "$name: isp1 up (health) after the restore: $(watch_isp1 true "$(awk -v t="$t" 'BEGIN { print t + 5 }')" "$t")" >>"$work/$1.health"
+        r=$(watch_isp1 true "$(awk -v t="$t" 'BEGIN { printf "%.6f", t + 5 }')" "$t")
+        [[ $r != *" - "* ]] || die "$1: isp1 still out of use 5 s after the restore: $r"
+        echo "$name: isp1 up (health, braidctl every 25 ms) after the restore: $r" >>"$work/$1.health"
     fi
 }
 
 # ---- the lab -------------------------------------------------------------------------------------
 
-note "lab $prefix: emulator on both ISP paths, isp1 $rate1, isp2 $rate2, masquerade at the hub"
+note "lab $prefix: emulator on both ISP paths, isp1 $rate1, isp2 $rate2${delay:+, delay $delay each way}, masquerade at the hub"
+delay_flags=()
+[ -z "$delay" ] || delay_flags=(--delay1 "$delay" --delay2 "$delay")
+lab_up=1
 "$LAB" up --prefix "$prefix" --queues 1 --workers 1 --linkem --linkem-bin "$bin/braid-linkem" \
-    --rate1 "$rate1" --rate2 "$rate2" --nat --braidd "$bin/braidd" >/dev/null
+    --rate1 "$rate1" --rate2 "$rate2" "${delay_flags[@]}" --nat --braidd "$bin/braidd" >/dev/null
 
 # ---- (a) braid -----------------------------------------------------------------------------------
 
@@ -284,6 +329,11 @@ for ns in edge hub; do
 done
 e() { ip -n "$prefix-edge" "$@"; }
 h() { ip -n "$prefix-hub" "$@"; }
+# The emulator takes frames as they are on the wire: the kernel's uplinks must hand it whole
+# frames with their checksums (braid-lab does the same for the kernel ends that send to braid).
+for link in wan1 wan2; do
+    ip netns exec "$prefix-edge" ethtool -K "$link" tx off tso off gso off >/dev/null
+done
 e addr add 198.18.1.1/24 dev lan0
 e addr add 198.18.11.2/24 dev wan1
 e addr add 198.18.12.2/24 dev wan2
@@ -342,12 +392,12 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 {
     echo "braid failover bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $commit"
     echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
-    echo "command: benches/failover.sh$([ "$smoke" -eq 1 ] && echo " --smoke") --secs $secs --cut $cut_at --restore $restore_at --ref-secs $ref_secs --rate1 $rate1 --rate2 $rate2"
+    echo "command: benches/failover.sh$([ "$smoke" -eq 1 ] && echo " --smoke") --secs $secs --cut $cut_at --restore $restore_at --ref-secs $ref_secs --rate1 $rate1 --rate2 $rate2${delay:+ --delay $delay}"
     echo "goodput in Mbit/s: alone = the reference over isp2 alone (steady, after its first second);"
     echo "before = the 2 s before the cut; during = cut to restore; after = 1 s after the restore to the end"
     echo
     "$goodput" report --share "$SHARE" --hold "$HOLD" \
-        --title "One TCP flow, isp1 ($rate1) cut at ${cut_at} s and restored at ${restore_at} s; isp2 $rate2" \
+        --title "One TCP flow, isp1 ($rate1) cut at ${cut_at} s and restored at ${restore_at} s; isp2 $rate2${delay:+; $delay each way}" \
         --svg "$work/failover.svg" --json "$work/summary.jsonl" \
         --run "braid=$work/braid.jsonl" --events "braid=$work/braid.events" \
         --reference "braid=$work/braid-isp2.jsonl" \
@@ -356,7 +406,8 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
     echo
     for v in braid kernel; do
         echo "$v: \`braid-lab cut isp1\` took $(awk '$1 == "cut_command" { s = $2 } $1 == "cut" { c = $2 }
-            END { printf "%.0f", (c - s) * 1000 }' "$work/$v.events") ms (the cut instant is its return)"
+            END { printf "%.0f", (c - s) * 1000 }' "$work/$v.events") ms; the cut instant is its return (the emulator"
+        echo "  cuts when it accepts the request, polling every 50 ms, and answers at once)"
     done
     cat "$work/braid.health"
 } | tee "$work/table.txt"
