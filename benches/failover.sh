@@ -3,8 +3,9 @@
 # kernel's static multipath, in one run on the lab topology with the link emulator in both ISP
 # paths (tools/braid-lab --linkem). Needs root. See benches/RESULTS.md ("Failover").
 #
-#  P-lan: braid-goodput send ─ lan0 [P-edge] wan1 ─ [P-isp: emulator, isp1 100 Mbit/s] ─┐
-#                                            wan2 ─ [P-isp: emulator, isp2 200 Mbit/s] ─ P-net ─ wan0 [P-hub] ─ P-net ─ P-inet: braid-goodput sink
+#   P-lan ── lan0 [P-edge] wan1 ── [P-isp: emulator, isp1 100 Mbit/s] ──┐
+#                          wan2 ── [P-isp: emulator, isp2 200 Mbit/s] ── P-net ── wan0 [P-hub]
+#   (braid-goodput send)                                                   └── P-inet (braid-goodput sink)
 #
 # Per variant, on the same lab, one after the other:
 #   1. the reference: isp1 cut, a flow over isp2 alone; its steady goodput is the surviving link's
@@ -198,8 +199,6 @@ watch_isp1() {
     echo "edge $edge ms, hub $hub ms"
 }
 
-port=5300
-
 # Follows braidd $1's log (edge or hub) until process $2 ends, printing its isp1 events stamped with
 # the Unix time they were read at. braidd logs a change within 50 ms (its supervisor's period).
 follow_isp1() {
@@ -222,6 +221,20 @@ event_delays() {
         }' "$1"
 }
 
+# The LAN host's TCP counters (only the sender's connection runs there): NAME VALUE lines.
+tcp_counters() {
+    ip netns exec "$prefix-lan" nstat -asz TcpExtTCPTimeouts TcpRetransSegs TcpExtTCPLossProbes \
+        TcpExtTCPSackRecovery | awk '!/^#/ { print $1, $2 }'
+}
+
+# What the sender's TCP did over run $1: the counters' change.
+tcp_summary() {
+    awk 'NR == FNR { a[$1] = $2; next } { d[$1] = $2 - a[$1] }
+        END { printf "%d retransmission timeouts, %d segments retransmitted, %d loss probes, %d SACK recoveries",
+            d["TcpExtTCPTimeouts"], d["TcpRetransSegs"], d["TcpExtTCPLossProbes"], d["TcpExtTCPSackRecovery"] }' \
+        "$work/$1.tcp0" "$work/$1.tcp1"
+}
+
 port=5300
 
 # A flow of $2 seconds for run $1 (files $work/$1.*); with a 3rd and 4th argument, isp1 is cut that
@@ -241,6 +254,7 @@ flow() {
         [ "$i" -lt 100 ] || die "$name: the sink does not listen after 5 s"
         sleep 0.05
     done
+    tcp_counters >"$work/$name.tcp0"
     t0=$(now)
     ip netns exec "$prefix-lan" "$goodput" send --to "$INET_HOST:$port" --secs "$len" \
         >"$work/$name.send.json" 2>&1 &
@@ -265,6 +279,7 @@ flow() {
     fi
     wait "$sender" || note "$name: the sender failed: $(cat "$work/$name.send.json")"
     echo "stop $(now)" >>"$work/$name.events"
+    tcp_counters >"$work/$name.tcp1"
     wait "$sink" || note "$name: the sink failed: $(tail -n 1 "$work/$name.sink.log")"
     [ -s "$work/$name.jsonl" ] || die "$name: the sink counted nothing (logs in $work)"
     if [ "${#followers[@]}" -gt 0 ]; then
@@ -388,13 +403,15 @@ flow kernel "$secs" "$cut_at" "$restore_at"
 
 # ---- the table and the chart ---------------------------------------------------------------------
 
-commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+commit=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
 {
     echo "braid failover bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $commit"
     echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
     echo "command: benches/failover.sh$([ "$smoke" -eq 1 ] && echo " --smoke") --secs $secs --cut $cut_at --restore $restore_at --ref-secs $ref_secs --rate1 $rate1 --rate2 $rate2${delay:+ --delay $delay}"
     echo "goodput in Mbit/s: alone = the reference over isp2 alone (steady, after its first second);"
-    echo "before = the 2 s before the cut; during = cut to restore; after = 1 s after the restore to the end"
+    echo "before = the 2 s before the cut; during = cut to restore; after = 1 s after the restore to the end;"
+    echo "failover = from the cut to the end of the first of $HOLD intervals in a row, all after the cut,"
+    echo "at $SHARE % of alone or more (at most one interval later than the goodput came back)"
     echo
     "$goodput" report --share "$SHARE" --hold "$HOLD" \
         --title "One TCP flow, isp1 ($rate1) cut at ${cut_at} s and restored at ${restore_at} s; isp2 $rate2${delay:+; $delay each way}" \
@@ -410,6 +427,7 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
         echo "  cuts when it accepts the request, polling every 50 ms, and answers at once)"
     done
     cat "$work/braid.health"
+    for v in braid kernel; do echo "$v: the sender's TCP over the flow: $(tcp_summary "$v")"; done
 } | tee "$work/table.txt"
 if [ "$save" -eq 1 ]; then
     cp "$work/failover.svg" "$SELF_DIR/failover.svg"
