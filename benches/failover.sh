@@ -10,9 +10,9 @@
 # Per variant, on the same lab, one after the other:
 #   1. the reference: isp1 cut, a flow over isp2 alone; its steady goodput is the surviving link's
 #      rate (through that variant's tunnel, on this machine's CPU).
-#   2. the run: one TCP flow LAN -> internet host for --secs (8 s); `braid-lab cut isp1` (both
-#      directions blackholed, no carrier change) at --cut (3 s), `braid-lab restore isp1` at
-#      --restore (6 s). The sink counts the bytes it receives per 100 ms.
+#   2. the run: one TCP flow (Cubic unless --cc) LAN -> internet host for --secs (8 s);
+#      `braid-lab cut isp1` (both directions blackholed, no carrier change) at --cut (3 s),
+#      `braid-lab restore isp1` at --restore (6 s). The sink counts the bytes it receives per 100 ms.
 # Variants:
 #   braid   braidd at both ends, per-packet bonding 1:2, link health at its defaults (probe every
 #           50 ms, down after 200 ms without an answer); the hub masquerades (braid-lab --nat).
@@ -47,6 +47,7 @@ usage: benches/failover.sh [options]          (root)
   --rate1 R        isp1's rate each way (default 100mbit)
   --rate2 R        isp2's rate each way (default 200mbit)
   --delay D        one-way delay the emulator adds on both paths, e.g. 10ms (default none)
+  --cc NAME        the sender's TCP congestion control (default cubic)
   --prefix P       lab namespace prefix (default bfail)
   --bin DIR        braidd, braidctl, braid-goodput, braid-linkem (default: $CARGO_TARGET_DIR or
                    target/, release)
@@ -71,6 +72,7 @@ ref_secs=4
 rate1=100mbit
 rate2=200mbit
 delay=
+cc=cubic
 prefix=bfail
 bin=
 out=
@@ -84,7 +86,7 @@ while [ $# -gt 0 ]; do
         save=1
         shift
         ;;
-    --secs | --cut | --restore | --ref-secs | --rate1 | --rate2 | --delay | --prefix | --bin | --out)
+    --secs | --cut | --restore | --ref-secs | --rate1 | --rate2 | --delay | --cc | --prefix | --bin | --out)
         [ $# -ge 2 ] || die "$1 needs a value"
         case "$1" in
         --secs) secs=$2 ;;
@@ -94,6 +96,7 @@ while [ $# -gt 0 ]; do
         --rate1) rate1=$2 ;;
         --rate2) rate2=$2 ;;
         --delay) delay=$2 ;;
+        --cc) cc=$2 ;;
         --prefix) prefix=$2 ;;
         --bin) bin=$2 ;;
         --out) out=$2 ;;
@@ -125,6 +128,8 @@ for tool in braidd braidctl braid-goodput braid-linkem; do
     [ -x "$bin/$tool" ] || die "no $tool in $bin (cargo build --release -p braid-dataplane -p braid-control -p braid-tools --bins, or --bin)"
 done
 goodput=$bin/braid-goodput
+grep -qw -- "$cc" /proc/sys/net/ipv4/tcp_available_congestion_control ||
+    die "congestion control $cc is not available ($(cat /proc/sys/net/ipv4/tcp_available_congestion_control))"
 if ip netns list | awk '{print $1}' | grep -q "^$prefix-"; then
     die "namespaces $prefix-* exist: another lab runs under this prefix (--prefix, or braid-lab down --prefix $prefix)"
 fi
@@ -323,6 +328,9 @@ delay_flags=()
 lab_up=1
 "$LAB" up --prefix "$prefix" --queues 1 --workers 1 --linkem --linkem-bin "$bin/braid-linkem" \
     --rate1 "$rate1" --rate2 "$rate2" "${delay_flags[@]}" --nat --braidd "$bin/braidd" >/dev/null
+# The sender's congestion control by its route (a namespace may only default to the algorithms of
+# tcp_allowed_congestion_control, a host-wide list).
+ip -n "$prefix-lan" route replace default via 198.18.1.1 dev eth0 congctl "$cc"
 
 # ---- (a) braid -----------------------------------------------------------------------------------
 
@@ -407,14 +415,14 @@ commit=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
 {
     echo "braid failover bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $commit"
     echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
-    echo "command: benches/failover.sh$([ "$smoke" -eq 1 ] && echo " --smoke") --secs $secs --cut $cut_at --restore $restore_at --ref-secs $ref_secs --rate1 $rate1 --rate2 $rate2${delay:+ --delay $delay}"
+    echo "command: benches/failover.sh$([ "$smoke" -eq 1 ] && echo " --smoke") --secs $secs --cut $cut_at --restore $restore_at --ref-secs $ref_secs --rate1 $rate1 --rate2 $rate2${delay:+ --delay $delay} --cc $cc"
     echo "goodput in Mbit/s: alone = the reference over isp2 alone (steady, after its first second);"
     echo "before = the 2 s before the cut; during = cut to restore; after = 1 s after the restore to the end;"
     echo "failover = from the cut to the end of the first of $HOLD intervals in a row, all after the cut,"
     echo "at $SHARE % of alone or more (at most one interval later than the goodput came back)"
     echo
     "$goodput" report --share "$SHARE" --hold "$HOLD" \
-        --title "One TCP flow, isp1 ($rate1) cut at ${cut_at} s and restored at ${restore_at} s; isp2 $rate2${delay:+; $delay each way}" \
+        --title "One TCP flow, isp1 ($rate1) cut at ${cut_at} s and restored at ${restore_at} s; isp2 $rate2${delay:+; $delay each way}; TCP $cc" \
         --svg "$work/failover.svg" --json "$work/summary.jsonl" \
         --run "braid=$work/braid.jsonl" --events "braid=$work/braid.events" \
         --reference "braid=$work/braid-isp2.jsonl" \
