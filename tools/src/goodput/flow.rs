@@ -73,7 +73,9 @@ pub fn sink(
         if now >= duration {
             break;
         }
-        let wait = buckets.current_end().min(duration) - now;
+        // Intervals that ended while this thread was busy or descheduled are over: out with them.
+        buckets.advance(now, |i| emit(to_sample(i, step)));
+        let wait = buckets.current_end().min(duration).saturating_sub(now);
         conn.set_read_timeout(Some(wait.max(Duration::from_micros(100))))?;
         match conn.read(&mut buf) {
             Ok(0) => {
@@ -94,13 +96,14 @@ pub fn sink(
             }
         }
     }
+    // The series ends at the duration, or where a read that came back after it left the intervals.
     let end = start.elapsed().min(duration);
     buckets.advance(end, |i| emit(to_sample(i, step)));
     let last = buckets.partial();
-    let done = last.index as f64 * step;
-    let secs = end.as_secs_f64();
-    if secs > done {
-        emit(to_sample(last, secs - done));
+    let begun = buckets.current_end() - interval;
+    let secs = end.max(begun).as_secs_f64();
+    if end > begun || last.bytes > 0 {
+        emit(to_sample(last, secs - begun.as_secs_f64()));
     }
     Ok(SinkReport {
         peer,

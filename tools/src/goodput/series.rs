@@ -179,6 +179,8 @@ mod tests {
         b.advance(510 * MS, |i| out.push(i));
         assert_eq!(out, [iv(4, 1)]);
         assert_eq!(b.partial(), iv(5, 0));
+        // Once advanced to an instant, the interval in progress ends after it.
+        assert_eq!(b.current_end(), 600 * MS);
     }
 
     /// Intervals of 1/8 s (exact in binary) from t = 0, one per goodput given.
