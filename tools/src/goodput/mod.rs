@@ -155,17 +155,24 @@ pub fn table(summaries: &[Summary], share: f64, hold: usize) -> String {
     t
 }
 
-/// The runs as one chart, each series' time counted from its first interval.
+/// The runs as one chart, each series' time counted from its first interval. A last interval
+/// shorter than half the first is left out: a few bytes over a few milliseconds make a meaningless
+/// peak.
 pub fn chart(title: &str, runs: &[Run], summaries: &[Summary], share: f64) -> svg::Chart {
     let lines = runs
         .iter()
         .zip(summaries)
         .map(|(run, sum)| {
             let zero = run.series.first().map_or(0.0, |s| s.t);
+            let mut shown = run.series.as_slice();
+            if let [first, .., last] = shown {
+                if last.secs < first.secs / 2.0 {
+                    shown = &shown[..shown.len() - 1];
+                }
+            }
             svg::Line {
                 name: run.name.clone(),
-                steps: run
-                    .series
+                steps: shown
                     .iter()
                     .map(|s| (s.t - zero, s.end() - zero, s.mbps()))
                     .collect(),
@@ -272,10 +279,23 @@ mod tests {
         );
         let c = chart("t", std::slice::from_ref(&r), &sums, 0.9);
         let line = &c.lines[0];
+        assert_eq!(line.steps.len(), r.series.len());
         assert_eq!(line.steps[16], (2.0, 2.0 + Q, 0.0));
         assert_eq!(line.marks, [("cut".into(), 2.0), ("restore".into(), 4.0)]);
         assert_eq!(line.levels[0].0, "90% alone (braid)");
         let svg = svg::render(&c);
         assert!(svg.contains("<title>braid</title>"));
+        // A short last interval is not drawn; one of half the length is.
+        let mut short = r.clone();
+        short.series.push(Sample {
+            t: 106.0,
+            secs: Q / 2.0 - 0.001,
+            bytes: 1_000_000,
+        });
+        let c = chart("t", std::slice::from_ref(&short), &sums, 0.9);
+        assert_eq!(c.lines[0].steps.len(), r.series.len());
+        short.series.last_mut().unwrap().secs = Q / 2.0;
+        let c = chart("t", std::slice::from_ref(&short), &sums, 0.9);
+        assert_eq!(c.lines[0].steps.len(), r.series.len() + 1);
     }
 }
