@@ -123,6 +123,7 @@ awk -v c="$cut_at" -v r="$restore_at" -v s="$secs" 'BEGIN { exit !(0 < c && c < 
     die "want 0 < --cut < --restore < --secs"
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, AF_XDP)"
 command -v jq >/dev/null || die "needs jq (reads braidctl links --json)"
+"$LAB" help | grep -q -- --linkem || die "$LAB has no link emulator (--linkem, cut, restore)"
 bin=${bin:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 for tool in braidd braidctl braid-goodput braid-linkem; do
     [ -x "$bin/$tool" ] || die "no $tool in $bin (cargo build --release -p braid-dataplane -p braid-control -p braid-tools --bins, or --bin)"
