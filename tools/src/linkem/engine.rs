@@ -231,17 +231,21 @@ impl Worker {
         self.lines.iter().filter_map(DelayLine::next_due).min()
     }
 
-    /// One round at time `now` over `ports`, releasing the frames due by `release_by`.
+    /// One round over `ports`, reading the time from `clock`: frames are stamped with a reading
+    /// taken once they are in hand (never before they arrived), and the frames due within `early`
+    /// of a reading taken after that are released.
     pub fn round<P: Ports>(
         &mut self,
         ports: &mut P,
-        now: u64,
-        release_by: u64,
+        clock: impl Fn() -> u64,
+        early: u64,
     ) -> io::Result<Round> {
         let mut r = Round::default();
         let sides = self.links.dirs().zip(self.lines.iter_mut());
         for (port, (dir, line)) in (0..ports.len()).zip(sides) {
+            let mut stamp = None;
             let got = ports.rx_batch(port, RX_BATCH, &mut |f| {
+                let now = *stamp.get_or_insert_with(&clock);
                 let frame = f.data();
                 let mut d = lock(dir);
                 if let Ok(due) = d.admit(now, frame.len()) {
@@ -254,6 +258,7 @@ impl Worker {
             r.received += got;
             r.more |= got == RX_BATCH;
         }
+        let release_by = clock() + early;
         for (i, (dir, line)) in self.links.dirs().zip(self.lines.iter_mut()).enumerate() {
             if line.is_empty() {
                 continue;
@@ -287,6 +292,7 @@ mod tests {
     use super::*;
     use crate::linkem::settings::parse_delay;
     use braid_dataplane::io::MemPorts;
+    use std::cell::Cell;
 
     const MS: u64 = 1_000_000;
 
@@ -350,18 +356,18 @@ mod tests {
         for (port, mark) in [(0, 1), (1, 2), (2, 3), (3, 4)] {
             assert!(q.inject(port, &frame(mark)));
         }
-        let r = w.round(&mut q, 0, 0).unwrap();
+        let r = w.round(&mut q, || 0, 0).unwrap();
         assert_eq!((r.received, r.released, r.more), (4, 0, false));
         assert_eq!(w.next_due(), Some(MS));
-        w.round(&mut q, MS, MS).unwrap();
+        w.round(&mut q, || MS, 0).unwrap();
         assert_eq!(marks(&mut q, 2), [4], "isp2 down after 1 ms");
-        w.round(&mut q, 5 * MS, 5 * MS).unwrap();
+        w.round(&mut q, || 5 * MS, 0).unwrap();
         assert_eq!(marks(&mut q, 1), [1], "isp1 up: a1 to b1");
         assert_eq!(marks(&mut q, 0), [2], "isp1 down: b1 to a1");
-        w.round(&mut q, 14 * MS, 15 * MS - 1).unwrap();
+        w.round(&mut q, || 14 * MS, MS - 1).unwrap();
         assert!(marks(&mut q, 3).is_empty());
-        w.round(&mut q, 14 * MS, 15 * MS).unwrap();
-        assert_eq!(marks(&mut q, 3), [3], "released by release_by, not now");
+        w.round(&mut q, || 14 * MS, MS).unwrap();
+        assert_eq!(marks(&mut q, 3), [3], "released within `early` of its time");
         assert_eq!(w.next_due(), None);
         let st = links.status();
         assert_eq!(st[1].up.settings.delay_ns, 15 * MS);
@@ -374,6 +380,25 @@ mod tests {
     }
 
     #[test]
+    fn frames_are_stamped_once_in_hand_one_reading_per_batch() {
+        let links = links(&[parse_delay("2ms").unwrap()]);
+        let mut w = Worker::new(Arc::clone(&links));
+        let mut q = MemPorts::new(4, 2048);
+        assert!(q.inject(0, &frame(1)) && q.inject(0, &frame(2)) && q.inject(2, &frame(3)));
+        let t = Cell::new(0);
+        let clock = || {
+            t.set(t.get() + MS);
+            t.get()
+        };
+        // Readings: port 0's batch at 1 ms, port 2's at 2 ms, the release at 3 ms.
+        w.round(&mut q, clock, 0).unwrap();
+        assert_eq!(t.get(), 3 * MS);
+        assert_eq!(marks(&mut q, 1), [1, 2], "stamped at 1 ms, due at 3 ms");
+        assert!(marks(&mut q, 3).is_empty(), "stamped at 2 ms, due at 4 ms");
+        assert_eq!(w.next_due(), Some(4 * MS));
+    }
+
+    #[test]
     fn workers_share_the_settings_and_counters() {
         let links = links(&[parse_delay("isp1=1ms").unwrap()]);
         let mut w = [
@@ -383,11 +408,11 @@ mod tests {
         let mut q = [MemPorts::new(4, 2048), MemPorts::new(4, 2048)];
         for (i, (w, q)) in w.iter_mut().zip(&mut q).enumerate() {
             assert!(q.inject(0, &frame(i as u8)));
-            w.round(q, 0, 0).unwrap();
+            w.round(q, || 0, 0).unwrap();
         }
         assert_eq!(links.status()[0].up.counters.held, 2);
         for (i, (w, q)) in w.iter_mut().zip(&mut q).enumerate() {
-            w.round(q, MS, MS).unwrap();
+            w.round(q, || MS, 0).unwrap();
             assert_eq!(marks(q, 1), [i as u8], "each leaves by its own queue");
         }
         let c = links.status()[0].up.counters;
@@ -402,9 +427,9 @@ mod tests {
         for i in 0..100 {
             assert!(q.inject(0, &frame(i)));
         }
-        let r = w.round(&mut q, 0, 0).unwrap();
+        let r = w.round(&mut q, || 0, 0).unwrap();
         assert_eq!((r.received, r.released, r.more), (RX_BATCH, RX_BATCH, true));
-        let r = w.round(&mut q, 0, 0).unwrap();
+        let r = w.round(&mut q, || 0, 0).unwrap();
         assert_eq!((r.received, r.more), (36, false));
         assert_eq!(marks(&mut q, 1), (0..100).collect::<Vec<u8>>());
     }
@@ -417,13 +442,13 @@ mod tests {
         for port in 0..4 {
             assert!(q.inject(port, &frame(port as u8)));
         }
-        w.round(&mut q, 0, 0).unwrap();
+        w.round(&mut q, || 0, 0).unwrap();
         let isp1 = Scope::parse("isp1").unwrap();
         links.cut(&isp1, true).unwrap();
         for port in 0..4 {
             assert!(q.inject(port, &frame(10 + port as u8)));
         }
-        w.round(&mut q, MS, MS).unwrap();
+        w.round(&mut q, || MS, 0).unwrap();
         assert!(marks(&mut q, 0).is_empty() && marks(&mut q, 1).is_empty());
         assert_eq!(marks(&mut q, 3), [2], "isp2 goes on");
         assert_eq!(marks(&mut q, 2), [3]);
@@ -433,7 +458,7 @@ mod tests {
         assert_eq!(st[0].up.counters.held + st[0].down.counters.held, 0);
         links.cut(&isp1, false).unwrap();
         assert!(q.inject(0, &frame(9)));
-        w.round(&mut q, 2 * MS, 3 * MS).unwrap();
+        w.round(&mut q, || 2 * MS, MS).unwrap();
         assert_eq!(marks(&mut q, 1), [9]);
 
         let nosuch = Scope::parse("isp3").unwrap();

@@ -83,8 +83,7 @@ pub fn work<P: Ports>(
     let alarm = Alarm::start(Arc::clone(waker));
     let mut lead = Lead::default();
     while !stop.load(Ordering::Relaxed) {
-        let t = now();
-        if worker.round(ports, t, t + EARLY)?.more {
+        if worker.round(ports, now, EARLY)?.more {
             continue;
         }
         let (timeout, wake_at) = match plan(now(), worker.next_due(), lead.get()) {
@@ -92,15 +91,13 @@ pub fn work<P: Ports>(
             Pause::Idle(t) => (t, None),
             Pause::Until { wake_at, timeout } => (timeout, Some(wake_at)),
         };
-        alarm.set(wake_at.map(|w| start + Duration::from_nanos(w)));
-        // From here on the alarm writes the wake fd; if it rang before, do not sleep.
+        // Asleep before the alarm is set: a ring from then on, even at once, ends the poll.
         waker.going_to_sleep();
-        if wake_at.is_none_or(|w| now() < w) {
-            ports.wait(timeout)?;
-            // Woken past the alarm's instant: most likely by the alarm, and this late.
-            if let Some(late) = wake_at.and_then(|w| now().checked_sub(w)) {
-                lead.observe(late);
-            }
+        alarm.set(wake_at.map(|w| start + Duration::from_nanos(w)));
+        ports.wait(timeout)?;
+        // Woken past the alarm's instant: most likely by the alarm, and this late.
+        if let Some(late) = wake_at.and_then(|w| now().checked_sub(w)) {
+            lead.observe(late);
         }
         waker.awake();
     }

@@ -25,7 +25,8 @@ pub enum Pause {
     /// Block until the alarm rings at `wake_at`, a frame or a request comes, or `timeout`
     /// passes.
     Until {
-        /// When to ring, in the emulator's nanoseconds: the next release less the lead.
+        /// When to ring, in the emulator's nanoseconds: the next release less the lead (now, if
+        /// the lead is longer than the time left: the wake-up itself is the pause then).
         wake_at: u64,
         /// The poll's timeout: past the release, in case the alarm is late.
         timeout: Duration,
