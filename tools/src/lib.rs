@@ -1,5 +1,5 @@
 //! braid tools: the deterministic byte streams, transfers and echoes behind `braid-xfer`, used by the
-//! lab tests and the demo to prove that traffic crosses braid byte-exact; and `pktgen`, the packet
+//! lab tests and the demo to prove that traffic crosses braid byte-exact; `pktgen`, the packet
 //! generator and sink behind `braid-pktgen`; and `linkem`, the link emulator behind `braid-linkem`.
 
 pub mod deadline;

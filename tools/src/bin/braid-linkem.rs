@@ -173,12 +173,19 @@ fn run(
         let t = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        t ^ u64::from(std::process::id()) << 32
+        t ^ (u64::from(std::process::id()) << 32)
     });
     let links = Arc::new(Links::new(paths, &changes, seed)?);
     let interfaces = links.interfaces();
-    let queues =
-        queues.unwrap_or_else(|| interfaces.iter().map(|i| rx_queues(i)).min().unwrap_or(1));
+    let counts: Vec<u32> = interfaces.iter().map(|i| rx_queues(i)).collect();
+    let queues = queues.unwrap_or_else(|| counts.iter().copied().min().unwrap_or(1));
+    if counts.iter().any(|&c| c > queues) {
+        eprintln!(
+            "braid-linkem: warning: frames on queues past the first {queues} of {} go to the \
+             kernel, not through the emulator",
+            interfaces.join(", ")
+        );
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))

@@ -4,8 +4,8 @@
 //! Path *i* is ports `2i` (A) and `2i + 1` (B) of a worker's [`Ports`]: frames received on A go
 //! up to B, frames received on B go down to A, on the queue they came in on. A round reads every
 //! port, has each frame's direction decide its fate and keeps a copy of the survivors in the
-//! worker's delay line for that direction (the frame's buffer goes straight back to the ring),
-//! then releases what is due and flushes. Every step is bounded per round.
+//! worker's delay line for that direction (the frame's own buffer goes back to the free list at
+//! once), then releases what is due and flushes. Every step is bounded per round.
 
 use super::delay::DelayLine;
 use super::direction::{Counters, Direction};
