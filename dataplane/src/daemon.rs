@@ -382,11 +382,9 @@ fn watch_links(shared: &Shared, stats: &[Arc<WorkerStats>], now: u64) {
             l.health.set_rx_bytes(rx);
             let up = match carrier.get_mut(l.port) {
                 Some(Some(known)) => *known,
-                Some(unknown) => *unknown.insert(
-                    snap.ports
-                        .get(l.port)
-                        .is_none_or(|p| has_carrier(&p.name)),
-                ),
+                Some(unknown) => {
+                    *unknown.insert(snap.ports.get(l.port).is_none_or(|p| has_carrier(&p.name)))
+                }
                 None => true,
             };
             let mut m = l.health.lock();
