@@ -126,9 +126,9 @@ pub struct Monitor {
     sent: [Sent; RING],
     /// Last time a probe was answered (or probing started).
     last_heard_ns: u64,
-    /// Send time of the newest probe answered: a probe lost before it does not
-    /// break the run of answers that follows.
-    newest_answered_tx: u64,
+    /// The newest probe answered: an answer to the one after it continues the run.
+    last_answered: Option<u32>,
+    /// Probes answered in a row, in the order they were sent.
     answered_in_row: u32,
     /// Outcomes of the last resolved probes, newest in bit 0 (1: lost).
     outcomes: u32,
@@ -157,7 +157,7 @@ impl Monitor {
             next_probe_ns: 0,
             sent: [Sent::default(); RING],
             last_heard_ns: 0,
-            newest_answered_tx: 0,
+            last_answered: None,
             answered_in_row: 0,
             outcomes: 0,
             resolved: 0,
@@ -199,7 +199,7 @@ impl Monitor {
         );
         if old.open {
             // Unanswered for RING intervals: lost at the latest now.
-            self.resolve_lost(old.tx_ns);
+            self.resolve_lost();
         }
         self.figures.sent += 1;
         self.next_probe_ns = now + t.interval_ns;
@@ -227,8 +227,14 @@ impl Monitor {
         self.figures.fwd_offset_ns = Some(smooth(self.figures.fwd_offset_ns, offset));
         self.figures.answered += 1;
         self.last_heard_ns = now;
-        self.newest_answered_tx = self.newest_answered_tx.max(echo_tx_ns);
-        self.answered_in_row = self.answered_in_row.saturating_add(1);
+        // A run is unbroken only if the probe sent just before was answered too: one
+        // unanswered (lost, or not answered yet) starts it over.
+        self.answered_in_row = if self.last_answered == Some(seq.wrapping_sub(1)) {
+            self.answered_in_row.saturating_add(1)
+        } else {
+            1
+        };
+        self.last_answered = Some(seq);
         self.resolve(false);
         if !self.figures.up && self.carrier && self.answered_in_row >= t.up_after {
             // A fresh start: the loss that took it down is history.
@@ -262,8 +268,7 @@ impl Monitor {
             };
             if s.open && now.saturating_sub(s.tx_ns) >= lost_after {
                 s.open = false;
-                let tx = s.tx_ns;
-                self.resolve_lost(tx);
+                self.resolve_lost();
             }
         }
         if !self.figures.up {
@@ -342,14 +347,10 @@ impl Monitor {
         self.last_rtt_ns = rtt;
     }
 
-    /// A probe sent at `tx_ns` is lost: counted, and the run of answers starts over
-    /// unless a later probe was answered already.
-    fn resolve_lost(&mut self, tx_ns: u64) {
+    /// A probe is lost (the gap it leaves breaks the run of answers).
+    fn resolve_lost(&mut self) {
         self.resolve(true);
         self.figures.lost += 1;
-        if tx_ns > self.newest_answered_tx {
-            self.answered_in_row = 0;
-        }
     }
 
     fn resolve(&mut self, lost: bool) {
@@ -361,6 +362,11 @@ impl Monitor {
     }
 
     fn set(&mut self, up: bool, why: Why, now: u64) -> Option<Change> {
+        if !up {
+            // Coming back takes `up_after` answers from now on, even if the next
+            // answer follows the last one (a late answer after a long delay).
+            self.answered_in_row = 0;
+        }
         self.figures.up = up;
         self.figures.why = Some(why);
         self.figures.since_ns = now;

@@ -135,6 +135,83 @@ fn a_link_flapping_every_200_ms_does_not_flap_the_state() {
 }
 
 #[test]
+fn a_link_that_went_silent_needs_up_after_fresh_answers() {
+    let t = timing();
+    let mut m = Monitor::new();
+    let mut now = 1000 * MS;
+    // A long run of answers.
+    for _ in 0..20 {
+        let (seq, tx) = m.probe_due(now, &t).unwrap();
+        assert_eq!(m.on_reply(now + MS, seq, tx, tx, &t), None);
+        now += 50 * MS;
+        assert_eq!(m.tick(now, &t), None);
+    }
+    let heard = now - 50 * MS + MS;
+    // Silence: three probes unanswered, down 200 ms after the last answer, before
+    // any of them is old enough to count as lost.
+    for _ in 0..3 {
+        m.probe_due(now, &t).unwrap();
+        now += 50 * MS;
+    }
+    let down = heard + 200 * MS;
+    assert_eq!(m.tick(down - MS, &t), None);
+    assert_eq!(
+        m.tick(down, &t),
+        Some(Change {
+            up: false,
+            why: Why::Silent
+        })
+    );
+    // The next probe is answered at once: one fresh answer is not `up_after`, however
+    // long the run before the silence was.
+    let (seq, tx) = m.probe_due(down, &t).unwrap();
+    assert_eq!(m.on_reply(down + MS, seq, tx, tx, &t), None);
+    assert!(!m.is_up());
+    let mut now = down + 50 * MS;
+    let mut change = None;
+    for _ in 0..10 {
+        assert_eq!(m.tick(now, &t), None);
+        if let Some((seq, tx)) = m.probe_due(now, &t) {
+            change = change.or(m.on_reply(now + MS, seq, tx, tx, &t));
+        }
+        now += 50 * MS;
+    }
+    assert_eq!(
+        change,
+        Some(Change {
+            up: true,
+            why: Why::Answered
+        })
+    );
+}
+
+#[test]
+fn runs_of_answers_count_in_send_order_whenever_the_losses_are_resolved() {
+    let t = timing();
+    let mut m = Monitor::new();
+    let mut now = 1000 * MS;
+    let mut probe = |m: &mut Monitor, now: u64| m.probe_due(now, &t).unwrap();
+    // Down by silence first.
+    let first = probe(&mut m, now);
+    now += 300 * MS;
+    assert!(m.tick(now, &t).is_some_and(|c| !c.up));
+    let _ = first;
+    // Then, in turn, 4 answered and 4 unanswered probes, with no tick in between to
+    // resolve the unanswered ones as lost: never 8 in a row.
+    for round in 0..6 {
+        for i in 0..8 {
+            let (seq, tx) = probe(&mut m, now);
+            if i < 4 {
+                let c = m.on_reply(now + MS, seq, tx, tx, &t);
+                assert_eq!(c, None, "up in round {round}");
+            }
+            now += 50 * MS;
+        }
+    }
+    assert!(!m.is_up());
+}
+
+#[test]
 fn answers_that_match_no_probe_change_nothing() {
     let mut s = Sim::new();
     s.run(500, |_| Some(4 * MS));

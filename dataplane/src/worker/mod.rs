@@ -17,8 +17,13 @@ use std::time::{Duration, Instant};
 
 /// Most frames taken from one port per round.
 pub const BATCH: usize = 64;
-/// Empty rounds before a worker sleeps.
+/// Empty rounds before a worker sleeps while traffic flows.
 const SPIN_ROUNDS: u32 = 128;
+/// Empty rounds before a worker sleeps when it woke for a few frames only (link
+/// probes, ARP): spinning pays off for a stream, not for a frame every few ms.
+const SHORT_SPIN_ROUNDS: u32 = 8;
+/// Frames since the last sleep from which a worker counts as busy.
+const BUSY_FRAMES: usize = 32;
 /// Longest sleep: the stop flag is looked at least this often.
 const MAX_SLEEP: Duration = Duration::from_millis(250);
 /// How often the ports' I/O counters are published to the worker's stats while busy.
@@ -58,6 +63,7 @@ pub fn run<P: Ports>(
         ports.set_wake_fd(fd);
     }
     let mut idle = 0u32;
+    let mut since_sleep = 0usize;
     let mut next_publish = 0;
     while !stop.load(Ordering::Relaxed) {
         let now = epoch.elapsed().as_nanos() as u64;
@@ -65,18 +71,26 @@ pub fn run<P: Ports>(
             next_publish = now + PUBLISH_NS;
             publish(ports, pipeline);
         }
-        if poll_once(ports, pipeline, mail, now)? > 0 {
+        let handled = poll_once(ports, pipeline, mail, now)?;
+        if handled > 0 {
             idle = 0;
+            since_sleep = since_sleep.saturating_add(handled);
             continue;
         }
         idle = idle.saturating_add(1);
-        if idle > SPIN_ROUNDS {
+        let spin = if since_sleep >= BUSY_FRAMES {
+            SPIN_ROUNDS
+        } else {
+            SHORT_SPIN_ROUNDS
+        };
+        if idle > spin {
             publish(ports, pipeline);
             let timeout = pipeline.next_deadline().map_or(MAX_SLEEP, |d| {
                 Duration::from_nanos(d.saturating_sub(now)).min(MAX_SLEEP)
             });
             if !timeout.is_zero() {
                 sleep(ports, pipeline, mail, timeout)?;
+                since_sleep = 0;
             }
         }
     }

@@ -224,9 +224,14 @@ fn edge() -> Vec<Seed> {
     );
     let ipv6 = f::eth(lan, HOST_MAC, 0x86dd, &[0x60; 40]);
     let probe = {
-        let mut p = 5u64.to_be_bytes().to_vec();
-        p.extend_from_slice(&[0; 8]);
-        p
+        let mut p = [0u8; braid_dataplane::tunnel::Probe::LEN];
+        braid_dataplane::tunnel::Probe {
+            seq: 1,
+            tx_ns: 5,
+            ..Default::default()
+        }
+        .emit(&mut p);
+        p.to_vec()
     };
     let seq = 1u64 << 40;
     vec![
