@@ -206,7 +206,7 @@ watch_isp1() {
 }
 
 # Follows braidd $1's log (edge or hub) until process $2 ends, printing its isp1 events stamped with
-# the Unix time they were read at. braidd logs a change within 50 ms (its supervisor's period).
+# the Unix time they were read at. braidd logs a change at its supervisor's next round (every 100 ms).
 follow_isp1() {
     tail -n 0 -F --pid="$2" "$run_dir/$1.log" 2>/dev/null | while IFS= read -r line; do
         case "$line" in
@@ -294,7 +294,7 @@ flow() {
         c=$(awk '$1 == "cut" { print $2 }' "$work/$name.events")
         r=$(awk '$1 == "restore" { print $2 }' "$work/$name.events")
         {
-            echo "$name: isp1 out of use (health, braidd's log) after the cut: $(event_delays "$work/$name.links" down "$c")"
+            echo "$name: isp1 out of use (health, braidd's log, up to 100 ms late) after the cut: $(event_delays "$work/$name.links" down "$c")"
             echo "$name: isp1 back in use after the restore: $(event_delays "$work/$name.links" up "$r")"
         } >>"$work/$name.health"
     fi
