@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # benches/idle.sh: CPU an idle braidd costs. Brings up the lab (tools/braid-lab, its own prefix),
-# starts braidd at both ends, lets them settle, then reads each daemon's CPU time (user + system,
-# /proc/PID/stat) over a window with no traffic but what braid itself sends (ARP refreshes).
-# Prints the share of one core per daemon and per worker. Needs root. See benches/RESULTS.md.
+# starts braidd at both ends, lets them settle, then reads each thread's CPU time (nanoseconds on
+# the CPU, /proc/PID/task/TID/schedstat) over a window with no traffic but what braid itself sends
+# (link probes and their answers, ARP refreshes). Prints the share of one core per daemon and per
+# thread. Needs root. See benches/RESULTS.md.
 #
 #   benches/idle.sh [--braidd PATH] [--seconds N] [--workers N] [--prefix P]
 set -euo pipefail
@@ -40,22 +41,29 @@ trap '"$LAB" down "${lab_args[@]}" >/dev/null 2>&1 || true' EXIT
 "$LAB" up "${lab_args[@]}" --queues "$workers" --workers "$workers" >/dev/null
 "$LAB" start "${start_args[@]}" >/dev/null
 run_dir=/tmp/braid-lab/$prefix
-ticks=$(getconf CLK_TCK)
+# "ROLE THREAD NS" for every thread of both daemons: nanoseconds on the CPU so far.
+cpu() {
+    local role pid t
+    for role in edge hub; do
+        pid=$(cat "$run_dir/$role.pid")
+        for t in /proc/"$pid"/task/*; do
+            echo "$role $(cat "$t/comm") $(awk '{ print $1 }' "$t/schedstat")"
+        done
+    done
+}
 
-# utime + stime of a process, in clock ticks.
-cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-
-sleep 3 # past the start: first ARP exchanges, gateway checks
-declare -A before
-for role in edge hub; do
-    pid=$(cat "$run_dir/$role.pid")
-    before[$role]=$(cpu "$pid")
-done
+sleep 3 # past the start: first ARP exchanges, gateway checks, the first probes
+before=$(cpu)
 sleep "$seconds"
-printf '%-5s %10s %12s %16s\n' end "cpu ticks" "% of a core" "% per worker"
-for role in edge hub; do
-    pid=$(cat "$run_dir/$role.pid")
-    used=$(($(cpu "$pid") - before[$role]))
-    awk -v u="$used" -v t="$ticks" -v s="$seconds" -v w="$workers" -v r="$role" \
-        'BEGIN { p = 100 * u / t / s; printf "%-5s %10d %12.3f %16.3f\n", r, u, p, p / w }'
-done
+after=$(cpu)
+# Per thread, then per daemon, as % of one core.
+join <(echo "$before" | awk '{ print $1 "/" $2, $3 }' | sort) \
+    <(echo "$after" | awk '{ print $1 "/" $2, $3 }' | sort) |
+    awk -v s="$seconds" '
+        { p = ($3 - $2) / (s * 1e7); split($1, k, "/"); thread[$1] = p; total[k[1]] += p }
+        END {
+            printf "%-22s %12s\n", "thread", "% of a core"
+            for (t in thread) printf "%-22s %12.3f\n", t, thread[t] | "sort"
+            close("sort")
+            for (r in total) printf "%-22s %12.3f\n", r " (all threads)", total[r]
+        }'

@@ -493,6 +493,38 @@ mod tests {
     }
 
     #[test]
+    fn a_link_carries_data_only_when_up_both_administratively_and_by_health() {
+        use crate::health::{Board, Change, Figures, Why};
+        let text = EDGE.replacen("weight = 1\n", "weight = 1\nstate = \"down\"\n", 1);
+        let cfg: Config = toml::from_str(&text).unwrap();
+        let snap = Snapshot::build(&cfg, &[[2, 0, 0, 0, 1, 0]; 3], &[[3; 32]], 1).unwrap();
+        let [isp1, isp2] = [&snap.peers[0].links[0], &snap.peers[0].links[1]];
+        // isp1 is down by hand though healthy: the administrative state wins.
+        assert!(isp1.health.is_up());
+        assert_eq!((isp1.effective_weight(), isp2.effective_weight()), (0, 2));
+        let board = Board::default();
+        let down = Change {
+            up: false,
+            why: Why::Silent,
+        };
+        board.record(&isp2.health, ("hub", "isp2"), down, Figures::default());
+        assert_eq!(isp2.effective_weight(), 0);
+        let up = Change {
+            up: true,
+            why: Why::Answered,
+        };
+        board.record(&isp2.health, ("hub", "isp2"), up, Figures::default());
+        assert_eq!(isp2.effective_weight(), 2);
+        assert_eq!(board.changes(), 2);
+        assert_eq!(board.take_events().len(), 2);
+        // A rebuilt snapshot keeps the links' health (same peer, same names).
+        board.record(&isp2.health, ("hub", "isp2"), down, Figures::default());
+        let next = Snapshot::rebuild(&cfg, &[[2, 0, 0, 0, 1, 0]; 3], &[[3; 32]], &snap).unwrap();
+        assert!(Arc::ptr_eq(&next.peers[0].links[1].health, &isp2.health));
+        assert_eq!(next.peers[0].links[1].effective_weight(), 0);
+    }
+
+    #[test]
     fn a_peers_scheduler_is_a_new_one_for_any_mode() {
         for (mode, name) in [(BondMode::Packet, "packet"), (BondMode::Flow, "flow")] {
             let text = EDGE.replace("mode = \"packet\"", &format!("mode = \"{name}\""));

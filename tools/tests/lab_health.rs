@@ -330,3 +330,31 @@ fn forged_probes_from_the_internet_change_no_link_state() {
         assert!(ev.is_empty(), "{role}: {ev:?}");
     }
 }
+
+#[test]
+fn carrier_loss_takes_the_links_of_that_interface_down_at_once() {
+    if !can_run(Need::Namespaces) {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = lab("carrier");
+    // The emulator's end facing the edge goes down: the edge's wan1 loses carrier.
+    let seen = events(&lab, "edge", "isp1").len();
+    let isp = lab.ns("isp");
+    let down = format!("ip -n {isp} link set a1 down");
+    let out = Command::new("sh").args(["-c", &down]).output().expect("ip");
+    assert!(out.status.success(), "{}", text(&out));
+    let took = wait_health(&lab, "edge", "isp1", false, Duration::from_secs(2));
+    let ev = &events(&lab, "edge", "isp1")[seen..];
+    assert!(
+        ev.first()
+            .is_some_and(|e| e.contains("down (carrier lost)")),
+        "{ev:?}"
+    );
+    assert!(healthy(&lab, "edge", "isp2"));
+    let up = format!("ip -n {isp} link set a1 up");
+    let out = Command::new("sh").args(["-c", &up]).output().expect("ip");
+    assert!(out.status.success(), "{}", text(&out));
+    wait_health(&lab, "edge", "isp1", true, Duration::from_secs(5));
+    eprintln!("isp1 down {took:?} after its carrier went");
+}

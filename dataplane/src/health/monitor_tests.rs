@@ -190,12 +190,11 @@ fn runs_of_answers_count_in_send_order_whenever_the_losses_are_resolved() {
     let t = timing();
     let mut m = Monitor::new();
     let mut now = 1000 * MS;
-    let mut probe = |m: &mut Monitor, now: u64| m.probe_due(now, &t).unwrap();
+    let probe = |m: &mut Monitor, now: u64| m.probe_due(now, &t).unwrap();
     // Down by silence first.
-    let first = probe(&mut m, now);
+    probe(&mut m, now);
     now += 300 * MS;
     assert!(m.tick(now, &t).is_some_and(|c| !c.up));
-    let _ = first;
     // Then, in turn, 4 answered and 4 unanswered probes, with no tick in between to
     // resolve the unanswered ones as lost: never 8 in a row.
     for round in 0..6 {
