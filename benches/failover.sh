@@ -48,6 +48,7 @@ usage: benches/failover.sh [options]          (root)
   --rate2 R        isp2's rate each way (default 200mbit)
   --delay D        one-way delay the emulator adds on both paths, e.g. 10ms (default none)
   --cc NAME        the sender's TCP congestion control (default cubic)
+  --health K=V,..  braid's [health] settings instead of the defaults, e.g. interval_ms=25,down_after=4
   --prefix P       lab namespace prefix (default bfail)
   --bin DIR        braidd, braidctl, braid-goodput, braid-linkem (default: $CARGO_TARGET_DIR or
                    target/, release)
@@ -73,6 +74,7 @@ rate1=100mbit
 rate2=200mbit
 delay=
 cc=cubic
+health=
 prefix=bfail
 bin=
 out=
@@ -86,7 +88,7 @@ while [ $# -gt 0 ]; do
         save=1
         shift
         ;;
-    --secs | --cut | --restore | --ref-secs | --rate1 | --rate2 | --delay | --cc | --prefix | --bin | --out)
+    --secs | --cut | --restore | --ref-secs | --rate1 | --rate2 | --delay | --cc | --health | --prefix | --bin | --out)
         [ $# -ge 2 ] || die "$1 needs a value"
         case "$1" in
         --secs) secs=$2 ;;
@@ -97,6 +99,7 @@ while [ $# -gt 0 ]; do
         --rate2) rate2=$2 ;;
         --delay) delay=$2 ;;
         --cc) cc=$2 ;;
+        --health) health=$2 ;;
         --prefix) prefix=$2 ;;
         --bin) bin=$2 ;;
         --out) out=$2 ;;
@@ -121,6 +124,8 @@ for v in "$secs" "$cut_at" "$restore_at" "$ref_secs"; do
 done
 awk -v c="$cut_at" -v r="$restore_at" -v s="$secs" 'BEGIN { exit !(0 < c && c < r && r < s) }' ||
     die "want 0 < --cut < --restore < --secs"
+[[ -z $health || $health =~ ^[a-z_]+=[a-z0-9]+(,[a-z_]+=[a-z0-9]+)*$ ]] ||
+    die "bad --health: $health (K=V,K=V, e.g. interval_ms=25,down_after=4)"
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, AF_XDP)"
 command -v jq >/dev/null || die "needs jq (reads braidctl links --json)"
 "$LAB" help | grep -q -- --linkem || die "$LAB has no link emulator (--linkem, cut, restore)"
@@ -335,7 +340,15 @@ ip -n "$prefix-lan" route replace default via 198.18.1.1 dev eth0 congctl "$cc"
 
 # ---- (a) braid -----------------------------------------------------------------------------------
 
-note "braid: braidd at the edge and the hub, per-packet 1:2, link health at its defaults"
+note "braid: braidd at the edge and the hub, per-packet 1:2, link health ${health:-at its defaults}"
+if [ -n "$health" ]; then
+    # A [health] table in both configs, before their first table (braidd refuses bad values).
+    for role in edge hub; do
+        awk 'NR == FNR { h = h $0 "\n"; next } !done && /^\[/ { printf "%s", h; done = 1 } { print }' \
+            <(printf '[health]\n%s\n\n' "${health//,/$'\n'}") "$run_dir/$role.toml" >"$run_dir/$role.toml.new"
+        mv "$run_dir/$role.toml.new" "$run_dir/$role.toml"
+    done
+fi
 "$LAB" start --prefix "$prefix" --braidd "$bin/braidd" >/dev/null
 wait_probed
 note "braid: reference over isp2 alone ($ref_secs s)"

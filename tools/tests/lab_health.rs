@@ -358,3 +358,46 @@ fn carrier_loss_takes_the_links_of_that_interface_down_at_once() {
     wait_health(&lab, "edge", "isp1", true, Duration::from_secs(5));
     eprintln!("isp1 down {took:?} after its carrier went");
 }
+
+/// `benches/failover.sh --smoke`: a short run of both variants, then the lab is gone.
+#[test]
+fn failover_bench_smoke_mode_starts_and_stops_cleanly() {
+    if !can_run(Need::Namespaces) {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let prefix = prefix("fbench");
+    let out_dir = std::env::temp_dir().join(format!("{prefix}-out"));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/failover.sh");
+    let dir = bin("braidd");
+    let dir = dir.parent().expect("binary directory");
+    let out = Command::new("timeout")
+        .args(["300", "bash"])
+        .arg(&script)
+        .args(["--smoke", "--prefix", &prefix, "--bin"])
+        .arg(dir)
+        .arg("--out")
+        .arg(&out_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run benches/failover.sh");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out));
+    for variant in ["braid", "kernel"] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(variant)),
+            "no {variant} row:\n{}",
+            text(&out)
+        );
+    }
+    let list = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip");
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        !list.lines().any(|l| l.starts_with(&format!("{prefix}-"))),
+        "namespaces left:\n{list}"
+    );
+}
