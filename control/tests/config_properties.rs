@@ -15,6 +15,7 @@ fn table_path_after(after: usize) -> String {
     for line in EDGE.lines().take(after) {
         path = match line.trim() {
             "[bond]" => "bond.".into(),
+            "[health]" => "health.".into(),
             "[[interface]]" => {
                 interfaces += 1;
                 format!("interface[{}].", interfaces - 1)

@@ -859,7 +859,7 @@ fn reload_applies_the_file_whole_or_refuses_it_whole() {
         "{e}"
     );
     let want = format!(
-        "{}:34: peer[0].link[1].weight: link isp2: weight 2000 is out of range",
+        "{}:31: peer[0].link[1].weight: link isp2: weight 2000 is out of range",
         file.display()
     );
     assert!(e.problems[0].starts_with(&want), "{e}\nwanted {want}");
