@@ -78,6 +78,7 @@ impl Index {
 
     /// Sets `key` to `slot` (below `u32::MAX`). The caller keeps the key count
     /// within the capacity given to [`Index::new`], so a free entry always exists.
+    #[inline]
     pub(crate) fn insert(&mut self, key: u64, slot: u32) {
         let (i, _) = self.find(key);
         self.entries[i] = entry(key, slot);
