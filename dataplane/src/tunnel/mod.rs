@@ -12,12 +12,14 @@
     )
 )]
 
+pub mod cipher;
 pub mod header;
 pub mod replay;
 pub mod seal;
 
 use std::fmt;
 
+pub use cipher::{Cipher, CipherSet, SessionKey};
 pub use header::{Header, MsgType, Probe, HEADER_LEN, VERSION};
 pub use replay::ReplayWindow;
 pub use seal::{Sealer, TAG_LEN};

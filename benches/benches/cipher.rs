@@ -1,0 +1,74 @@
+//! Tunnel v2's data cipher alone: sealing and opening a message in place under a session key,
+//! ChaCha20-Poly1305 against AES-256-GCM, around an inner packet of a 64, 512 or 1518-byte frame.
+//! 64 per iteration, like the `tunnel` bench of version 1's sealer.
+
+use braid_benches::{BATCH, KEY};
+use braid_dataplane::tunnel::{Cipher, SessionKey, HEADER_LEN, TAG_LEN};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::time::Duration;
+
+/// A data message of lane 0 with `counter` around an inner packet of `inner` bytes, not sealed.
+fn message(counter: u64, inner: usize) -> Vec<u8> {
+    let mut m = vec![0x5a; HEADER_LEN + inner + TAG_LEN];
+    if let Some(h) = m.first_chunk_mut::<HEADER_LEN>() {
+        *h = [2, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+        if let Some(c) = h.last_chunk_mut::<8>() {
+            *c = counter.to_be_bytes();
+        }
+    }
+    m
+}
+
+fn cipher(c: &mut Criterion) {
+    let mut g = c.benchmark_group("cipher");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    for (name, cipher) in [
+        ("chacha20poly1305", Cipher::ChaCha20Poly1305),
+        ("aes256gcm", Cipher::Aes256Gcm),
+    ] {
+        let key = SessionKey::new(cipher, &KEY);
+        for size in [64, 512, 1518] {
+            // The inner IPv4 packet: the frame without Ethernet header and FCS.
+            let inner = size - 18;
+            let mut msgs: Vec<Vec<u8>> = (0..BATCH as u64).map(|s| message(s, inner)).collect();
+            g.bench_function(format!("{name}/seal/{size}B"), |b| {
+                b.iter(|| {
+                    msgs.iter_mut()
+                        .map(|m| key.seal(m).is_ok())
+                        .filter(|&ok| ok)
+                        .count()
+                })
+            });
+            let sealed: Vec<Vec<u8>> = (0..BATCH as u64)
+                .map(|s| {
+                    let mut m = message(s, inner);
+                    key.seal(&mut m).expect("seal");
+                    m
+                })
+                .collect();
+            g.bench_function(format!("{name}/open/{size}B"), |b| {
+                b.iter_batched(
+                    || sealed.clone(),
+                    |mut ms| {
+                        ms.iter_mut()
+                            .map(|m| key.open(m).is_ok())
+                            .filter(|&ok| ok)
+                            .count()
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(20);
+    targets = cipher
+}
+criterion_main!(benches);
