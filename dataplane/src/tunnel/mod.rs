@@ -13,6 +13,7 @@
 )]
 
 pub mod cipher;
+pub mod handshake;
 pub mod header;
 pub mod replay;
 pub mod seal;

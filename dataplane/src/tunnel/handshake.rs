@@ -1,0 +1,693 @@
+//! The tunnel v2 handshake (`docs/TUNNEL-V2.md`): `Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s`
+//! through `snow`, framed as the type 5 initiation and type 6 response, each with its mac1.
+//! Pure: no I/O, no clock, no peer table; the caller decides whether the initiator's static
+//! key belongs to a configured peer.
+//!
+//! Not used by the pipeline yet.
+//!
+//! next: cookies (type 7, mac2) and rate limiting; until then mac2 must be all zero.
+
+use std::fmt;
+
+use blake2::digest::consts::U16;
+use blake2::digest::{Digest, Mac};
+use blake2::{Blake2s256, Blake2sMac};
+use snow::{Builder, HandshakeState};
+
+use super::cipher::{Cipher, CipherSet, SessionKey};
+
+/// The Noise protocol of the handshake.
+const NOISE_PARAMS: &str = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s";
+/// The Noise prologue.
+const PROLOGUE: &[u8] = b"braid tunnel v2";
+/// The label of mac1's key.
+const MAC1_LABEL: &[u8] = b"mac1----";
+
+/// The protocol version of every v2 message.
+pub const VERSION: u8 = 2;
+/// The initiation's message type.
+pub const TYPE_INITIATION: u8 = 5;
+/// The response's message type.
+pub const TYPE_RESPONSE: u8 = 6;
+
+/// Length of a public or private X25519 key, and of the pre-shared key.
+pub const KEY_LEN: usize = 32;
+/// Length of mac1 and of mac2.
+pub const MAC_LEN: usize = 16;
+/// Length of an AEAD tag inside the Noise messages.
+const TAG_LEN: usize = 16;
+
+/// The initiation's Noise message: ephemeral, encrypted static, encrypted 1-byte offer.
+const INIT_NOISE_LEN: usize = KEY_LEN + KEY_LEN + TAG_LEN + 1 + TAG_LEN;
+/// Where the initiation's Noise message starts: after version, type, link, reserved, sender.
+const INIT_NOISE_AT: usize = 8;
+/// Length of an initiation.
+pub const INITIATION_LEN: usize = INIT_NOISE_AT + INIT_NOISE_LEN + 2 * MAC_LEN;
+
+/// The response's Noise message: ephemeral, encrypted 1-byte choice.
+const RESP_NOISE_LEN: usize = KEY_LEN + 1 + TAG_LEN;
+/// Where the response's Noise message starts: after the header and both indices.
+const RESP_NOISE_AT: usize = 12;
+/// Length of a response.
+pub const RESPONSE_LEN: usize = RESP_NOISE_AT + RESP_NOISE_LEN + 2 * MAC_LEN;
+
+/// Why a handshake message was refused, or a handshake could not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeError {
+    /// Not the length of its type.
+    BadLength,
+    /// Version is not [`VERSION`].
+    BadVersion,
+    /// Not the expected message type.
+    BadType,
+    /// mac1 does not verify, or mac2 is not zero: refused before any Diffie-Hellman.
+    BadMac,
+    /// The response is not to this initiation (its receiver index is not ours).
+    WrongReceiver,
+    /// The Noise message does not authenticate: other keys, other PSK or corrupted.
+    BadNoise,
+    /// The offer and ours share no cipher, or the response names one we did not offer.
+    NoCommonCipher,
+    /// `snow` refused to build the handshake (does not happen with valid keys).
+    Setup,
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HandshakeError::BadLength => "handshake message of the wrong length",
+            HandshakeError::BadVersion => "unknown tunnel protocol version",
+            HandshakeError::BadType => "unexpected handshake message type",
+            HandshakeError::BadMac => "handshake message mac refused",
+            HandshakeError::WrongReceiver => "handshake response to another initiation",
+            HandshakeError::BadNoise => "handshake message failed authentication",
+            HandshakeError::NoCommonCipher => "no cipher in common with the peer",
+            HandshakeError::Setup => "handshake could not be set up",
+        })
+    }
+}
+
+impl std::error::Error for HandshakeError {}
+
+/// This end's static X25519 key pair.
+#[derive(Clone)]
+pub struct StaticKeys {
+    private: [u8; KEY_LEN],
+    public: [u8; KEY_LEN],
+}
+
+impl fmt::Debug for StaticKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StaticKeys(..)")
+    }
+}
+
+impl StaticKeys {
+    /// A new random key pair.
+    pub fn generate() -> Result<StaticKeys, HandshakeError> {
+        let pair = Builder::new(params()?)
+            .generate_keypair()
+            .map_err(|_| HandshakeError::Setup)?;
+        let private = pair.private.try_into().map_err(|_| HandshakeError::Setup)?;
+        let public = pair.public.try_into().map_err(|_| HandshakeError::Setup)?;
+        Ok(StaticKeys { private, public })
+    }
+
+    /// The pair of an existing private key.
+    pub fn from_private(private: [u8; KEY_LEN]) -> StaticKeys {
+        let secret = x25519_dalek::StaticSecret::from(private);
+        let public = x25519_dalek::PublicKey::from(&secret).to_bytes();
+        StaticKeys { private, public }
+    }
+
+    /// The public key.
+    pub fn public(&self) -> [u8; KEY_LEN] {
+        self.public
+    }
+}
+
+/// An established session: the chosen cipher, a key per direction and both indices.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The cipher both keys use.
+    pub cipher: Cipher,
+    /// Seals what this end sends.
+    pub send: SessionKey,
+    /// Opens what this end receives.
+    pub recv: SessionKey,
+    /// This end's index of the session: the receiver index of the messages it receives.
+    pub local_index: u32,
+    /// The peer's index: the receiver index of the messages this end sends.
+    pub remote_index: u32,
+    /// The peer's static public key.
+    pub peer_static: [u8; KEY_LEN],
+}
+
+/// A handshake this end started, waiting for its response.
+pub struct Initiator {
+    state: HandshakeState,
+    public: [u8; KEY_LEN],
+    their_public: [u8; KEY_LEN],
+    offer: CipherSet,
+    sender_index: u32,
+}
+
+impl fmt::Debug for Initiator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Initiator")
+            .field("offer", &self.offer)
+            .field("sender_index", &self.sender_index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Initiator {
+    /// Starts a handshake with the peer whose public key is `their_public`: the initiation to
+    /// send on link `link`, offering `offer`, and the state that waits for its response.
+    pub fn start(
+        ours: &StaticKeys,
+        their_public: &[u8; KEY_LEN],
+        psk: &[u8; KEY_LEN],
+        offer: CipherSet,
+        sender_index: u32,
+        link: u8,
+    ) -> Result<(Initiator, Vec<u8>), HandshakeError> {
+        let mut state = Builder::new(params()?)
+            .local_private_key(&ours.private)
+            .remote_public_key(their_public)
+            .psk(2, psk)
+            .prologue(PROLOGUE)
+            .build_initiator()
+            .map_err(|_| HandshakeError::Setup)?;
+        let mut msg = vec![0u8; INITIATION_LEN];
+        let (head, rest) = msg.split_at_mut(INIT_NOISE_AT);
+        head.copy_from_slice(&header(TYPE_INITIATION, link, sender_index));
+        let noise = rest
+            .get_mut(..INIT_NOISE_LEN)
+            .ok_or(HandshakeError::Setup)?;
+        let n = state
+            .write_message(&[offer.bits()], noise)
+            .map_err(|_| HandshakeError::Setup)?;
+        if n != INIT_NOISE_LEN {
+            return Err(HandshakeError::Setup);
+        }
+        write_mac1(&mut msg, their_public)?;
+        let initiator = Initiator {
+            state,
+            public: ours.public,
+            their_public: *their_public,
+            offer,
+            sender_index,
+        };
+        Ok((initiator, msg))
+    }
+
+    /// Reads the response: the session, sending with the split's first key.
+    pub fn finish(mut self, response: &[u8]) -> Result<Session, HandshakeError> {
+        check_frame(response, RESPONSE_LEN, TYPE_RESPONSE)?;
+        let remote_index = read_u32(response, 4)?;
+        if read_u32(response, 8)? != self.sender_index {
+            return Err(HandshakeError::WrongReceiver);
+        }
+        check_macs(response, &self.public)?;
+        let noise = response
+            .get(RESP_NOISE_AT..RESP_NOISE_AT + RESP_NOISE_LEN)
+            .ok_or(HandshakeError::BadLength)?;
+        let mut payload = [0u8; RESP_NOISE_LEN];
+        let n = self
+            .state
+            .read_message(noise, &mut payload)
+            .map_err(|_| HandshakeError::BadNoise)?;
+        let cipher = match payload.get(..n) {
+            Some(&[code]) => Cipher::from_code(code),
+            _ => None,
+        }
+        .filter(|&c| self.offer.contains(c))
+        .ok_or(HandshakeError::NoCommonCipher)?;
+        let (to_responder, to_initiator) = self.state.dangerously_get_raw_split();
+        Ok(Session {
+            cipher,
+            send: SessionKey::new(cipher, &to_responder),
+            recv: SessionKey::new(cipher, &to_initiator),
+            local_index: self.sender_index,
+            remote_index,
+            peer_static: self.their_public,
+        })
+    }
+}
+
+/// The answering end: its keys, the PSK and its offer.
+pub struct Responder {
+    keys: StaticKeys,
+    psk: [u8; KEY_LEN],
+    offer: CipherSet,
+}
+
+impl fmt::Debug for Responder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Responder")
+            .field("offer", &self.offer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Responder {
+    /// A responder with this end's keys, the PSK (all zero when not configured) and its offer.
+    pub fn new(ours: StaticKeys, psk: [u8; KEY_LEN], offer: CipherSet) -> Responder {
+        Responder {
+            keys: ours,
+            psk,
+            offer,
+        }
+    }
+
+    /// Answers an initiation: the response to send (on the initiation's link) and the session,
+    /// numbered `receiver_index` here and sending with the split's second key. Length, version,
+    /// type and mac1 are checked before any Diffie-Hellman. The session's `peer_static` is the
+    /// initiator's key, which the caller must match against its peers. The PSK is mixed in at the
+    /// response (`psk2`): a wrong one shows only when the initiator reads it, so the session is
+    /// to be used only once a data-class message opens under it.
+    pub fn respond(
+        &mut self,
+        msg: &[u8],
+        receiver_index: u32,
+    ) -> Result<(Vec<u8>, Session), HandshakeError> {
+        check_frame(msg, INITIATION_LEN, TYPE_INITIATION)?;
+        check_macs(msg, &self.keys.public)?;
+        let link = msg.get(2).copied().ok_or(HandshakeError::BadLength)?;
+        let remote_index = read_u32(msg, 4)?;
+        let noise = msg
+            .get(INIT_NOISE_AT..INIT_NOISE_AT + INIT_NOISE_LEN)
+            .ok_or(HandshakeError::BadLength)?;
+
+        let mut state = Builder::new(params()?)
+            .local_private_key(&self.keys.private)
+            .psk(2, &self.psk)
+            .prologue(PROLOGUE)
+            .build_responder()
+            .map_err(|_| HandshakeError::Setup)?;
+        let mut payload = [0u8; INIT_NOISE_LEN];
+        let n = state
+            .read_message(noise, &mut payload)
+            .map_err(|_| HandshakeError::BadNoise)?;
+        let theirs = match payload.get(..n) {
+            Some(&[bits]) => CipherSet::from_bits(bits),
+            _ => return Err(HandshakeError::BadNoise),
+        };
+        let peer_static: [u8; KEY_LEN] = state
+            .get_remote_static()
+            .and_then(|k| k.try_into().ok())
+            .ok_or(HandshakeError::BadNoise)?;
+        let cipher = CipherSet::choose(self.offer, theirs).ok_or(HandshakeError::NoCommonCipher)?;
+
+        let mut out = vec![0u8; RESPONSE_LEN];
+        let (head, rest) = out.split_at_mut(RESP_NOISE_AT);
+        let (first, indices) = head.split_at_mut(4);
+        first.copy_from_slice(&[VERSION, TYPE_RESPONSE, link, 0]);
+        let (sender, receiver) = indices.split_at_mut(4);
+        sender.copy_from_slice(&receiver_index.to_be_bytes());
+        receiver.copy_from_slice(&remote_index.to_be_bytes());
+        let noise_out = rest
+            .get_mut(..RESP_NOISE_LEN)
+            .ok_or(HandshakeError::Setup)?;
+        let written = state
+            .write_message(&[cipher.code()], noise_out)
+            .map_err(|_| HandshakeError::Setup)?;
+        if written != RESP_NOISE_LEN {
+            return Err(HandshakeError::Setup);
+        }
+        write_mac1(&mut out, &peer_static)?;
+
+        let (to_responder, to_initiator) = state.dangerously_get_raw_split();
+        let session = Session {
+            cipher,
+            send: SessionKey::new(cipher, &to_initiator),
+            recv: SessionKey::new(cipher, &to_responder),
+            local_index: receiver_index,
+            remote_index,
+            peer_static,
+        };
+        Ok((out, session))
+    }
+}
+
+fn params() -> Result<snow::params::NoiseParams, HandshakeError> {
+    NOISE_PARAMS.parse().map_err(|_| HandshakeError::Setup)
+}
+
+/// Version, type, link id, reserved, sender index.
+fn header(kind: u8, link: u8, sender_index: u32) -> [u8; INIT_NOISE_AT] {
+    let [s0, s1, s2, s3] = sender_index.to_be_bytes();
+    [VERSION, kind, link, 0, s0, s1, s2, s3]
+}
+
+/// The big-endian u32 at `at`.
+fn read_u32(msg: &[u8], at: usize) -> Result<u32, HandshakeError> {
+    msg.get(at..)
+        .and_then(|m| m.first_chunk::<4>())
+        .map(|b| u32::from_be_bytes(*b))
+        .ok_or(HandshakeError::BadLength)
+}
+
+/// Length, version and type.
+fn check_frame(msg: &[u8], len: usize, kind: u8) -> Result<(), HandshakeError> {
+    if msg.len() != len {
+        return Err(HandshakeError::BadLength);
+    }
+    match msg {
+        [v, ..] if *v != VERSION => Err(HandshakeError::BadVersion),
+        [_, t, ..] if *t == kind => Ok(()),
+        _ => Err(HandshakeError::BadType),
+    }
+}
+
+/// mac1's keyed BLAKE2s-128, keyed for the receiver whose public key is `receiver`.
+fn mac1(receiver: &[u8; KEY_LEN]) -> Result<Blake2sMac<U16>, HandshakeError> {
+    let key = Blake2s256::new()
+        .chain_update(MAC1_LABEL)
+        .chain_update(receiver)
+        .finalize();
+    Blake2sMac::<U16>::new_from_slice(&key).map_err(|_| HandshakeError::Setup)
+}
+
+/// Splits `covered | mac1 | mac2`.
+fn split_macs(msg: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let (rest, mac2) = msg.split_at_checked(msg.len().checked_sub(MAC_LEN)?)?;
+    let (covered, mac1) = rest.split_at_checked(rest.len().checked_sub(MAC_LEN)?)?;
+    Some((covered, mac1, mac2))
+}
+
+/// Verifies mac1 (in constant time) for the receiver `ours`, and that mac2 is zero.
+fn check_macs(msg: &[u8], ours: &[u8; KEY_LEN]) -> Result<(), HandshakeError> {
+    let (covered, tag, mac2) = split_macs(msg).ok_or(HandshakeError::BadLength)?;
+    mac1(ours)?
+        .chain_update(covered)
+        .verify_slice(tag)
+        .map_err(|_| HandshakeError::BadMac)?;
+    if mac2.iter().any(|&b| b != 0) {
+        return Err(HandshakeError::BadMac);
+    }
+    Ok(())
+}
+
+/// Writes mac1 for the receiver `theirs` over the message up to it (mac2 stays zero).
+fn write_mac1(msg: &mut [u8], theirs: &[u8; KEY_LEN]) -> Result<(), HandshakeError> {
+    let at = msg
+        .len()
+        .checked_sub(2 * MAC_LEN)
+        .ok_or(HandshakeError::Setup)?;
+    let (covered, macs) = msg.split_at_mut(at);
+    let tag = mac1(theirs)?
+        .chain_update(&*covered)
+        .finalize()
+        .into_bytes();
+    macs.get_mut(..MAC_LEN)
+        .ok_or(HandshakeError::Setup)?
+        .copy_from_slice(&tag);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tunnel::{HEADER_LEN, TAG_LEN as DATA_TAG_LEN};
+    use proptest::prelude::*;
+
+    const CHACHA: CipherSet = CipherSet::EMPTY.with(Cipher::ChaCha20Poly1305);
+    const AES: CipherSet = CipherSet::EMPTY.with(Cipher::Aes256Gcm);
+    const BOTH: CipherSet = CHACHA.with(Cipher::Aes256Gcm);
+    const PSK: [u8; KEY_LEN] = [0x5a; KEY_LEN];
+
+    fn edge() -> StaticKeys {
+        StaticKeys::from_private([0x11; KEY_LEN])
+    }
+
+    fn hub() -> StaticKeys {
+        StaticKeys::from_private([0x22; KEY_LEN])
+    }
+
+    fn start(offer: CipherSet, index: u32) -> (Initiator, Vec<u8>) {
+        Initiator::start(&edge(), &hub().public(), &PSK, offer, index, 3).unwrap()
+    }
+
+    /// A full handshake: the initiator's session, then the responder's.
+    fn handshake(ours: CipherSet, theirs: CipherSet) -> Result<(Session, Session), HandshakeError> {
+        let (initiator, init) = start(ours, 0x0102_0304);
+        let (resp, responder_session) =
+            Responder::new(hub(), PSK, theirs).respond(&init, 0x0a0b_0c0d)?;
+        Ok((initiator.finish(&resp)?, responder_session))
+    }
+
+    /// A data message sealed with `from`, opened with `to`.
+    fn carries(from: &SessionKey, to: &SessionKey) -> bool {
+        let mut msg = vec![2, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9];
+        msg.extend_from_slice(b"over the tunnel");
+        msg.extend_from_slice(&[0; DATA_TAG_LEN]);
+        from.seal(&mut msg).unwrap();
+        to.open(&mut msg).is_ok()
+            && &msg[HEADER_LEN..msg.len() - DATA_TAG_LEN] == b"over the tunnel"
+    }
+
+    #[test]
+    fn full_handshake_both_ways() {
+        for (offer, cipher) in [(CHACHA, Cipher::ChaCha20Poly1305), (AES, Cipher::Aes256Gcm)] {
+            let (i, r) = handshake(offer, BOTH).unwrap();
+            assert_eq!((i.cipher, r.cipher), (cipher, cipher));
+            assert_eq!((i.send.cipher(), i.recv.cipher()), (cipher, cipher));
+            assert_eq!((i.local_index, i.remote_index), (0x0102_0304, 0x0a0b_0c0d));
+            assert_eq!((r.local_index, r.remote_index), (0x0a0b_0c0d, 0x0102_0304));
+            assert_eq!(i.peer_static, hub().public());
+            assert_eq!(r.peer_static, edge().public());
+            assert!(carries(&i.send, &r.recv));
+            assert!(carries(&r.send, &i.recv));
+            // Each direction has its own key.
+            assert!(!carries(&i.send, &i.recv));
+            assert!(!carries(&r.send, &r.recv));
+        }
+    }
+
+    #[test]
+    fn every_handshake_has_new_keys() {
+        let (a, _) = handshake(CHACHA, CHACHA).unwrap();
+        let (_, b) = handshake(CHACHA, CHACHA).unwrap();
+        assert!(!carries(&a.send, &b.recv));
+    }
+
+    #[test]
+    fn cipher_choice_follows_the_offers() {
+        let sets = [CipherSet::EMPTY, CHACHA, AES, BOTH];
+        for ours in sets {
+            for theirs in sets {
+                let got = handshake(ours, theirs).map(|(i, r)| {
+                    assert_eq!(i.cipher, r.cipher);
+                    i.cipher
+                });
+                match CipherSet::choose(ours, theirs) {
+                    Some(c) => assert_eq!(got, Ok(c), "{ours:?} {theirs:?}"),
+                    None => assert_eq!(got.err(), Some(HandshakeError::NoCommonCipher)),
+                }
+            }
+        }
+        assert_eq!(handshake(BOTH, BOTH).unwrap().0.cipher, Cipher::Aes256Gcm);
+        assert_eq!(
+            handshake(BOTH, CHACHA).unwrap().0.cipher,
+            Cipher::ChaCha20Poly1305
+        );
+        assert_eq!(
+            handshake(CHACHA, BOTH).unwrap().0.cipher,
+            Cipher::ChaCha20Poly1305
+        );
+    }
+
+    #[test]
+    fn lengths_and_golden_header_bytes() {
+        assert_eq!(INITIATION_LEN, 2 + 1 + 1 + 4 + 32 + 48 + 17 + 16 + 16);
+        assert_eq!(RESPONSE_LEN, 2 + 1 + 1 + 4 + 4 + 32 + 17 + 16 + 16);
+        let (initiator, init) = start(BOTH, 0xdead_beef);
+        assert_eq!(init.len(), INITIATION_LEN);
+        assert_eq!(init[..8], [2, 5, 3, 0, 0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(init[INITIATION_LEN - MAC_LEN..], [0; MAC_LEN]);
+        let (resp, _) = Responder::new(hub(), PSK, BOTH)
+            .respond(&init, 0x0123_4567)
+            .unwrap();
+        assert_eq!(resp.len(), RESPONSE_LEN);
+        assert_eq!(
+            resp[..12],
+            [2, 6, 3, 0, 0x01, 0x23, 0x45, 0x67, 0xde, 0xad, 0xbe, 0xef]
+        );
+        assert_eq!(resp[RESPONSE_LEN - MAC_LEN..], [0; MAC_LEN]);
+        // mac1 as specified: keyed BLAKE2s-128 under BLAKE2s-256("mac1----" | receiver key).
+        for (msg, receiver) in [(&init, hub().public()), (&resp, edge().public())] {
+            let key = Blake2s256::digest([&b"mac1----"[..], &receiver].concat());
+            let mut mac = Blake2sMac::<U16>::new_from_slice(&key).unwrap();
+            mac.update(&msg[..msg.len() - 2 * MAC_LEN]);
+            let at = msg.len() - 2 * MAC_LEN;
+            assert_eq!(mac.finalize().into_bytes()[..], msg[at..at + MAC_LEN]);
+        }
+        initiator.finish(&resp).unwrap();
+    }
+
+    #[test]
+    fn wrong_responder_key_is_refused_by_mac1() {
+        let (_, init) = Initiator::start(&edge(), &edge().public(), &PSK, BOTH, 1, 0).unwrap();
+        let mut responder = Responder::new(hub(), PSK, BOTH);
+        assert_eq!(
+            responder.respond(&init, 2).err(),
+            Some(HandshakeError::BadMac)
+        );
+        // A valid mac1 over garbage gets as far as the Noise message.
+        let mut garbage = vec![0x77; INITIATION_LEN];
+        garbage[..2].copy_from_slice(&[VERSION, TYPE_INITIATION]);
+        garbage[INITIATION_LEN - MAC_LEN..].fill(0);
+        write_mac1(&mut garbage, &hub().public()).unwrap();
+        assert_eq!(
+            responder.respond(&garbage, 2).err(),
+            Some(HandshakeError::BadNoise)
+        );
+        // The responder is unchanged: the real initiation is still answered.
+        let (_, init) = start(BOTH, 1);
+        assert!(responder.respond(&init, 2).is_ok());
+    }
+
+    #[test]
+    fn psk_must_match() {
+        // psk2 mixes the PSK in at the response: the responder answers, the initiator refuses.
+        let (initiator, init) = start(BOTH, 1);
+        let mut other = Responder::new(hub(), [0; KEY_LEN], BOTH);
+        let (resp, _) = other.respond(&init, 2).unwrap();
+        assert_eq!(
+            initiator.finish(&resp).err(),
+            Some(HandshakeError::BadNoise)
+        );
+    }
+
+    #[test]
+    fn responder_learns_an_unknown_initiator() {
+        let stranger = StaticKeys::from_private([0x33; KEY_LEN]);
+        let (_, init) = Initiator::start(&stranger, &hub().public(), &PSK, BOTH, 1, 0).unwrap();
+        let (_, session) = Responder::new(hub(), PSK, BOTH).respond(&init, 2).unwrap();
+        assert_eq!(session.peer_static, stranger.public());
+    }
+
+    #[test]
+    fn any_flipped_bit_in_the_initiation_is_refused() {
+        let (_, init) = start(BOTH, 7);
+        let mut responder = Responder::new(hub(), PSK, BOTH);
+        for bit in 0..init.len() * 8 {
+            let mut msg = init.clone();
+            msg[bit / 8] ^= 1 << (bit % 8);
+            assert!(responder.respond(&msg, 8).is_err(), "bit {bit}");
+        }
+        assert!(responder.respond(&init, 8).is_ok());
+    }
+
+    #[test]
+    fn any_flipped_bit_in_the_response_is_refused() {
+        let mut responder = Responder::new(hub(), PSK, BOTH);
+        for bit in 0..RESPONSE_LEN * 8 {
+            let (initiator, init) = start(BOTH, 7);
+            let (mut resp, _) = responder.respond(&init, 8).unwrap();
+            resp[bit / 8] ^= 1 << (bit % 8);
+            assert!(initiator.finish(&resp).is_err(), "bit {bit}");
+        }
+    }
+
+    #[test]
+    fn a_response_from_another_handshake_is_refused() {
+        let mut responder = Responder::new(hub(), PSK, BOTH);
+        let (first, init) = start(BOTH, 7);
+        let (second, _) = start(BOTH, 7);
+        let (third, _) = start(BOTH, 9);
+        let (resp, _) = responder.respond(&init, 8).unwrap();
+        assert_eq!(second.finish(&resp).err(), Some(HandshakeError::BadNoise));
+        assert_eq!(
+            third.finish(&resp).err(),
+            Some(HandshakeError::WrongReceiver)
+        );
+        assert!(first.finish(&resp).is_ok());
+    }
+
+    #[test]
+    fn wrong_framing_is_refused() {
+        let (initiator, init) = start(BOTH, 7);
+        let mut responder = Responder::new(hub(), PSK, BOTH);
+        let (resp, _) = responder.respond(&init, 8).unwrap();
+        assert_eq!(
+            responder.respond(&resp, 8).err(),
+            Some(HandshakeError::BadLength)
+        );
+        assert_eq!(
+            responder.respond(&init[..INITIATION_LEN - 1], 8).err(),
+            Some(HandshakeError::BadLength)
+        );
+        let mut v1 = init.clone();
+        v1[0] = 1;
+        assert_eq!(
+            responder.respond(&v1, 8).err(),
+            Some(HandshakeError::BadVersion)
+        );
+        let mut t = init.clone();
+        t[1] = TYPE_RESPONSE;
+        assert_eq!(
+            responder.respond(&t, 8).err(),
+            Some(HandshakeError::BadType)
+        );
+        let mut long = resp.clone();
+        long.push(0);
+        assert_eq!(
+            initiator.finish(&long).err(),
+            Some(HandshakeError::BadLength)
+        );
+    }
+
+    #[test]
+    fn keys_and_debug() {
+        let generated = StaticKeys::generate().unwrap();
+        assert_eq!(
+            StaticKeys::from_private(generated.private).public(),
+            generated.public()
+        );
+        assert_ne!(generated.public(), StaticKeys::generate().unwrap().public());
+        assert_eq!(format!("{generated:?}"), "StaticKeys(..)");
+        let (initiator, _) = start(BOTH, 7);
+        assert_eq!(
+            format!("{initiator:?}"),
+            "Initiator { offer: CipherSet(3), sender_index: 7, .. }"
+        );
+        assert_eq!(
+            format!("{:?}", Responder::new(hub(), PSK, BOTH)),
+            "Responder { offer: CipherSet(3), .. }"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..160),
+            framed: bool,
+        ) {
+            let mut bytes = bytes;
+            if framed && bytes.len() >= 2 {
+                bytes[0] = VERSION;
+                bytes[1] = TYPE_INITIATION;
+            }
+            let _ = Responder::new(hub(), PSK, BOTH).respond(&bytes, 1);
+            if framed && bytes.len() >= 2 {
+                bytes[1] = TYPE_RESPONSE;
+            }
+            let (initiator, _) = start(BOTH, 1);
+            let _ = initiator.finish(&bytes);
+        }
+
+        #[test]
+        fn random_bodies_with_valid_mac1_are_refused(
+            body in proptest::collection::vec(any::<u8>(), INITIATION_LEN),
+        ) {
+            let mut msg = body;
+            msg[..2].copy_from_slice(&[VERSION, TYPE_INITIATION]);
+            msg[INITIATION_LEN - MAC_LEN..].fill(0);
+            write_mac1(&mut msg, &hub().public()).unwrap();
+            prop_assert!(Responder::new(hub(), PSK, BOTH).respond(&msg, 1).is_err());
+        }
+    }
+}
