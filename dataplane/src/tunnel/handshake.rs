@@ -689,5 +689,18 @@ mod tests {
             write_mac1(&mut msg, &hub().public()).unwrap();
             prop_assert!(Responder::new(hub(), PSK, BOTH).respond(&msg, 1).is_err());
         }
+
+        #[test]
+        fn random_responses_with_valid_mac1_are_refused(
+            body in proptest::collection::vec(any::<u8>(), RESPONSE_LEN),
+        ) {
+            let (initiator, _) = start(BOTH, 0x0102_0304);
+            let mut msg = body;
+            msg[..2].copy_from_slice(&[VERSION, TYPE_RESPONSE]);
+            msg[8..12].copy_from_slice(&0x0102_0304u32.to_be_bytes());
+            msg[RESPONSE_LEN - MAC_LEN..].fill(0);
+            write_mac1(&mut msg, &edge().public()).unwrap();
+            prop_assert_eq!(initiator.finish(&msg).err(), Some(HandshakeError::BadNoise));
+        }
     }
 }
