@@ -13,6 +13,7 @@ use blake2::digest::consts::U16;
 use blake2::digest::{Digest, Mac};
 use blake2::{Blake2s256, Blake2sMac};
 use snow::{Builder, HandshakeState};
+use x25519_dalek::{PublicKey, StaticSecret};
 
 use super::cipher::{Cipher, CipherSet, SessionKey};
 
@@ -89,10 +90,10 @@ impl fmt::Display for HandshakeError {
 
 impl std::error::Error for HandshakeError {}
 
-/// This end's static X25519 key pair.
+/// This end's static X25519 key pair; the private key is zeroed on drop.
 #[derive(Clone)]
 pub struct StaticKeys {
-    private: [u8; KEY_LEN],
+    private: StaticSecret,
     public: [u8; KEY_LEN],
 }
 
@@ -108,15 +109,26 @@ impl StaticKeys {
         let pair = Builder::new(params()?)
             .generate_keypair()
             .map_err(|_| HandshakeError::Setup)?;
-        let private = pair.private.try_into().map_err(|_| HandshakeError::Setup)?;
-        let public = pair.public.try_into().map_err(|_| HandshakeError::Setup)?;
-        Ok(StaticKeys { private, public })
+        let private: [u8; KEY_LEN] = pair
+            .private
+            .as_slice()
+            .try_into()
+            .map_err(|_| HandshakeError::Setup)?;
+        let public = pair
+            .public
+            .as_slice()
+            .try_into()
+            .map_err(|_| HandshakeError::Setup)?;
+        Ok(StaticKeys {
+            private: StaticSecret::from(private),
+            public,
+        })
     }
 
     /// The pair of an existing private key.
     pub fn from_private(private: [u8; KEY_LEN]) -> StaticKeys {
-        let secret = x25519_dalek::StaticSecret::from(private);
-        let public = x25519_dalek::PublicKey::from(&secret).to_bytes();
+        let private = StaticSecret::from(private);
+        let public = PublicKey::from(&private).to_bytes();
         StaticKeys { private, public }
     }
 
@@ -173,7 +185,7 @@ impl Initiator {
         link: u8,
     ) -> Result<(Initiator, Vec<u8>), HandshakeError> {
         let mut state = Builder::new(params()?)
-            .local_private_key(&ours.private)
+            .local_private_key(ours.private.as_bytes())
             .remote_public_key(their_public)
             .psk(2, psk)
             .prologue(PROLOGUE)
@@ -281,7 +293,7 @@ impl Responder {
             .ok_or(HandshakeError::BadLength)?;
 
         let mut state = Builder::new(params()?)
-            .local_private_key(&self.keys.private)
+            .local_private_key(self.keys.private.as_bytes())
             .psk(2, &self.psk)
             .prologue(PROLOGUE)
             .build_responder()
@@ -644,7 +656,7 @@ mod tests {
     fn keys_and_debug() {
         let generated = StaticKeys::generate().unwrap();
         assert_eq!(
-            StaticKeys::from_private(generated.private).public(),
+            StaticKeys::from_private(generated.private.to_bytes()).public(),
             generated.public()
         );
         assert_ne!(generated.public(), StaticKeys::generate().unwrap().public());
