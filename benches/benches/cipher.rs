@@ -2,9 +2,9 @@
 //! ChaCha20-Poly1305 against AES-256-GCM, around an inner packet of a 64, 512 or 1518-byte frame.
 //! 64 per iteration, like the `tunnel` bench of version 1's sealer.
 
-use braid_benches::{BATCH, KEY};
+use braid_benches::{seal_and_open, BATCH, KEY};
 use braid_dataplane::tunnel::{Cipher, SessionKey, HEADER_LEN, TAG_LEN};
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::time::Duration;
 
 /// A data message of lane 0 with `counter` around an inner packet of `inner` bytes, not sealed.
@@ -27,38 +27,13 @@ fn cipher(c: &mut Criterion) {
         ("aes256gcm", Cipher::Aes256Gcm),
     ] {
         let key = SessionKey::new(cipher, &KEY);
-        for size in [64, 512, 1518] {
-            // The inner IPv4 packet: the frame without Ethernet header and FCS.
-            let inner = size - 18;
-            let mut msgs: Vec<Vec<u8>> = (0..BATCH as u64).map(|s| message(s, inner)).collect();
-            g.bench_function(format!("{name}/seal/{size}B"), |b| {
-                b.iter(|| {
-                    msgs.iter_mut()
-                        .map(|m| key.seal(m).is_ok())
-                        .filter(|&ok| ok)
-                        .count()
-                })
-            });
-            let sealed: Vec<Vec<u8>> = (0..BATCH as u64)
-                .map(|s| {
-                    let mut m = message(s, inner);
-                    key.seal(&mut m).expect("seal");
-                    m
-                })
-                .collect();
-            g.bench_function(format!("{name}/open/{size}B"), |b| {
-                b.iter_batched(
-                    || sealed.clone(),
-                    |mut ms| {
-                        ms.iter_mut()
-                            .map(|m| key.open(m).is_ok())
-                            .filter(|&ok| ok)
-                            .count()
-                    },
-                    BatchSize::SmallInput,
-                )
-            });
-        }
+        seal_and_open(
+            &mut g,
+            &format!("{name}/"),
+            message,
+            |m| key.seal(m).is_ok(),
+            |m| key.open(m).is_ok(),
+        );
     }
     g.finish();
 }

@@ -2,9 +2,9 @@
 //! the braid header as associated data) carrying an inner packet of a 64, 512 or 1518-byte
 //! frame. 64 per iteration; shows how much of the edge's and the hub's per-packet cost it is.
 
-use braid_benches::{BATCH, KEY};
+use braid_benches::{seal_and_open, BATCH, KEY};
 use braid_dataplane::tunnel::{Header, MsgType, Sealer, HEADER_LEN, TAG_LEN};
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::time::Duration;
 
 /// A message with sequence `seq` around an inner packet of `inner` bytes, not yet sealed.
@@ -27,38 +27,13 @@ fn tunnel(c: &mut Criterion) {
     let mut g = c.benchmark_group("tunnel");
     g.throughput(Throughput::Elements(BATCH as u64));
     let sealer = Sealer::new(&KEY);
-    for size in [64, 512, 1518] {
-        // The inner IPv4 packet: the frame without Ethernet header and FCS.
-        let inner = size - 18;
-        let mut msgs: Vec<Vec<u8>> = (0..BATCH as u64).map(|s| message(s, inner)).collect();
-        g.bench_function(format!("seal/{size}B"), |b| {
-            b.iter(|| {
-                msgs.iter_mut()
-                    .map(|m| sealer.seal(m).is_ok())
-                    .filter(|&ok| ok)
-                    .count()
-            })
-        });
-        let sealed: Vec<Vec<u8>> = (0..BATCH as u64)
-            .map(|s| {
-                let mut m = message(s, inner);
-                sealer.seal(&mut m).expect("seal");
-                m
-            })
-            .collect();
-        g.bench_function(format!("open/{size}B"), |b| {
-            b.iter_batched(
-                || sealed.clone(),
-                |mut ms| {
-                    ms.iter_mut()
-                        .map(|m| sealer.open(m).is_ok())
-                        .filter(|&ok| ok)
-                        .count()
-                },
-                BatchSize::SmallInput,
-            )
-        });
-    }
+    seal_and_open(
+        &mut g,
+        "",
+        message,
+        |m| sealer.seal(m).is_ok(),
+        |m| sealer.open(m).is_ok(),
+    );
     g.finish();
 }
 

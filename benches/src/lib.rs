@@ -174,6 +174,40 @@ pub fn tunnel_frames(edge: &mut Pipeline, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Benches sealing and opening, in place, a batch of [`BATCH`] messages around the inner packet of
+/// a 64, 512 and 1518-byte frame: `{prefix}seal/{size}B` and `{prefix}open/{size}B` in `g`.
+/// `message(n, inner)` makes message `n`, unsealed; `seal` and `open` say whether they succeeded.
+pub fn seal_and_open(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    prefix: &str,
+    message: impl Fn(u64, usize) -> Vec<u8>,
+    seal: impl Fn(&mut [u8]) -> bool,
+    open: impl Fn(&mut [u8]) -> bool,
+) {
+    for size in [64, 512, 1518] {
+        // The inner IPv4 packet: the frame without Ethernet header and FCS.
+        let inner = size - 18;
+        let mut msgs: Vec<Vec<u8>> = (0..BATCH as u64).map(|n| message(n, inner)).collect();
+        g.bench_function(format!("{prefix}seal/{size}B"), |b| {
+            b.iter(|| msgs.iter_mut().map(|m| seal(m)).filter(|&ok| ok).count())
+        });
+        let sealed: Vec<Vec<u8>> = (0..BATCH as u64)
+            .map(|n| {
+                let mut m = message(n, inner);
+                assert!(seal(&mut m), "seal");
+                m
+            })
+            .collect();
+        g.bench_function(format!("{prefix}open/{size}B"), |b| {
+            b.iter_batched(
+                || sealed.clone(),
+                |mut ms| ms.iter_mut().map(|m| open(m)).filter(|&ok| ok).count(),
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@
 mod common;
 
 use braid_testkit::lab::{can_run, Need};
-use common::{args, braid_lab, exec, sh, text, xfer, Lab, INET_HOST};
+use common::{args, braid_lab, exec, idle_link_packets, sh, text, xfer, Lab, INET_HOST};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
@@ -18,11 +18,6 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-/// Packets a link that carries no traffic may still see over `secs` seconds one way: ARP, and
-/// the link probes of both ends (each sends 20 a second and answers the other's 20).
-fn idle_link_packets(secs: f64) -> u64 {
-    20 + (45.0 * secs).ceil() as u64
-}
 /// Allowed relative deviation of the per-link packet ratio from the weights' ratio.
 const RATIO_TOLERANCE: f64 = 0.02;
 

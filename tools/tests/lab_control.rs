@@ -10,7 +10,7 @@
 mod common;
 
 use braid_testkit::lab::{can_run, Need};
-use common::{args, bin, exec, text, xfer, Lab, INET_HOST};
+use common::{args, bin, exec, idle_link_packets, text, xfer, Lab, INET_HOST};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -26,11 +26,6 @@ use std::time::{Duration, Instant};
 const MEASURED: u64 = 10_000;
 /// Allowed relative deviation of the per-link packet ratio from the weights' ratio.
 const RATIO_TOLERANCE: f64 = 0.02;
-/// Packets a link that carries no traffic may still see over `secs` seconds one way: ARP, and
-/// the link probes of both ends (each sends 20 a second and answers the other's 20).
-fn idle_link_packets(secs: f64) -> u64 {
-    20 + (45.0 * secs).ceil() as u64
-}
 /// Bytes of the TCP transfer each way: long enough to run through every change.
 const TRANSFER_BYTES: u64 = 400_000_000;
 

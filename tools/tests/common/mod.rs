@@ -161,3 +161,9 @@ pub fn bin(name: &str) -> PathBuf {
 pub fn xfer() -> &'static str {
     env!("CARGO_BIN_EXE_braid-xfer")
 }
+
+/// Packets a link that carries no traffic may still see over `secs` seconds one way: ARP, and
+/// the link probes of both ends (each sends 20 a second and answers the other's 20).
+pub fn idle_link_packets(secs: f64) -> u64 {
+    20 + (45.0 * secs).ceil() as u64
+}
