@@ -231,8 +231,8 @@ pub struct Status {
     pub version: String,
     /// Edge or hub.
     pub role: Role,
-    /// Tunnel sender id.
-    pub id: u32,
+    /// This end's static public key (base64).
+    pub public_key: String,
     /// Milliseconds since the daemon started.
     pub uptime_ms: u64,
     /// Worker threads.
@@ -269,14 +269,25 @@ pub struct InterfaceInfo {
 pub struct PeerInfo {
     /// Name.
     pub name: String,
-    /// Tunnel sender id.
-    pub id: u32,
+    /// Its static public key (base64).
+    pub public_key: String,
+    /// The session sent with, if there is one.
+    pub session: Option<SessionInfo>,
     /// Inner source prefixes accepted from it.
     pub allowed: Vec<Ipv4Net>,
     /// Its links.
     pub links: usize,
     /// Links that are up with a weight above 0.
     pub links_active: usize,
+}
+
+/// A tunnel session with a peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// The cipher the handshake chose.
+    pub cipher: String,
+    /// Milliseconds since its handshake.
+    pub age_ms: u64,
 }
 
 /// Packets and bytes one way, with rates over the last sampling interval.
@@ -312,8 +323,9 @@ pub struct LinkInfo {
     pub interface: String,
     /// Next hop (None: on-link).
     pub gateway: Option<Ipv4Addr>,
-    /// The peer's endpoint.
-    pub remote: SocketAddrV4,
+    /// Where the link's messages go: the peer's endpoint as learned from its messages, else
+    /// as configured (None: a hub that has not heard from the edge on this link yet).
+    pub remote: Option<SocketAddrV4>,
     /// Administrative state.
     pub state: LinkState,
     /// Configured weight (kept while the link is down).

@@ -91,7 +91,8 @@ fn lower<T: serde::Serialize>(v: T) -> String {
 /// `braidctl status`.
 pub fn status(s: &Status) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "braidd {} ({}, id {})", s.version, lower(s.role), s.id);
+    let _ = writeln!(out, "braidd {} ({})", s.version, lower(s.role));
+    let _ = writeln!(out, "public key  {}", s.public_key);
     let _ = writeln!(out, "uptime      {}", duration(s.uptime_ms));
     let _ = writeln!(out, "workers     {}", s.workers);
     let _ = writeln!(
@@ -113,16 +114,26 @@ pub fn status(s: &Status) -> String {
     }
     out.push('\n');
     out.push_str(&t.render());
-    let mut t = Table::new(&["PEER", "ID", "LINKS", "ACTIVE", "ALLOWED"], 1);
+    let mut t = Table::new(
+        &["PEER", "LINKS", "ACTIVE", "SESSION", "ALLOWED", "PUBLIC KEY"],
+        1,
+    );
+    t.right[3] = false;
     t.right[4] = false;
+    t.right[5] = false;
     for p in &s.peers {
         let allowed: Vec<String> = p.allowed.iter().map(ToString::to_string).collect();
+        let session = match &p.session {
+            Some(x) => format!("{}, {} old", x.cipher, duration(x.age_ms)),
+            None => "none (handshaking)".into(),
+        };
         t.row(vec![
             p.name.clone(),
-            p.id.to_string(),
             p.links.to_string(),
             p.links_active.to_string(),
+            session,
             allowed.join(","),
+            p.public_key.clone(),
         ]);
     }
     out.push('\n');
@@ -484,7 +495,7 @@ mod tests {
             name: name.into(),
             interface: "wan1".into(),
             gateway: None,
-            remote: "203.0.113.2:7420".parse().unwrap(),
+            remote: Some("203.0.113.2:7420".parse().unwrap()),
             state,
             weight,
             effective_weight: if state == LinkState::Up { weight } else { 0 },

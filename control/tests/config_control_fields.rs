@@ -117,6 +117,7 @@ fn a_config_changed_at_run_time_is_validated_like_a_file() {
     assert!(problems.iter().all(|p| p.line.is_none()));
     // Key files are not opened: they were read when the daemon started.
     let mut c = scratch.load(EDGE).unwrap();
-    c.peers[0].key_file = "/nonexistent/key".into();
+    c.private_key_file = "/nonexistent/edge.key".into();
+    c.peers[0].preshared_key_file = Some("/nonexistent/hub.psk".into());
     assert_eq!(c.validate(), Ok(()));
 }

@@ -3,8 +3,12 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
+
+use braid_testkit::{EDGE_PUBLIC, HUB_PUBLIC};
 use common::{
-    assert_problem, edit, edit_nth, line_of, only_problem, refuse, Scratch, EDGE, HUB, KEY_FILE,
+    assert_problem, edit, edit_nth, line_of, only_problem, refuse, write_key, Scratch, EDGE,
+    EDGE2_PUBLIC, EDGE_KEY_FILE, HUB,
 };
 
 /// `text` without the part from `start` (inclusive) up to `end` (exclusive; or to the end).
@@ -16,14 +20,13 @@ fn cut(text: &str, start: &str, end: Option<&str>) -> String {
     format!("{}{}", &text[..from], &text[to..])
 }
 
-/// A second edge for the hub fixture.
-fn second_edge(name: &str, id: u32) -> String {
+/// A second edge for the hub fixture, with public key `key`.
+fn second_edge(name: &str, key: &str) -> String {
     format!(
         r#"
 [[peer]]
 name = "{name}"
-id = {id}
-key_file = "edge2.key"
+public_key = "{key}"
 allowed = ["198.18.2.0/24"]
 
 [[peer.link]]
@@ -124,7 +127,10 @@ fn interface_address_must_be_a_host() {
 
 #[test]
 fn no_interface_at_all() {
-    let text = format!("role = \"hub\"\nid = 2\n{}", second_edge("edge2", 3));
+    let text = format!(
+        "role = \"hub\"\nprivate_key_file = \"hub.key\"\n{}",
+        second_edge("edge2", EDGE2_PUBLIC)
+    );
     let err = refuse(&text);
     assert_problem(&err, "interface", None, "no [[interface]]");
     assert_problem(
@@ -137,61 +143,151 @@ fn no_interface_at_all() {
 
 #[test]
 fn peer_name_duplicate() {
-    let text = format!("{HUB}{}", second_edge("edge1", 3));
+    let text = format!("{HUB}{}", second_edge("edge1", EDGE2_PUBLIC));
     let err = refuse(&text);
     let p = only_problem(
         &err,
         "peer[1].name",
         "peer edge1 is defined twice (first as peer[0])",
     );
-    assert_eq!(p.line, Some(line_of(&text, "id = 3") - 1));
+    assert_eq!(p.line, Some(line_of(&text, EDGE2_PUBLIC) - 1));
 }
 
 #[test]
 fn peer_name_empty() {
-    let text = format!("{HUB}{}", second_edge("", 3));
+    let text = format!("{HUB}{}", second_edge("", EDGE2_PUBLIC));
     only_problem(&refuse(&text), "peer[1].name", "must not be empty");
 }
 
 #[test]
-fn peer_id_duplicate() {
-    let text = format!("{HUB}{}", second_edge("edge2", 1));
+fn peer_public_key_duplicate() {
+    let text = format!("{HUB}{}", second_edge("edge2", EDGE_PUBLIC));
     let err = refuse(&text);
     let p = only_problem(
         &err,
-        "peer[1].id",
-        "id 1 is already the id of peer edge1 (peer[0])",
+        "peer[1].public_key",
+        "peer edge2: public_key is already that of peer edge1 (peer[0])",
     );
     assert_eq!(p.line, Some(line_of(&text, "name = \"edge2\"") + 1));
 }
 
 #[test]
-fn peer_id_is_own_id() {
-    let text = edit(EDGE, "id = 2", "id = 1");
-    let p = only_problem(&refuse(&text), "peer[0].id", "this daemon's own id");
-    assert_eq!(p.line, Some(18));
+fn peer_public_key_is_own_public_key() {
+    let text = edit(EDGE, HUB_PUBLIC, EDGE_PUBLIC);
+    let p = only_problem(&refuse(&text), "peer[0].public_key", "this daemon's own");
+    assert_eq!(p.line, Some(line_of(&text, "public_key")));
 }
 
 #[test]
-fn key_file_missing() {
-    let text = edit(EDGE, &format!("{KEY_FILE:?}"), "\"absent.key\"");
+fn private_key_file_missing() {
+    let text = edit(EDGE, &format!("{EDGE_KEY_FILE:?}"), "\"absent.key\"");
     let scratch = Scratch::new();
     let err = scratch.load(&text).unwrap_err();
-    let p = only_problem(&err, "peer[0].key_file", "cannot read");
-    assert_eq!(p.line, Some(19));
+    let p = only_problem(&err, "private_key_file", "No such file");
+    assert_eq!(p.line, Some(3));
     // The message names the file as resolved against the config's directory.
     let resolved = scratch.dir.join("absent.key");
     assert!(
-        p.message.contains(&resolved.display().to_string()),
+        p.message.starts_with(&format!("{}: ", resolved.display())),
         "{}",
         p.message
     );
 }
 
 #[test]
-fn key_file_is_a_directory() {
-    let text = edit(EDGE, &format!("{KEY_FILE:?}"), "\".\"");
-    only_problem(&refuse(&text), "peer[0].key_file", "not a regular file");
+fn private_key_file_is_a_directory() {
+    let text = edit(EDGE, &format!("{EDGE_KEY_FILE:?}"), "\".\"");
+    only_problem(&refuse(&text), "private_key_file", "not a regular file");
+}
+
+#[test]
+fn private_key_file_readable_by_group_is_refused_naming_it() {
+    let scratch = Scratch::new();
+    let key = scratch.dir.join(EDGE_KEY_FILE);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let err = scratch.load(EDGE).unwrap_err();
+    let p = only_problem(&err, "private_key_file", "readable by group/others");
+    assert_eq!(
+        p.message,
+        format!(
+            "{}: readable by group/others (mode 0640); chmod 600 it",
+            key.display()
+        )
+    );
+    assert_eq!(p.line, Some(3));
+}
+
+#[test]
+fn private_key_file_not_a_key() {
+    let scratch = Scratch::new();
+    let key = scratch.dir.join(EDGE_KEY_FILE);
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    let err = scratch.load(EDGE).unwrap_err();
+    only_problem(
+        &err,
+        "private_key_file",
+        "not a braid key file: 64 hex digits: a tunnel v1 key",
+    );
+}
+
+#[test]
+fn preshared_key_files_are_read_and_checked() {
+    let scratch = Scratch::new();
+    let text = edit(
+        HUB,
+        "allowed = [",
+        "preshared_key_file = \"edge1.psk\"\nallowed = [",
+    );
+    let err = scratch.load(&text).unwrap_err();
+    let p = only_problem(&err, "peer[0].preshared_key_file", "peer edge1: ");
+    assert!(
+        p.message.contains("edge1.psk: No such file"),
+        "{}",
+        p.message
+    );
+    assert_eq!(p.line, Some(line_of(&text, "edge1.psk")));
+
+    let psk = scratch.dir.join("edge1.psk");
+    write_key(&psk, &[9; 32], 0o604);
+    let err = scratch.load(&text).unwrap_err();
+    let p = only_problem(&err, "peer[0].preshared_key_file", "(mode 0604)");
+    assert!(
+        p.message.contains(&psk.display().to_string()),
+        "{}",
+        p.message
+    );
+
+    std::fs::set_permissions(&psk, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = scratch.load(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.peers[0].preshared_key_file.as_deref(),
+        Some(psk.as_path())
+    );
+}
+
+#[test]
+fn remote_is_required_on_an_edge() {
+    let text = edit_nth(EDGE, "remote = \"203.0.113.2:7420\"\n", 1, "");
+    let p = only_problem(
+        &refuse(&text),
+        "peer[0].link[1].remote",
+        "link isp2: an edge must name the hub's endpoint",
+    );
+    assert_eq!(p.line, Some(line_of(&text, "name = \"isp2\"") - 1));
+}
+
+#[test]
+fn remote_is_optional_on_a_hub() {
+    let text = HUB
+        .replace("remote = \"198.18.11.2:7420\"\n", "")
+        .replace("remote = \"198.18.12.2:7420\"\n", "");
+    assert!(!text.contains("remote"));
+    let scratch = Scratch::new();
+    let config = scratch.load(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(config.peers[0].links.iter().all(|l| l.remote.is_none()));
+    // Without a gateway too: the hub answers where the edge's packets come from.
+    let text = text.replace("gateway = \"203.0.113.1\"\n", "");
+    scratch.load(&text).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
@@ -446,7 +542,7 @@ fn rule_prefix_with_host_bits() {
 fn edge_with_two_peers() {
     let text = format!(
         "{EDGE}{}",
-        second_edge("hub2", 3)
+        second_edge("hub2", EDGE2_PUBLIC)
             .replace("wan0", "wan1")
             .replace("203.0.113.1", "198.18.11.1")
     );
@@ -517,7 +613,7 @@ fn every_problem_is_reported_one_per_line_in_file_order() {
 
 /// A hub with `n` links in all: edge1's two and those of a second edge.
 fn hub_with_links(n: usize) -> String {
-    let mut text = HUB.to_string() + &second_edge("edge2", 3);
+    let mut text = HUB.to_string() + &second_edge("edge2", EDGE2_PUBLIC);
     for l in 1..n - 2 {
         text += &format!(
             "\n[[peer.link]]\nname = \"l{l}\"\ninterface = \"wan0\"\ngateway = \"203.0.113.1\"\n\

@@ -3,22 +3,22 @@
 //! everything cleanly on SIGINT/SIGTERM (closing the sockets detaches XDP).
 
 use crate::control::{Control, ControlOptions, Listeners, Runtime};
+use braid_control::key::PublicKey;
 use crate::ids::Lane;
 use crate::io::wake::WakeFd;
 use crate::io::{XdpMode, XskOptions, XskPorts};
 use crate::pipeline::{Pipeline, Shared};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Secrets, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
 use crate::wire::Mac;
 use crate::worker::{self, Mailboxes};
 use braid_control::config::Config;
-use braid_control::key::Key;
 use core_affinity::CoreId;
 use crossbeam_channel::Receiver;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// UMEM frames per worker (2 KiB each: 16 MiB). Half go to the fill rings: with three
 /// NICs each ring then holds about 1365 frames, 14 ms at 100 kpps, so a worker
@@ -26,10 +26,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const UMEM_FRAMES: u32 = 8192;
 
 /// What the daemon reads from the system before it starts: each interface's
-/// MAC and each peer's key.
+/// MAC and the key files.
 pub struct Setup {
     macs: Vec<Mac>,
-    keys: Vec<[u8; 32]>,
+    secrets: Secrets,
 }
 
 impl Setup {
@@ -51,16 +51,8 @@ impl Setup {
                 ));
             }
         }
-        let keys = cfg
-            .peers
-            .iter()
-            .map(|p| {
-                Key::load(&p.key_file)
-                    .map(|k| *k.bytes())
-                    .map_err(|e| format!("peer {}: {e}", p.name))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Setup { macs, keys })
+        let secrets = Secrets::load(cfg)?;
+        Ok(Setup { macs, secrets })
     }
 }
 
@@ -99,7 +91,7 @@ pub fn run(
     generic_xdp: bool,
     control: &ControlOptions,
 ) -> Result<(), String> {
-    let snapshot = Snapshot::build(cfg, &setup.macs, &setup.keys, 1)?;
+    let snapshot = Snapshot::build(cfg, &setup.macs, &setup.secrets, 1)?;
     // Bound before the NICs are taken, so a second daemon on the same socket stops here.
     let socket = control
         .socket
@@ -116,7 +108,7 @@ pub fn run(
         cfg.clone(),
         &control.config_path,
         setup.macs,
-        setup.keys,
+        setup.secrets,
         Arc::clone(&common.shared),
     );
     let serving = match started {
@@ -132,7 +124,7 @@ pub fn run(
                 let _ = go.send(());
             }
             drop(go);
-            announce(cfg);
+            announce(cfg, common.shared.snapshot.load().statics.public());
             let failure = supervise(&common, &workers, &control);
             (Some(control), failure)
         }
@@ -159,15 +151,13 @@ struct Common {
     stop: Arc<AtomicBool>,
     /// Time zero of the workers' clocks.
     epoch: Instant,
-    /// The first tunnel sequence number of every lane.
-    seq_start: u64,
 }
 
 impl Common {
     /// The state shared with `workers` workers, with their wake-up sockets; SIGINT and SIGTERM
     /// set the stop flag from here on.
     fn new(snapshot: Snapshot, workers: usize) -> Result<(Common, Vec<WakeFd>), String> {
-        let shared = Arc::new(Shared::new(snapshot));
+        let shared = Arc::new(Shared::new(snapshot, random_seed()?));
         let (mail, wake_fds) =
             Mailboxes::new(workers).map_err(|e| format!("cannot create wake-up sockets: {e}"))?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -175,22 +165,14 @@ impl Common {
             signal_hook::flag::register(sig, Arc::clone(&stop))
                 .map_err(|e| format!("cannot handle signal {sig}: {e}"))?;
         }
+        // Nothing here depends on the wall clock: session counters start at 0 under keys
+        // fresh from each handshake (docs/PROTOCOL.md).
         let epoch = Instant::now();
-        // Sequences start at Unix seconds × 2^24 (docs/PROTOCOL.md): a lane would have
-        // to send over 16 million packets a second on average to catch up with the
-        // clock, so after a restart sequences are still larger than anything sent
-        // before — nonces never repeat under a key and the peer's replay window accepts them.
-        let seq_start = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_err(|e| format!("clock before 1970: {e}"))?
-            .as_secs()
-            << 24;
         let common = Common {
             shared,
             mail: Arc::new(mail),
             stop,
             epoch,
-            seq_start,
         };
         Ok((common, wake_fds))
     }
@@ -311,22 +293,21 @@ impl WorkerStart {
             mail,
             stop,
             epoch,
-            seq_start,
         } = self.common;
         let lane = Lane(i as u8);
-        let mut pipeline = Pipeline::new(shared, lane, seq_start, self.seed, self.stats);
+        let mut pipeline = Pipeline::new(shared, lane, self.seed, self.stats);
         worker::run(&mut ports, &mut pipeline, &mail, self.wake, &stop, epoch)
             .map_err(|e| format!("worker {i}: {e}"))
     }
 }
 
-/// Says the daemon is up and forwarding.
-fn announce(cfg: &Config) {
+/// Says the daemon is up and forwarding, and with which public key.
+fn announce(cfg: &Config, public: [u8; 32]) {
     let names: Vec<&str> = cfg.interfaces.iter().map(|i| i.name.as_str()).collect();
     eprintln!(
-        "braidd: ready: {:?} id {} with {} worker(s) on {}",
+        "braidd: ready: {:?} with public key {} and {} worker(s) on {}",
         cfg.role,
-        cfg.id,
+        PublicKey::from_bytes(public),
         cfg.workers,
         names.join(", ")
     );

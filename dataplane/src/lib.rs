@@ -12,6 +12,7 @@ pub mod io;
 pub mod nat;
 pub mod pipeline;
 pub mod route;
+pub mod session;
 pub mod snapshot;
 pub mod stats;
 pub mod tunnel;

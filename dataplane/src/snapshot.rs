@@ -8,23 +8,81 @@ use crate::health::{LinkHealth, Timing};
 use crate::ids::{LinkSlot, MasqIdx, PeerIdx};
 use crate::nat::{NatConfig, NatTable, NatTimeouts, PortRange};
 use crate::route::{NextHop, Routes};
+use crate::session::{Endpoint, PeerKeys};
 use crate::stats::MAX_LINKS;
-use crate::tunnel::{ReplayWindow, Sealer, HEADER_LEN, TAG_LEN};
+use crate::tunnel::handshake::{Responder, StaticKeys, KEY_LEN};
+use crate::tunnel::{CipherSet, HEADER_LEN, TAG_LEN};
 use crate::wire::Mac;
+use braid_control::key::{PresharedKey, PrivateKey};
 use braid_control::config::{
     Balance, BondMode, Config, Hairpin, LinkState, MasqueradeConfig, NatRefusal, OtherProtocols,
     Role,
 };
 use ipnet::Ipv4Net;
+use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Bytes the tunnel adds in front of and behind the inner IPv4 packet inside the
 /// outer IPv4 packet: outer IPv4 and UDP headers, braid header, tag.
 pub const TUNNEL_IP_OVERHEAD: usize = 20 + 8 + HEADER_LEN + TAG_LEN;
-/// Most sender lanes (workers) a peer may use; each has its own replay window.
+/// Most sender lanes (workers) a peer may use; each has its own counter and replay
+/// window per session.
 pub const MAX_LANES: usize = 64;
+
+/// The secrets a snapshot is built with, read from the files the config names.
+#[derive(Clone)]
+pub struct Secrets {
+    /// This end's static private key.
+    pub private: [u8; KEY_LEN],
+    /// Each peer's pre-shared key (config order; all zero when it has none).
+    pub psks: Vec<[u8; KEY_LEN]>,
+}
+
+impl Secrets {
+    /// Reads the key files `cfg` names (each refused when group or others can read it);
+    /// errors name the file.
+    pub fn load(cfg: &Config) -> Result<Secrets, String> {
+        let private = PrivateKey::load(&cfg.private_key_file)
+            .map_err(|e| format!("private_key_file: {e}"))?;
+        let psks = cfg
+            .peers
+            .iter()
+            .map(|p| match &p.preshared_key_file {
+                Some(path) => PresharedKey::load(path)
+                    .map(|k| *k.bytes())
+                    .map_err(|e| format!("peer {}: preshared_key_file: {e}", p.name)),
+                None => Ok([0; KEY_LEN]),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Secrets {
+            private: *private.bytes(),
+            psks,
+        })
+    }
+}
+
+impl Secrets {
+    /// The lab's test keys for `cfg` (the edge's or the hub's private key by its role, no
+    /// pre-shared keys), as the configs in `tests/data` expect them.
+    #[cfg(test)]
+    pub(crate) fn of_lab(cfg: &Config) -> Secrets {
+        Secrets {
+            private: match cfg.role {
+                Role::Edge => braid_testkit::EDGE_PRIVATE,
+                Role::Hub => braid_testkit::HUB_PRIVATE,
+            },
+            psks: vec![[0; KEY_LEN]; cfg.peers.len()],
+        }
+    }
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secrets(..)")
+    }
+}
 
 /// A dataplane interface as the pipeline uses it.
 #[derive(Debug, Clone)]
@@ -43,9 +101,13 @@ pub struct Link {
     /// Position among the peer's links: the link id on the wire.
     pub id: u8,
     pub port: PortId,
-    /// Next hop towards `remote` (None: on-link).
+    /// Next hop towards the peer's endpoint (None: on-link).
     pub gateway: Option<Ipv4Addr>,
-    pub remote: SocketAddrV4,
+    /// The peer's endpoint as configured (a hub may leave it to be learned).
+    pub remote: Option<SocketAddrV4>,
+    /// The peer's endpoint as last seen on an authenticated message (hub only);
+    /// carried over like `health`.
+    pub endpoint: Arc<Endpoint>,
     /// Configured weight, kept while the link is down.
     pub weight: u32,
     /// Administrative state: a link that is down is scheduled as if its weight were 0.
@@ -53,7 +115,7 @@ pub struct Link {
     /// Slot of this link in the workers' counters.
     pub slot: LinkSlot,
     /// What its probes measured and whether its health lets it carry data; carried
-    /// over to the next snapshot while the peer (by id) and the link (by name) stay.
+    /// over to the next snapshot while the peer (by key) and the link (by name) stay.
     pub health: Arc<LinkHealth>,
 }
 
@@ -66,28 +128,49 @@ impl Link {
             LinkState::Up | LinkState::Down => 0,
         }
     }
+
+    /// Where the link's messages go: the endpoint learned from the peer, else the one
+    /// configured.
+    #[inline]
+    pub fn destination(&self) -> Option<SocketAddrV4> {
+        self.endpoint.get().or(self.remote)
+    }
 }
 
 /// A tunnel peer.
-#[derive(Debug)]
 pub struct Peer {
     pub name: String,
-    pub id: u32,
-    pub sealer: Sealer,
+    /// The peer's static public key: who it is.
+    pub public_key: [u8; KEY_LEN],
+    /// The pre-shared key mixed into its handshakes (all zero: none).
+    psk: [u8; KEY_LEN],
+    /// Its sessions; carried over to the next snapshot while the peer stays.
+    pub keys: Arc<PeerKeys>,
     pub allowed: Vec<Ipv4Net>,
     pub links: Vec<Link>,
     /// Largest inner IPv4 packet every link of this peer carries.
     pub inner_mtu: u16,
-    /// Replay windows, one per sender lane; shared by all workers and carried
-    /// over to the next snapshot so a reload does not reopen them.
-    pub replay: Arc<[Mutex<ReplayWindow>]>,
     /// A new scheduler for the snapshot's bond mode and balance, made once:
     /// every worker takes a copy (a flow-mode table is 1024 scheduling steps).
     /// Never picks.
     scheduler: Scheduler,
 }
 
+impl fmt::Debug for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Peer")
+            .field("name", &self.name)
+            .field("links", &self.links)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Peer {
+    /// The pre-shared key of the peer's handshakes.
+    pub fn psk(&self) -> &[u8; KEY_LEN] {
+        &self.psk
+    }
+
     /// A new scheduler over this peer's link weights.
     pub fn scheduler(&self, mode: BondMode, balance: Balance) -> Scheduler {
         let w: Vec<u32> = self.links.iter().map(Link::effective_weight).collect();
@@ -153,7 +236,12 @@ impl Masquerade {
 #[derive(Debug)]
 pub struct Snapshot {
     pub role: Role,
-    pub id: u32,
+    /// This end's static keys.
+    pub statics: StaticKeys,
+    /// Answers the initiations of the peers (used on a hub).
+    pub responder: Responder,
+    /// The ciphers this end runs fast, offered in its handshakes.
+    pub offer: CipherSet,
     pub tunnel_port: u16,
     pub mode: BondMode,
     pub balance: Balance,
@@ -187,7 +275,8 @@ pub struct AddrUse {
 struct Index {
     /// By address as a number: compared in one instruction.
     addrs: Vec<(u32, AddrUse)>,
-    peer_ids: Vec<(u32, PeerIdx)>,
+    /// By public key.
+    peer_keys: Vec<([u8; KEY_LEN], PeerIdx)>,
     masq_on: Vec<Option<MasqIdx>>,
 }
 
@@ -218,20 +307,20 @@ impl Index {
             }
         }
         addrs.sort_unstable_by_key(|(a, _)| *a);
-        // A stable sort keeps the first peer of an id first; dedup keeps it.
-        let mut peer_ids: Vec<(u32, PeerIdx)> = peers
+        // A stable sort keeps the first peer of a key first; dedup keeps it.
+        let mut peer_keys: Vec<([u8; KEY_LEN], PeerIdx)> = peers
             .iter()
             .enumerate()
-            .map(|(i, p)| (p.id, PeerIdx(i)))
+            .map(|(i, p)| (p.public_key, PeerIdx(i)))
             .collect();
-        peer_ids.sort_by_key(|(id, _)| *id);
-        peer_ids.dedup_by_key(|(id, _)| *id);
+        peer_keys.sort_by_key(|(k, _)| *k);
+        peer_keys.dedup_by_key(|(k, _)| *k);
         let masq_on = (0..ports.len())
             .map(|port| masquerades.iter().position(|m| m.port == port).map(MasqIdx))
             .collect();
         Index {
             addrs,
-            peer_ids,
+            peer_keys,
             masq_on,
         }
     }
@@ -247,37 +336,37 @@ impl Index {
 
 impl Snapshot {
     /// Builds a snapshot from a validated config, the MAC of each interface (in
-    /// config order) and each peer's key (in config order).
+    /// config order) and the secrets its files hold.
     pub fn build(
         cfg: &Config,
         macs: &[Mac],
-        keys: &[[u8; 32]],
+        secrets: &Secrets,
         generation: u64,
     ) -> Result<Snapshot, String> {
-        Snapshot::make(cfg, macs, keys, generation, None)
+        Snapshot::make(cfg, macs, secrets, generation, None)
     }
 
     /// The snapshot that follows `previous` for a changed config: generation + 1, and each
-    /// peer that stays (same id) keeps its replay windows, so a change never lets a packet
-    /// that was already accepted in again.
+    /// peer that stays (same public key) keeps its sessions, with their counters and
+    /// replay windows, so a change costs no handshake and lets no old packet in again.
     pub fn rebuild(
         cfg: &Config,
         macs: &[Mac],
-        keys: &[[u8; 32]],
+        secrets: &Secrets,
         previous: &Snapshot,
     ) -> Result<Snapshot, String> {
-        Snapshot::make(cfg, macs, keys, previous.generation + 1, Some(previous))
+        Snapshot::make(cfg, macs, secrets, previous.generation + 1, Some(previous))
     }
 
     fn make(
         cfg: &Config,
         macs: &[Mac],
-        keys: &[[u8; 32]],
+        secrets: &Secrets,
         generation: u64,
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, String> {
         let ports = build_ports(cfg, macs)?;
-        let peers = build_peers(cfg, keys, &ports, previous)?;
+        let peers = build_peers(cfg, &secrets.psks, &ports, previous)?;
         let routes = build_routes(cfg, &ports, &peers)?;
         let masquerades = cfg
             .masquerades
@@ -294,9 +383,13 @@ impl Snapshot {
             })
             .collect::<Result<Vec<_>, String>>()?;
         let index = Index::build(&ports, &peers, &masquerades);
+        let statics = StaticKeys::from_private(secrets.private);
+        let offer = CipherSet::local();
         Ok(Snapshot {
             role: cfg.role,
-            id: cfg.id,
+            responder: Responder::new(statics.clone(), offer),
+            statics,
+            offer,
             tunnel_port: cfg.tunnel_port,
             mode: cfg.bond.mode,
             balance: cfg.bond.balance,
@@ -309,6 +402,21 @@ impl Snapshot {
             generation,
             index,
         })
+    }
+
+    /// True for a UDP port braid's tunnel listens on: worker i sends from
+    /// `tunnel_port + i`, and a peer (or the NAT on the way) answers to that port.
+    #[inline]
+    pub fn is_tunnel_port(&self, port: u16) -> bool {
+        u32::from(port).wrapping_sub(u32::from(self.tunnel_port)) < self.workers as u32
+    }
+
+    /// The UDP port worker `lane` sends tunnel messages from: a port per worker, so
+    /// that the peer's receive-side scaling keeps one worker's messages (and so each
+    /// flow, which stays on one worker) on one queue.
+    #[inline]
+    pub fn tunnel_port_of(&self, lane: crate::ids::Lane) -> u16 {
+        self.tunnel_port.wrapping_add(u16::from(lane.0))
     }
 
     /// What `ip` is to braid: a port's own address, a masquerade's, both or neither.
@@ -329,15 +437,14 @@ impl Snapshot {
         self.index.masq_on.get(port).copied().flatten()
     }
 
-    /// The peer with tunnel sender id `id`.
-    #[inline]
-    pub fn peer_by_id(&self, id: u32) -> Option<PeerIdx> {
+    /// The peer whose static public key is `key`.
+    pub fn peer_by_key(&self, key: &[u8; KEY_LEN]) -> Option<PeerIdx> {
         let i = self
             .index
-            .peer_ids
-            .binary_search_by_key(&id, |(id, _)| *id)
+            .peer_keys
+            .binary_search_by_key(key, |(k, _)| *k)
             .ok()?;
-        self.index.peer_ids.get(i).map(|(_, p)| *p)
+        self.index.peer_keys.get(i).map(|(_, p)| *p)
     }
 
     /// Peer `p`.
@@ -377,21 +484,21 @@ fn build_ports(cfg: &Config, macs: &[Mac]) -> Result<Vec<PortInfo>, String> {
         .collect())
 }
 
-/// The peers with their links, keys and replay windows (kept from `previous` for a
-/// peer that stays).
+/// The peers with their links and sessions (kept from `previous` for a peer that stays).
 fn build_peers(
     cfg: &Config,
-    keys: &[[u8; 32]],
+    psks: &[[u8; KEY_LEN]],
     ports: &[PortInfo],
     previous: Option<&Snapshot>,
 ) -> Result<Vec<Peer>, String> {
-    if keys.len() < cfg.peers.len() {
-        return Err("a key is missing for a peer".into());
+    if psks.len() < cfg.peers.len() {
+        return Err("a pre-shared key is missing for a peer".into());
     }
     let mut peers = Vec::new();
     let mut slot = 0;
-    for (pc, key) in cfg.peers.iter().zip(keys) {
-        let before = previous.and_then(|s| s.peer_by_id(pc.id).and_then(|i| s.peer(i)));
+    for (pc, psk) in cfg.peers.iter().zip(psks) {
+        let public_key = *pc.public_key.bytes();
+        let before = previous.and_then(|s| s.peer_by_key(&public_key).and_then(|i| s.peer(i)));
         let mut links = Vec::new();
         for (id, lc) in pc.links.iter().enumerate() {
             let port = port_of(ports, &lc.interface)
@@ -399,19 +506,18 @@ fn build_peers(
             if slot >= MAX_LINKS || id > usize::from(u8::MAX) {
                 return Err(format!("more than {MAX_LINKS} links in all"));
             }
+            let kept = before.and_then(|p| p.links.iter().find(|l| l.name == lc.name));
             links.push(Link {
                 name: lc.name.clone(),
                 id: id as u8,
                 port,
                 gateway: lc.gateway,
                 remote: lc.remote,
+                endpoint: kept.map(|l| Arc::clone(&l.endpoint)).unwrap_or_default(),
                 weight: lc.weight,
                 state: lc.state,
                 slot: LinkSlot(slot),
-                health: before
-                    .and_then(|p| p.links.iter().find(|l| l.name == lc.name))
-                    .map(|l| Arc::clone(&l.health))
-                    .unwrap_or_default(),
+                health: kept.map(|l| Arc::clone(&l.health)).unwrap_or_default(),
             });
             slot += 1;
         }
@@ -421,21 +527,16 @@ fn build_peers(
             .map(|p| usize::from(p.mtu).saturating_sub(TUNNEL_IP_OVERHEAD))
             .min()
             .unwrap_or(0) as u16;
-        let replay = before.map(|p| Arc::clone(&p.replay)).unwrap_or_else(|| {
-            (0..MAX_LANES)
-                .map(|_| Mutex::new(ReplayWindow::new()))
-                .collect()
-        });
         let weights: Vec<u32> = links.iter().map(Link::effective_weight).collect();
         let scheduler = Scheduler::new(&weights, cfg.bond.mode, cfg.bond.balance);
         peers.push(Peer {
             name: pc.name.clone(),
-            id: pc.id,
-            sealer: Sealer::new(key),
+            public_key,
+            psk: *psk,
+            keys: before.map(|p| Arc::clone(&p.keys)).unwrap_or_default(),
             allowed: pc.allowed.clone(),
             links,
             inner_mtu,
-            replay,
             scheduler,
         });
     }
@@ -497,7 +598,7 @@ mod tests {
         use crate::health::{Board, Change, Figures, Why};
         let text = EDGE.replacen("weight = 1\n", "weight = 1\nstate = \"down\"\n", 1);
         let cfg: Config = toml::from_str(&text).unwrap();
-        let snap = Snapshot::build(&cfg, &[[2, 0, 0, 0, 1, 0]; 3], &[[3; 32]], 1).unwrap();
+        let snap = Snapshot::build(&cfg, &[[2, 0, 0, 0, 1, 0]; 3], &Secrets::of_lab(&cfg), 1).unwrap();
         let [isp1, isp2] = [&snap.peers[0].links[0], &snap.peers[0].links[1]];
         // isp1 is down by hand though healthy: the administrative state wins.
         assert!(isp1.health.is_up());
@@ -519,8 +620,9 @@ mod tests {
         assert_eq!(board.take_events().len(), 2);
         // A rebuilt snapshot keeps the links' health (same peer, same names).
         board.record(&isp2.health, ("hub", "isp2"), down, Figures::default());
-        let next = Snapshot::rebuild(&cfg, &[[2, 0, 0, 0, 1, 0]; 3], &[[3; 32]], &snap).unwrap();
+        let next = Snapshot::rebuild(&cfg, &[[2, 0, 0, 0, 1, 0]; 3], &Secrets::of_lab(&cfg), &snap).unwrap();
         assert!(Arc::ptr_eq(&next.peers[0].links[1].health, &isp2.health));
+        assert!(Arc::ptr_eq(&next.peers[0].keys, &snap.peers[0].keys));
         assert_eq!(next.peers[0].links[1].effective_weight(), 0);
     }
 
@@ -529,7 +631,7 @@ mod tests {
         for (mode, name) in [(BondMode::Packet, "packet"), (BondMode::Flow, "flow")] {
             let text = EDGE.replace("mode = \"packet\"", &format!("mode = \"{name}\""));
             let cfg: Config = toml::from_str(&text).unwrap();
-            let snap = Snapshot::build(&cfg, &[[2, 0, 0, 0, 1, 0]; 3], &[[3; 32]], 1).unwrap();
+            let snap = Snapshot::build(&cfg, &[[2, 0, 0, 0, 1, 0]; 3], &Secrets::of_lab(&cfg), 1).unwrap();
             assert_eq!(snap.mode, mode);
             let peer = &snap.peers[0];
             let w: Vec<u32> = peer.links.iter().map(Link::effective_weight).collect();

@@ -7,8 +7,9 @@ use crate::snapshot::{Peer, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
 use braid_control::proto::{
     DropCount, HealthInfo, InterfaceInfo, InterfaceTraffic, Interfaces, LinkInfo, Links, PeerInfo,
-    QueueCounters, Stats, Status, WorkerCounters,
+    QueueCounters, SessionInfo, Stats, Status, WorkerCounters,
 };
+use braid_control::key::PublicKey;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,10 +23,12 @@ fn mac_text(mac: &[u8; 6]) -> String {
 pub fn status(rt: &Runtime, uptime: Duration) -> Status {
     let c = rt.config();
     let snap = rt.shared().snapshot.load();
+    // The workers' clock started with the daemon, within a millisecond of `uptime`'s.
+    let now = uptime.as_nanos() as u64;
     Status {
         version: env!("CARGO_PKG_VERSION").into(),
         role: c.role,
-        id: c.id,
+        public_key: PublicKey::from_bytes(snap.statics.public()).to_string(),
         uptime_ms: uptime.as_millis() as u64,
         workers: c.workers,
         generation: snap.generation,
@@ -48,7 +51,11 @@ pub fn status(rt: &Runtime, uptime: Duration) -> Status {
             .iter()
             .map(|p| PeerInfo {
                 name: p.name.clone(),
-                id: p.id,
+                public_key: PublicKey::from_bytes(p.public_key).to_string(),
+                session: p.keys.sending().map(|l| SessionInfo {
+                    cipher: l.send.cipher().name().into(),
+                    age_ms: now.saturating_sub(l.born) / 1_000_000,
+                }),
                 allowed: p.allowed.clone(),
                 links: p.links.len(),
                 links_active: p.links.iter().filter(|l| l.effective_weight() > 0).count(),
@@ -107,7 +114,7 @@ fn link_infos(snap: &Snapshot, totals: &Totals, sampler: &Sampler) -> Vec<LinkIn
                     .map(|i| i.name.clone())
                     .unwrap_or_default(),
                 gateway: l.gateway,
-                remote: l.remote,
+                remote: l.destination(),
                 state: l.state,
                 weight: l.weight,
                 effective_weight: l.effective_weight(),

@@ -3,10 +3,9 @@
 //! workers see the old one or the new one, and a refused change leaves everything as it was.
 
 use crate::pipeline::Shared;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Secrets, Snapshot};
 use crate::wire::Mac;
 use braid_control::config::{Config, LinkConfig, PeerConfig, Problem, RuleConfig};
-use braid_control::key::Key;
 use braid_control::proto::{Changed, ErrorKind, ErrorReply, LinkWeight, Request, Running};
 use ipnet::Ipv4Net;
 use std::path::{Path, PathBuf};
@@ -17,7 +16,7 @@ pub struct Runtime {
     config: Config,
     config_path: PathBuf,
     macs: Vec<Mac>,
-    keys: Vec<[u8; 32]>,
+    secrets: Secrets,
     shared: Arc<Shared>,
 }
 
@@ -43,12 +42,12 @@ fn invalid(problems: &[Problem]) -> ErrorReply {
 
 impl Runtime {
     /// The runtime of a daemon that started with `config` (read from `config_path`), the MACs
-    /// of its interfaces and the keys of its peers (in config order), running `shared`.
+    /// of its interfaces and the secrets of its key files, running `shared`.
     pub fn new(
         config: Config,
         config_path: &Path,
         macs: Vec<Mac>,
-        keys: Vec<[u8; 32]>,
+        secrets: Secrets,
         shared: Arc<Shared>,
     ) -> Runtime {
         Runtime {
@@ -56,7 +55,7 @@ impl Runtime {
             config_path: std::fs::canonicalize(config_path)
                 .unwrap_or_else(|_| config_path.to_path_buf()),
             macs,
-            keys,
+            secrets,
             shared,
         }
     }
@@ -157,16 +156,8 @@ impl Runtime {
             problems: e.to_string().lines().map(str::to_owned).collect(),
         })?;
         self.check_restart_fields(&next)?;
-        let keys = next
-            .peers
-            .iter()
-            .map(|p| {
-                Key::load(&p.key_file)
-                    .map(|k| *k.bytes())
-                    .map_err(|e| refused(format!("peer {}: {e}", p.name)))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.install(next, Some(keys))
+        let secrets = Secrets::load(&next).map_err(refused)?;
+        self.install(next, Some(secrets))
     }
 
     /// Fields a running daemon cannot take over: they need a restart.
@@ -218,15 +209,16 @@ impl Runtime {
     fn install(
         &mut self,
         next: Config,
-        keys: Option<Vec<[u8; 32]>>,
+        secrets: Option<Secrets>,
     ) -> Result<Changed, ErrorReply> {
         let previous = self.shared.snapshot.load();
-        let keys = keys.unwrap_or_else(|| self.keys.clone());
-        let snapshot = Snapshot::rebuild(&next, &self.macs, &keys, &previous).map_err(refused)?;
+        let secrets = secrets.unwrap_or_else(|| self.secrets.clone());
+        let snapshot =
+            Snapshot::rebuild(&next, &self.macs, &secrets, &previous).map_err(refused)?;
         let generation = snapshot.generation;
         self.shared.snapshot.store(Arc::new(snapshot));
         self.config = next;
-        self.keys = keys;
+        self.secrets = secrets;
         Ok(Changed { generation })
     }
 }

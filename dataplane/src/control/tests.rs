@@ -6,7 +6,7 @@ use super::{Control, Listeners, Runtime};
 use crate::frame::{Frame, Verdict};
 use crate::ids::Lane;
 use crate::pipeline::{Pipeline, Shared};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Secrets, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
 use crate::tunnel::Header;
 use crate::wire::{ethernet, ipv4, Mac};
@@ -26,11 +26,16 @@ use std::sync::Arc;
 
 const EDGE: &str = braid_testkit::EDGE;
 const HUB: &str = braid_testkit::HUB;
-const KEY: [u8; 32] = [9; 32];
 const EDGE_MACS: [Mac; 3] = braid_testkit::EDGE_MACS;
 const HUB_MAC: Mac = braid_testkit::HUB_MAC;
 const GW_MAC: Mac = [2, 0, 0, 0, 9, 9];
 const S: u64 = 1_000_000_000;
+
+/// The public key of a second edge (private key 32 bytes 3).
+fn edge2_public() -> String {
+    let keys = crate::tunnel::handshake::StaticKeys::from_private([3; 32]);
+    braid_control::key::PublicKey::from_bytes(keys.public()).to_string()
+}
 
 /// A directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -64,15 +69,12 @@ struct Daemon {
     metrics: std::net::SocketAddr,
 }
 
-/// Writes `text` (a lab config) and its key file to a new directory and loads it.
+/// Writes `text` (a lab config) and the lab's key files to a new directory and loads it.
 fn lab_config(text: &str) -> (TempDir, PathBuf, Config) {
     let dir = TempDir::new();
-    let key = dir.0.join("peer.key");
-    let hex: String = KEY.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::write(&key, format!("{hex}\n")).unwrap();
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    braid_testkit::write_lab_keys(&dir.0).unwrap();
     let path = dir.0.join("braidd.toml");
-    std::fs::write(&path, text.replace("\"unused\"", "\"peer.key\"")).unwrap();
+    std::fs::write(&path, text).unwrap();
     let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     (dir, path, cfg)
 }
@@ -81,9 +83,9 @@ impl Daemon {
     /// Serves `text` (a lab config; its key file is written next to it).
     fn start(text: &str, macs: &[Mac]) -> Daemon {
         let (dir, path, cfg) = lab_config(text);
-        let keys = vec![KEY; cfg.peers.len()];
-        let snap = Snapshot::build(&cfg, macs, &keys, 1).unwrap();
-        let shared = Arc::new(Shared::new(snap));
+        let secrets = Secrets::load(&cfg).unwrap();
+        let snap = Snapshot::build(&cfg, macs, &secrets, 1).unwrap();
+        let shared = Arc::new(Shared::new(snap, 7));
         let stats: Vec<_> = (0..2).map(|_| Arc::new(WorkerStats::default())).collect();
         let mail = Arc::new(Mailboxes::new(2).unwrap().0);
         let stop = Arc::new(AtomicBool::new(false));
@@ -93,7 +95,7 @@ impl Daemon {
         )
         .unwrap();
         let metrics = listeners.metrics_addr().unwrap();
-        let runtime = Runtime::new(cfg, &path, macs.to_vec(), keys, Arc::clone(&shared));
+        let runtime = Runtime::new(cfg, &path, macs.to_vec(), secrets, Arc::clone(&shared));
         let control = listeners
             .serve(runtime, stats.clone(), Arc::clone(&mail), Arc::clone(&stop))
             .unwrap();
@@ -270,7 +272,10 @@ fn every_request_is_answered() {
         panic!()
     };
     assert_eq!(s.role, braid_control::config::Role::Edge);
-    assert_eq!((s.id, s.workers, s.generation), (1, 1, 1));
+    assert_eq!((s.workers, s.generation), (1, 1));
+    assert_eq!(s.public_key, braid_testkit::EDGE_PUBLIC);
+    assert_eq!(s.peers[0].public_key, braid_testkit::HUB_PUBLIC);
+    assert_eq!(s.peers[0].session, None, "no handshake without a hub");
     assert_eq!(s.config, std::fs::canonicalize(d.config_path()).unwrap());
     let names: Vec<&str> = s.interfaces.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["lan0", "wan1", "wan2"]);
@@ -295,7 +300,7 @@ fn every_request_is_answered() {
         })
         .collect();
     assert_eq!(links, [("isp1", "wan1", 1, 0), ("isp2", "wan2", 2, 42)]);
-    assert_eq!(l.links[1].remote.to_string(), "203.0.113.2:7420");
+    assert_eq!(l.links[1].remote.unwrap().to_string(), "203.0.113.2:7420");
 
     let Reply::Routes(r) = c.call(&Request::Routes).unwrap() else {
         panic!()
@@ -359,15 +364,15 @@ fn every_request_is_answered() {
 #[test]
 fn weights_change_whole_or_not_at_all() {
     let d = Daemon::edge();
-    let replay = Arc::clone(&d.shared.snapshot.load().peers[0].replay);
+    let sessions = Arc::clone(&d.shared.snapshot.load().peers[0].keys);
     assert_eq!(d.weights(), [1, 2]);
 
     assert_eq!(changed(d.call(set_weights(1, 3))), 2);
     assert_eq!((d.generation(), d.weights()), (2, vec![1, 3]));
     let snap = d.shared.snapshot.load();
     assert!(
-        Arc::ptr_eq(&replay, &snap.peers[0].replay),
-        "the replay windows are carried over"
+        Arc::ptr_eq(&sessions, &snap.peers[0].keys),
+        "the sessions (with their counters and replay windows) are carried over"
     );
 
     let e = refusal(d.call(set_weights(2000, 5)));
@@ -589,8 +594,8 @@ fn send(p: &mut Pipeline, n: u32) -> Vec<(usize, Vec<u8>)> {
         .collect()
 }
 
-fn seq_of(frame: &[u8]) -> u64 {
-    Header::parse(&frame[14 + 20 + 8..]).unwrap().seq
+fn counter_of(frame: &[u8]) -> u64 {
+    Header::parse(&frame[14 + 20 + 8..]).unwrap().counter
 }
 
 fn per_port(frames: &[(usize, Vec<u8>)]) -> [usize; 3] {
@@ -602,15 +607,11 @@ fn per_port(frames: &[(usize, Vec<u8>)]) -> [usize; 3] {
 }
 
 #[test]
-fn workers_follow_weights_and_link_state_and_sequences_never_repeat() {
+fn workers_follow_weights_and_link_state_and_counters_never_repeat() {
     let d = Daemon::edge();
-    let mut edge = Pipeline::new(
-        Arc::clone(&d.shared),
-        Lane(0),
-        1 << 40,
-        7,
-        Arc::clone(&d.stats[0]),
-    );
+    let hub_d = Daemon::start(HUB, &[HUB_MAC]);
+    d.shared.pair_with(&hub_d.shared, S).unwrap();
+    let mut edge = Pipeline::new(Arc::clone(&d.shared), Lane(0), 7, Arc::clone(&d.stats[0]));
     let n = &d.shared.neighbors;
     n.learn(1, "198.18.11.1".parse().unwrap(), GW_MAC, S);
     n.learn(2, "198.18.12.1".parse().unwrap(), GW_MAC, S);
@@ -642,29 +643,28 @@ fn workers_follow_weights_and_link_state_and_sequences_never_repeat() {
     );
     all.extend(after);
 
-    let seqs: Vec<u64> = all.iter().map(|(_, f)| seq_of(f)).collect();
+    let counters: Vec<u64> = all.iter().map(|(_, f)| counter_of(f)).collect();
     assert!(
-        seqs.windows(2).all(|w| w[1] == w[0] + 1),
-        "one lane's sequences run on across changes"
+        counters.windows(2).all(|w| w[1] == w[0] + 1),
+        "one lane's counters run on across changes: the session stays"
     );
-    assert_eq!(seqs[0], 1 << 40);
+    assert_eq!(counters[0], 0);
 }
 
 #[test]
 fn a_hub_keeps_its_replay_windows_across_changes() {
     let edge_d = Daemon::edge();
     let hub_d = Daemon::start(HUB, &[HUB_MAC]);
+    edge_d.shared.pair_with(&hub_d.shared, S).unwrap();
     let mut edge = Pipeline::new(
         Arc::clone(&edge_d.shared),
         Lane(0),
-        1 << 40,
         7,
         Arc::clone(&edge_d.stats[0]),
     );
     let mut hub = Pipeline::new(
         Arc::clone(&hub_d.shared),
         Lane(0),
-        1 << 41,
         7,
         Arc::clone(&hub_d.stats[0]),
     );
@@ -872,9 +872,9 @@ fn reload_applies_the_file_whole_or_refuses_it_whole() {
         ["interface: the interfaces (names and order) differ"]
     );
 
-    std::fs::write(&file, text.replace("peer.key", "missing.key")).unwrap();
+    std::fs::write(&file, text.replace("edge.key", "missing.key")).unwrap();
     let e = refusal(d.call(Request::Reload));
-    assert!(e.problems[0].contains("peer[0].key_file"), "{e}");
+    assert!(e.problems[0].contains("private_key_file"), "{e}");
 
     std::fs::write(
         &file,
@@ -982,8 +982,7 @@ fn counted_workers() -> Vec<Arc<WorkerStats>> {
 /// The metrics of `text` at `generation` and 12.3456 s of uptime, the version replaced by `VERSION`.
 fn rendered(text: &str, macs: &[Mac], generation: u64) -> String {
     let (_dir, _, cfg) = lab_config(text);
-    let keys = vec![KEY; cfg.peers.len()];
-    let snap = Snapshot::build(&cfg, macs, &keys, generation).unwrap();
+    let snap = Snapshot::build(&cfg, macs, &Secrets::load(&cfg).unwrap(), generation).unwrap();
     // The first link has had probes: three answered after 12.5, 14.5 and 12.5 ms, one
     // lost, and a report from the peer.
     let t = crate::health::Timing::default();
@@ -1017,9 +1016,10 @@ fn metrics_text_is_unchanged() {
         rendered(&edge, &EDGE_MACS, 7),
         include_str!("testdata/metrics_edge.prom")
     );
-    let second = "[[peer]]\nname = \"e\\\"dge\\\\2\"\nid = 3\nkey_file = \"unused\"\n\
+    let second = "[[peer]]\nname = \"e\\\"dge\\\\2\"\npublic_key = \"EDGE2\"\n\
                   allowed = [\"198.18.2.0/24\"]\n[[peer.link]]\nname = \"isp1\"\n\
-                  interface = \"wan0\"\ngateway = \"203.0.113.1\"\nremote = \"198.18.21.2:7420\"\n";
+                  interface = \"wan0\"\ngateway = \"203.0.113.1\"\nremote = \"198.18.21.2:7420\"\n"
+        .replace("EDGE2", &edge2_public());
     let hub = HUB.replacen("[[route]]", &format!("{second}[[route]]"), 1);
     assert_eq!(
         rendered(&hub, &[HUB_MAC], 1),
@@ -1031,11 +1031,12 @@ fn metrics_text_is_unchanged() {
 fn a_runtime_without_a_socket_refuses_reads_as_changes() {
     let d = Daemon::edge();
     let cfg = Config::load(&d.config_path()).unwrap();
+    let secrets = Secrets::load(&cfg).unwrap();
     let mut rt = Runtime::new(
         cfg,
         Path::new(&d.config_path()),
         EDGE_MACS.to_vec(),
-        vec![KEY],
+        secrets,
         Arc::clone(&d.shared),
     );
     let e = rt.apply(&Request::Status).unwrap_err();
@@ -1045,9 +1046,10 @@ fn a_runtime_without_a_socket_refuses_reads_as_changes() {
 
 #[test]
 fn a_hub_with_several_edges_needs_the_peer_named() {
-    let second = "[[peer]]\nname = \"edge2\"\nid = 3\nkey_file = \"unused\"\n\
+    let second = "[[peer]]\nname = \"edge2\"\npublic_key = \"EDGE2\"\n\
                   allowed = [\"198.18.2.0/24\"]\n[[peer.link]]\nname = \"isp1\"\n\
-                  interface = \"wan0\"\ngateway = \"203.0.113.1\"\nremote = \"198.18.21.2:7420\"\n";
+                  interface = \"wan0\"\ngateway = \"203.0.113.1\"\nremote = \"198.18.21.2:7420\"\n"
+        .replace("EDGE2", &edge2_public());
     let text = HUB.replacen("[[route]]", &format!("{second}[[route]]"), 1);
     let d = Daemon::start(&text, &[HUB_MAC]);
     let e = refusal(d.call(link_state("isp1", LinkState::Down)));
@@ -1094,17 +1096,16 @@ fn nat_lists_the_sessions_the_workers_hold() {
     };
     assert!(!n.enabled && n.masquerades.is_empty() && n.sessions.is_empty());
 
+    edge_d.shared.pair_with(&hub_d.shared, S).unwrap();
     let mut edge = Pipeline::new(
         Arc::clone(&edge_d.shared),
         Lane(0),
-        1 << 40,
         7,
         Arc::clone(&edge_d.stats[0]),
     );
     let mut hub = Pipeline::new(
         Arc::clone(&hub_d.shared),
         Lane(0),
-        1 << 41,
         7,
         Arc::clone(&hub_d.stats[0]),
     );

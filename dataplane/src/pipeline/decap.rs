@@ -1,28 +1,50 @@
-//! Out of the bond: authenticate a tunnel datagram, check it against replay and
-//! the peer's allowed prefixes, and leave the inner packet to be routed.
+//! Out of the bond: authenticate a tunnel datagram under its session, check it against
+//! replay and the peer's allowed prefixes, and leave the inner packet to be routed.
+//! Handshake messages go to their own stage.
 
+use super::handshake::is_handshake;
+use super::keys::Keys;
 use super::meta::{IpFacts, Meta};
 use super::{Ctx, Next};
-use crate::frame::Frame;
+use crate::frame::{Frame, Verdict};
 use crate::ids::PeerIdx;
+use crate::session::{Live, Sessions};
+use std::sync::Arc;
 use crate::snapshot::{Link, Peer};
 use crate::stats::{DropReason, WorkerStats};
 use crate::tunnel::{Header, MsgType, Probe, TunnelError, HEADER_LEN, TAG_LEN};
 use crate::wire::{ethernet, ipv4, udp};
+use braid_control::config::Role;
+use std::net::SocketAddrV4;
 
 /// Opens the tunnel datagram in `frame` (trimmed to the outer packet). The inner
 /// packet takes the outer one's place behind the outer Ethernet header, so errors
 /// about it go back to the neighbour the datagram came from; then `Route`.
 #[inline]
-pub(super) fn open(ctx: &Ctx, stats: &WorkerStats, meta: &mut Meta, frame: &mut Frame<'_>) -> Next {
+pub(super) fn open(
+    ctx: &Ctx,
+    (keys, sessions): (&Keys, &Sessions),
+    stats: &WorkerStats,
+    meta: &mut Meta,
+    frame: &mut Frame<'_>,
+) -> Next {
     let start = ethernet::HEADER_LEN + meta.ip.header_len + udp::HEADER_LEN;
     let Some(msg) = frame.data_mut().get_mut(start..) else {
         return Next::Drop(DropReason::Truncated);
     };
-    let (header, idx, peer, link) = match authenticate(ctx, msg) {
+    if is_handshake(msg) {
+        return Next::Handshake;
+    }
+    let (header, idx, peer, link) = match authenticate(ctx, keys, sessions, msg) {
         Ok(found) => found,
         Err(why) => return Next::Drop(why),
     };
+    if ctx.snap.role == Role::Hub {
+        // Behind NAT, or on a new address: the edge is where its last message came from.
+        let port = meta.ip.l4.src_port().unwrap_or(ctx.snap.tunnel_port);
+        link.endpoint
+            .learn(SocketAddrV4::new(meta.ip.src, port));
+    }
     let plain = msg
         .get(HEADER_LEN..msg.len().saturating_sub(TAG_LEN))
         .unwrap_or(&[]);
@@ -30,6 +52,10 @@ pub(super) fn open(ctx: &Ctx, stats: &WorkerStats, meta: &mut Meta, frame: &mut 
         MsgType::Data => None,
         MsgType::Probe => Some(Next::Answer(idx, header.link)),
         MsgType::ProbeReply => Some(Next::Heard(idx, header.link)),
+        MsgType::Keepalive => {
+            stats.local.add(1);
+            return Next::Done(Verdict::Drop);
+        }
     };
     if let Some(next) = probe {
         // The probe's payload goes in front, behind the Ethernet header.
@@ -62,42 +88,51 @@ pub(super) fn open(ctx: &Ctx, stats: &WorkerStats, meta: &mut Meta, frame: &mut 
     Next::Route
 }
 
-/// Finds the sender and link of the message in `msg`, opens it in place, and
-/// takes it through the replay window, which moves only for a message whose tag
-/// verified. The window is looked at once, after the AEAD: a replayed message costs
-/// the AEAD as a forged one does, and the window's lock is taken once a packet.
+/// Finds the session and link of the message in `msg`, opens it in place, and takes it
+/// through the session's replay window, which moves only for a message whose tag
+/// verified. The window is looked at once, after the AEAD: a replayed message costs the
+/// AEAD as a forged one does, and the window's lock is taken once a packet. The first
+/// message under a responder's new session confirms it.
 #[inline]
 fn authenticate<'s>(
     ctx: &'s Ctx,
+    keys: &'s Keys,
+    sessions: &Sessions,
     msg: &mut [u8],
 ) -> Result<(Header, PeerIdx, &'s Peer, &'s Link), DropReason> {
     let header = match Header::parse(msg) {
         Ok(h) => h,
         Err(TunnelError::Truncated) => return Err(DropReason::Truncated),
+        Err(TunnelError::OldVersion) => return Err(DropReason::OldVersion),
         Err(_) => return Err(DropReason::BadTunnelHeader),
     };
-    let idx = ctx
-        .snap
-        .peer_by_id(header.sender)
-        .ok_or(DropReason::UnknownSender)?;
-    let peer = ctx.snap.peer(idx).ok_or(DropReason::UnknownSender)?;
+    let (idx, live) = keys
+        .receiver(header.receiver)
+        .ok_or(DropReason::UnknownSession)?;
+    let peer = ctx.snap.peer(idx).ok_or(DropReason::UnknownSession)?;
     let link = peer
         .links
         .get(usize::from(header.link))
         .ok_or(DropReason::UnknownLink)?;
-    let window = peer
-        .replay
-        .get(usize::from(header.lane))
-        .ok_or(DropReason::BadTunnelHeader)?;
-    match peer.sealer.open(msg) {
-        Ok(_) => {}
+    match live.recv.open(msg) {
+        Ok(()) => {}
         Err(TunnelError::Truncated) => return Err(DropReason::Truncated),
         Err(_) => return Err(DropReason::BadTag),
     }
-    if !window.lock().is_ok_and(|mut w| w.update(header.seq)) {
+    if !live.accept(header.lane, header.counter) {
         return Err(DropReason::Replayed);
     }
+    heard(ctx, sessions, peer, live);
     Ok((header, idx, peer, link))
+}
+
+/// Records that `live` carried an authenticated message now.
+#[inline]
+fn heard(ctx: &Ctx, sessions: &Sessions, peer: &Peer, live: &Arc<Live>) {
+    live.heard_at(ctx.now);
+    if !live.is_confirmed() {
+        peer.keys.confirm(sessions, ctx.now, live);
+    }
 }
 
 /// Moves the inner packet (`inner_len` bytes at `at`) up behind the frame's

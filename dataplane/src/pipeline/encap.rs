@@ -2,32 +2,28 @@
 //! the braid header, seal it, and leave it for delivery to the link's next hop.
 
 use super::forward::too_big;
+use super::keys::Keys;
 use super::meta::Meta;
-use super::sequences::{Schedulers, Sequences};
+use super::schedulers::Schedulers;
 use super::{Ctx, Next};
 use crate::bond::flow_hash;
 use crate::frame::Frame;
 use crate::ids::PeerIdx;
 use crate::stats::{DropReason, WorkerStats};
-use crate::tunnel::{Header, MsgType, Sealer, HEADER_LEN, TAG_LEN};
+use crate::tunnel::{Header, MsgType, SessionKey, HEADER_LEN, TAG_LEN};
 use crate::wire::{ethernet, ipv4, l4, udp};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Bytes written in front of the inner packet, behind the Ethernet header.
 pub(super) const OUTER_LEN: usize = ipv4::MIN_HEADER_LEN + udp::HEADER_LEN + HEADER_LEN;
 
-/// Outer UDP source ports are `FLOW_PORT_BASE | (flow hash & FLOW_PORT_MASK)`, so
-/// receivers' RSS spreads tunnel flows over queues.
-const FLOW_PORT_BASE: u16 = 0xc000;
-const FLOW_PORT_MASK: u16 = 0x3fff;
-
 /// Sends the IPv4 packet in `frame` (Ethernet header in front) through the bond
 /// of `peer`: TTL and MSS clamp of the inner packet, a link by the scheduler, the
-/// outer headers, the seal.
+/// outer headers, the seal under the peer's session.
 #[inline]
 pub(super) fn seal(
     ctx: &Ctx,
-    seqs: &mut Sequences,
+    keys: &Keys,
     scheds: &mut Schedulers,
     stats: &WorkerStats,
     meta: &mut Meta,
@@ -41,6 +37,9 @@ pub(super) fn seal(
     if inner_len > usize::from(p.inner_mtu) {
         return too_big(meta, p.inner_mtu);
     }
+    let Some(live) = keys.sender(peer) else {
+        return Next::Drop(DropReason::NoSession);
+    };
     let Some(inner) = frame.data_mut().get_mut(ethernet::HEADER_LEN..) else {
         return Next::Drop(DropReason::Truncated);
     };
@@ -57,47 +56,70 @@ pub(super) fn seal(
     let Some(out) = ctx.snap.ports.get(link.port) else {
         return Next::Drop(DropReason::NoLink);
     };
-    let Some(seq) = seqs.take(peer) else {
-        return Next::Drop(DropReason::NoLink);
+    let Some(remote) = link.destination() else {
+        return Next::Drop(DropReason::NoEndpoint);
     };
-    let outer = Outer {
+    let Some(counter) = live.next_counter(keys.lane()) else {
+        return Next::Drop(DropReason::NoSession);
+    };
+    let to = Addrs {
         src: out.addr,
-        remote: link.remote,
-        src_port: FLOW_PORT_BASE | (hash as u16 & FLOW_PORT_MASK),
-        header: Header {
-            msg_type: MsgType::Data,
-            link: link.id,
-            lane: seqs.lane().0,
-            sender: ctx.snap.id,
-            seq,
-        },
+        remote,
+        src_port: ctx.snap.tunnel_port_of(keys.lane()),
     };
-    if !wrap(frame, &outer, &p.sealer) {
+    let header = Header {
+        msg_type: MsgType::Data,
+        link: link.id,
+        lane: keys.lane().0,
+        receiver: live.remote_index,
+        counter,
+    };
+    if !wrap(frame, &to, &header, &live.send) {
         return Next::Drop(DropReason::TooBig);
     }
     if let Some(c) = stats.link(link.slot) {
         c.tx_packets.add(1);
         c.tx_bytes.add(inner_len as u64);
     }
-    Next::Deliver(link.port, link.gateway.unwrap_or(*link.remote.ip()))
+    Next::Deliver(link.port, link.gateway.unwrap_or(*remote.ip()))
 }
 
-/// The outer headers of one tunnel datagram.
-pub(super) struct Outer {
+/// Where one tunnel datagram goes, and from where.
+pub(super) struct Addrs {
     pub src: Ipv4Addr,
     pub remote: SocketAddrV4,
     pub src_port: u16,
-    pub header: Header,
 }
 
-/// Writes outer IPv4, UDP and braid headers in front of the inner packet and seals
-/// the message; false when the buffer has no room.
+/// Writes outer IPv4, UDP and braid headers in front of the payload behind the frame's
+/// Ethernet header, and seals the message with `key`; false when the buffer has no room.
 #[inline]
-pub(super) fn wrap(frame: &mut Frame<'_>, outer: &Outer, sealer: &Sealer) -> bool {
+pub(super) fn wrap(frame: &mut Frame<'_>, to: &Addrs, header: &Header, key: &SessionKey) -> bool {
     if !frame.push_front(OUTER_LEN) || !frame.set_len(frame.len() + TAG_LEN) {
         return false;
     }
-    let udp_len = frame.len() - ethernet::HEADER_LEN - ipv4::MIN_HEADER_LEN;
+    let Some(msg) = frame.data_mut().get_mut(OUTER_LEN - HEADER_LEN + ethernet::HEADER_LEN..)
+    else {
+        return false;
+    };
+    let Some(hdr) = msg.first_chunk_mut::<HEADER_LEN>() else {
+        return false;
+    };
+    header.emit(hdr);
+    key.seal(msg).is_ok() && udp_headers(frame, to)
+}
+
+/// Writes the outer IPv4 and UDP headers behind the Ethernet header, around the message
+/// that fills the rest of the frame; false when the frame is too short.
+#[inline]
+pub(super) fn udp_headers(frame: &mut Frame<'_>, to: &Addrs) -> bool {
+    let Some(udp_len) = frame
+        .len()
+        .checked_sub(ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN + udp::HEADER_LEN)
+        .map(|msg_len| msg_len + udp::HEADER_LEN)
+    else {
+        return false;
+    };
     let Some((outer_ip, rest)) = frame
         .data_mut()
         .get_mut(ethernet::HEADER_LEN..)
@@ -106,8 +128,8 @@ pub(super) fn wrap(frame: &mut Frame<'_>, outer: &Outer, sealer: &Sealer) -> boo
         return false;
     };
     ipv4::Repr {
-        src: outer.src,
-        dst: *outer.remote.ip(),
+        src: to.src,
+        dst: *to.remote.ip(),
         protocol: ipv4::PROTO_UDP,
         ttl: ipv4::DEFAULT_TTL,
         ident: 0,
@@ -115,19 +137,16 @@ pub(super) fn wrap(frame: &mut Frame<'_>, outer: &Outer, sealer: &Sealer) -> boo
         payload_len: udp_len as u16,
     }
     .emit(outer_ip);
-    let Some((udp_header, msg)) = rest.split_first_chunk_mut::<{ udp::HEADER_LEN }>() else {
+    let Some(udp_header) = rest.first_chunk_mut::<{ udp::HEADER_LEN }>() else {
         return false;
     };
-    // The checksum stays 0 (allowed for UDP over IPv4): the AEAD tag covers the message.
+    // The checksum stays 0 (allowed for UDP over IPv4): the AEAD tag or the handshake's
+    // own authentication covers the message.
     udp::Repr {
-        src_port: outer.src_port,
-        dst_port: outer.remote.port(),
+        src_port: to.src_port,
+        dst_port: to.remote.port(),
         payload_len: (udp_len - udp::HEADER_LEN) as u16,
     }
     .emit(udp_header);
-    let Some(hdr) = msg.first_chunk_mut::<HEADER_LEN>() else {
-        return false;
-    };
-    outer.header.emit(hdr);
-    sealer.seal(msg).is_ok()
+    true
 }

@@ -71,7 +71,14 @@ pub(super) fn arp(
 #[inline]
 pub(super) fn serve(ctx: &Ctx, stats: &WorkerStats, meta: &Meta, frame: &mut Frame<'_>) -> Next {
     match meta.ip.protocol {
-        ipv4::PROTO_UDP if meta.ip.udp_dst_port() == Some(ctx.snap.tunnel_port) => Next::Open,
+        ipv4::PROTO_UDP
+            if meta
+                .ip
+                .udp_dst_port()
+                .is_some_and(|p| ctx.snap.is_tunnel_port(p)) =>
+        {
+            Next::Open
+        }
         ipv4::PROTO_ICMP => echo(ctx, stats, meta, frame),
         _ => Next::Drop(DropReason::LocalUnsupported),
     }

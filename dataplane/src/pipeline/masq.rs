@@ -89,7 +89,9 @@ impl Masq {
             .map(|m| {
                 self.seed = crate::nat::mix(self.seed.wrapping_add(1));
                 let mut t = NatTable::new(&m.nat, slice, self.seed).ok()?;
-                t.reserve(Proto::Udp, snap.tunnel_port);
+                for lane in 0..snap.workers {
+                    t.reserve(Proto::Udp, snap.tunnel_port_of(Lane(lane as u8)));
+                }
                 Some(t)
             })
             .collect();

@@ -13,18 +13,21 @@
 //!                    ├─ Local ─┬─ echo ─────────────────────► Done
 //!                    │         └─ Open (decap) ─┬─ Route
 //!                    │                          ├─ Answer (a probe) ─► Deliver
-//!                    │                          └─ Heard (an answer) ─► Done
+//!                    │                          ├─ Heard (an answer) ─► Done
+//!                    │                          └─ Handshake ─► Deliver (answer)
 //!                    └─ Route ─┬─ Seal (encap) ─────────────► Deliver
 //!                              ├─ MasqOut ─► TranslateOut ──► Deliver (or Handoff)
 //!                              ├─ Deliver ─► Done (Tx, or waiting for ARP)
 //!                              └─ IcmpError ─► Seal | Deliver | Done
 //! ```
 //!
-//! Worker 0 also sends every link's probes when they are due ([`Prober`]), through
-//! `Deliver` like any other frame.
+//! Worker 0 also sends every link's probes when they are due ([`Prober`]), and on an
+//! edge the handshakes and keepalives ([`Handshaker`]), through `Deliver` like any
+//! other frame.
 //!
-//! State lives in named parts that each stage takes explicitly: [`Sequences`]
-//! and [`Schedulers`] (the bond), [`Resolve`] (neighbours), [`IcmpLimiter`],
+//! State lives in named parts that each stage takes explicitly: [`Keys`] (this
+//! worker's view of the sessions) and [`Schedulers`] (the bond), [`Resolve`]
+//! (neighbours), [`IcmpLimiter`],
 //! [`Masq`] (NAT tables), [`Out`] (frames sent by copy, handoffs) and the
 //! worker's counters. Time comes in through [`Pipeline::begin_batch`]; the
 //! pipeline reports its next deadline through [`Pipeline::next_deadline`].
@@ -42,15 +45,18 @@
 mod decap;
 mod encap;
 mod forward;
+mod handshake;
 mod icmp_error;
 mod ingress;
+mod keys;
 mod local;
 mod masq;
 mod meta;
 mod out;
+mod pairing;
 mod probe;
 mod resolve;
-mod sequences;
+mod schedulers;
 
 pub use masq::{Handoff, HANDOFF_QUEUE};
 pub use out::Out;
@@ -62,20 +68,24 @@ use crate::ids::{Lane, MasqIdx, PeerIdx};
 use crate::nat::SessionInfo;
 use crate::route::neighbor::NeighborMap;
 use crate::route::Neighbors;
+use crate::session::Sessions;
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
 use arc_swap::ArcSwap;
+use handshake::{Handshaker, DUE_FRAME};
 use icmp_error::{IcmpError, IcmpLimiter};
+use keys::Keys;
 use masq::{Masq, MasqOut, Resume};
 use meta::Meta;
 use probe::{Prober, PROBE_FRAME};
 use resolve::Resolve;
-use sequences::{Schedulers, Sequences};
+use schedulers::Schedulers;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 /// State shared by all workers of a daemon: the running configuration, the
-/// neighbour cache, and the board where link state changes are announced.
+/// neighbour cache, the board where link state changes are announced, and the
+/// sessions' board.
 #[derive(Debug)]
 pub struct Shared {
     /// The running configuration.
@@ -84,15 +94,19 @@ pub struct Shared {
     pub neighbors: Neighbors,
     /// Link state changes (the link health itself is in the snapshot's links).
     pub board: Board,
+    /// Session changes and numbering (the sessions are in the snapshot's peers).
+    pub sessions: Sessions,
 }
 
 impl Shared {
-    /// Shared state starting with `snapshot`.
-    pub fn new(snapshot: Snapshot) -> Shared {
+    /// Shared state starting with `snapshot`; `seed` scrambles session indices (take it
+    /// from a random source).
+    pub fn new(snapshot: Snapshot, seed: u64) -> Shared {
         Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             neighbors: Neighbors::new(crate::route::neighbor::DEFAULT_CAPACITY),
             board: Board::default(),
+            sessions: Sessions::new(seed),
         }
     }
 }
@@ -112,6 +126,8 @@ enum Next {
     Answer(PeerIdx, u8),
     /// An answer to our probe from this peer on this link: record it.
     Heard(PeerIdx, u8),
+    /// A handshake message: answer an initiation, or make the session of a response.
+    Handshake,
     /// TTL and policy routing.
     Route,
     /// Into the bond of this peer.
@@ -156,28 +172,21 @@ pub struct Pipeline {
     generation: u64,
     /// The board's change count the schedulers were built at.
     link_changes: u64,
-    seqs: Sequences,
+    keys: Keys,
     scheds: Schedulers,
     resolve: Resolve,
     icmp: IcmpLimiter,
     masq: Masq,
     prober: Prober,
+    handshaker: Handshaker,
     out: Out,
     stats: Arc<WorkerStats>,
 }
 
 impl Pipeline {
-    /// The pipeline of worker `lane`. Sequences start at `seq_start`, which must be
-    /// larger than any sequence this daemon sent before under the same keys (the
-    /// daemon derives it from the wall clock, see docs/PROTOCOL.md). `seed` keys the
-    /// NAT tables' hashes; take it from a random source.
-    pub fn new(
-        shared: Arc<Shared>,
-        lane: Lane,
-        seq_start: u64,
-        seed: u64,
-        stats: Arc<WorkerStats>,
-    ) -> Pipeline {
+    /// The pipeline of worker `lane`. `seed` keys the NAT tables' hashes; take it from
+    /// a random source.
+    pub fn new(shared: Arc<Shared>, lane: Lane, seed: u64, stats: Arc<WorkerStats>) -> Pipeline {
         let snap = shared.snapshot.load_full();
         let neigh = shared.neighbors.load();
         let mut p = Pipeline {
@@ -189,12 +198,13 @@ impl Pipeline {
             },
             generation: u64::MAX,
             link_changes: 0,
-            seqs: Sequences::new(lane, seq_start),
+            keys: Keys::new(lane),
             scheds: Schedulers::default(),
             resolve: Resolve::new(lane),
             icmp: IcmpLimiter::new(),
             masq: Masq::new(lane, seed),
             prober: Prober::new(lane),
+            handshaker: Handshaker::new(lane),
             out: Out::default(),
             stats,
         };
@@ -203,9 +213,9 @@ impl Pipeline {
     }
 
     /// Starts a batch at time `now` (monotonic ns): loads the current snapshot and
-    /// neighbour map, follows link state changes, then runs what is due (link
-    /// probes, released packets, ARP requests, NAT expiry). Calling it again at the
-    /// same time does nothing more.
+    /// neighbour map, follows link state and session changes, then runs what is due
+    /// (handshakes, link probes, released packets, ARP requests, NAT expiry). Calling
+    /// it again at the same time does nothing more.
     pub fn begin_batch(&mut self, now: u64) {
         self.ctx.now = now;
         self.ctx.snap = self.shared.snapshot.load_full();
@@ -219,6 +229,13 @@ impl Pipeline {
             self.link_changes = changes;
             self.scheds.sync(&self.ctx.snap);
         }
+        self.send_handshakes();
+        // The epoch is read before the sessions: a change made meanwhile moves it again.
+        let epoch = self.shared.sessions.epoch();
+        if self.keys.sync(&self.ctx.snap, epoch) {
+            // A peer may have a session to probe with now.
+            self.prober.reset();
+        }
         self.send_probes();
         self.resolve
             .on_timeout(&self.ctx, &mut self.out, &self.stats);
@@ -229,6 +246,7 @@ impl Pipeline {
     /// something to do, or `None` when nothing is due until a frame arrives.
     pub fn next_deadline(&self) -> Option<u64> {
         [
+            self.handshaker.next_deadline(),
             self.prober.next_deadline(),
             self.resolve.next_deadline(),
             self.masq.next_deadline(),
@@ -238,31 +256,52 @@ impl Pipeline {
         .min()
     }
 
-    /// Rebuilds per-peer state after a snapshot change: schedulers restart,
-    /// sequences of peers that stay are kept, NAT tables are kept while their
-    /// masquerade is unchanged, every link's timers are looked at.
+    /// Rebuilds per-peer state after a snapshot change: schedulers restart, NAT
+    /// tables are kept while their masquerade is unchanged, every link's and peer's
+    /// timers are looked at (sessions stay with their peers, in the snapshot).
     fn sync_snapshot(&mut self) {
         let snap = &self.ctx.snap;
         self.masq.sync(snap);
         self.link_changes = self.shared.board.changes();
         self.scheds.sync(snap);
-        self.seqs.sync(snap);
         self.prober.reset();
+        self.handshaker.reset();
         self.generation = snap.generation;
+    }
+
+    /// Sends the handshakes and keepalives that are due (worker 0), through `Deliver`.
+    fn send_handshakes(&mut self) {
+        let lane = self.keys.lane();
+        for due in self.handshaker.on_timeout(&self.ctx, &self.shared.sessions) {
+            self.send_own(DUE_FRAME, |ctx, _, frame| {
+                handshake::emit(ctx, lane, frame, &due)
+            });
+        }
     }
 
     /// Sends the link probes that are due (worker 0), through `Deliver`.
     fn send_probes(&mut self) {
-        for due in self.prober.on_timeout(&self.ctx, &self.shared.board) {
-            let mut buf = vec![0u8; PROBE_FRAME];
-            let mut frame = Frame::new(&mut buf, 0);
-            let mut meta = Meta::new(0);
-            let next = probe::emit(&self.ctx, &mut self.seqs, &mut frame, &due);
-            if let Verdict::Tx(port) = self.run(next, &mut meta, &mut frame) {
-                let len = frame.len();
-                buf.truncate(len);
-                self.out.send_copy(port, buf);
-            }
+        let dues = self
+            .prober
+            .on_timeout(&self.ctx, &self.keys, &self.shared.board);
+        for due in dues {
+            self.send_own(PROBE_FRAME, |ctx, keys, frame| {
+                probe::emit(ctx, keys, frame, &due)
+            });
+        }
+    }
+
+    /// Builds a frame of this end's own in a buffer of `size` bytes and sends it on its
+    /// way from the stage `build` returns.
+    fn send_own(&mut self, size: usize, build: impl FnOnce(&Ctx, &Keys, &mut Frame<'_>) -> Next) {
+        let mut buf = vec![0u8; size];
+        let mut frame = Frame::new(&mut buf, 0);
+        let next = build(&self.ctx, &self.keys, &mut frame);
+        let mut meta = Meta::new(0);
+        if let Verdict::Tx(port) = self.run(next, &mut meta, &mut frame) {
+            let len = frame.len();
+            buf.truncate(len);
+            self.out.send_copy(port, buf);
         }
     }
 
@@ -303,9 +342,22 @@ impl Pipeline {
                 Next::Arp => local::arp(ctx, &self.shared.neighbors, stats, meta, frame),
                 Next::Ipv4 => ingress::ipv4(ctx, meta, frame),
                 Next::Local => local::serve(ctx, stats, meta, frame),
-                Next::Open => decap::open(ctx, stats, meta, frame),
+                Next::Open => decap::open(
+                    ctx,
+                    (&self.keys, &self.shared.sessions),
+                    stats,
+                    meta,
+                    frame,
+                ),
+                Next::Handshake => handshake::handle(
+                    ctx,
+                    (self.keys.lane(), &self.shared.sessions),
+                    stats,
+                    meta,
+                    frame,
+                ),
                 Next::Answer(peer, link) => {
-                    probe::answer(ctx, &mut self.seqs, stats, meta, frame, (peer, link))
+                    probe::answer(ctx, &self.keys, stats, meta, frame, (peer, link))
                 }
                 Next::Heard(peer, link) => {
                     probe::heard(ctx, &self.shared.board, stats, frame, (peer, link))
@@ -313,7 +365,7 @@ impl Pipeline {
                 Next::Route => forward::route(ctx, meta, frame),
                 Next::Seal(peer) => encap::seal(
                     ctx,
-                    &mut self.seqs,
+                    &self.keys,
                     &mut self.scheds,
                     stats,
                     meta,
@@ -388,12 +440,17 @@ impl Pipeline {
 
     /// This worker's lane.
     pub fn lane(&self) -> Lane {
-        self.seqs.lane()
+        self.keys.lane()
     }
 
     /// This worker's counters.
     pub fn stats(&self) -> &Arc<WorkerStats> {
         &self.stats
+    }
+
+    /// The state this worker shares with the others.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// The snapshot of the current batch.

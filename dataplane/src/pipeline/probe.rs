@@ -3,9 +3,9 @@
 //! records the answers to ours (`Heard`). What they measure and the link states
 //! live in `crate::health`; the messages are in docs/PROTOCOL.md.
 
-use super::encap::{wrap, Outer, OUTER_LEN};
+use super::encap::{wrap, Addrs, OUTER_LEN};
+use super::keys::Keys;
 use super::meta::Meta;
-use super::sequences::Sequences;
 use super::{Ctx, Next};
 use crate::frame::{Frame, Verdict};
 use crate::health::Board;
@@ -53,8 +53,9 @@ impl Prober {
     }
 
     /// Runs every link's timers (a silent or lossy link goes down here, recorded on
-    /// `board`) and returns the probes due now.
-    pub(super) fn on_timeout(&mut self, ctx: &Ctx, board: &Board) -> Vec<Due> {
+    /// `board`) and returns the probes due now. A peer without a session to send with
+    /// is not probed (its links have nothing to carry yet, and stay as they were).
+    pub(super) fn on_timeout(&mut self, ctx: &Ctx, keys: &Keys, board: &Board) -> Vec<Due> {
         let mut due = Vec::new();
         if !self.on || ctx.now < self.due {
             return due;
@@ -62,6 +63,9 @@ impl Prober {
         let t = &ctx.snap.health;
         let mut next = u64::MAX;
         for (p, peer) in ctx.snap.peers.iter().enumerate() {
+            if keys.sender(PeerIdx(p)).is_none() {
+                continue;
+            }
             for (link, l) in peer.links.iter().enumerate() {
                 let mut m = l.health.lock();
                 let change = m.tick(ctx.now, t);
@@ -94,20 +98,23 @@ impl Prober {
 
 /// Seals the probe `due` into `frame` (a buffer of [`PROBE_FRAME`] bytes or more),
 /// from the link's own address to the peer's tunnel endpoint.
-pub(super) fn emit(ctx: &Ctx, seqs: &mut Sequences, frame: &mut Frame<'_>, due: &Due) -> Next {
+pub(super) fn emit(ctx: &Ctx, keys: &Keys, frame: &mut Frame<'_>, due: &Due) -> Next {
     let Some(l) = ctx.snap.peer(due.peer).and_then(|p| p.links.get(due.link)) else {
         return Next::Drop(DropReason::NoLink);
     };
     let Some(src) = ctx.snap.ports.get(l.port).map(|p| p.addr) else {
         return Next::Drop(DropReason::NoLink);
     };
+    let Some(remote) = l.destination() else {
+        return Next::Drop(DropReason::NoEndpoint);
+    };
     let to = Reply {
         msg_type: MsgType::Probe,
         link: l.id,
         src,
-        remote: l.remote,
+        remote,
     };
-    seal(ctx, seqs, frame, due.peer, &to, &due.probe)
+    seal(ctx, keys, frame, due.peer, &to, &due.probe)
 }
 
 /// A probe from the peer (its payload in front, behind the Ethernet header): the
@@ -115,7 +122,7 @@ pub(super) fn emit(ctx: &Ctx, seqs: &mut Sequences, frame: &mut Frame<'_>, due: 
 #[inline]
 pub(super) fn answer(
     ctx: &Ctx,
-    seqs: &mut Sequences,
+    keys: &Keys,
     stats: &WorkerStats,
     meta: &Meta,
     frame: &mut Frame<'_>,
@@ -149,7 +156,7 @@ pub(super) fn answer(
         remote: SocketAddrV4::new(meta.ip.src, port),
     };
     stats.local.add(1);
-    seal(ctx, seqs, frame, peer, &to, &reply)
+    seal(ctx, keys, frame, peer, &to, &reply)
 }
 
 /// An answer to one of our probes (its payload in front): the link's monitor takes
@@ -163,7 +170,7 @@ pub(super) fn heard(
     (peer, link): (PeerIdx, u8),
 ) -> Next {
     let Some(p) = ctx.snap.peer(peer) else {
-        return Next::Drop(DropReason::UnknownSender);
+        return Next::Drop(DropReason::UnknownSession);
     };
     let Some(l) = p.links.get(usize::from(link)) else {
         return Next::Drop(DropReason::UnknownLink);
@@ -196,11 +203,11 @@ fn payload(frame: &Frame<'_>) -> Option<Probe> {
     Probe::parse(frame.data().get(ethernet::HEADER_LEN..)?).ok()
 }
 
-/// Writes `probe` behind the Ethernet header, wraps and seals it for `peer`, and
-/// leaves it for delivery to the next hop towards `to.remote`.
+/// Writes `probe` behind the Ethernet header, wraps and seals it under `peer`'s session,
+/// and leaves it for delivery to the next hop towards `to.remote`.
 fn seal(
     ctx: &Ctx,
-    seqs: &mut Sequences,
+    keys: &Keys,
     frame: &mut Frame<'_>,
     peer: PeerIdx,
     to: &Reply,
@@ -212,8 +219,11 @@ fn seal(
     let Some(l) = p.links.get(usize::from(to.link)) else {
         return Next::Drop(DropReason::UnknownLink);
     };
-    let Some(seq) = seqs.take(peer) else {
-        return Next::Drop(DropReason::NoLink);
+    let Some(live) = keys.sender(peer) else {
+        return Next::Drop(DropReason::NoSession);
+    };
+    let Some(counter) = live.next_counter(keys.lane()) else {
+        return Next::Drop(DropReason::NoSession);
     };
     if !frame.set_len(ethernet::HEADER_LEN + Probe::LEN) {
         return Next::Drop(DropReason::Truncated);
@@ -226,19 +236,19 @@ fn seal(
         return Next::Drop(DropReason::Truncated);
     };
     probe.emit(body);
-    let outer = Outer {
+    let addrs = Addrs {
         src: to.src,
         remote: to.remote,
         src_port: ctx.snap.tunnel_port,
-        header: Header {
-            msg_type: to.msg_type,
-            link: to.link,
-            lane: seqs.lane().0,
-            sender: ctx.snap.id,
-            seq,
-        },
     };
-    if !wrap(frame, &outer, &p.sealer) {
+    let header = Header {
+        msg_type: to.msg_type,
+        link: to.link,
+        lane: keys.lane().0,
+        receiver: live.remote_index,
+        counter,
+    };
+    if !wrap(frame, &addrs, &header, &live.send) {
         return Next::Drop(DropReason::TooBig);
     }
     Next::Deliver(l.port, l.gateway.unwrap_or(*to.remote.ip()))

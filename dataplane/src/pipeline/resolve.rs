@@ -73,9 +73,10 @@ impl Resolve {
     /// unknown or due for a refresh, so the first packets to them need not wait.
     fn resolve_gateways(&mut self, ctx: &Ctx, out: &mut Out) {
         let links = ctx.snap.peers.iter().flat_map(|p| {
-            p.links
-                .iter()
-                .map(|l| (l.port, l.gateway.unwrap_or(*l.remote.ip())))
+            p.links.iter().filter_map(|l| {
+                let hop = l.gateway.or(l.destination().map(|d| *d.ip()))?;
+                Some((l.port, hop))
+            })
         });
         let hops: Vec<(PortId, Ipv4Addr)> = links.chain(ctx.snap.routes.gateways()).collect();
         for (port, ip) in hops {

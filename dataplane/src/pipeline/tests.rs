@@ -4,15 +4,15 @@
 use super::{Pipeline, Shared};
 use crate::frame::{Frame, Verdict};
 use crate::ids::Lane;
-use crate::snapshot::Snapshot;
+use crate::session::Live;
+use crate::snapshot::{Secrets, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
-use crate::tunnel::{Header, MsgType, Sealer, HEADER_LEN, TAG_LEN};
+use crate::tunnel::{Header, MsgType, HEADER_LEN, TAG_LEN};
 use crate::wire::{arp, checksum, ethernet, icmp, ipv4, Mac};
 use braid_control::config::Config;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-pub(super) const KEY: [u8; 32] = braid_testkit::KEY;
 pub(super) const EDGE_LAN_MAC: Mac = braid_testkit::EDGE_MACS[0];
 pub(super) const EDGE_WAN1_MAC: Mac = braid_testkit::EDGE_MACS[1];
 pub(super) const EDGE_WAN2_MAC: Mac = braid_testkit::EDGE_MACS[2];
@@ -22,7 +22,6 @@ pub(super) const GW1_MAC: Mac = braid_testkit::GW1_MAC;
 pub(super) const GW2_MAC: Mac = braid_testkit::GW2_MAC;
 pub(super) const HUB_GW_MAC: Mac = braid_testkit::HUB_GW_MAC;
 pub(super) const S: u64 = 1_000_000_000;
-pub(super) const SEQ0: u64 = 1_000;
 
 pub(super) const EDGE: &str = braid_testkit::EDGE;
 
@@ -34,17 +33,43 @@ pub(super) fn addr(s: &str) -> Ipv4Addr {
 
 fn pipeline(text: &str, macs: &[Mac], lane: u8) -> Pipeline {
     let cfg: Config = toml::from_str(text).unwrap();
-    let snap = Snapshot::build(&cfg, macs, &[KEY], 1).unwrap();
-    let shared = Arc::new(Shared::new(snap));
-    let mut p = Pipeline::new(
-        shared,
-        Lane(lane),
-        SEQ0,
-        7,
-        Arc::new(WorkerStats::default()),
-    );
+    let snap = Snapshot::build(&cfg, macs, &Secrets::of_lab(&cfg), 1).unwrap();
+    let shared = Arc::new(Shared::new(snap, 7));
+    let mut p = Pipeline::new(shared, Lane(lane), 7, Arc::new(WorkerStats::default()));
     p.begin_batch(S);
     p
+}
+
+/// Puts the config `text` in place of `p`'s, as a reload does (sessions stay).
+pub(super) fn reload(p: &mut Pipeline, text: &str, now: u64) {
+    let cfg: Config = toml::from_str(text).unwrap();
+    let previous = p.shared.snapshot.load_full();
+    let macs: Vec<Mac> = previous.ports.iter().map(|i| i.mac).collect();
+    let snap = Snapshot::rebuild(&cfg, &macs, &Secrets::of_lab(&cfg), &previous).unwrap();
+    p.shared.snapshot.store(Arc::new(snap));
+    p.begin_batch(now);
+}
+
+/// Gives `e` (an edge) and `h` (a hub) a session, as a handshake at time `S` would, and
+/// forgets what either had to send so far (the edge's first initiation).
+pub(super) fn connect(e: &mut Pipeline, h: &mut Pipeline) {
+    e.shared.pair_with(&h.shared, S).unwrap();
+    for p in [e, h] {
+        p.begin_batch(S);
+        p.take_out().for_each(drop);
+    }
+}
+
+/// A resolved edge and a resolved hub with a session.
+pub(super) fn pair() -> (Pipeline, Pipeline) {
+    let (mut e, mut h) = (edge_resolved(), hub_resolved());
+    connect(&mut e, &mut h);
+    (e, h)
+}
+
+/// The session `p` sends to its first peer with.
+pub(super) fn session(p: &Pipeline) -> Arc<Live> {
+    p.snapshot().peers[0].keys.sending().unwrap()
 }
 
 fn edge() -> Pipeline {
@@ -62,7 +87,7 @@ pub(super) fn edge_resolved() -> Pipeline {
     p
 }
 
-fn hub_resolved() -> Pipeline {
+pub(super) fn hub_resolved() -> Pipeline {
     let mut p = pipeline(HUB, &[HUB_MAC], 0);
     p.shared
         .neighbors
@@ -203,7 +228,7 @@ fn upstream(p: &mut Pipeline, payload: &[u8]) -> (Verdict, Vec<u8>) {
 
 #[test]
 fn encapsulates_lan_traffic_golden() {
-    let mut p = edge_resolved();
+    let (mut p, h) = pair();
     let payload = b"hello through the bond";
     let original = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.130", 64, payload);
     let (v, out) = upstream(&mut p, payload);
@@ -223,24 +248,26 @@ fn encapsulates_lan_traffic_golden() {
     ];
     golden_head.extend_from_slice(&udp_len.to_be_bytes());
     golden_head.extend_from_slice(&[0, 0]); // no UDP checksum
-    golden_head.extend_from_slice(&[1, 1, 1, 0, 0, 0, 0, 1]); // v1, data, link 1, lane 0, sender 1
-    golden_head.extend_from_slice(&SEQ0.to_be_bytes());
+    golden_head.extend_from_slice(&[2, 1, 1, 0]); // v2, data, link 1, lane 0
+    let receiver = session(&h).local_index;
+    golden_head.extend_from_slice(&receiver.to_be_bytes()); // the hub's index of the session
+    golden_head.extend_from_slice(&0u64.to_be_bytes()); // the lane's first message
     let mut got_head = out[..58].to_vec();
     got_head[24] = 0; // the IPv4 checksum is checked below
     got_head[25] = 0;
     assert_eq!(got_head, golden_head);
     assert_ipv4_valid(&out);
-    // Opening it with the key gives the inner packet with its TTL decremented.
+    // Opening it with the hub's key gives the inner packet with its TTL decremented.
     let mut msg = out[42..].to_vec();
-    let h = Sealer::new(&KEY).open(&mut msg).unwrap();
+    session(&h).recv.open(&mut msg).unwrap();
     assert_eq!(
-        h,
+        Header::parse(&msg).unwrap(),
         Header {
             msg_type: MsgType::Data,
             link: 1,
             lane: 0,
-            sender: 1,
-            seq: SEQ0
+            receiver,
+            counter: 0
         }
     );
     let inner = &msg[HEADER_LEN..msg.len() - TAG_LEN];
@@ -252,8 +279,7 @@ fn encapsulates_lan_traffic_golden() {
 
 #[test]
 fn hub_decapsulates_and_forwards_to_the_internet() {
-    let mut e = edge_resolved();
-    let mut h = hub_resolved();
+    let (mut e, mut h) = pair();
     let payload = b"to the internet";
     let original = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.130", 64, payload);
     let (_, mut wire) = upstream(&mut e, payload);
@@ -274,8 +300,7 @@ fn hub_decapsulates_and_forwards_to_the_internet() {
 
 #[test]
 fn return_traffic_goes_back_through_the_bond_to_the_lan() {
-    let mut e = edge_resolved();
-    let mut h = hub_resolved();
+    let (mut e, mut h) = pair();
     let payload = b"reply from the internet";
     let reply = udp_frame(HUB_MAC, "203.0.113.130", "198.18.1.2", 63, payload);
     let (v, wire) = run(&mut h, 0, &reply);
@@ -294,8 +319,7 @@ fn return_traffic_goes_back_through_the_bond_to_the_lan() {
 
 #[test]
 fn tunnel_drops_are_counted_by_reason() {
-    let mut e = edge_resolved();
-    let mut h = hub_resolved();
+    let (mut e, mut h) = pair();
     let (_, mut wire) = upstream(&mut e, b"x");
     wire[..6].copy_from_slice(&HUB_MAC);
     assert_eq!(run(&mut h, 0, &wire).0, Verdict::Tx(0));
@@ -308,12 +332,18 @@ fn tunnel_drops_are_counted_by_reason() {
     forged[60] ^= 0x01;
     assert_eq!(run(&mut h, 0, &forged).0, Verdict::Drop);
     assert_eq!(drops(&h, DropReason::BadTag), 1);
-    // Unknown sender.
+    // Unknown session: another receiver index.
     let (_, mut stranger) = upstream(&mut e, b"z");
     stranger[..6].copy_from_slice(&HUB_MAC);
-    stranger[49] = 9;
+    stranger[49] ^= 0x5a;
     assert_eq!(run(&mut h, 0, &stranger).0, Verdict::Drop);
-    assert_eq!(drops(&h, DropReason::UnknownSender), 1);
+    assert_eq!(drops(&h, DropReason::UnknownSession), 1);
+    // Version 1: refused with its own count.
+    let (_, mut old) = upstream(&mut e, b"v");
+    old[..6].copy_from_slice(&HUB_MAC);
+    old[42] = 1;
+    assert_eq!(run(&mut h, 0, &old).0, Verdict::Drop);
+    assert_eq!(drops(&h, DropReason::OldVersion), 1);
     // Truncated: cut inside the braid header.
     let (_, cut) = upstream(&mut e, b"w");
     let mut cut = cut[..50].to_vec();
@@ -332,23 +362,13 @@ fn tunnel_drops_are_counted_by_reason() {
 
 #[test]
 fn spoofed_inner_source_is_dropped() {
-    let mut h = hub_resolved();
     // The hub's peer may only send from 198.18.1.0/24; build a datagram from an
     // edge pipeline whose LAN host claims another address.
-    let mut e = edge_resolved();
+    let (mut e, mut h) = pair();
     let f = udp_frame(EDGE_LAN_MAC, "198.18.2.2", "203.0.113.130", 64, b"spoof");
     // The edge's bond rule covers only 198.18.1.0/24, so route it via the bond
     // table directly by adding a rule for the spoofed source.
-    let cfg: Config = toml::from_str(&EDGE.replace("198.18.1.0/24", "198.18.0.0/16")).unwrap();
-    let snap = Snapshot::build(
-        &cfg,
-        &[EDGE_LAN_MAC, EDGE_WAN1_MAC, EDGE_WAN2_MAC],
-        &[KEY],
-        2,
-    )
-    .unwrap();
-    e.shared.snapshot.store(Arc::new(snap));
-    e.begin_batch(2 * S);
+    reload(&mut e, &EDGE.replace("198.18.1.0/24", "198.18.0.0/16"), 2 * S);
     let (v, mut wire) = run(&mut e, 0, &f);
     assert!(matches!(v, Verdict::Tx(_)));
     wire[..6].copy_from_slice(&HUB_MAC);
@@ -385,7 +405,7 @@ fn ttl_expiry_answers_time_exceeded() {
 
 #[test]
 fn too_big_with_df_gets_fragmentation_needed_with_the_inner_mtu() {
-    let mut p = edge_resolved();
+    let (mut p, _hub) = pair();
     let f = udp_frame(
         EDGE_LAN_MAC,
         "198.18.1.2",
@@ -416,6 +436,7 @@ fn too_big_with_df_gets_fragmentation_needed_with_the_inner_mtu() {
 #[test]
 fn unresolved_gateway_queues_the_packet_and_asks() {
     let mut p = edge();
+    connect(&mut p, &mut hub_resolved());
     p.shared.neighbors.learn(0, addr("198.18.1.2"), HOST_MAC, S);
     // Worker 0 asks for every link's gateway as soon as it starts.
     let asked: Vec<(usize, Ipv4Addr)> = p
@@ -462,7 +483,7 @@ fn unresolved_gateway_queues_the_packet_and_asks() {
 
 #[test]
 fn mss_is_clamped_on_syns_entering_the_tunnel() {
-    let mut p = edge_resolved();
+    let (mut p, h) = pair();
     let mut f = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.130", 64, &[0u8; 16]);
     // Rewrite as a TCP SYN with MSS 1460.
     f[23] = ipv4::PROTO_TCP;
@@ -486,7 +507,7 @@ fn mss_is_clamped_on_syns_entering_the_tunnel() {
     f[24..26].copy_from_slice(&c.to_be_bytes());
     let (_, out) = run(&mut p, 0, &f);
     let mut msg = out[42..].to_vec();
-    Sealer::new(&KEY).open(&mut msg).unwrap();
+    session(&h).recv.open(&mut msg).unwrap();
     let inner = &msg[HEADER_LEN..msg.len() - TAG_LEN];
     let mss = u16::from_be_bytes([inner[42], inner[43]]);
     assert_eq!(usize::from(mss), 1500 - 20 - 8 - HEADER_LEN - TAG_LEN - 40);
@@ -499,7 +520,7 @@ fn mss_is_clamped_on_syns_entering_the_tunnel() {
 
 #[test]
 fn packet_mode_splits_one_to_two() {
-    let mut p = edge_resolved();
+    let (mut p, _hub) = pair();
     let mut per_port = [0u32; 3];
     for i in 0..3000u32 {
         let (v, _) = upstream(&mut p, &i.to_be_bytes());
@@ -514,8 +535,7 @@ fn packet_mode_splits_one_to_two() {
 
 #[test]
 fn hub_time_exceeded_returns_through_the_tunnel() {
-    let mut e = edge_resolved();
-    let mut h = hub_resolved();
+    let (mut e, mut h) = pair();
     // TTL 2: the edge makes it 1, the hub cannot forward it.
     let f = udp_frame(
         EDGE_LAN_MAC,
@@ -556,8 +576,7 @@ mod properties {
             ttl in 3u8..=255,
             n in 1usize..4,
         ) {
-            let mut e = edge_resolved();
-            let mut h = hub_resolved();
+            let (mut e, mut h) = pair();
             for _ in 0..n {
                 let f = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.130", ttl, &payload);
                 let (v, mut wire) = run(&mut e, 0, &f);
@@ -575,17 +594,17 @@ mod properties {
 }
 
 /// A hub with two edges: each edge's prefix returns over that edge's own links under
-/// its own key, and one edge cannot inject the other's addresses.
+/// its own session, and one edge cannot inject the other's addresses.
 #[test]
 fn hub_serves_two_edges_with_their_own_keys_and_prefixes() {
-    const KEY2: [u8; 32] = [9; 32];
+    const EDGE2_PRIVATE: [u8; 32] = [3; 32];
+    let edge2_public = crate::tunnel::handshake::StaticKeys::from_private(EDGE2_PRIVATE).public();
     let two = format!(
         "{HUB}\n{}",
         r#"
 [[peer]]
 name = "edge2"
-id = 3
-key_file = "unused"
+public_key = "EDGE2"
 allowed = ["198.18.2.0/24"]
 [[peer.link]]
 name = "dsl"
@@ -597,43 +616,47 @@ weight = 1
 to = "198.18.2.0/24"
 peer = "edge2"
 "#
+        .replace(
+            "EDGE2",
+            &braid_control::key::PublicKey::from_bytes(edge2_public).to_string()
+        )
     );
-    let cfg: Config = toml::from_str(&two).unwrap();
-    let snap = Snapshot::build(&cfg, &[HUB_MAC], &[KEY, KEY2], 1).unwrap();
-    let mut h = Pipeline::new(
-        Arc::new(Shared::new(snap)),
-        Lane(0),
-        SEQ0,
-        7,
-        Arc::new(WorkerStats::default()),
-    );
+    let mut h = pipeline(&two, &[HUB_MAC], 0);
     h.shared
         .neighbors
         .learn(0, addr("203.0.113.1"), HUB_GW_MAC, S);
-    h.begin_batch(S);
-    // Return traffic for edge2's LAN goes to edge2's only link, sealed with edge2's key.
+    let mut e1 = edge_resolved();
+    connect(&mut e1, &mut h);
+    // edge2: the lab edge's config with its own key.
+    let cfg: Config = toml::from_str(EDGE).unwrap();
+    let secrets = Secrets {
+        private: EDGE2_PRIVATE,
+        psks: vec![[0; 32]],
+    };
+    let snap = Snapshot::build(&cfg, &[EDGE_LAN_MAC, EDGE_WAN1_MAC, EDGE_WAN2_MAC], &secrets, 1)
+        .unwrap();
+    let mut e2 = Pipeline::new(
+        Arc::new(Shared::new(snap, 8)),
+        Lane(0),
+        7,
+        Arc::new(WorkerStats::default()),
+    );
+    e2.begin_batch(S);
+    connect(&mut e2, &mut h);
+    // Return traffic for edge2's LAN goes to edge2's only link, under edge2's session.
     let reply = udp_frame(HUB_MAC, "203.0.113.130", "198.18.2.7", 63, b"for edge2");
     let (v, wire) = run(&mut h, 0, &reply);
     assert_eq!(v, Verdict::Tx(0));
     assert_eq!(&wire[30..34], &[198, 18, 21, 2]);
     let mut msg = wire[42..].to_vec();
-    assert!(Sealer::new(&KEY).open(&mut msg.clone()).is_err());
-    let hdr = Sealer::new(&KEY2).open(&mut msg).unwrap();
-    assert_eq!((hdr.sender, hdr.link), (2, 0));
-    // edge1 (key 1, sender 1) may not send from edge2's prefix.
-    let mut e = edge_resolved();
-    let cfg: Config = toml::from_str(&EDGE.replace("198.18.1.0/24", "198.18.0.0/16")).unwrap();
-    let esnap = Snapshot::build(
-        &cfg,
-        &[EDGE_LAN_MAC, EDGE_WAN1_MAC, EDGE_WAN2_MAC],
-        &[KEY],
-        2,
-    )
-    .unwrap();
-    e.shared.snapshot.store(Arc::new(esnap));
-    e.begin_batch(2 * S);
+    assert!(session(&e1).recv.open(&mut msg.clone()).is_err());
+    session(&e2).recv.open(&mut msg).unwrap();
+    let hdr = Header::parse(&msg).unwrap();
+    assert_eq!((hdr.receiver, hdr.link), (session(&e2).local_index, 0));
+    // edge1 may not send from edge2's prefix.
+    reload(&mut e1, &EDGE.replace("198.18.1.0/24", "198.18.0.0/16"), 2 * S);
     let f = udp_frame(EDGE_LAN_MAC, "198.18.2.7", "203.0.113.130", 64, b"spoof");
-    let (_, mut wire) = run(&mut e, 0, &f);
+    let (_, mut wire) = run(&mut e1, 0, &f);
     wire[..6].copy_from_slice(&HUB_MAC);
     assert_eq!(run(&mut h, 0, &wire).0, Verdict::Drop);
     assert_eq!(drops(&h, DropReason::Spoofed), 1);

@@ -3,12 +3,12 @@
 
 use super::tests::{
     addr, assert_ipv4_valid, edge_resolved, run, udp_frame, EDGE_LAN_MAC, EDGE_WAN1_MAC,
-    EDGE_WAN2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC, KEY, S, SEQ0,
+    EDGE_WAN2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC, S,
 };
 use super::{Pipeline, Shared};
 use crate::frame::Verdict;
 use crate::ids::Lane;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Secrets, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
 use crate::wire::{checksum, icmp, ipv4};
 use braid_control::config::Config;
@@ -16,21 +16,24 @@ use std::sync::Arc;
 
 const MASQ_HUB: &str = braid_testkit::HUB_MASQUERADE;
 
-/// `workers` hub pipelines (lanes 0..workers) sharing one daemon state.
-fn nat_hubs(extra: &str, workers: usize) -> Vec<Pipeline> {
+/// `workers` hub pipelines (lanes 0..workers) sharing one daemon state, with a session
+/// with the edge `e`.
+fn nat_hubs(e: &mut Pipeline, extra: &str, workers: usize) -> Vec<Pipeline> {
     let text = format!("workers = {workers}\n{MASQ_HUB}{extra}");
     let cfg: Config = toml::from_str(&text).unwrap();
-    let snap = Snapshot::build(&cfg, &[HUB_MAC], &[KEY], 1).unwrap();
-    let shared = Arc::new(Shared::new(snap));
+    let snap = Snapshot::build(&cfg, &[HUB_MAC], &Secrets::of_lab(&cfg), 1).unwrap();
+    let shared = Arc::new(Shared::new(snap, 7));
     shared
         .neighbors
         .learn(0, addr("203.0.113.1"), HUB_GW_MAC, S);
+    e.shared.pair_with(&shared, S).unwrap();
+    e.begin_batch(S);
+    e.take_out().for_each(drop);
     (0..workers)
         .map(|lane| {
             let mut p = Pipeline::new(
                 Arc::clone(&shared),
                 Lane(lane as u8),
-                SEQ0,
                 7,
                 Arc::new(WorkerStats::default()),
             );
@@ -69,7 +72,8 @@ fn to_lan(e: &mut Pipeline, mut wire: Vec<u8>) -> Vec<u8> {
         &EDGE_WAN2_MAC
     });
     let (v, out) = run(e, port, &wire);
-    assert_eq!(v, Verdict::Tx(0), "delivered to the LAN");
+    let why: Vec<_> = DropReason::ALL.iter().filter(|r| e.stats().drops_of(**r) > 0).collect();
+    assert_eq!(v, Verdict::Tx(0), "delivered to the LAN {why:?}");
     assert_eq!(&out[..6], &HOST_MAC);
     out
 }
@@ -86,7 +90,7 @@ fn udp_ok(f: &[u8]) -> bool {
 #[test]
 fn udp_is_masqueraded_out_and_back() {
     let mut e = edge_resolved();
-    let mut h = nat_hubs("", 1).remove(0);
+    let mut h = nat_hubs(&mut e, "", 1).remove(0);
     let out = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.130", 64, b"query");
     let (v, sent) = run(&mut h, 0, &from_edge(&mut e, &out));
     assert_eq!(v, Verdict::Tx(0));
@@ -133,7 +137,7 @@ fn udp_is_masqueraded_out_and_back() {
 #[test]
 fn unsolicited_and_tunnel_and_echo_traffic_to_the_hub() {
     let mut e = edge_resolved();
-    let mut h = nat_hubs("", 1).remove(0);
+    let mut h = nat_hubs(&mut e, "", 1).remove(0);
     // No session: dropped and counted.
     let stray = udp_frame(HUB_MAC, "203.0.113.130", "203.0.113.2", 63, b"scan");
     assert_eq!(run(&mut h, 0, &stray).0, Verdict::Drop);
@@ -159,7 +163,7 @@ fn unsolicited_and_tunnel_and_echo_traffic_to_the_hub() {
 #[test]
 fn replies_reaching_another_worker_are_handed_to_the_owner() {
     let mut e = edge_resolved();
-    let mut hubs = nat_hubs("", 2);
+    let mut hubs = nat_hubs(&mut e, "", 2);
     // Find which worker owns the inside endpoint 198.18.1.2:5555/udp.
     let range = crate::nat::PortRange {
         lo: 1024,
@@ -197,7 +201,7 @@ fn replies_reaching_another_worker_are_handed_to_the_owner() {
 #[test]
 fn icmp_errors_from_the_internet_reach_the_inside_host() {
     let mut e = edge_resolved();
-    let mut h = nat_hubs("", 1).remove(0);
+    let mut h = nat_hubs(&mut e, "", 1).remove(0);
     let out = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.130", 64, b"probe");
     let (_, sent) = run(&mut h, 0, &from_edge(&mut e, &out));
     // A router on the way answers "time exceeded", quoting the translated packet.
@@ -234,7 +238,7 @@ fn icmp_errors_from_the_internet_reach_the_inside_host() {
 #[test]
 fn hairpin_is_dropped_by_default() {
     let mut e = edge_resolved();
-    let mut h = nat_hubs("", 1).remove(0);
+    let mut h = nat_hubs(&mut e, "", 1).remove(0);
     let f = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.2", 64, b"to myself");
     assert_eq!(run(&mut h, 0, &from_edge(&mut e, &f)).0, Verdict::Drop);
     assert_eq!(h.stats().drops_of(DropReason::NatHairpin), 1);
@@ -243,8 +247,7 @@ fn hairpin_is_dropped_by_default() {
 #[test]
 fn full_table_refuses_new_sessions_and_keeps_old_ones() {
     let mut e = edge_resolved();
-    let mut h = nat_hubs(
-        "max_sessions = 1\nmax_per_host = 1\nwhen_full = \"icmp\"\n",
+    let mut h = nat_hubs(&mut e, "max_sessions = 1\nmax_per_host = 1\nwhen_full = \"icmp\"\n",
         1,
     )
     .remove(0);
@@ -283,14 +286,13 @@ fn edge_bypass_is_masqueraded_to_the_link_address() {
     let snap = Snapshot::build(
         &cfg,
         &[EDGE_LAN_MAC, EDGE_WAN1_MAC, EDGE_WAN2_MAC],
-        &[KEY],
+        &Secrets::of_lab(&cfg),
         1,
     )
     .unwrap();
     let mut e = Pipeline::new(
-        Arc::new(Shared::new(snap)),
+        Arc::new(Shared::new(snap, 7)),
         Lane(0),
-        SEQ0,
         7,
         Arc::new(WorkerStats::default()),
     );

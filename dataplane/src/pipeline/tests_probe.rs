@@ -3,12 +3,12 @@
 //! avoids it, it comes back, and forged or replayed probes change nothing.
 
 use super::tests::{addr, run, udp_frame, EDGE, EDGE_LAN_MAC, EDGE_WAN1_MAC, EDGE_WAN2_MAC};
-use super::tests::{GW1_MAC, GW2_MAC, HOST_MAC, HUB, HUB_GW_MAC, HUB_MAC, KEY, S, SEQ0};
+use super::tests::{GW1_MAC, GW2_MAC, HOST_MAC, HUB, HUB_GW_MAC, HUB_MAC, S};
 use super::{Pipeline, Shared};
 use crate::frame::Verdict;
 use crate::health::Figures;
 use crate::ids::Lane;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Secrets, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
 use braid_control::config::Config;
 use std::sync::Arc;
@@ -17,11 +17,10 @@ const MS: u64 = 1_000_000;
 
 fn probing(text: &str, macs: &[[u8; 6]]) -> Pipeline {
     let cfg: Config = toml::from_str(&text.replace("probe = false", "probe = true")).unwrap();
-    let snap = Snapshot::build(&cfg, macs, &[KEY], 1).unwrap();
+    let snap = Snapshot::build(&cfg, macs, &Secrets::of_lab(&cfg), 1).unwrap();
     Pipeline::new(
-        Arc::new(Shared::new(snap)),
+        Arc::new(Shared::new(snap, 7)),
         Lane(0),
-        SEQ0,
         7,
         Arc::new(WorkerStats::default()),
     )
@@ -266,3 +265,4 @@ fn forged_replayed_and_stray_probes_change_nothing() {
     assert_eq!(lab.edge.stats().drops_of(DropReason::Replayed), 1);
     assert_eq!(Lab::figures(&lab.edge, 0), after);
 }
+

@@ -3,12 +3,12 @@
 
 use super::tests::{
     addr, edge_resolved, run, udp_frame, EDGE, EDGE_LAN_MAC, EDGE_WAN1_MAC, EDGE_WAN2_MAC, GW1_MAC,
-    GW2_MAC, HOST_MAC, HUB, HUB_MAC, KEY, S, SEQ0,
+    GW2_MAC, HOST_MAC, HUB, HUB_MAC, S,
 };
 use super::{Pipeline, Shared};
 use crate::frame::Verdict;
 use crate::ids::Lane;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Secrets, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
 use braid_control::config::Config;
 use std::sync::Arc;
@@ -17,11 +17,10 @@ const MS: u64 = 1_000_000;
 
 fn lane_of(text: &str, macs: &[[u8; 6]], lane: u8) -> Pipeline {
     let cfg: Config = toml::from_str(text).unwrap();
-    let snap = Snapshot::build(&cfg, macs, &[KEY], 1).unwrap();
+    let snap = Snapshot::build(&cfg, macs, &Secrets::of_lab(&cfg), 1).unwrap();
     let mut p = Pipeline::new(
-        Arc::new(Shared::new(snap)),
+        Arc::new(Shared::new(snap, 7)),
         Lane(lane),
-        SEQ0,
         7,
         Arc::new(WorkerStats::default()),
     );
@@ -109,10 +108,10 @@ fn a_masquerade_that_cannot_give_every_worker_ports_is_refused_at_build() {
         "workers = 4\n{HUB}\n[[masquerade]]\ninterface = \"wan0\"\nport_min = 20000\nport_max = 20127\n"
     );
     let cfg: Config = toml::from_str(&text).unwrap();
-    let e = Snapshot::build(&cfg, &[HUB_MAC], &[KEY], 1).unwrap_err();
+    let e = Snapshot::build(&cfg, &[HUB_MAC], &Secrets::of_lab(&cfg), 1).unwrap_err();
     assert!(e.starts_with("masquerade on wan0: "), "{e}");
     assert!(e.contains("64-port chunk"), "{e}");
     let two = text.replace("workers = 4", "workers = 2");
     let cfg: Config = toml::from_str(&two).unwrap();
-    assert!(Snapshot::build(&cfg, &[HUB_MAC], &[KEY], 1).is_ok());
+    assert!(Snapshot::build(&cfg, &[HUB_MAC], &Secrets::of_lab(&cfg), 1).is_ok());
 }

@@ -1,7 +1,5 @@
 //! The data cipher of tunnel v2 (`docs/TUNNEL-V2.md`): the AEADs a session may use, the choice
 //! between them, and one direction's key sealing and opening data-class messages in place.
-//!
-//! Not used by the pipeline yet: version 1 seals with [`super::Sealer`].
 
 use std::fmt;
 
@@ -9,7 +7,10 @@ use ring::aead::{
     Aad, Algorithm, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM, CHACHA20_POLY1305,
 };
 
-use super::{TunnelError, HEADER_LEN, TAG_LEN};
+use super::{TunnelError, HEADER_LEN};
+
+/// Length of the AEAD tag that ends every data-class message.
+pub const TAG_LEN: usize = 16;
 
 /// Length of the AEAD nonce.
 pub const NONCE_LEN: usize = 12;
@@ -45,6 +46,14 @@ impl Cipher {
             0b01 => Some(Cipher::ChaCha20Poly1305),
             0b10 => Some(Cipher::Aes256Gcm),
             _ => None,
+        }
+    }
+
+    /// The cipher's name as braidctl shows it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Cipher::ChaCha20Poly1305 => "chacha20-poly1305",
+            Cipher::Aes256Gcm => "aes-256-gcm",
         }
     }
 

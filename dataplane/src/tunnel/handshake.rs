@@ -1,9 +1,7 @@
 //! The tunnel v2 handshake (`docs/TUNNEL-V2.md`): `Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s`
 //! through `snow`, framed as the type 5 initiation and type 6 response, each with its mac1.
-//! Pure: no I/O, no clock, no peer table; the caller decides whether the initiator's static
-//! key belongs to a configured peer.
-//!
-//! Not used by the pipeline yet.
+//! Pure: no I/O, no clock, no peer table; the caller says whether the initiator's static key
+//! belongs to a configured peer, and with which pre-shared key.
 //!
 //! next: cookies (type 7, mac2) and rate limiting; until then mac2 must be all zero.
 
@@ -67,6 +65,8 @@ pub enum HandshakeError {
     WrongReceiver,
     /// The Noise message does not authenticate: other keys, other PSK or corrupted.
     BadNoise,
+    /// The initiator's static key is not one of the configured peers'.
+    UnknownPeer,
     /// The offer and ours share no cipher, or the response names one we did not offer.
     NoCommonCipher,
     /// `snow` refused to build the handshake (does not happen with valid keys).
@@ -82,6 +82,7 @@ impl fmt::Display for HandshakeError {
             HandshakeError::BadMac => "handshake message mac refused",
             HandshakeError::WrongReceiver => "handshake response to another initiation",
             HandshakeError::BadNoise => "handshake message failed authentication",
+            HandshakeError::UnknownPeer => "handshake from a key that is not a configured peer",
             HandshakeError::NoCommonCipher => "no cipher in common with the peer",
             HandshakeError::Setup => "handshake could not be set up",
         })
@@ -248,10 +249,9 @@ impl Initiator {
     }
 }
 
-/// The answering end: its keys, the PSK and its offer.
+/// The answering end: its keys and its offer.
 pub struct Responder {
     keys: StaticKeys,
-    psk: [u8; KEY_LEN],
     offer: CipherSet,
 }
 
@@ -264,25 +264,23 @@ impl fmt::Debug for Responder {
 }
 
 impl Responder {
-    /// A responder with this end's keys, the PSK (all zero when not configured) and its offer.
-    pub fn new(ours: StaticKeys, psk: [u8; KEY_LEN], offer: CipherSet) -> Responder {
-        Responder {
-            keys: ours,
-            psk,
-            offer,
-        }
+    /// A responder with this end's keys and its offer.
+    pub fn new(ours: StaticKeys, offer: CipherSet) -> Responder {
+        Responder { keys: ours, offer }
     }
 
     /// Answers an initiation: the response to send (on the initiation's link) and the session,
     /// numbered `receiver_index` here and sending with the split's second key. Length, version,
-    /// type and mac1 are checked before any Diffie-Hellman. The session's `peer_static` is the
-    /// initiator's key, which the caller must match against its peers. The PSK is mixed in at the
-    /// response (`psk2`): a wrong one shows only when the initiator reads it, so the session is
-    /// to be used only once a data-class message opens under it.
+    /// type and mac1 are checked before any Diffie-Hellman. `psk_of` gives the pre-shared key
+    /// (all zero when none is configured) of the peer whose static key the initiation carries,
+    /// or None when that key is no peer's. The PSK is mixed in at the response (`psk2`): a wrong
+    /// one shows only when the initiator reads it, so the session is to be used only once a
+    /// data-class message opens under it.
     pub fn respond(
-        &mut self,
+        &self,
         msg: &[u8],
         receiver_index: u32,
+        psk_of: impl FnOnce(&[u8; KEY_LEN]) -> Option<[u8; KEY_LEN]>,
     ) -> Result<(Vec<u8>, Session), HandshakeError> {
         check_frame(msg, INITIATION_LEN, TYPE_INITIATION)?;
         check_macs(msg, &self.keys.public)?;
@@ -294,7 +292,7 @@ impl Responder {
 
         let mut state = Builder::new(params()?)
             .local_private_key(self.keys.private.as_bytes())
-            .psk(2, &self.psk)
+            .psk(2, &[0; KEY_LEN])
             .prologue(PROLOGUE)
             .build_responder()
             .map_err(|_| HandshakeError::Setup)?;
@@ -310,6 +308,10 @@ impl Responder {
             .get_remote_static()
             .and_then(|k| k.try_into().ok())
             .ok_or(HandshakeError::BadNoise)?;
+        let psk = psk_of(&peer_static).ok_or(HandshakeError::UnknownPeer)?;
+        state
+            .set_psk(2, &psk)
+            .map_err(|_| HandshakeError::Setup)?;
         let cipher = CipherSet::choose(self.offer, theirs).ok_or(HandshakeError::NoCommonCipher)?;
 
         let mut out = vec![0u8; RESPONSE_LEN];
@@ -438,6 +440,11 @@ mod tests {
         StaticKeys::from_private([0x22; KEY_LEN])
     }
 
+    /// The hub's peer table in these tests: the edge, with [`PSK`].
+    fn known(key: &[u8; KEY_LEN]) -> Option<[u8; KEY_LEN]> {
+        (*key == edge().public()).then_some(PSK)
+    }
+
     fn start(offer: CipherSet, index: u32) -> (Initiator, Vec<u8>) {
         Initiator::start(&edge(), &hub().public(), &PSK, offer, index, 3).unwrap()
     }
@@ -446,7 +453,7 @@ mod tests {
     fn handshake(ours: CipherSet, theirs: CipherSet) -> Result<(Session, Session), HandshakeError> {
         let (initiator, init) = start(ours, 0x0102_0304);
         let (resp, responder_session) =
-            Responder::new(hub(), PSK, theirs).respond(&init, 0x0a0b_0c0d)?;
+            Responder::new(hub(), theirs).respond(&init, 0x0a0b_0c0d, known)?;
         Ok((initiator.finish(&resp)?, responder_session))
     }
 
@@ -519,8 +526,8 @@ mod tests {
         assert_eq!(init.len(), INITIATION_LEN);
         assert_eq!(init[..8], [2, 5, 3, 0, 0xde, 0xad, 0xbe, 0xef]);
         assert_eq!(init[INITIATION_LEN - MAC_LEN..], [0; MAC_LEN]);
-        let (resp, _) = Responder::new(hub(), PSK, BOTH)
-            .respond(&init, 0x0123_4567)
+        let (resp, _) = Responder::new(hub(), BOTH)
+            .respond(&init, 0x0123_4567, known)
             .unwrap();
         assert_eq!(resp.len(), RESPONSE_LEN);
         assert_eq!(
@@ -542,9 +549,9 @@ mod tests {
     #[test]
     fn wrong_responder_key_is_refused_by_mac1() {
         let (_, init) = Initiator::start(&edge(), &edge().public(), &PSK, BOTH, 1, 0).unwrap();
-        let mut responder = Responder::new(hub(), PSK, BOTH);
+        let responder = Responder::new(hub(), BOTH);
         assert_eq!(
-            responder.respond(&init, 2).err(),
+            responder.respond(&init, 2, known).err(),
             Some(HandshakeError::BadMac)
         );
         // A valid mac1 over garbage gets as far as the Noise message.
@@ -553,20 +560,21 @@ mod tests {
         garbage[INITIATION_LEN - MAC_LEN..].fill(0);
         write_mac1(&mut garbage, &hub().public()).unwrap();
         assert_eq!(
-            responder.respond(&garbage, 2).err(),
+            responder.respond(&garbage, 2, known).err(),
             Some(HandshakeError::BadNoise)
         );
         // The responder is unchanged: the real initiation is still answered.
         let (_, init) = start(BOTH, 1);
-        assert!(responder.respond(&init, 2).is_ok());
+        assert!(responder.respond(&init, 2, known).is_ok());
     }
 
     #[test]
     fn psk_must_match() {
         // psk2 mixes the PSK in at the response: the responder answers, the initiator refuses.
         let (initiator, init) = start(BOTH, 1);
-        let mut other = Responder::new(hub(), [0; KEY_LEN], BOTH);
-        let (resp, _) = other.respond(&init, 2).unwrap();
+        let (resp, _) = Responder::new(hub(), BOTH)
+            .respond(&init, 2, |_| Some([0; KEY_LEN]))
+            .unwrap();
         assert_eq!(
             initiator.finish(&resp).err(),
             Some(HandshakeError::BadNoise)
@@ -574,31 +582,37 @@ mod tests {
     }
 
     #[test]
-    fn responder_learns_an_unknown_initiator() {
+    fn an_initiator_that_is_no_peer_is_refused() {
         let stranger = StaticKeys::from_private([0x33; KEY_LEN]);
         let (_, init) = Initiator::start(&stranger, &hub().public(), &PSK, BOTH, 1, 0).unwrap();
-        let (_, session) = Responder::new(hub(), PSK, BOTH).respond(&init, 2).unwrap();
-        assert_eq!(session.peer_static, stranger.public());
+        let mut asked = None;
+        let refused = Responder::new(hub(), BOTH).respond(&init, 2, |k| {
+            asked = Some(*k);
+            known(k)
+        });
+        assert_eq!(refused.err(), Some(HandshakeError::UnknownPeer));
+        // The lookup was asked about the stranger's key, read from the Noise message.
+        assert_eq!(asked, Some(stranger.public()));
     }
 
     #[test]
     fn any_flipped_bit_in_the_initiation_is_refused() {
         let (_, init) = start(BOTH, 7);
-        let mut responder = Responder::new(hub(), PSK, BOTH);
+        let responder = Responder::new(hub(), BOTH);
         for bit in 0..init.len() * 8 {
             let mut msg = init.clone();
             msg[bit / 8] ^= 1 << (bit % 8);
-            assert!(responder.respond(&msg, 8).is_err(), "bit {bit}");
+            assert!(responder.respond(&msg, 8, known).is_err(), "bit {bit}");
         }
-        assert!(responder.respond(&init, 8).is_ok());
+        assert!(responder.respond(&init, 8, known).is_ok());
     }
 
     #[test]
     fn any_flipped_bit_in_the_response_is_refused() {
-        let mut responder = Responder::new(hub(), PSK, BOTH);
+        let responder = Responder::new(hub(), BOTH);
         for bit in 0..RESPONSE_LEN * 8 {
             let (initiator, init) = start(BOTH, 7);
-            let (mut resp, _) = responder.respond(&init, 8).unwrap();
+            let (mut resp, _) = responder.respond(&init, 8, known).unwrap();
             resp[bit / 8] ^= 1 << (bit % 8);
             assert!(initiator.finish(&resp).is_err(), "bit {bit}");
         }
@@ -606,11 +620,11 @@ mod tests {
 
     #[test]
     fn a_response_from_another_handshake_is_refused() {
-        let mut responder = Responder::new(hub(), PSK, BOTH);
+        let responder = Responder::new(hub(), BOTH);
         let (first, init) = start(BOTH, 7);
         let (second, _) = start(BOTH, 7);
         let (third, _) = start(BOTH, 9);
-        let (resp, _) = responder.respond(&init, 8).unwrap();
+        let (resp, _) = responder.respond(&init, 8, known).unwrap();
         assert_eq!(second.finish(&resp).err(), Some(HandshakeError::BadNoise));
         assert_eq!(
             third.finish(&resp).err(),
@@ -622,26 +636,26 @@ mod tests {
     #[test]
     fn wrong_framing_is_refused() {
         let (initiator, init) = start(BOTH, 7);
-        let mut responder = Responder::new(hub(), PSK, BOTH);
-        let (resp, _) = responder.respond(&init, 8).unwrap();
+        let responder = Responder::new(hub(), BOTH);
+        let (resp, _) = responder.respond(&init, 8, known).unwrap();
         assert_eq!(
-            responder.respond(&resp, 8).err(),
+            responder.respond(&resp, 8, known).err(),
             Some(HandshakeError::BadLength)
         );
         assert_eq!(
-            responder.respond(&init[..INITIATION_LEN - 1], 8).err(),
+            responder.respond(&init[..INITIATION_LEN - 1], 8, known).err(),
             Some(HandshakeError::BadLength)
         );
         let mut v1 = init.clone();
         v1[0] = 1;
         assert_eq!(
-            responder.respond(&v1, 8).err(),
+            responder.respond(&v1, 8, known).err(),
             Some(HandshakeError::BadVersion)
         );
         let mut t = init.clone();
         t[1] = TYPE_RESPONSE;
         assert_eq!(
-            responder.respond(&t, 8).err(),
+            responder.respond(&t, 8, known).err(),
             Some(HandshakeError::BadType)
         );
         let mut long = resp.clone();
@@ -667,7 +681,7 @@ mod tests {
             "Initiator { offer: CipherSet(3), sender_index: 7, .. }"
         );
         assert_eq!(
-            format!("{:?}", Responder::new(hub(), PSK, BOTH)),
+            format!("{:?}", Responder::new(hub(), BOTH)),
             "Responder { offer: CipherSet(3), .. }"
         );
     }
@@ -683,7 +697,7 @@ mod tests {
                 bytes[0] = VERSION;
                 bytes[1] = TYPE_INITIATION;
             }
-            let _ = Responder::new(hub(), PSK, BOTH).respond(&bytes, 1);
+            let _ = Responder::new(hub(), BOTH).respond(&bytes, 1, known);
             if framed && bytes.len() >= 2 {
                 bytes[1] = TYPE_RESPONSE;
             }
@@ -699,7 +713,7 @@ mod tests {
             msg[..2].copy_from_slice(&[VERSION, TYPE_INITIATION]);
             msg[INITIATION_LEN - MAC_LEN..].fill(0);
             write_mac1(&mut msg, &hub().public()).unwrap();
-            prop_assert!(Responder::new(hub(), PSK, BOTH).respond(&msg, 1).is_err());
+            prop_assert!(Responder::new(hub(), BOTH).respond(&msg, 1, known).is_err());
         }
 
         #[test]

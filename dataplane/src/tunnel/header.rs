@@ -1,12 +1,15 @@
-//! The 16-byte tunnel header and the probe payload.
+//! The 16-byte header of the tunnel's data-class messages and the probe payload.
 
 use super::TunnelError;
 
-/// Length of the fixed header that starts every tunnel message.
+/// Length of the fixed header that starts every data-class message.
 pub const HEADER_LEN: usize = 16;
 
 /// The protocol version this code speaks.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
+
+/// The version of the first protocol, refused with its own count (docs/PROTOCOL.md).
+pub const OLD_VERSION: u8 = 1;
 
 /// What a tunnel message carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +21,8 @@ pub enum MsgType {
     Probe = 2,
     /// The answer to a probe: a [`Probe`] echoing the probe's timestamp.
     ProbeReply = 3,
+    /// Nothing: keeps a NAT binding, and confirms a new session to the responder.
+    Keepalive = 4,
 }
 
 impl MsgType {
@@ -26,6 +31,7 @@ impl MsgType {
             1 => Ok(MsgType::Data),
             2 => Ok(MsgType::Probe),
             3 => Ok(MsgType::ProbeReply),
+            4 => Ok(MsgType::Keepalive),
             _ => Err(TunnelError::BadType),
         }
     }
@@ -38,12 +44,12 @@ pub struct Header {
     pub msg_type: MsgType,
     /// The sender's index of the uplink used; in a probe reply, the probe's link id.
     pub link: u8,
-    /// The sending worker's index; each (sender, lane) numbers its own messages.
+    /// The sending worker's index; each (session, direction, lane) counts its own messages.
     pub lane: u8,
-    /// Id of the sending end; the two ends sharing a key must use different ids.
-    pub sender: u32,
-    /// Per (sender, lane) message number; below 2^56.
-    pub seq: u64,
+    /// The session, as the receiver numbered it in the handshake.
+    pub receiver: u32,
+    /// Per (session, direction, lane) message number from 0; with the lane, the nonce.
+    pub counter: u64,
 }
 
 impl Header {
@@ -53,16 +59,18 @@ impl Header {
             .get(..HEADER_LEN)
             .and_then(|s| s.try_into().ok())
             .ok_or(TunnelError::Truncated)?;
-        if b[0] != VERSION {
-            return Err(TunnelError::BadVersion);
+        match b[0] {
+            VERSION => {}
+            OLD_VERSION => return Err(TunnelError::OldVersion),
+            _ => return Err(TunnelError::BadVersion),
         }
-        let [_, ty, link, lane, s0, s1, s2, s3, q @ ..] = *b;
+        let [_, ty, link, lane, r0, r1, r2, r3, q @ ..] = *b;
         Ok(Header {
             msg_type: MsgType::from_u8(ty)?,
             link,
             lane,
-            sender: u32::from_be_bytes([s0, s1, s2, s3]),
-            seq: u64::from_be_bytes(q),
+            receiver: u32::from_be_bytes([r0, r1, r2, r3]),
+            counter: u64::from_be_bytes(q),
         })
     }
 
@@ -72,8 +80,8 @@ impl Header {
         buf[1] = self.msg_type as u8;
         buf[2] = self.link;
         buf[3] = self.lane;
-        buf[4..8].copy_from_slice(&self.sender.to_be_bytes());
-        buf[8..16].copy_from_slice(&self.seq.to_be_bytes());
+        buf[4..8].copy_from_slice(&self.receiver.to_be_bytes());
+        buf[8..16].copy_from_slice(&self.counter.to_be_bytes());
     }
 }
 
@@ -143,7 +151,7 @@ mod tests {
     use proptest::prelude::*;
 
     const GOLDEN: [u8; HEADER_LEN] = [
-        0x01, 0x03, 0x05, 0x02, 0xde, 0xad, 0xbe, 0xef, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
+        0x02, 0x03, 0x05, 0x02, 0xde, 0xad, 0xbe, 0xef, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
         0x07,
     ];
 
@@ -152,8 +160,8 @@ mod tests {
             msg_type: MsgType::ProbeReply,
             link: 5,
             lane: 2,
-            sender: 0xdead_beef,
-            seq: 0x0001_0203_0405_0607,
+            receiver: 0xdead_beef,
+            counter: 0x0001_0203_0405_0607,
         }
     }
 
@@ -177,12 +185,16 @@ mod tests {
         for len in 0..HEADER_LEN {
             assert_eq!(Header::parse(&GOLDEN[..len]), Err(TunnelError::Truncated));
         }
-        for v in [0u8, 2, 0xff] {
+        for v in [0u8, 3, 0xff] {
             let mut b = GOLDEN;
             b[0] = v;
             assert_eq!(Header::parse(&b), Err(TunnelError::BadVersion));
         }
-        for t in [0u8, 4, 0x80, 0xff] {
+        let mut v1 = GOLDEN;
+        v1[0] = 1;
+        assert_eq!(Header::parse(&v1), Err(TunnelError::OldVersion));
+        // 5 to 7 are the handshake's: not data-class, so not for this header.
+        for t in [0u8, 5, 6, 7, 0x80, 0xff] {
             let mut b = GOLDEN;
             b[1] = t;
             assert_eq!(Header::parse(&b), Err(TunnelError::BadType));
@@ -191,6 +203,7 @@ mod tests {
             (1, MsgType::Data),
             (2, MsgType::Probe),
             (3, MsgType::ProbeReply),
+            (4, MsgType::Keepalive),
         ] {
             let mut b = GOLDEN;
             b[1] = t;
@@ -230,14 +243,15 @@ mod tests {
         prop_oneof![
             Just(MsgType::Data),
             Just(MsgType::Probe),
-            Just(MsgType::ProbeReply)
+            Just(MsgType::ProbeReply),
+            Just(MsgType::Keepalive)
         ]
     }
 
     proptest! {
         #[test]
-        fn header_round_trip(ty in any_type(), link: u8, lane: u8, sender: u32, seq: u64) {
-            let h = Header { msg_type: ty, link, lane, sender, seq };
+        fn header_round_trip(ty in any_type(), link: u8, lane: u8, receiver: u32, counter: u64) {
+            let h = Header { msg_type: ty, link, lane, receiver, counter };
             let mut buf = [0u8; HEADER_LEN];
             h.emit(&mut buf);
             prop_assert_eq!(Header::parse(&buf), Ok(h));

@@ -1,4 +1,5 @@
-//! The braid tunnel: header, AEAD sealing and the replay window. No I/O here.
+//! The braid tunnel: the handshake, the data header, the session ciphers and the replay
+//! window. No I/O here.
 //!
 //! The wire format is described in `docs/PROTOCOL.md`.
 
@@ -16,14 +17,12 @@ pub mod cipher;
 pub mod handshake;
 pub mod header;
 pub mod replay;
-pub mod seal;
 
 use std::fmt;
 
-pub use cipher::{Cipher, CipherSet, SessionKey};
-pub use header::{Header, MsgType, Probe, HEADER_LEN, VERSION};
+pub use cipher::{Cipher, CipherSet, SessionKey, COUNTER_LIMIT, TAG_LEN};
+pub use header::{Header, MsgType, Probe, HEADER_LEN, OLD_VERSION, VERSION};
 pub use replay::ReplayWindow;
-pub use seal::{Sealer, TAG_LEN};
 
 /// Why a tunnel message was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,13 +31,15 @@ pub enum TunnelError {
     Truncated,
     /// Header version is not [`VERSION`].
     BadVersion,
+    /// Version 1, which this code no longer speaks.
+    OldVersion,
     /// Unknown message type.
     BadType,
     /// Authentication failed: forged, corrupted or sealed under another key.
     BadTag,
     /// Sequence already seen or too old for the replay window.
     Replayed,
-    /// The sequence does not fit the 56 bits the nonce carries.
+    /// The lane's counter reached [`COUNTER_LIMIT`]: the session is used up.
     SequenceExhausted,
 }
 
@@ -47,10 +48,11 @@ impl fmt::Display for TunnelError {
         f.write_str(match self {
             TunnelError::Truncated => "tunnel message truncated",
             TunnelError::BadVersion => "unknown tunnel protocol version",
+            TunnelError::OldVersion => "tunnel protocol version 1, no longer spoken",
             TunnelError::BadType => "unknown tunnel message type",
             TunnelError::BadTag => "tunnel message failed authentication",
             TunnelError::Replayed => "tunnel message replayed or too old",
-            TunnelError::SequenceExhausted => "tunnel sequence number exhausted",
+            TunnelError::SequenceExhausted => "tunnel session counter exhausted",
         })
     }
 }
@@ -66,6 +68,7 @@ mod tests {
         let all = [
             TunnelError::Truncated,
             TunnelError::BadVersion,
+            TunnelError::OldVersion,
             TunnelError::BadType,
             TunnelError::BadTag,
             TunnelError::Replayed,

@@ -133,7 +133,7 @@ mod tests {
     use crate::ids::Lane;
     use crate::io::{xsk::FRAME_CAPACITY, MemPorts};
     use crate::pipeline::Shared;
-    use crate::snapshot::Snapshot;
+    use crate::snapshot::{Secrets, Snapshot};
     use crate::stats::WorkerStats;
     use crate::wire::{checksum, ethernet, ipv4};
     use std::sync::Arc;
@@ -144,11 +144,10 @@ mod tests {
 
     fn pipeline(text: &str, macs: &[[u8; 6]]) -> Pipeline {
         let cfg: braid_control::config::Config = toml::from_str(text).unwrap();
-        let snap = Snapshot::build(&cfg, macs, &[[3; 32]], 1).unwrap();
+        let snap = Snapshot::build(&cfg, macs, &Secrets::of_lab(&cfg), 1).unwrap();
         Pipeline::new(
-            Arc::new(Shared::new(snap)),
+            Arc::new(Shared::new(snap, 7)),
             Lane(0),
-            1 << 40,
             7,
             Arc::new(WorkerStats::default()),
         )
@@ -221,6 +220,8 @@ mod tests {
         );
         let mut edge = pipeline(EDGE, &[lan_mac, w1, w2]);
         let mut hub = pipeline(HUB, &[hub_mac]);
+        // Frames go one way only here: the session is made in memory.
+        edge.shared().pair_with(hub.shared(), 0).unwrap();
         let mut ep = MemPorts::new(3, FRAME_CAPACITY);
         let mut hp = MemPorts::new(1, FRAME_CAPACITY);
         let mut delivered = Vec::new();

@@ -1,0 +1,320 @@
+//! The tunnel handshake through the stages. On an edge, worker 0 starts a handshake with
+//! each peer when one is due ([`Handshaker`], timers in `crate::session`) and sends
+//! keepalives; any worker takes the response, makes the session, and confirms it to the
+//! hub with a keepalive in place. On a hub, any worker answers an initiation in place.
+//! Messages and timers: docs/PROTOCOL.md.
+
+use super::encap::{udp_headers, wrap, Addrs};
+use super::meta::Meta;
+use super::{Ctx, Next};
+use crate::frame::Frame;
+use crate::ids::{Lane, PeerIdx};
+use crate::session::{Live, PeerKeys, Pending, Sessions};
+use crate::snapshot::Peer;
+use crate::stats::{DropReason, WorkerStats};
+use crate::tunnel::handshake::{Initiator, TYPE_INITIATION, TYPE_RESPONSE, VERSION};
+use crate::tunnel::{Header, MsgType};
+use crate::wire::{ethernet, ipv4, udp};
+use braid_control::config::Role;
+use std::net::SocketAddrV4;
+
+/// An edge sends a keepalive on each link this often when probes are off, so that the
+/// NAT bindings on the way stay (probes do that when they are on).
+pub const KEEPALIVE_NS: u64 = 25_000_000_000;
+
+/// With probes on, a session nothing came back on for this long is renewed: the hub
+/// restarted and lost it, or every link is dead (then the handshakes wait their turn).
+const SILENCE_NS: u64 = 2_000_000_000;
+
+/// Bytes in front of a handshake message: Ethernet, outer IPv4 and UDP headers.
+const HANDSHAKE_AT: usize = ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN + udp::HEADER_LEN;
+
+/// True for a message the handshake stage takes.
+#[inline]
+pub(super) fn is_handshake(msg: &[u8]) -> bool {
+    matches!(msg, [VERSION, TYPE_INITIATION | TYPE_RESPONSE, ..])
+}
+
+/// A message worker 0 sends now: an initiation (its bytes), or a keepalive.
+#[derive(Debug)]
+pub(super) struct Due {
+    pub peer: PeerIdx,
+    pub link: usize,
+    pub initiation: Option<Vec<u8>>,
+}
+
+/// Worker 0's handshake and keepalive timers.
+#[derive(Debug)]
+pub struct Handshaker {
+    on: bool,
+    due: u64,
+    keepalive_due: u64,
+}
+
+impl Handshaker {
+    /// The handshaker of worker `lane`: only worker 0 runs the timers.
+    pub fn new(lane: Lane) -> Handshaker {
+        Handshaker {
+            on: lane.0 == 0,
+            due: 0,
+            keepalive_due: 0,
+        }
+    }
+
+    /// Looks at every peer at the next batch (after a snapshot change).
+    pub fn reset(&mut self) {
+        self.due = 0;
+    }
+
+    /// When [`Handshaker::on_timeout`] next has something to do.
+    pub fn next_deadline(&self) -> Option<u64> {
+        (self.on && self.due != u64::MAX).then_some(self.due)
+    }
+
+    /// Runs every peer's session timers: old sessions go, and on an edge the
+    /// initiations and keepalives due now are returned.
+    pub(super) fn on_timeout(&mut self, ctx: &Ctx, sessions: &Sessions) -> Vec<Due> {
+        let mut out = Vec::new();
+        if !self.on || ctx.now < self.due {
+            return out;
+        }
+        let initiator = ctx.snap.role == Role::Edge;
+        let silence = if ctx.snap.health.enabled {
+            SILENCE_NS
+        } else {
+            u64::MAX
+        };
+        let mut due = u64::MAX;
+        for (i, peer) in ctx.snap.peers.iter().enumerate() {
+            let tick = peer.keys.tick(sessions, ctx.now, initiator, silence);
+            due = due.min(tick.due);
+            let Some(tries) = tick.initiate else {
+                continue;
+            };
+            let Some(link) = initiation_link(peer, tries) else {
+                continue;
+            };
+            let index = sessions.new_index();
+            let Some(link_id) = peer.links.get(link).map(|l| l.id) else {
+                continue;
+            };
+            let started = Initiator::start(
+                &ctx.snap.statics,
+                &peer.public_key,
+                peer.psk(),
+                ctx.snap.offer,
+                index,
+                link_id,
+            );
+            // Fails only when snow cannot build the handshake: nothing to retry sooner.
+            let Ok((initiator, msg)) = started else {
+                continue;
+            };
+            peer.keys.start(Pending {
+                initiator,
+                index,
+                sent: ctx.now,
+                tries,
+            });
+            due = due.min(ctx.now.saturating_add(crate::session::retry_after(tries)));
+            out.push(Due {
+                peer: PeerIdx(i),
+                link,
+                initiation: Some(msg),
+            });
+        }
+        if initiator && !ctx.snap.health.enabled {
+            if ctx.now >= self.keepalive_due {
+                self.keepalive_due = ctx.now.saturating_add(KEEPALIVE_NS);
+                keepalives(ctx, &mut out);
+            }
+            due = due.min(self.keepalive_due);
+        }
+        self.due = due;
+        out
+    }
+}
+
+/// A keepalive on every link of every peer with a session.
+fn keepalives(ctx: &Ctx, out: &mut Vec<Due>) {
+    for (i, peer) in ctx.snap.peers.iter().enumerate() {
+        if peer.keys.sending().is_none() {
+            continue;
+        }
+        out.extend((0..peer.links.len()).map(|link| Due {
+            peer: PeerIdx(i),
+            link,
+            initiation: None,
+        }));
+    }
+}
+
+/// The link an initiation goes on: the links that are up in turn with each retry, or
+/// any link in turn when none is.
+fn initiation_link(peer: &Peer, tries: u32) -> Option<usize> {
+    let up: Vec<usize> = (0..peer.links.len())
+        .filter(|&i| peer.links.get(i).is_some_and(|l| l.effective_weight() > 0))
+        .collect();
+    let turn = tries as usize;
+    match up.len() {
+        0 => (!peer.links.is_empty()).then(|| turn % peer.links.len()),
+        n => up.get(turn % n).copied(),
+    }
+}
+
+/// Writes the message `due` into `frame` (a buffer of at least [`DUE_FRAME`] bytes)
+/// from the link's own address to the peer's endpoint.
+pub(super) fn emit(ctx: &Ctx, lane: Lane, frame: &mut Frame<'_>, due: &Due) -> Next {
+    let Some(peer) = ctx.snap.peer(due.peer) else {
+        return Next::Drop(DropReason::NoRoute);
+    };
+    let Some(l) = peer.links.get(due.link) else {
+        return Next::Drop(DropReason::NoLink);
+    };
+    let Some(src) = ctx.snap.ports.get(l.port).map(|p| p.addr) else {
+        return Next::Drop(DropReason::NoLink);
+    };
+    let Some(remote) = l.destination() else {
+        return Next::Drop(DropReason::NoEndpoint);
+    };
+    let to = Addrs {
+        src,
+        remote,
+        src_port: ctx.snap.tunnel_port,
+    };
+    let sent = match &due.initiation {
+        Some(msg) => place(frame, msg) && udp_headers(frame, &to),
+        None => match peer.keys.sending() {
+            Some(live) => keepalive(frame, &to, &live, l.id, lane),
+            None => return Next::Drop(DropReason::NoSession),
+        },
+    };
+    if !sent {
+        return Next::Drop(DropReason::TooBig);
+    }
+    Next::Deliver(l.port, l.gateway.unwrap_or(*remote.ip()))
+}
+
+/// Bytes of the largest message [`emit`] writes.
+pub(super) const DUE_FRAME: usize = HANDSHAKE_AT + crate::tunnel::handshake::INITIATION_LEN;
+
+/// Puts `msg` behind the frame's outer headers, the frame ending with it.
+fn place(frame: &mut Frame<'_>, msg: &[u8]) -> bool {
+    if !frame.set_len(HANDSHAKE_AT + msg.len()) {
+        return false;
+    }
+    match frame.data_mut().get_mut(HANDSHAKE_AT..) {
+        Some(room) => {
+            room.copy_from_slice(msg);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Makes `frame` an empty keepalive on link `link` under `live`.
+fn keepalive(frame: &mut Frame<'_>, to: &Addrs, live: &Live, link: u8, lane: Lane) -> bool {
+    let Some(counter) = live.next_counter(lane) else {
+        return false;
+    };
+    let header = Header {
+        msg_type: MsgType::Keepalive,
+        link,
+        lane: lane.0,
+        receiver: live.remote_index,
+        counter,
+    };
+    frame.set_len(ethernet::HEADER_LEN) && wrap(frame, to, &header, &live.send)
+}
+
+/// A handshake message from `meta.ip.src`: an initiation is answered (hub), a response
+/// makes the session (edge). Either way the answer goes back in place on the link the
+/// message names, to the address and port it came from.
+pub(super) fn handle(
+    ctx: &Ctx,
+    (lane, sessions): (Lane, &Sessions),
+    stats: &WorkerStats,
+    meta: &Meta,
+    frame: &mut Frame<'_>,
+) -> Next {
+    let start = ethernet::HEADER_LEN + meta.ip.header_len + udp::HEADER_LEN;
+    let Some(msg) = frame.data().get(start..) else {
+        return Next::Drop(DropReason::Truncated);
+    };
+    let link = msg.get(2).copied().unwrap_or(0);
+    let made = match (ctx.snap.role, msg.get(1).copied()) {
+        (Role::Hub, Some(TYPE_INITIATION)) => respond(ctx, sessions, msg),
+        (Role::Edge, Some(TYPE_RESPONSE)) => finish(ctx, sessions, msg),
+        _ => return Next::Drop(DropReason::BadHandshake),
+    };
+    let Some((peer, answer)) = made else {
+        return Next::Drop(DropReason::BadHandshake);
+    };
+    let Some(p) = ctx.snap.peer(peer) else {
+        return Next::Drop(DropReason::BadHandshake);
+    };
+    let Some(l) = p.links.get(usize::from(link)) else {
+        return Next::Drop(DropReason::UnknownLink);
+    };
+    let port = meta.ip.l4.src_port().unwrap_or(ctx.snap.tunnel_port);
+    let to = Addrs {
+        src: meta.ip.dst,
+        remote: SocketAddrV4::new(meta.ip.src, port),
+        src_port: ctx.snap.tunnel_port,
+    };
+    stats.local.add(1);
+    let sent = match answer {
+        Answer::Response(msg) => place(frame, &msg) && udp_headers(frame, &to),
+        Answer::Keepalive(live) => keepalive(frame, &to, &live, l.id, lane),
+    };
+    if !sent {
+        return Next::Drop(DropReason::TooBig);
+    }
+    Next::Deliver(l.port, l.gateway.unwrap_or(meta.ip.src))
+}
+
+/// What a handshake message is answered with.
+enum Answer {
+    /// The response to an initiation.
+    Response(Vec<u8>),
+    /// A keepalive under the session just made, which confirms it to the responder.
+    Keepalive(std::sync::Arc<Live>),
+}
+
+/// Answers an initiation from a configured peer; its session opens from now on.
+fn respond(ctx: &Ctx, sessions: &Sessions, msg: &[u8]) -> Option<(PeerIdx, Answer)> {
+    let mut peer = None;
+    let index = sessions.new_index();
+    let (response, session) = ctx
+        .snap
+        .responder
+        .respond(msg, index, |key| {
+            let i = ctx.snap.peer_by_key(key)?;
+            peer = Some(i);
+            ctx.snap.peer(i).map(|p| *p.psk())
+        })
+        .ok()?;
+    let peer = peer?;
+    keys_of(ctx, peer)?.responded(sessions, Live::new(session, ctx.now, false));
+    Some((peer, Answer::Response(response)))
+}
+
+/// Finishes the handshake the response answers; its session sends from now on.
+fn finish(ctx: &Ctx, sessions: &Sessions, msg: &[u8]) -> Option<(PeerIdx, Answer)> {
+    let receiver = u32::from_be_bytes(*msg.get(8..)?.first_chunk::<4>()?);
+    let (i, pending) = ctx
+        .snap
+        .peers
+        .iter()
+        .enumerate()
+        .find_map(|(i, p)| Some((PeerIdx(i), p.keys.take_pending(receiver)?)))?;
+    // A response that does not authenticate used the handshake up: the next one
+    // starts at its retry time.
+    let session = pending.initiator.finish(msg).ok()?;
+    let live = keys_of(ctx, i)?.initiated(sessions, ctx.now, Live::new(session, ctx.now, true));
+    Some((i, Answer::Keepalive(live)))
+}
+
+fn keys_of<'c>(ctx: &'c Ctx, peer: PeerIdx) -> Option<&'c PeerKeys> {
+    ctx.snap.peer(peer).map(|p| &*p.keys)
+}

@@ -1,0 +1,192 @@
+//! The sessions of one peer and its handshake under way: which session sends, which
+//! still open, and when the initiator starts a new handshake.
+
+use super::{retry_after, Live, Sessions, KEEP_PREVIOUS_NS, REJECT_AFTER_NS, REKEY_AFTER_NS};
+use crate::tunnel::handshake::Initiator;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A handshake this end started and has not heard back about.
+#[derive(Debug)]
+pub struct Pending {
+    /// Waits for the response.
+    pub initiator: Initiator,
+    /// This end's index of the session to be.
+    pub index: u32,
+    /// When the initiation was sent.
+    pub sent: u64,
+    /// Initiations sent before this one without an answer.
+    pub tries: u32,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Seals what is sent, and opens.
+    current: Option<Arc<Live>>,
+    /// The session `current` replaced, opening until the time given.
+    previous: Option<(Arc<Live>, u64)>,
+    /// A responder's new session, opening but not sending until its first message.
+    next: Option<Arc<Live>>,
+    pending: Option<Pending>,
+}
+
+/// The sessions of one peer. Carried from one snapshot to the next while the peer
+/// stays (same public key), so a configuration change does not cost a handshake.
+#[derive(Debug, Default)]
+pub struct PeerKeys {
+    state: Mutex<State>,
+}
+
+/// What the timers of a peer ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// Start a handshake now; the number of unanswered initiations before it.
+    pub initiate: Option<u32>,
+    /// When the timers next have something to do (monotonic ns; `u64::MAX`: nothing).
+    pub due: u64,
+}
+
+impl PeerKeys {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The session to send with.
+    pub fn sending(&self) -> Option<Arc<Live>> {
+        self.lock().current.clone()
+    }
+
+    /// Every session that opens messages now.
+    pub fn receiving(&self) -> Vec<Arc<Live>> {
+        let s = self.lock();
+        let previous = s.previous.as_ref().map(|(l, _)| l);
+        s.current
+            .iter()
+            .chain(previous)
+            .chain(s.next.iter())
+            .cloned()
+            .collect()
+    }
+
+    /// The initiator's handshake finished at `now`: `live` sends from now on, the
+    /// session it replaces opens a little longer.
+    pub fn initiated(&self, board: &Sessions, now: u64, live: Live) -> Arc<Live> {
+        let live = Arc::new(live);
+        let mut s = self.lock();
+        if let Some(old) = s.current.replace(Arc::clone(&live)) {
+            s.previous = Some((old, now.saturating_add(KEEP_PREVIOUS_NS)));
+        }
+        drop(s);
+        board.changed();
+        live
+    }
+
+    /// The responder answered an initiation: `live` opens messages, and sends once the
+    /// first of them arrives. A session answered before and never used goes.
+    pub fn responded(&self, board: &Sessions, live: Live) {
+        self.lock().next = Some(Arc::new(live));
+        board.changed();
+    }
+
+    /// A message opened under `live` at `now`: a responder's new session is confirmed
+    /// and sends from now on. Cheap when it already is.
+    pub fn confirm(&self, board: &Sessions, now: u64, live: &Arc<Live>) {
+        if !live.confirm() {
+            return;
+        }
+        let mut s = self.lock();
+        if s.next.as_ref().is_some_and(|n| Arc::ptr_eq(n, live)) {
+            s.next = None;
+            if let Some(old) = s.current.replace(Arc::clone(live)) {
+                s.previous = Some((old, now.saturating_add(KEEP_PREVIOUS_NS)));
+            }
+        }
+        drop(s);
+        board.changed();
+    }
+
+    /// Records the handshake just started.
+    pub fn start(&self, pending: Pending) {
+        self.lock().pending = Some(pending);
+    }
+
+    /// Takes the handshake under way if its index is `index`.
+    pub fn take_pending(&self, index: u32) -> Option<Pending> {
+        let mut s = self.lock();
+        if s.pending.as_ref().is_some_and(|p| p.index == index) {
+            return s.pending.take();
+        }
+        None
+    }
+
+    /// Drops what is too old, and says whether an initiator (`initiator`) has to start a
+    /// handshake: no session, one due for rekeying, or nothing heard for `silence` while
+    /// the session was at least that old (the peer may have lost it: it restarted).
+    pub fn tick(&self, board: &Sessions, now: u64, initiator: bool, silence: u64) -> Tick {
+        let mut s = self.lock();
+        let mut changed = false;
+        if s.previous.as_ref().is_some_and(|(_, until)| now >= *until) {
+            s.previous = None;
+            changed = true;
+        }
+        let st = &mut *s;
+        for slot in [&mut st.current, &mut st.next] {
+            if slot
+                .as_ref()
+                .is_some_and(|l| now.saturating_sub(l.born) >= REJECT_AFTER_NS)
+            {
+                *slot = None;
+                changed = true;
+            }
+        }
+        if changed {
+            board.changed();
+        }
+        let mut due = u64::MAX;
+        if let Some((_, until)) = &s.previous {
+            due = due.min(*until);
+        }
+        for l in s.current.iter().chain(s.next.iter()) {
+            due = due.min(l.born.saturating_add(REJECT_AFTER_NS));
+        }
+        if !initiator {
+            return Tick {
+                initiate: None,
+                due,
+            };
+        }
+        let (want, when) = match &s.current {
+            None => (true, now),
+            Some(l) => {
+                let rekey = l.born.saturating_add(REKEY_AFTER_NS);
+                let quiet = l.heard().max(l.born).saturating_add(silence);
+                (l.wants_rekey() || now >= rekey || now >= quiet, rekey.min(quiet))
+            }
+        };
+        if !want {
+            return Tick {
+                initiate: None,
+                due: due.min(when),
+            };
+        }
+        match &s.pending {
+            Some(p) => {
+                let retry = p.sent.saturating_add(retry_after(p.tries));
+                if now >= retry {
+                    Tick {
+                        initiate: Some(p.tries + 1),
+                        due,
+                    }
+                } else {
+                    Tick {
+                        initiate: None,
+                        due: due.min(retry),
+                    }
+                }
+            }
+            None => Tick {
+                initiate: Some(0),
+                due,
+            },
+        }
+    }
+}
