@@ -1,10 +1,11 @@
 //! `braidctl` as people and scripts run it: help everywhere, clear messages when the daemon is
-//! not running or the caller may not use its socket, JSON for machines, genkey.
+//! not running or the caller may not use its socket, JSON for machines, the key commands.
 //!
 //! The daemon here is a stub that answers from canned replies; the real one is tested in the
 //! dataplane crate and in the lab (tools/tests/lab_control.rs).
 
 use braid_control::config::{Balance, BondMode, LinkState, Role};
+use braid_control::key::{PresharedKey, PrivateKey};
 use braid_control::proto::{
     self, Changed, HealthInfo, InterfaceTraffic, Interfaces, LinkInfo, Links, Outcome, Reply,
     Request, Status, Traffic,
@@ -15,7 +16,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -426,8 +427,30 @@ fn watch_prints_one_table_per_sample() {
     }
 }
 
+/// Runs braidctl with `input` on its stdin.
+fn braidctl_with_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(BRAIDCTL)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// RFC 7748 section 6.1: Alice's private key and its public key, in base64.
+const ALICE_PRIVATE: &str = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=";
+const ALICE_PUBLIC: &str = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=";
+
 #[test]
-fn genkey_writes_a_private_key_once() {
+fn genkey_writes_a_private_key_once_and_prints_its_public_key() {
     let dir = TempDir::new("key");
     let key = dir.0.join("new.key");
     let out = braidctl(&["genkey", key.to_str().unwrap()]);
@@ -435,10 +458,96 @@ fn genkey_writes_a_private_key_once() {
     let mode = std::fs::metadata(&key).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     let text = std::fs::read_to_string(&key).unwrap();
-    assert!(text.len() == 65 && text[..64].bytes().all(|b| b.is_ascii_hexdigit()));
-    braid_control::key::Key::load(&key).unwrap();
+    assert!(text.len() == 45 && text.ends_with("=\n"), "{text:?}");
+    let private = PrivateKey::load(&key).unwrap();
+    let public = private.public().to_string();
+    assert_eq!(
+        stdout(&out),
+        format!("wrote private key {}\n{public}\n", key.display())
+    );
     let again = braidctl(&["genkey", key.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(1));
     assert!(stderr(&again).contains("File exists"), "{}", stderr(&again));
     assert_eq!(std::fs::read_to_string(&key).unwrap(), text);
+    // pubkey prints the same public key from the file.
+    let out = braidctl(&["pubkey", key.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{public}\n"));
+}
+
+#[test]
+fn pubkey_reads_a_private_key_from_stdin_or_a_file() {
+    let out = braidctl_with_stdin(&["pubkey"], &format!("{ALICE_PRIVATE}\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{ALICE_PUBLIC}\n"));
+
+    let dir = TempDir::new("pubkey");
+    let key = dir.0.join("alice.key");
+    std::fs::write(&key, format!("{ALICE_PRIVATE}\n")).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = braidctl(&["pubkey", key.to_str().unwrap()]);
+    assert_eq!(
+        stdout(&out),
+        format!("{ALICE_PUBLIC}\n"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A file others can read is refused, naming it; stdin has no such rule.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = braidctl(&["pubkey", key.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "braidctl: {}: readable by group/others (mode 0644); chmod 600 it\n",
+            key.display()
+        )
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn pubkey_refuses_what_is_not_a_private_key() {
+    for (input, what) in [
+        ("", "empty"),
+        ("hello world\n", "not base64"),
+        (&ALICE_PRIVATE[..43], "not base64"),
+        ("AQID\n", "base64 of 3 bytes, not of 32"),
+    ] {
+        let out = braidctl_with_stdin(&["pubkey"], input);
+        assert_eq!(out.status.code(), Some(1), "{input:?}");
+        assert!(stdout(&out).is_empty());
+        let err = stderr(&out);
+        assert!(
+            err.starts_with(&format!("braidctl: stdin: not a braid key file: {what}")),
+            "{input:?}: {err}"
+        );
+    }
+    let out = braidctl(&["pubkey", "/nonexistent/braid.key"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("braidctl: /nonexistent/braid.key: No such file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn genpsk_writes_a_preshared_key_once() {
+    let dir = TempDir::new("psk");
+    let psk = dir.0.join("hub.psk");
+    let out = braidctl(&["genpsk", psk.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("wrote pre-shared key {}\n", psk.display())
+    );
+    let mode = std::fs::metadata(&psk).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let text = std::fs::read_to_string(&psk).unwrap();
+    PresharedKey::load(&psk).unwrap();
+    let again = braidctl(&["genpsk", psk.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&psk).unwrap(), text);
 }

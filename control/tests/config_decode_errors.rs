@@ -4,20 +4,24 @@
 mod common;
 
 use braid_control::config::Config;
-use common::{assert_problem, edit, edit_nth, line_of, only_problem, refuse, Scratch, EDGE};
+use braid_testkit::HUB_PUBLIC;
+use common::{
+    assert_problem, edit, edit_nth, line_of, only_problem, refuse, Scratch, EDGE, EDGE_KEY_FILE,
+    HUB,
+};
 
 #[test]
 fn syntax_error_names_its_line() {
-    let text = edit(EDGE, "id = 2\n", "id = = 2\n");
+    let text = edit(EDGE, "name = \"hub\"\n", "name = = \"hub\"\n");
     let err = refuse(&text);
     assert_eq!(err.problems().len(), 1);
     let problem = &err.problems()[0];
-    assert_eq!(problem.line, Some(line_of(&text, "id = = 2")));
+    assert_eq!(problem.line, Some(line_of(&text, "name = = ")));
     assert_eq!(problem.field, None);
     assert!(problem.message.starts_with("TOML syntax: "), "{err}");
     let shown = err.to_string();
     assert!(
-        shown.starts_with(&format!("{}:18: TOML syntax: ", err.file().display())),
+        shown.starts_with(&format!("{}:17: TOML syntax: ", err.file().display())),
         "{shown}"
     );
     assert_eq!(shown.lines().count(), 1, "one problem, one line: {shown}");
@@ -153,12 +157,16 @@ fn unknown_enum_value_names_field_and_line() {
 
 #[test]
 fn missing_field_names_the_field_in_its_table() {
-    let text = edit_nth(EDGE, "remote = \"203.0.113.2:7420\"\n", 0, "");
+    let text = edit(EDGE, "interface = \"wan1\"\n", "");
     let err = refuse(&text);
-    let p = only_problem(&err, "peer[0].link[0].remote", "missing field `remote`");
+    let p = only_problem(
+        &err,
+        "peer[0].link[0].interface",
+        "missing field `interface`",
+    );
     // The line of the table that lacks it.
-    assert_eq!(p.line, Some(21));
-    assert_eq!(text.lines().nth(20), Some("[[peer.link]]"));
+    assert_eq!(p.line, Some(20));
+    assert_eq!(text.lines().nth(19), Some("[[peer.link]]"));
 }
 
 #[test]
@@ -198,4 +206,87 @@ fn non_utf8_file_is_refused() {
     std::fs::write(&path, b"role = \"edge\xff\"\n").unwrap();
     let err = Config::load(&path).unwrap_err();
     assert!(err.to_string().contains("UTF-8"), "{err}");
+}
+
+#[test]
+fn tunnel_v1_fields_get_a_hint_on_their_lines() {
+    let text = edit(
+        EDGE,
+        &format!("private_key_file = {EDGE_KEY_FILE:?}\n"),
+        "id = 1\n",
+    );
+    let text = edit(
+        &text,
+        &format!("public_key = {HUB_PUBLIC:?}\n"),
+        "id = 2\nkey_file = \"tunnel.key\"\n",
+    );
+    let err = refuse(&text);
+    assert_eq!(err.problems().len(), 3, "{err}");
+    let hint = "is from tunnel v1: braid now uses private_key_file (top level) and each \
+                peer's public_key; see docs/CONFIG.md";
+    assert_problem(&err, "id", Some(3), &format!("`id` {hint}"));
+    assert_problem(
+        &err,
+        "peer[0].id",
+        Some(line_of(&text, "id = 2")),
+        "`id` is from",
+    );
+    assert_problem(
+        &err,
+        "peer[0].key_file",
+        Some(line_of(&text, "key_file = \"tunnel")),
+        &format!("`key_file` {hint}"),
+    );
+}
+
+#[test]
+fn a_v1_field_alone_gets_the_hint_too() {
+    let text = edit(HUB, "allowed = [", "key_file = \"edge1.key\"\nallowed = [");
+    let p = only_problem(
+        &refuse(&text),
+        "peer[0].key_file",
+        "`key_file` is from tunnel v1",
+    );
+    assert_eq!(p.line, Some(line_of(&text, "key_file = \"edge1")));
+    // An `id` elsewhere is just an unknown field.
+    let text = edit(EDGE, "weight = 2", "weight = 2\nid = 3");
+    only_problem(&refuse(&text), "peer[0].link[1].id", "unknown field `id`");
+}
+
+#[test]
+fn bad_public_key_names_the_field_and_what_is_wrong() {
+    let cases = [
+        ("not a key!", "not a public key: not base64"),
+        ("AQID", "not a public key: base64 of 3 bytes, not of 32"),
+        (&HUB_PUBLIC[..43], "not a public key: not base64"),
+    ];
+    for (bad, what) in cases {
+        let text = edit(EDGE, HUB_PUBLIC, bad);
+        let p = only_problem(&refuse(&text), "peer[0].public_key", what);
+        assert_eq!(p.line, Some(line_of(&text, "public_key")), "{bad}");
+    }
+    let text = edit(EDGE, &format!("{HUB_PUBLIC:?}"), "7");
+    only_problem(
+        &refuse(&text),
+        "peer[0].public_key",
+        "invalid type: integer",
+    );
+}
+
+#[test]
+fn missing_keys_are_named() {
+    let text = edit(EDGE, &format!("private_key_file = {EDGE_KEY_FILE:?}\n"), "");
+    let p = only_problem(
+        &refuse(&text),
+        "private_key_file",
+        "missing field `private_key_file`",
+    );
+    assert_eq!(p.line, None);
+    let text = edit(EDGE, &format!("public_key = {HUB_PUBLIC:?}\n"), "");
+    let p = only_problem(
+        &refuse(&text),
+        "peer[0].public_key",
+        "missing field `public_key`",
+    );
+    assert_eq!(p.line, Some(line_of(&text, "[[peer]]")));
 }

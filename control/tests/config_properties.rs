@@ -56,7 +56,8 @@ proptest! {
         key in "[a-z][a-z_]{0,11}",
     ) {
         let known = ["role", "id", "workers", "first_core", "tunnel_port", "bond", "mode",
-            "balance", "name", "address", "mtu", "key_file", "allowed", "link", "interface",
+            "balance", "name", "address", "mtu", "key_file", "private_key_file", "public_key",
+            "preshared_key_file", "allowed", "link", "interface",
             "gateway", "remote", "weight", "from", "table", "to", "via", "dev", "peer", "rule",
             "route"];
         prop_assume!(!known.contains(&key.as_str()));

@@ -3,8 +3,12 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
+
+use braid_testkit::{EDGE_PUBLIC, HUB_PUBLIC};
 use common::{
-    assert_problem, edit, edit_nth, line_of, only_problem, refuse, Scratch, EDGE, HUB, KEY_FILE,
+    assert_problem, edit, edit_nth, line_of, only_problem, refuse, write_key, Scratch, EDGE,
+    EDGE2_PUBLIC, EDGE_KEY_FILE, HUB,
 };
 
 /// `text` without the part from `start` (inclusive) up to `end` (exclusive; or to the end).
@@ -16,14 +20,13 @@ fn cut(text: &str, start: &str, end: Option<&str>) -> String {
     format!("{}{}", &text[..from], &text[to..])
 }
 
-/// A second edge for the hub fixture.
-fn second_edge(name: &str, id: u32) -> String {
+/// A second edge for the hub fixture, with public key `key`.
+fn second_edge(name: &str, key: &str) -> String {
     format!(
         r#"
 [[peer]]
 name = "{name}"
-id = {id}
-key_file = "edge2.key"
+public_key = "{key}"
 allowed = ["198.18.2.0/24"]
 
 [[peer.link]]
@@ -124,81 +127,174 @@ fn interface_address_must_be_a_host() {
 
 #[test]
 fn no_interface_at_all() {
-    let text = format!("role = \"hub\"\nid = 2\n{}", second_edge("edge2", 3));
+    let text = format!(
+        "role = \"hub\"\nprivate_key_file = \"hub.key\"\n{}",
+        second_edge("edge2", EDGE2_PUBLIC)
+    );
     let err = refuse(&text);
     assert_problem(&err, "interface", None, "no [[interface]]");
     assert_problem(
         &err,
         "peer[0].link[0].interface",
-        Some(12),
+        Some(11),
         "wan0 is not defined",
     );
 }
 
 #[test]
 fn peer_name_duplicate() {
-    let text = format!("{HUB}{}", second_edge("edge1", 3));
+    let text = format!("{HUB}{}", second_edge("edge1", EDGE2_PUBLIC));
     let err = refuse(&text);
     let p = only_problem(
         &err,
         "peer[1].name",
         "peer edge1 is defined twice (first as peer[0])",
     );
-    assert_eq!(p.line, Some(line_of(&text, "id = 3") - 1));
+    assert_eq!(p.line, Some(line_of(&text, EDGE2_PUBLIC) - 1));
 }
 
 #[test]
 fn peer_name_empty() {
-    let text = format!("{HUB}{}", second_edge("", 3));
+    let text = format!("{HUB}{}", second_edge("", EDGE2_PUBLIC));
     only_problem(&refuse(&text), "peer[1].name", "must not be empty");
 }
 
 #[test]
-fn peer_id_duplicate() {
-    let text = format!("{HUB}{}", second_edge("edge2", 1));
+fn peer_public_key_duplicate() {
+    let text = format!("{HUB}{}", second_edge("edge2", EDGE_PUBLIC));
     let err = refuse(&text);
     let p = only_problem(
         &err,
-        "peer[1].id",
-        "id 1 is already the id of peer edge1 (peer[0])",
+        "peer[1].public_key",
+        "peer edge2: public_key is already that of peer edge1 (peer[0])",
     );
     assert_eq!(p.line, Some(line_of(&text, "name = \"edge2\"") + 1));
 }
 
 #[test]
-fn peer_id_is_own_id() {
-    let text = edit(EDGE, "id = 2", "id = 1");
-    let p = only_problem(&refuse(&text), "peer[0].id", "this daemon's own id");
-    assert_eq!(p.line, Some(18));
+fn peer_public_key_is_own_public_key() {
+    let text = edit(EDGE, HUB_PUBLIC, EDGE_PUBLIC);
+    let p = only_problem(&refuse(&text), "peer[0].public_key", "this daemon's own");
+    assert_eq!(p.line, Some(line_of(&text, "public_key")));
 }
 
 #[test]
-fn key_file_missing() {
-    let text = edit(EDGE, &format!("{KEY_FILE:?}"), "\"absent.key\"");
+fn private_key_file_missing() {
+    let text = edit(EDGE, &format!("{EDGE_KEY_FILE:?}"), "\"absent.key\"");
     let scratch = Scratch::new();
     let err = scratch.load(&text).unwrap_err();
-    let p = only_problem(&err, "peer[0].key_file", "cannot read");
-    assert_eq!(p.line, Some(19));
+    let p = only_problem(&err, "private_key_file", "No such file");
+    assert_eq!(p.line, Some(3));
     // The message names the file as resolved against the config's directory.
     let resolved = scratch.dir.join("absent.key");
     assert!(
-        p.message.contains(&resolved.display().to_string()),
+        p.message.starts_with(&format!("{}: ", resolved.display())),
         "{}",
         p.message
     );
 }
 
 #[test]
-fn key_file_is_a_directory() {
-    let text = edit(EDGE, &format!("{KEY_FILE:?}"), "\".\"");
-    only_problem(&refuse(&text), "peer[0].key_file", "not a regular file");
+fn private_key_file_is_a_directory() {
+    let text = edit(EDGE, &format!("{EDGE_KEY_FILE:?}"), "\".\"");
+    only_problem(&refuse(&text), "private_key_file", "not a regular file");
+}
+
+#[test]
+fn private_key_file_readable_by_group_is_refused_naming_it() {
+    let scratch = Scratch::new();
+    let key = scratch.dir.join(EDGE_KEY_FILE);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let err = scratch.load(EDGE).unwrap_err();
+    let p = only_problem(&err, "private_key_file", "readable by group/others");
+    assert_eq!(
+        p.message,
+        format!(
+            "{}: readable by group/others (mode 0640); chmod 600 it",
+            key.display()
+        )
+    );
+    assert_eq!(p.line, Some(3));
+}
+
+#[test]
+fn private_key_file_not_a_key() {
+    let scratch = Scratch::new();
+    let key = scratch.dir.join(EDGE_KEY_FILE);
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    let err = scratch.load(EDGE).unwrap_err();
+    only_problem(
+        &err,
+        "private_key_file",
+        "not a braid key file: 64 hex digits: a tunnel v1 key",
+    );
+}
+
+#[test]
+fn preshared_key_files_are_read_and_checked() {
+    let scratch = Scratch::new();
+    let text = edit(
+        HUB,
+        "allowed = [",
+        "preshared_key_file = \"edge1.psk\"\nallowed = [",
+    );
+    let err = scratch.load(&text).unwrap_err();
+    let p = only_problem(&err, "peer[0].preshared_key_file", "peer edge1: ");
+    assert!(
+        p.message.contains("edge1.psk: No such file"),
+        "{}",
+        p.message
+    );
+    assert_eq!(p.line, Some(line_of(&text, "edge1.psk")));
+
+    let psk = scratch.dir.join("edge1.psk");
+    write_key(&psk, &[9; 32], 0o604);
+    let err = scratch.load(&text).unwrap_err();
+    let p = only_problem(&err, "peer[0].preshared_key_file", "(mode 0604)");
+    assert!(
+        p.message.contains(&psk.display().to_string()),
+        "{}",
+        p.message
+    );
+
+    std::fs::set_permissions(&psk, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = scratch.load(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.peers[0].preshared_key_file.as_deref(),
+        Some(psk.as_path())
+    );
+}
+
+#[test]
+fn remote_is_required_on_an_edge() {
+    let text = edit_nth(EDGE, "remote = \"203.0.113.2:7420\"\n", 1, "");
+    let p = only_problem(
+        &refuse(&text),
+        "peer[0].link[1].remote",
+        "link isp2: an edge must name the hub's endpoint",
+    );
+    assert_eq!(p.line, Some(line_of(&text, "name = \"isp2\"") - 1));
+}
+
+#[test]
+fn remote_is_optional_on_a_hub() {
+    let text = HUB
+        .replace("remote = \"198.18.11.2:7420\"\n", "")
+        .replace("remote = \"198.18.12.2:7420\"\n", "");
+    assert!(!text.contains("remote"));
+    let scratch = Scratch::new();
+    let config = scratch.load(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(config.peers[0].links.iter().all(|l| l.remote.is_none()));
+    // Without a gateway too: the hub answers where the edge's packets come from.
+    let text = text.replace("gateway = \"203.0.113.1\"\n", "");
+    scratch.load(&text).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
 fn allowed_empty() {
     let text = edit(EDGE, "[\"0.0.0.0/0\"]", "[]");
     let p = only_problem(&refuse(&text), "peer[0].allowed", "at least one prefix");
-    assert_eq!(p.line, Some(20));
+    assert_eq!(p.line, Some(19));
 }
 
 #[test]
@@ -216,7 +312,7 @@ fn peer_without_links() {
 
     let text = edit(&text, "allowed = [", "link = []\nallowed = [");
     let p = only_problem(&refuse(&text), "peer[0].link", "at least one link");
-    assert_eq!(p.line, Some(20));
+    assert_eq!(p.line, Some(19));
 }
 
 #[test]
@@ -227,7 +323,7 @@ fn link_name_duplicate() {
         "peer[0].link[1].name",
         "link isp1 is defined twice in peer hub (first as link[0])",
     );
-    assert_eq!(p.line, Some(28));
+    assert_eq!(p.line, Some(27));
 }
 
 #[test]
@@ -245,21 +341,21 @@ fn link_interface_undefined() {
         "peer[0].link[1].interface",
         "link isp2: interface wan3 is not defined in [[interface]]",
     );
-    assert_eq!(p.line, Some(29));
+    assert_eq!(p.line, Some(28));
 }
 
 #[test]
 fn link_weight_out_of_range() {
     let text = edit(EDGE, "weight = 2", "weight = 1001");
     let p = only_problem(&refuse(&text), "peer[0].link[1].weight", "0..=1000");
-    assert_eq!(p.line, Some(32));
+    assert_eq!(p.line, Some(31));
 }
 
 #[test]
 fn all_link_weights_zero() {
     let text = edit(EDGE, "weight = 2", "weight = 0").replace("weight = 1", "weight = 0");
     let p = only_problem(&refuse(&text), "peer[0].link", "every link has weight 0");
-    assert_eq!(p.line, Some(21));
+    assert_eq!(p.line, Some(20));
 }
 
 #[test]
@@ -270,7 +366,7 @@ fn link_gateway_outside_the_interface_prefix() {
         "peer[0].link[1].gateway",
         "gateway 198.18.13.1 is not inside wan2's prefix 198.18.12.0/24",
     );
-    assert_eq!(p.line, Some(30));
+    assert_eq!(p.line, Some(29));
 }
 
 #[test]
@@ -291,7 +387,7 @@ fn link_without_gateway_needs_an_on_link_remote() {
         "peer[0].link[1].remote",
         "not on wan2's subnet",
     );
-    assert_eq!(p.line, Some(30));
+    assert_eq!(p.line, Some(29));
 
     let on_link = edit_nth(&text, "203.0.113.2:7420", 1, "198.18.12.7:7420");
     Scratch::new()
@@ -319,7 +415,7 @@ fn link_remote_must_be_a_unicast_endpoint() {
 fn route_with_both_peer_and_dev() {
     let text = edit(EDGE, "peer = \"hub\"", "peer = \"hub\"\ndev = \"wan1\"");
     let p = only_problem(&refuse(&text), "route[0]", "exactly one of `peer` or `dev`");
-    assert_eq!(p.line, Some(36));
+    assert_eq!(p.line, Some(35));
 }
 
 #[test]
@@ -337,7 +433,7 @@ fn route_via_with_peer() {
         "peer = \"hub\"\nvia = \"198.18.11.1\"",
     );
     let p = only_problem(&refuse(&text), "route[0].via", "only allowed with `dev`");
-    assert_eq!(p.line, Some(40));
+    assert_eq!(p.line, Some(39));
 }
 
 #[test]
@@ -357,7 +453,7 @@ fn route_peer_undefined() {
     let p = assert_problem(
         &err,
         "route[0].peer",
-        Some(39),
+        Some(38),
         "peer hubb is not defined in [[peer]]",
     );
     assert!(
@@ -409,7 +505,7 @@ fn route_prefix_with_host_bits() {
 fn route_table_name_empty() {
     let text = edit_nth(EDGE, "table = \"bond\"", 1, "table = \"\"");
     let err = refuse(&text);
-    assert_problem(&err, "route[0].table", Some(37), "must not be empty");
+    assert_problem(&err, "route[0].table", Some(36), "must not be empty");
 }
 
 #[test]
@@ -420,7 +516,7 @@ fn rule_table_without_routes() {
         "rule[0].table",
         "table bonded has no [[route]]",
     );
-    assert_eq!(p.line, Some(35));
+    assert_eq!(p.line, Some(34));
 }
 
 #[test]
@@ -439,14 +535,14 @@ fn rule_prefix_with_host_bits() {
         "rule[0].from",
         "did you mean 198.18.1.0/24?",
     );
-    assert_eq!(p.line, Some(34));
+    assert_eq!(p.line, Some(33));
 }
 
 #[test]
 fn edge_with_two_peers() {
     let text = format!(
         "{EDGE}{}",
-        second_edge("hub2", 3)
+        second_edge("hub2", EDGE2_PUBLIC)
             .replace("wan0", "wan1")
             .replace("203.0.113.1", "198.18.11.1")
     );
@@ -477,7 +573,7 @@ fn edge_without_a_route_into_the_bond() {
         "dev = \"wan1\"\nvia = \"198.18.11.1\"",
     );
     let p = only_problem(&refuse(&text), "route", "peer = \"hub\"");
-    assert_eq!(p.line, Some(36));
+    assert_eq!(p.line, Some(35));
 }
 
 #[test]
@@ -501,9 +597,9 @@ fn every_problem_is_reported_one_per_line_in_file_order() {
     let expected = [
         format!("{file}:4: workers: "),
         format!("{file}:9: interface[0].address: "),
-        format!("{file}:26: peer[0].link[0].weight: "),
-        format!("{file}:29: peer[0].link[1].interface: "),
-        format!("{file}:36: route[0]: "),
+        format!("{file}:25: peer[0].link[0].weight: "),
+        format!("{file}:28: peer[0].link[1].interface: "),
+        format!("{file}:35: route[0]: "),
     ];
     let lines: Vec<&str> = shown.lines().collect();
     assert_eq!(lines.len(), expected.len(), "{shown}");
@@ -517,7 +613,7 @@ fn every_problem_is_reported_one_per_line_in_file_order() {
 
 /// A hub with `n` links in all: edge1's two and those of a second edge.
 fn hub_with_links(n: usize) -> String {
-    let mut text = HUB.to_string() + &second_edge("edge2", 3);
+    let mut text = HUB.to_string() + &second_edge("edge2", EDGE2_PUBLIC);
     for l in 1..n - 2 {
         text += &format!(
             "\n[[peer.link]]\nname = \"l{l}\"\ninterface = \"wan0\"\ngateway = \"203.0.113.1\"\n\

@@ -2,8 +2,11 @@
 
 mod common;
 
+use base64::Engine;
 use braid_control::config::{Balance, BondMode, Config, Role};
-use common::{edit, Scratch, EDGE, HUB, KEY_FILE};
+use braid_control::key::{PrivateKey, PublicKey};
+use braid_testkit::{EDGE_PRIVATE, EDGE_PUBLIC, HUB_PRIVATE, HUB_PUBLIC};
+use common::{edit, Scratch, EDGE, EDGE2_PUBLIC, EDGE_KEY_FILE, HUB};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 
@@ -12,7 +15,7 @@ fn lab_edge_loads() {
     let scratch = Scratch::new();
     let config = scratch.load(EDGE).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.role, Role::Edge);
-    assert_eq!(config.id, 1);
+    assert_eq!(config.private_key_file, scratch.dir.join(EDGE_KEY_FILE));
     assert_eq!(config.workers, 2);
     assert_eq!(config.first_core, None);
     assert_eq!(config.tunnel_port, 7420);
@@ -28,7 +31,9 @@ fn lab_edge_loads() {
     assert!(config.interfaces.iter().all(|i| i.mtu == 1500));
 
     let hub = &config.peers[0];
-    assert_eq!((hub.name.as_str(), hub.id), ("hub", 2));
+    assert_eq!(hub.name, "hub");
+    assert_eq!(hub.public_key, HUB_PUBLIC.parse::<PublicKey>().unwrap());
+    assert_eq!(hub.preshared_key_file, None);
     assert_eq!(hub.allowed, ["0.0.0.0/0".parse().unwrap()]);
     let isp2 = &hub.links[1];
     assert_eq!(isp2.name, "isp2");
@@ -36,7 +41,7 @@ fn lab_edge_loads() {
     assert_eq!(isp2.gateway, Some(Ipv4Addr::new(198, 18, 12, 1)));
     assert_eq!(
         isp2.remote,
-        SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 2), 7420)
+        Some(SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 2), 7420))
     );
     assert_eq!(isp2.weight, 2);
 
@@ -67,11 +72,11 @@ fn lab_hub_loads() {
 
 #[test]
 fn hub_with_two_edges_loads() {
-    let second = r#"
+    let second = format!(
+        r#"
 [[peer]]
 name = "edge2"
-id = 3
-key_file = "edge2.key"
+public_key = "{EDGE2_PUBLIC}"
 allowed = ["198.18.2.0/24", "198.18.3.0/24"]
 
 [[peer.link]]
@@ -86,7 +91,8 @@ name = "isp2"
 interface = "wan0"
 gateway = "203.0.113.1"
 remote = "198.18.22.2:7420"
-"#;
+"#
+    );
     let scratch = Scratch::new();
     let config = scratch
         .load(&format!("{HUB}{second}"))
@@ -100,28 +106,48 @@ remote = "198.18.22.2:7420"
 #[test]
 fn relative_key_files_resolve_against_the_config_directory() {
     let scratch = Scratch::new();
-    let config = scratch.load(EDGE).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.peers[0].key_file, scratch.dir.join(KEY_FILE));
+    let text = edit(
+        HUB,
+        "allowed = [",
+        "preshared_key_file = \"psk/edge1\"\nallowed = [",
+    );
+    std::fs::create_dir(scratch.dir.join("psk")).unwrap();
+    common::write_key(&scratch.dir.join("psk/edge1"), &[9; 32], 0o600);
+    let config = scratch.load(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.private_key_file, scratch.dir.join("hub.key"));
+    assert_eq!(
+        config.peers[0].preshared_key_file,
+        Some(scratch.dir.join("psk/edge1"))
+    );
 
-    let absolute = scratch.dir.join(KEY_FILE);
+    let absolute = scratch.dir.join(EDGE_KEY_FILE);
     let text = edit(
         EDGE,
-        &format!("key_file = {KEY_FILE:?}"),
-        &format!("key_file = {:?}", absolute.display().to_string()),
+        &format!("private_key_file = {EDGE_KEY_FILE:?}"),
+        &format!("private_key_file = {:?}", absolute.display().to_string()),
     );
     let config = Config::parse(&text, Path::new("/nonexistent/braidd.toml"))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.peers[0].key_file, absolute);
+    assert_eq!(config.private_key_file, absolute);
 }
 
 #[test]
 fn parse_reads_key_files_next_to_its_origin() {
     let scratch = Scratch::new();
     let config = Config::parse(EDGE, &scratch.config_path()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.peers[0].key_file, scratch.dir.join(KEY_FILE));
+    assert_eq!(config.private_key_file, scratch.dir.join(EDGE_KEY_FILE));
     // The same text named as a file elsewhere finds no key file.
     let err = Config::parse(EDGE, Path::new("/nonexistent/braidd.toml")).unwrap_err();
-    assert_eq!(err.problems()[0].field.as_deref(), Some("peer[0].key_file"));
+    assert_eq!(err.problems()[0].field.as_deref(), Some("private_key_file"));
+}
+
+#[test]
+fn the_lab_key_pairs_match() {
+    for (private, public) in [(EDGE_PRIVATE, EDGE_PUBLIC), (HUB_PRIVATE, HUB_PUBLIC)] {
+        let text = base64::engine::general_purpose::STANDARD.encode(private);
+        let key = PrivateKey::from_base64(&text, Path::new("lab")).unwrap();
+        assert_eq!(key.public().to_string(), public);
+    }
 }
 
 #[test]

@@ -174,9 +174,9 @@ fn rules_keep_their_order_whatever_the_layout() {
 #[test]
 fn inline_tables_are_merged_too() {
     let text = r#"role = "hub"
-id = 2
+private_key_file = "hub.key"
 interface = [{ name = "wan0", address = "203.0.113.2/28" }]
-peer = [{ name = "e", id = 1, key_file = "k", allowed = ["198.18.1.0/24"], link = [
+peer = [{ name = "e", public_key = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=", allowed = ["198.18.1.0/24"], link = [
   { name = "isp1", interface = "wan0", remote = "198.18.11.2:7420", gateway = "203.0.113.1" },
 ] }]
 route = [{ to = "198.18.1.0/24", peer = "e" }]

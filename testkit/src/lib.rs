@@ -1,10 +1,12 @@
 //! What braid's tests share: the lab-shaped configs (the files in `dataplane/tests/data/`),
-//! the MACs and key the tests give the lab's machines, and [`lab`], the rule for tests that need
-//! root or network namespaces. This crate depends on no braid crate, so that
+//! the MACs and key pairs the tests give the lab's machines, and [`lab`], the rule for tests that
+//! need root or network namespaces. This crate depends on no braid crate, so that
 //! `braid-dataplane`'s own unit tests can use it.
 //!
-//! The configs are shaped like the lab `tools/braid-lab` builds. Tests that load one from a file
-//! write a key under the name its `key_file` gives.
+//! The configs are shaped like the lab `tools/braid-lab` builds. An edge config names
+//! `private_key_file = "edge.key"` and the hub's public key [`HUB_PUBLIC`]; a hub config names
+//! `"hub.key"` and the edge's [`EDGE_PUBLIC`]. Tests that load one from a file write that key
+//! file ([`EDGE_PRIVATE`] or [`HUB_PRIVATE`] in base64, mode 0600) next to it.
 
 pub mod lab;
 
@@ -22,12 +24,17 @@ pub const HUB: &str = include_str!("../../dataplane/tests/data/hub.toml");
 pub const HUB_MTU1600: &str = include_str!("../../dataplane/tests/data/hub-mtu1600.toml");
 /// [`HUB`] masquerading the edge's LAN on wan0.
 pub const HUB_MASQUERADE: &str = include_str!("../../dataplane/tests/data/hub-masquerade.toml");
-/// [`HUB`] on the loopback interface, for `braidd --check` on any machine; its peer's key is
-/// `edge1.key`.
+/// [`HUB`] on the loopback interface, for `braidd --check` on any machine.
 pub const HUB_LOOPBACK: &str = include_str!("../../dataplane/tests/data/hub-loopback.toml");
 
-/// The tunnel key of the lab edge and hub.
-pub const KEY: [u8; 32] = [7; 32];
+/// The lab edge's static private key (in the configs' `edge.key`).
+pub const EDGE_PRIVATE: [u8; 32] = [1; 32];
+/// The public key of [`EDGE_PRIVATE`], in base64 as the configs write it.
+pub const EDGE_PUBLIC: &str = "pOCSkrZRwni5dyxWn1+puxPZBrRqtoyd+dwrRAn4ogk=";
+/// The lab hub's static private key (in the configs' `hub.key`).
+pub const HUB_PRIVATE: [u8; 32] = [2; 32];
+/// The public key of [`HUB_PRIVATE`], in base64 as the configs write it.
+pub const HUB_PUBLIC: &str = "zo060cy2M+x7cMF4FKXHbs0CloUFDTRHRboFhw5YfVk=";
 /// The edge's MACs, in the order of its interfaces: lan0, wan1, wan2.
 pub const EDGE_MACS: [[u8; 6]; 3] = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1], [2, 0, 0, 0, 1, 2]];
 /// The hub's wan0 MAC.

@@ -4,12 +4,12 @@ use braid_control::client::{Client, ClientError};
 use braid_control::config::{
     Balance, BondMode, Config, LinkState, RouteConfig, RuleConfig, DEFAULT_CONTROL_SOCKET,
 };
-use braid_control::key::Key;
+use braid_control::key::{PresharedKey, PrivateKey};
 use braid_control::proto::{LinkWeight, Reply, Request, NAT_LIST_DEFAULT};
 use braid_control::{save, show};
 use clap::{Parser, Subcommand, ValueEnum};
 use ipnet::Ipv4Net;
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -94,8 +94,18 @@ enum Command {
         #[arg(long)]
         file: Option<PathBuf>,
     },
-    /// Write a new tunnel key file (mode 0600); refuses to overwrite.
+    /// Write a new private key file (mode 0600) and print its public key; never overwrites.
     Genkey {
+        /// Path of the key file to create.
+        file: PathBuf,
+    },
+    /// Print the public key of a private key file, or of a private key read from stdin.
+    Pubkey {
+        /// The private key file (stdin when left out).
+        file: Option<PathBuf>,
+    },
+    /// Write a new pre-shared key file (mode 0600); never overwrites.
+    Genpsk {
         /// Path of the key file to create.
         file: PathBuf,
     },
@@ -226,8 +236,30 @@ fn run(cli: &Cli) -> Result<(), String> {
 fn local(cli: &Cli) -> Result<(), String> {
     match &cli.command {
         Command::Genkey { file } => {
-            Key::create_file(file).map_err(|e| e.to_string())?;
-            println!("wrote key {}", file.display());
+            let key = PrivateKey::create_file(file).map_err(|e| e.to_string())?;
+            println!("wrote private key {}", file.display());
+            println!("{}", key.public());
+            Ok(())
+        }
+        Command::Pubkey { file } => {
+            let key = match file {
+                Some(file) => PrivateKey::load(file),
+                None => {
+                    let mut text = String::new();
+                    std::io::stdin()
+                        .take(1024)
+                        .read_to_string(&mut text)
+                        .map_err(|e| format!("cannot read a private key from stdin: {e}"))?;
+                    PrivateKey::from_base64(&text, Path::new("stdin"))
+                }
+            }
+            .map_err(|e| e.to_string())?;
+            println!("{}", key.public());
+            Ok(())
+        }
+        Command::Genpsk { file } => {
+            PresharedKey::create_file(file).map_err(|e| e.to_string())?;
+            println!("wrote pre-shared key {}", file.display());
             Ok(())
         }
         Command::Watch { count } => watch(cli, *count),
@@ -308,7 +340,11 @@ fn request_of(command: &Command) -> Option<Request> {
             limit: Some(*limit),
         },
         Command::Metrics => Request::Metrics,
-        Command::Genkey { .. } | Command::Watch { .. } | Command::Save { .. } => return None,
+        Command::Genkey { .. }
+        | Command::Pubkey { .. }
+        | Command::Genpsk { .. }
+        | Command::Watch { .. }
+        | Command::Save { .. } => return None,
     })
 }
 

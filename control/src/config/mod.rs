@@ -7,6 +7,7 @@ mod validate;
 
 pub use error::{ConfigError, Problem};
 
+use crate::key::PublicKey;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use spans::{line_at, SpanIndex};
@@ -69,8 +70,9 @@ pub enum LinkState {
 pub struct Config {
     /// Which end of the bond this daemon is.
     pub role: Role,
-    /// This daemon's tunnel sender id (unique among the daemons sharing a key).
-    pub id: u32,
+    /// File holding this daemon's private key (`braidctl genkey`); relative to the config
+    /// file's directory.
+    pub private_key_file: PathBuf,
     /// Worker threads; worker i serves queue i of every interface.
     #[serde(default = "default_workers")]
     pub workers: usize,
@@ -110,8 +112,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads and validates `path`. Relative `key_file` paths resolve against the config
-    /// file's directory.
+    /// Reads and validates `path`, opening the key files it names. Relative key file paths
+    /// resolve against the config file's directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             let problem = Problem {
@@ -124,8 +126,8 @@ impl Config {
         Config::parse(&text, path)
     }
 
-    /// Parses and validates `text`; `origin` names the file in errors, and relative `key_file`
-    /// paths resolve against its directory.
+    /// Parses and validates `text`, opening the key files it names; `origin` names the file
+    /// in errors, and relative key file paths resolve against its directory.
     pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         parse_checked(text, origin, true)
     }
@@ -158,12 +160,22 @@ impl Config {
 fn parse_checked(text: &str, origin: &Path, check_key_files: bool) -> Result<Config, ConfigError> {
     let index = SpanIndex::new(text)
         .map_err(|e| ConfigError::new(origin, vec![syntax_problem(text, &e)]))?;
+    let v1 = v1_problems(text, &index);
+    if !v1.is_empty() {
+        return Err(ConfigError::new(origin, v1));
+    }
     let mut config: Config = toml::from_str(text)
         .map_err(|e| ConfigError::new(origin, vec![decode_problem(text, &index, &e)]))?;
     if let Some(dir) = origin.parent() {
+        let resolve = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = dir.join(&*path);
+            }
+        };
+        resolve(&mut config.private_key_file);
         for peer in &mut config.peers {
-            if peer.key_file.is_relative() {
-                peer.key_file = dir.join(&peer.key_file);
+            if let Some(path) = peer.preshared_key_file.as_mut() {
+                resolve(path);
             }
         }
         if let Some(socket) = config.control_socket.as_mut().filter(|s| s.is_relative()) {
@@ -179,6 +191,32 @@ fn parse_checked(text: &str, origin: &Path, check_key_files: bool) -> Result<Con
         problem.line = offset.map(|o| line_at(text, o));
     }
     Err(ConfigError::new(origin, problems))
+}
+
+/// The tunnel v1 fields `text` still has (`id` at the top level or in a peer, a peer's
+/// `key_file`), each with its line and what replaced it.
+fn v1_problems(text: &str, index: &SpanIndex) -> Vec<Problem> {
+    const HINT: &str = "braid now uses private_key_file (top level) and each peer's \
+                        public_key; see docs/CONFIG.md";
+    index
+        .fields()
+        .filter(|field| {
+            let (table, name) = field.rsplit_once('.').unwrap_or(("", field));
+            let is_peer = table.strip_prefix("peer[").is_some_and(|rest| {
+                rest.strip_suffix(']')
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            });
+            (name == "id" && (table.is_empty() || is_peer)) || (name == "key_file" && is_peer)
+        })
+        .map(|field| {
+            let name = field.rsplit('.').next().unwrap_or(field);
+            Problem {
+                line: index.offset_of(field).map(|o| line_at(text, o)),
+                field: Some(field.to_owned()),
+                message: format!("`{name}` is from tunnel v1: {HINT}"),
+            }
+        })
+        .collect()
 }
 
 /// A TOML syntax error: it has a line but no field.
@@ -292,10 +330,12 @@ pub struct InterfaceConfig {
 pub struct PeerConfig {
     /// Name that routes refer to the peer by.
     pub name: String,
-    /// The peer's tunnel sender id.
-    pub id: u32,
-    /// File holding the pre-shared tunnel key (see `braidd genkey`).
-    pub key_file: PathBuf,
+    /// The peer's static public key (`braidctl pubkey` on the peer).
+    pub public_key: PublicKey,
+    /// File holding a key shared with this peer only (`braidctl genpsk`), mixed into the
+    /// handshake; relative to the config file's directory.
+    #[serde(default)]
+    pub preshared_key_file: Option<PathBuf>,
     /// Inner source prefixes accepted from this peer (anti-spoofing).
     pub allowed: Vec<Ipv4Net>,
     /// The peer's links (`[[peer.link]]`), one per path to it.
@@ -311,11 +351,13 @@ pub struct LinkConfig {
     pub name: String,
     /// Local interface the link's tunnel packets leave by.
     pub interface: String,
-    /// Next hop on that interface towards `remote` (None: `remote` is on-link).
+    /// Next hop on that interface towards the peer (None: the peer is on-link).
     #[serde(default)]
     pub gateway: Option<Ipv4Addr>,
-    /// The peer's tunnel endpoint for this link.
-    pub remote: SocketAddrV4,
+    /// The peer's tunnel endpoint for this link: required on an edge; on a hub, None means
+    /// learnt from the edge's authenticated packets.
+    #[serde(default)]
+    pub remote: Option<SocketAddrV4>,
     /// Share of traffic; 0 leaves the link unused.
     #[serde(default = "default_weight")]
     pub weight: u32,
@@ -498,7 +540,8 @@ mod tests {
         assert_eq!(config.role, Role::Edge);
         assert_eq!(config.interfaces.len(), 3);
         let hub = &config.peers[0];
-        assert_eq!(hub.key_file, Path::new("/etc/braid/hub.key"));
+        assert_eq!(config.private_key_file, Path::new("/etc/braid/private.key"));
+        assert!(hub.links.iter().all(|l| l.remote.is_some()));
         let weights: Vec<u32> = hub.links.iter().map(|l| l.weight).collect();
         assert_eq!(weights, [1, 2]);
         assert_eq!(config.interface_index(&hub.links[1].interface), Some(2));
@@ -513,6 +556,7 @@ mod tests {
         assert_eq!(config.role, Role::Hub);
         assert_eq!(config.peers[0].allowed, ["192.168.0.0/24".parse().unwrap()]);
         assert_eq!(config.routes.len(), 2);
+        assert!(config.peers[0].links.iter().all(|l| l.remote.is_none()));
     }
 
     #[test]

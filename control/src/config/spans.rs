@@ -20,6 +20,11 @@ impl SpanIndex {
         Ok(SpanIndex { fields })
     }
 
+    /// Every field path written in the document, parents before their children.
+    pub(crate) fn fields(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(|(field, _)| field.as_str())
+    }
+
     /// The innermost field whose span contains byte `offset`.
     pub(crate) fn field_at(&self, offset: usize) -> Option<&str> {
         self.fields

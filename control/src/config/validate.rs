@@ -5,13 +5,13 @@ use super::{
     Config, InterfaceConfig, LinkConfig, LinkState, PeerConfig, Problem, Role, MAX_INTERFACES,
     MAX_LINKS,
 };
+use crate::key::{PresharedKey, PrivateKey, PublicKey};
 use ipnet::Ipv4Net;
 use std::collections::hash_map::{Entry, HashMap};
 use std::collections::HashSet;
 use std::hash::Hash;
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
-use std::path::Path;
 
 const WORKERS: RangeInclusive<usize> = 1..=64;
 const MTU: RangeInclusive<u16> = 576..=9000;
@@ -24,13 +24,16 @@ const MAX_SOCKET_PATH: usize = 107;
 /// Every problem of `config`; key files are opened only when `check_key_files`.
 pub(crate) fn validate(config: &Config, check_key_files: bool) -> Vec<Problem> {
     let mut out = Vec::new();
+    let own_key = check_key_files
+        .then(|| check_private_key(config, &mut out))
+        .flatten();
     check_globals(config, &mut out);
     check_health(config, &mut out);
     check_interfaces(config, &mut out);
     for (p, peer) in config.peers.iter().enumerate() {
         check_peer(config, p, peer, check_key_files, &mut out);
     }
-    check_peer_uniqueness(config, &mut out);
+    check_peer_uniqueness(config, own_key, &mut out);
     check_link_count(config, &mut out);
     check_routes(config, &mut out);
     check_rules(config, &mut out);
@@ -295,14 +298,15 @@ fn check_prefix(net: Ipv4Net) -> Result<(), String> {
     }
 }
 
-fn check_key_file(path: &Path) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
-    if !meta.is_file() {
-        return Err("is not a regular file".into());
+/// Loads `private_key_file` as braidd will; its public key when it could.
+fn check_private_key(config: &Config, out: &mut Vec<Problem>) -> Option<PublicKey> {
+    match PrivateKey::load(&config.private_key_file) {
+        Ok(key) => Some(key.public()),
+        Err(e) => {
+            out.push(Problem::at("private_key_file", e.to_string()));
+            None
+        }
     }
-    std::fs::File::open(path)
-        .map(drop)
-        .map_err(|e| format!("cannot read it: {e}"))
 }
 
 fn check_peer(
@@ -316,24 +320,15 @@ fn check_peer(
     if peer.name.is_empty() {
         out.push(Problem::at(at("name"), "peer name must not be empty"));
     }
-    if peer.id == config.id {
-        out.push(Problem::at(
-            at("id"),
-            format!(
-                "peer {}: id {} is this daemon's own id; each end needs its own",
-                peer.name, peer.id
-            ),
-        ));
-    }
-    if check_key_files {
-        if let Err(why) = check_key_file(&peer.key_file) {
+    if let Some(path) = peer
+        .preshared_key_file
+        .as_deref()
+        .filter(|_| check_key_files)
+    {
+        if let Err(e) = PresharedKey::load(path) {
             out.push(Problem::at(
-                at("key_file"),
-                format!(
-                    "peer {}: key file {} {why}",
-                    peer.name,
-                    peer.key_file.display()
-                ),
+                at("preshared_key_file"),
+                format!("peer {}: {e}", peer.name),
             ));
         }
     }
@@ -354,9 +349,11 @@ fn check_peer(
     check_links(config, p, peer, out);
 }
 
-fn check_peer_uniqueness(config: &Config, out: &mut Vec<Problem>) {
+/// Peer names and public keys are unique, and no peer has this daemon's own public key
+/// (`own_key`, when the private key was read).
+fn check_peer_uniqueness(config: &Config, own_key: Option<PublicKey>, out: &mut Vec<Problem>) {
     let mut names = HashMap::new();
-    let mut ids = HashMap::new();
+    let mut keys = HashMap::new();
     for (p, peer) in config.peers.iter().enumerate() {
         if !peer.name.is_empty() {
             if let Some(first) = first_seen(&mut names, peer.name.as_str(), p) {
@@ -369,16 +366,24 @@ fn check_peer_uniqueness(config: &Config, out: &mut Vec<Problem>) {
                 ));
             }
         }
-        if peer.id != config.id {
-            if let Some(first) = first_seen(&mut ids, peer.id, p) {
-                out.push(Problem::at(
-                    format!("peer[{p}].id"),
-                    format!(
-                        "peer {}: id {} is already the id of peer {} (peer[{first}])",
-                        peer.name, peer.id, config.peers[first].name
-                    ),
-                ));
-            }
+        if own_key == Some(peer.public_key) {
+            out.push(Problem::at(
+                format!("peer[{p}].public_key"),
+                format!(
+                    "peer {}: public_key is this daemon's own (that of private_key_file); \
+                     give the peer's, from `braidctl pubkey` on the peer",
+                    peer.name
+                ),
+            ));
+        } else if let Some(first) = first_seen(&mut keys, peer.public_key, p) {
+            out.push(Problem::at(
+                format!("peer[{p}].public_key"),
+                format!(
+                    "peer {}: public_key is already that of peer {} (peer[{first}]); each \
+                     peer has its own key pair",
+                    peer.name, config.peers[first].name
+                ),
+            ));
         }
     }
 }
@@ -457,21 +462,28 @@ fn check_links(config: &Config, p: usize, peer: &PeerConfig, out: &mut Vec<Probl
                 ),
             ));
         }
-        if link.remote.port() == 0 {
-            out.push(Problem::at(
+        match link.remote {
+            None if config.role == Role::Edge => out.push(Problem::at(
+                at("remote"),
+                format!(
+                    "link {}: an edge must name the hub's endpoint (remote = \"address:port\")",
+                    link.name
+                ),
+            )),
+            None => {}
+            Some(remote) if remote.port() == 0 => out.push(Problem::at(
                 at("remote"),
                 format!("link {}: remote port must not be 0", link.name),
-            ));
-        }
-        if !is_unicast(*link.remote.ip()) {
-            out.push(Problem::at(
+            )),
+            Some(remote) if !is_unicast(*remote.ip()) => out.push(Problem::at(
                 at("remote"),
                 format!(
                     "link {}: remote {} is not a unicast address",
                     link.name,
-                    link.remote.ip()
+                    remote.ip()
                 ),
-            ));
+            )),
+            Some(_) => {}
         }
         match config.interfaces.iter().find(|i| i.name == link.interface) {
             None => out.push(Problem::at(
@@ -486,7 +498,8 @@ fn check_links(config: &Config, p: usize, peer: &PeerConfig, out: &mut Vec<Probl
     }
 }
 
-/// The gateway, or the remote itself when there is no gateway, must be on the link's subnet.
+/// The gateway, or the remote itself when there is no gateway (and the remote is configured),
+/// must be on the link's subnet.
 fn check_link_next_hop(
     iface: &InterfaceConfig,
     link: &LinkConfig,
@@ -510,17 +523,19 @@ fn check_link_next_hop(
             ),
         )),
         Some(_) => {}
-        None if !iface.address.contains(link.remote.ip()) => out.push(Problem::at(
-            at("remote"),
-            format!(
-                "link {}: remote {} is not on {}'s subnet {subnet}; set `gateway` to the \
-                 next hop towards it",
-                link.name,
-                link.remote.ip(),
-                iface.name
-            ),
-        )),
-        None => {}
+        None => match link.remote {
+            Some(remote) if !iface.address.contains(remote.ip()) => out.push(Problem::at(
+                at("remote"),
+                format!(
+                    "link {}: remote {} is not on {}'s subnet {subnet}; set `gateway` to the \
+                     next hop towards it",
+                    link.name,
+                    remote.ip(),
+                    iface.name
+                ),
+            )),
+            _ => {}
+        },
     }
 }
 

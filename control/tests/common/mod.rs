@@ -1,10 +1,13 @@
 //! Fixtures for the configuration tests: lab-like configs and a temporary directory holding
-//! them next to their key files.
+//! them next to their private key files.
 
 #![allow(dead_code)] // each test crate uses a different part of these fixtures
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use braid_control::config::{Config, ConfigError, Problem};
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The lab edge with two workers: LAN lan0, uplinks wan1 and wan2 to the hub at 203.0.113.2,
@@ -14,11 +17,21 @@ pub const EDGE: &str = braid_testkit::EDGE_WORKERS2;
 /// The lab hub: one NIC wan0 on 203.0.113.2/28, the edge's two uplinks as links.
 pub const HUB: &str = braid_testkit::HUB;
 
-/// The key file both fixtures name (relative: next to the config).
-pub const KEY_FILE: &str = "unused";
+/// The private key file [`EDGE`] names (relative: next to the config).
+pub const EDGE_KEY_FILE: &str = "edge.key";
+/// The private key file [`HUB`] names.
+pub const HUB_KEY_FILE: &str = "hub.key";
+/// A public key for a second edge on the hub (the base64 of 32 bytes 3).
+pub const EDGE2_PUBLIC: &str = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=";
 
-/// A directory under the system temp dir, removed on drop, holding key files for the
-/// fixtures' peers.
+/// Writes the key file text of `bytes` to `path` with `mode`.
+pub fn write_key(path: &Path, bytes: &[u8; 32], mode: u32) {
+    std::fs::write(path, format!("{}\n", STANDARD.encode(bytes))).expect("write key file");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod key");
+}
+
+/// A directory under the system temp dir, removed on drop, holding the fixtures' private key
+/// files (mode 0600).
 pub struct Scratch {
     pub dir: PathBuf,
 }
@@ -29,9 +42,12 @@ impl Scratch {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("braid-config-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create scratch dir");
-        for key in [KEY_FILE, "edge2.key"] {
-            std::fs::write(dir.join(key), [0x5a; 32]).expect("write key file");
-        }
+        write_key(
+            &dir.join(EDGE_KEY_FILE),
+            &braid_testkit::EDGE_PRIVATE,
+            0o600,
+        );
+        write_key(&dir.join(HUB_KEY_FILE), &braid_testkit::HUB_PRIVATE, 0o600);
         Scratch { dir }
     }
 

@@ -2,10 +2,9 @@
 //! is an edge or a hub.
 
 use braid_control::config::Config;
-use braid_control::key::Key;
 use braid_dataplane::control::ControlOptions;
 use braid_dataplane::daemon;
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -28,33 +27,10 @@ struct Cli {
     /// Control socket path (overrides `control_socket` in the configuration).
     #[arg(long)]
     control_socket: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Write a new random tunnel key file (mode 0600); refuses to overwrite.
-    Genkey {
-        /// Path of the key file to create.
-        file: PathBuf,
-    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Genkey { file }) = cli.command {
-        return match Key::create_file(&file) {
-            Ok(()) => {
-                eprintln!("braidd: wrote key {}", file.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("braidd: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
     let cfg = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
