@@ -7,6 +7,7 @@
 //! fields.
 
 use crate::config::{Balance, BondMode, Config, LinkState, Role, RouteConfig, RuleConfig};
+use crate::key::PublicKey;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -231,8 +232,8 @@ pub struct Status {
     pub version: String,
     /// Edge or hub.
     pub role: Role,
-    /// Tunnel sender id.
-    pub id: u32,
+    /// This daemon's public key (of its `private_key_file`).
+    pub public_key: PublicKey,
     /// Milliseconds since the daemon started.
     pub uptime_ms: u64,
     /// Worker threads.
@@ -269,8 +270,8 @@ pub struct InterfaceInfo {
 pub struct PeerInfo {
     /// Name.
     pub name: String,
-    /// Tunnel sender id.
-    pub id: u32,
+    /// Its public key.
+    pub public_key: PublicKey,
     /// Inner source prefixes accepted from it.
     pub allowed: Vec<Ipv4Net>,
     /// Its links.
@@ -312,8 +313,9 @@ pub struct LinkInfo {
     pub interface: String,
     /// Next hop (None: on-link).
     pub gateway: Option<Ipv4Addr>,
-    /// The peer's endpoint.
-    pub remote: SocketAddrV4,
+    /// The peer's endpoint: the configured one, or on a hub the one learnt from the edge's
+    /// latest authenticated message on the link (None: nothing heard on it yet).
+    pub remote: Option<SocketAddrV4>,
     /// Administrative state.
     pub state: LinkState,
     /// Configured weight (kept while the link is down).

@@ -91,7 +91,8 @@ fn lower<T: serde::Serialize>(v: T) -> String {
 /// `braidctl status`.
 pub fn status(s: &Status) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "braidd {} ({}, id {})", s.version, lower(s.role), s.id);
+    let _ = writeln!(out, "braidd {} ({})", s.version, lower(s.role));
+    let _ = writeln!(out, "public key  {}", s.public_key);
     let _ = writeln!(out, "uptime      {}", duration(s.uptime_ms));
     let _ = writeln!(out, "workers     {}", s.workers);
     let _ = writeln!(
@@ -113,13 +114,13 @@ pub fn status(s: &Status) -> String {
     }
     out.push('\n');
     out.push_str(&t.render());
-    let mut t = Table::new(&["PEER", "ID", "LINKS", "ACTIVE", "ALLOWED"], 1);
+    let mut t = Table::new(&["PEER", "PUBLIC KEY", "LINKS", "ACTIVE", "ALLOWED"], 2);
     t.right[4] = false;
     for p in &s.peers {
         let allowed: Vec<String> = p.allowed.iter().map(ToString::to_string).collect();
         t.row(vec![
             p.name.clone(),
-            p.id.to_string(),
+            p.public_key.to_string(),
             p.links.to_string(),
             p.links_active.to_string(),
             allowed.join(","),
@@ -484,7 +485,7 @@ mod tests {
             name: name.into(),
             interface: "wan1".into(),
             gateway: None,
-            remote: "203.0.113.2:7420".parse().unwrap(),
+            remote: Some("203.0.113.2:7420".parse().unwrap()),
             state,
             weight,
             effective_weight: if state == LinkState::Up { weight } else { 0 },

@@ -11,6 +11,7 @@ use braid_control::proto::{
     Request, Status, Traffic,
 };
 use braid_testkit::lab::{can_run, Need};
+use braid_testkit::EDGE_PUBLIC;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
@@ -117,7 +118,7 @@ fn status() -> Status {
     Status {
         version: "0.1.0".into(),
         role: Role::Edge,
-        id: 1,
+        public_key: EDGE_PUBLIC.parse().unwrap(),
         uptime_ms: 3_723_000,
         workers: 2,
         generation: 4,
@@ -136,7 +137,7 @@ fn link() -> LinkInfo {
         name: "isp1".into(),
         interface: "wan1".into(),
         gateway: None,
-        remote: "203.0.113.2:7420".parse().unwrap(),
+        remote: Some("203.0.113.2:7420".parse().unwrap()),
         state: LinkState::Up,
         weight: 1,
         effective_weight: 0,
@@ -335,7 +336,9 @@ fn tables_for_people_json_for_machines() {
 
     let out = braidctl(&["--socket", socket, "status"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).starts_with("braidd 0.1.0 (edge, id 1)\nuptime      1h 2m 3s\n"));
+    assert!(stdout(&out).starts_with(&format!(
+        "braidd 0.1.0 (edge)\npublic key  {EDGE_PUBLIC}\nuptime      1h 2m 3s\n"
+    )));
 
     let out = braidctl(&["status", "--json", "--socket", socket]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
