@@ -248,6 +248,9 @@ fn a_v1_field_alone_gets_the_hint_too() {
         "`key_file` is from tunnel v1",
     );
     assert_eq!(p.line, Some(line_of(&text, "key_file = \"edge1")));
+    let text = edit(EDGE, "workers = 2", "workers = 2\nkey_file = \"k\"");
+    let p = only_problem(&refuse(&text), "key_file", "`key_file` is from tunnel v1");
+    assert_eq!(p.line, Some(line_of(&text, "key_file = \"k")));
     // An `id` elsewhere is just an unknown field.
     let text = edit(EDGE, "weight = 2", "weight = 2\nid = 3");
     only_problem(&refuse(&text), "peer[0].link[1].id", "unknown field `id`");
