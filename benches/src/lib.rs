@@ -18,8 +18,8 @@ use std::sync::Arc;
 pub const BATCH: usize = braid_dataplane::worker::BATCH;
 /// The time every batch runs at: neighbours learned then stay fresh.
 pub const NOW: u64 = 1_000_000_000;
-/// The tunnel key of both ends.
-pub const KEY: [u8; 32] = braid_testkit::KEY;
+/// The tunnel key of both ends (tunnel v1's one shared key; testkit has key pairs since v2).
+pub const KEY: [u8; 32] = [7; 32];
 
 /// The edge's MACs: lan0, wan1, wan2.
 pub const EDGE_MACS: [Mac; 3] = braid_testkit::EDGE_MACS;

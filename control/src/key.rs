@@ -92,6 +92,9 @@ impl std::error::Error for KeyError {
 /// The 32 bytes whose base64 `text` is (surrounding whitespace ignored).
 fn decode(text: &str) -> Result<Zeroizing<[u8; KEY_LEN]>, ParseKeyError> {
     let text = text.trim();
+    if text.is_empty() {
+        return Err(ParseKeyError("empty".into()));
+    }
     if text.len() == 2 * KEY_LEN && text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ParseKeyError(
             "64 hex digits: a tunnel v1 key; make a key pair with `braidctl genkey`".into(),
@@ -428,7 +431,7 @@ mod tests {
     #[test]
     fn bad_key_text_is_refused_without_quoting_it() {
         let cases = [
-            (String::new(), "base64 of 0 bytes, not of 32"),
+            (" \n".to_string(), "empty"),
             (COUNTING[..40].to_string() + "AA==", "base64 of 31 bytes"),
             (STANDARD.encode([1u8; 33]), "base64 of 33 bytes"),
             (COUNTING.trim_end_matches('=').to_string(), "not base64"),

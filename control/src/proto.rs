@@ -7,6 +7,7 @@
 //! fields.
 
 use crate::config::{Balance, BondMode, Config, LinkState, Role, RouteConfig, RuleConfig};
+use crate::key::PublicKey;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -231,8 +232,8 @@ pub struct Status {
     pub version: String,
     /// Edge or hub.
     pub role: Role,
-    /// This end's static public key (base64).
-    pub public_key: String,
+    /// This daemon's public key (of its `private_key_file`).
+    pub public_key: PublicKey,
     /// Milliseconds since the daemon started.
     pub uptime_ms: u64,
     /// Worker threads.
@@ -269,8 +270,8 @@ pub struct InterfaceInfo {
 pub struct PeerInfo {
     /// Name.
     pub name: String,
-    /// Its static public key (base64).
-    pub public_key: String,
+    /// Its public key.
+    pub public_key: PublicKey,
     /// The session sent with, if there is one.
     pub session: Option<SessionInfo>,
     /// Inner source prefixes accepted from it.
@@ -323,8 +324,8 @@ pub struct LinkInfo {
     pub interface: String,
     /// Next hop (None: on-link).
     pub gateway: Option<Ipv4Addr>,
-    /// Where the link's messages go: the peer's endpoint as learned from its messages, else
-    /// as configured (None: a hub that has not heard from the edge on this link yet).
+    /// The peer's endpoint: the configured one, or on a hub the one learnt from the edge's
+    /// latest authenticated message on the link (None: nothing heard on it yet).
     pub remote: Option<SocketAddrV4>,
     /// Administrative state.
     pub state: LinkState,

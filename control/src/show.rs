@@ -115,25 +115,31 @@ pub fn status(s: &Status) -> String {
     out.push('\n');
     out.push_str(&t.render());
     let mut t = Table::new(
-        &["PEER", "LINKS", "ACTIVE", "SESSION", "ALLOWED", "PUBLIC KEY"],
-        1,
+        &[
+            "PEER",
+            "PUBLIC KEY",
+            "LINKS",
+            "ACTIVE",
+            "SESSION",
+            "ALLOWED",
+        ],
+        2,
     );
-    t.right[3] = false;
     t.right[4] = false;
     t.right[5] = false;
     for p in &s.peers {
         let allowed: Vec<String> = p.allowed.iter().map(ToString::to_string).collect();
         let session = match &p.session {
             Some(x) => format!("{}, {} old", x.cipher, duration(x.age_ms)),
-            None => "none (handshaking)".into(),
+            None => "none yet".into(),
         };
         t.row(vec![
             p.name.clone(),
+            p.public_key.to_string(),
             p.links.to_string(),
             p.links_active.to_string(),
             session,
             allowed.join(","),
-            p.public_key.clone(),
         ]);
     }
     out.push('\n');

@@ -67,7 +67,7 @@ fn a_link_can_be_down_but_not_every_link_that_counts() {
         "peer[0].link",
         "peer hub: every link with a weight above 0 is down; at least one must be up",
     );
-    assert_eq!(p.line, Some(21));
+    assert_eq!(p.line, Some(20));
     // Up with weight 0 counts no more than down.
     let text = edit(EDGE, "weight = 1\n", "weight = 1\nstate = \"down\"\n")
         .replace("weight = 2", "weight = 0");

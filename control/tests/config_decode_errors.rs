@@ -157,12 +157,16 @@ fn unknown_enum_value_names_field_and_line() {
 
 #[test]
 fn missing_field_names_the_field_in_its_table() {
-    let text = edit_nth(EDGE, "remote = \"203.0.113.2:7420\"\n", 0, "");
+    let text = edit(EDGE, "interface = \"wan1\"\n", "");
     let err = refuse(&text);
-    let p = only_problem(&err, "peer[0].link[0].remote", "missing field `remote`");
+    let p = only_problem(
+        &err,
+        "peer[0].link[0].interface",
+        "missing field `interface`",
+    );
     // The line of the table that lacks it.
-    assert_eq!(p.line, Some(21));
-    assert_eq!(text.lines().nth(20), Some("[[peer.link]]"));
+    assert_eq!(p.line, Some(20));
+    assert_eq!(text.lines().nth(19), Some("[[peer.link]]"));
 }
 
 #[test]
@@ -230,7 +234,7 @@ fn tunnel_v1_fields_get_a_hint_on_their_lines() {
     assert_problem(
         &err,
         "peer[0].key_file",
-        Some(line_of(&text, "key_file")),
+        Some(line_of(&text, "key_file = \"tunnel")),
         &format!("`key_file` {hint}"),
     );
 }
@@ -243,7 +247,10 @@ fn a_v1_field_alone_gets_the_hint_too() {
         "peer[0].key_file",
         "`key_file` is from tunnel v1",
     );
-    assert_eq!(p.line, Some(line_of(&text, "key_file")));
+    assert_eq!(p.line, Some(line_of(&text, "key_file = \"edge1")));
+    let text = edit(EDGE, "workers = 2", "workers = 2\nkey_file = \"k\"");
+    let p = only_problem(&refuse(&text), "key_file", "`key_file` is from tunnel v1");
+    assert_eq!(p.line, Some(line_of(&text, "key_file = \"k")));
     // An `id` elsewhere is just an unknown field.
     let text = edit(EDGE, "weight = 2", "weight = 2\nid = 3");
     only_problem(&refuse(&text), "peer[0].link[1].id", "unknown field `id`");

@@ -56,6 +56,16 @@ fn tunnel_port_zero() {
 }
 
 #[test]
+fn tunnel_port_with_no_room_for_a_port_per_worker() {
+    // Two workers listen on 65535 and 65536: refused; on 65534 and 65535: fine.
+    let text = edit(EDGE, "workers = 2", "workers = 2\ntunnel_port = 65535");
+    let p = only_problem(&refuse(&text), "tunnel_port", "a port per worker");
+    assert!(p.message.contains("up to 65536"), "{}", p.message);
+    let fits = edit(EDGE, "workers = 2", "workers = 2\ntunnel_port = 65534");
+    assert!(Scratch::new().load(&fits).is_ok());
+}
+
+#[test]
 fn interface_name_empty() {
     let text = edit(EDGE, "\"lan0\"", "\"\"");
     let p = only_problem(&refuse(&text), "interface[0].name", "must not be empty");
@@ -136,7 +146,7 @@ fn no_interface_at_all() {
     assert_problem(
         &err,
         "peer[0].link[0].interface",
-        Some(12),
+        Some(11),
         "wan0 is not defined",
     );
 }
@@ -294,7 +304,7 @@ fn remote_is_optional_on_a_hub() {
 fn allowed_empty() {
     let text = edit(EDGE, "[\"0.0.0.0/0\"]", "[]");
     let p = only_problem(&refuse(&text), "peer[0].allowed", "at least one prefix");
-    assert_eq!(p.line, Some(20));
+    assert_eq!(p.line, Some(19));
 }
 
 #[test]
@@ -312,7 +322,7 @@ fn peer_without_links() {
 
     let text = edit(&text, "allowed = [", "link = []\nallowed = [");
     let p = only_problem(&refuse(&text), "peer[0].link", "at least one link");
-    assert_eq!(p.line, Some(20));
+    assert_eq!(p.line, Some(19));
 }
 
 #[test]
@@ -323,7 +333,7 @@ fn link_name_duplicate() {
         "peer[0].link[1].name",
         "link isp1 is defined twice in peer hub (first as link[0])",
     );
-    assert_eq!(p.line, Some(28));
+    assert_eq!(p.line, Some(27));
 }
 
 #[test]
@@ -341,21 +351,21 @@ fn link_interface_undefined() {
         "peer[0].link[1].interface",
         "link isp2: interface wan3 is not defined in [[interface]]",
     );
-    assert_eq!(p.line, Some(29));
+    assert_eq!(p.line, Some(28));
 }
 
 #[test]
 fn link_weight_out_of_range() {
     let text = edit(EDGE, "weight = 2", "weight = 1001");
     let p = only_problem(&refuse(&text), "peer[0].link[1].weight", "0..=1000");
-    assert_eq!(p.line, Some(32));
+    assert_eq!(p.line, Some(31));
 }
 
 #[test]
 fn all_link_weights_zero() {
     let text = edit(EDGE, "weight = 2", "weight = 0").replace("weight = 1", "weight = 0");
     let p = only_problem(&refuse(&text), "peer[0].link", "every link has weight 0");
-    assert_eq!(p.line, Some(21));
+    assert_eq!(p.line, Some(20));
 }
 
 #[test]
@@ -366,7 +376,7 @@ fn link_gateway_outside_the_interface_prefix() {
         "peer[0].link[1].gateway",
         "gateway 198.18.13.1 is not inside wan2's prefix 198.18.12.0/24",
     );
-    assert_eq!(p.line, Some(30));
+    assert_eq!(p.line, Some(29));
 }
 
 #[test]
@@ -387,7 +397,7 @@ fn link_without_gateway_needs_an_on_link_remote() {
         "peer[0].link[1].remote",
         "not on wan2's subnet",
     );
-    assert_eq!(p.line, Some(30));
+    assert_eq!(p.line, Some(29));
 
     let on_link = edit_nth(&text, "203.0.113.2:7420", 1, "198.18.12.7:7420");
     Scratch::new()
@@ -415,7 +425,7 @@ fn link_remote_must_be_a_unicast_endpoint() {
 fn route_with_both_peer_and_dev() {
     let text = edit(EDGE, "peer = \"hub\"", "peer = \"hub\"\ndev = \"wan1\"");
     let p = only_problem(&refuse(&text), "route[0]", "exactly one of `peer` or `dev`");
-    assert_eq!(p.line, Some(36));
+    assert_eq!(p.line, Some(35));
 }
 
 #[test]
@@ -433,7 +443,7 @@ fn route_via_with_peer() {
         "peer = \"hub\"\nvia = \"198.18.11.1\"",
     );
     let p = only_problem(&refuse(&text), "route[0].via", "only allowed with `dev`");
-    assert_eq!(p.line, Some(40));
+    assert_eq!(p.line, Some(39));
 }
 
 #[test]
@@ -453,7 +463,7 @@ fn route_peer_undefined() {
     let p = assert_problem(
         &err,
         "route[0].peer",
-        Some(39),
+        Some(38),
         "peer hubb is not defined in [[peer]]",
     );
     assert!(
@@ -505,7 +515,7 @@ fn route_prefix_with_host_bits() {
 fn route_table_name_empty() {
     let text = edit_nth(EDGE, "table = \"bond\"", 1, "table = \"\"");
     let err = refuse(&text);
-    assert_problem(&err, "route[0].table", Some(37), "must not be empty");
+    assert_problem(&err, "route[0].table", Some(36), "must not be empty");
 }
 
 #[test]
@@ -516,7 +526,7 @@ fn rule_table_without_routes() {
         "rule[0].table",
         "table bonded has no [[route]]",
     );
-    assert_eq!(p.line, Some(35));
+    assert_eq!(p.line, Some(34));
 }
 
 #[test]
@@ -535,7 +545,7 @@ fn rule_prefix_with_host_bits() {
         "rule[0].from",
         "did you mean 198.18.1.0/24?",
     );
-    assert_eq!(p.line, Some(34));
+    assert_eq!(p.line, Some(33));
 }
 
 #[test]
@@ -573,7 +583,7 @@ fn edge_without_a_route_into_the_bond() {
         "dev = \"wan1\"\nvia = \"198.18.11.1\"",
     );
     let p = only_problem(&refuse(&text), "route", "peer = \"hub\"");
-    assert_eq!(p.line, Some(36));
+    assert_eq!(p.line, Some(35));
 }
 
 #[test]
@@ -597,9 +607,9 @@ fn every_problem_is_reported_one_per_line_in_file_order() {
     let expected = [
         format!("{file}:4: workers: "),
         format!("{file}:9: interface[0].address: "),
-        format!("{file}:26: peer[0].link[0].weight: "),
-        format!("{file}:29: peer[0].link[1].interface: "),
-        format!("{file}:36: route[0]: "),
+        format!("{file}:25: peer[0].link[0].weight: "),
+        format!("{file}:28: peer[0].link[1].interface: "),
+        format!("{file}:35: route[0]: "),
     ];
     let lines: Vec<&str> = shown.lines().collect();
     assert_eq!(lines.len(), expected.len(), "{shown}");

@@ -90,7 +90,7 @@ fn every_reply() -> Vec<Reply> {
         Reply::Status(Status {
             version: "0.1.0".into(),
             role: Role::Hub,
-            id: 2,
+            public_key: braid_testkit::HUB_PUBLIC.parse().unwrap(),
             uptime_ms: 123_456,
             workers: 2,
             generation: 7,
@@ -105,7 +105,11 @@ fn every_reply() -> Vec<Reply> {
             }],
             peers: vec![PeerInfo {
                 name: "edge1".into(),
-                id: 1,
+                public_key: braid_testkit::EDGE_PUBLIC.parse().unwrap(),
+                session: Some(SessionInfo {
+                    cipher: "aes-256-gcm".into(),
+                    age_ms: 61_500,
+                }),
                 allowed: vec!["198.18.1.0/24".parse().unwrap()],
                 links: 2,
                 links_active: 1,
@@ -118,7 +122,7 @@ fn every_reply() -> Vec<Reply> {
                 name: "isp2".into(),
                 interface: "wan0".into(),
                 gateway: None,
-                remote: "198.18.12.2:7420".parse().unwrap(),
+                remote: None,
                 state: LinkState::Up,
                 weight: 2,
                 effective_weight: 2,

@@ -3,7 +3,6 @@
 //! everything cleanly on SIGINT/SIGTERM (closing the sockets detaches XDP).
 
 use crate::control::{Control, ControlOptions, Listeners, Runtime};
-use braid_control::key::PublicKey;
 use crate::ids::Lane;
 use crate::io::wake::WakeFd;
 use crate::io::{XdpMode, XskOptions, XskPorts};
@@ -13,6 +12,7 @@ use crate::stats::{DropReason, WorkerStats};
 use crate::wire::Mac;
 use crate::worker::{self, Mailboxes};
 use braid_control::config::Config;
+use braid_control::key::PublicKey;
 use core_affinity::CoreId;
 use crossbeam_channel::Receiver;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -13,11 +13,11 @@ use crate::stats::MAX_LINKS;
 use crate::tunnel::handshake::{Responder, StaticKeys, KEY_LEN};
 use crate::tunnel::{CipherSet, HEADER_LEN, TAG_LEN};
 use crate::wire::Mac;
-use braid_control::key::{PresharedKey, PrivateKey};
 use braid_control::config::{
     Balance, BondMode, Config, Hairpin, LinkState, MasqueradeConfig, NatRefusal, OtherProtocols,
     Role,
 };
+use braid_control::key::{PresharedKey, PrivateKey};
 use ipnet::Ipv4Net;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -598,7 +598,8 @@ mod tests {
         use crate::health::{Board, Change, Figures, Why};
         let text = EDGE.replacen("weight = 1\n", "weight = 1\nstate = \"down\"\n", 1);
         let cfg: Config = toml::from_str(&text).unwrap();
-        let snap = Snapshot::build(&cfg, &[[2, 0, 0, 0, 1, 0]; 3], &Secrets::of_lab(&cfg), 1).unwrap();
+        let snap =
+            Snapshot::build(&cfg, &[[2, 0, 0, 0, 1, 0]; 3], &Secrets::of_lab(&cfg), 1).unwrap();
         let [isp1, isp2] = [&snap.peers[0].links[0], &snap.peers[0].links[1]];
         // isp1 is down by hand though healthy: the administrative state wins.
         assert!(isp1.health.is_up());
@@ -620,7 +621,13 @@ mod tests {
         assert_eq!(board.take_events().len(), 2);
         // A rebuilt snapshot keeps the links' health (same peer, same names).
         board.record(&isp2.health, ("hub", "isp2"), down, Figures::default());
-        let next = Snapshot::rebuild(&cfg, &[[2, 0, 0, 0, 1, 0]; 3], &Secrets::of_lab(&cfg), &snap).unwrap();
+        let next = Snapshot::rebuild(
+            &cfg,
+            &[[2, 0, 0, 0, 1, 0]; 3],
+            &Secrets::of_lab(&cfg),
+            &snap,
+        )
+        .unwrap();
         assert!(Arc::ptr_eq(&next.peers[0].links[1].health, &isp2.health));
         assert!(Arc::ptr_eq(&next.peers[0].keys, &snap.peers[0].keys));
         assert_eq!(next.peers[0].links[1].effective_weight(), 0);
@@ -631,7 +638,8 @@ mod tests {
         for (mode, name) in [(BondMode::Packet, "packet"), (BondMode::Flow, "flow")] {
             let text = EDGE.replace("mode = \"packet\"", &format!("mode = \"{name}\""));
             let cfg: Config = toml::from_str(&text).unwrap();
-            let snap = Snapshot::build(&cfg, &[[2, 0, 0, 0, 1, 0]; 3], &Secrets::of_lab(&cfg), 1).unwrap();
+            let snap =
+                Snapshot::build(&cfg, &[[2, 0, 0, 0, 1, 0]; 3], &Secrets::of_lab(&cfg), 1).unwrap();
             assert_eq!(snap.mode, mode);
             let peer = &snap.peers[0];
             let w: Vec<u32> = peer.links.iter().map(Link::effective_weight).collect();

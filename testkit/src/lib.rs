@@ -6,9 +6,14 @@
 //! The configs are shaped like the lab `tools/braid-lab` builds. An edge config names
 //! `private_key_file = "edge.key"` and the hub's public key [`HUB_PUBLIC`]; a hub config names
 //! `"hub.key"` and the edge's [`EDGE_PUBLIC`]. Tests that load one from a file write that key
-//! file ([`EDGE_PRIVATE`] or [`HUB_PRIVATE`] in base64, mode 0600) next to it.
+//! file next to it with [`write_key_file`].
 
 pub mod lab;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 /// The lab edge: LAN lan0 198.18.1.1/24, uplinks wan1 and wan2 (gateways 198.18.11.1 and
 /// 198.18.12.1) to the hub at 203.0.113.2:7420, weights 1:2, packet mode, the LAN into the bond.
@@ -48,16 +53,32 @@ pub const GW2_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x12];
 /// The hub's gateway (203.0.113.1).
 pub const HUB_GW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x20];
 
-/// Writes the lab's private key files, `edge.key` ([`EDGE_PRIVATE`]) and `hub.key`
-/// ([`HUB_PRIVATE`]), into `dir` as braidd reads them: base64, mode 0600.
-pub fn write_lab_keys(dir: &std::path::Path) -> std::io::Result<()> {
-    use base64::Engine;
-    use std::os::unix::fs::PermissionsExt;
-    for (name, key) in [("edge.key", EDGE_PRIVATE), ("hub.key", HUB_PRIVATE)] {
-        let path = dir.join(name);
-        let text = base64::engine::general_purpose::STANDARD.encode(key);
-        std::fs::write(&path, format!("{text}\n"))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+/// Writes `key` as a key file at `path` (base64 and a newline, mode 0600), replacing any file
+/// there: e.g. [`EDGE_PRIVATE`] as the `edge.key` an edge config names.
+pub fn write_key_file(path: &Path, key: &[u8; 32]) -> std::io::Result<()> {
+    std::fs::write(path, format!("{}\n", STANDARD.encode(key)))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+/// Writes the lab's private key files into `dir`: `edge.key` ([`EDGE_PRIVATE`]) and `hub.key`
+/// ([`HUB_PRIVATE`]), as the lab configs name them.
+pub fn write_lab_keys(dir: &Path) -> std::io::Result<()> {
+    write_key_file(&dir.join("edge.key"), &EDGE_PRIVATE)?;
+    write_key_file(&dir.join("hub.key"), &HUB_PRIVATE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_files_hold_base64_readable_by_the_owner_only() {
+        let path = std::env::temp_dir().join(format!("braid-testkit-{}.key", std::process::id()));
+        write_key_file(&path, &EDGE_PRIVATE).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(text, "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\n");
+        assert_eq!(mode & 0o777, 0o600);
     }
-    Ok(())
 }

@@ -236,6 +236,7 @@ while :; do sleep 0.1; done
 #[test]
 fn lab_configs_parse_as_braidd_configs() {
     use braid_control::config::{BondMode, Config, PeerConfig, Role};
+    use braid_control::key::PrivateKey;
     use std::os::unix::fs::PermissionsExt;
     struct RemoveDir(PathBuf);
     impl Drop for RemoveDir {
@@ -256,19 +257,27 @@ fn lab_configs_parse_as_braidd_configs() {
     };
     let (edge, hub) = (read("edge.toml"), read("hub.toml"));
 
-    let key = run_dir.0.join("tunnel.key");
-    let key_text = std::fs::read_to_string(&key).expect("key written");
-    let key_text = key_text.trim_end();
-    assert!(
-        key_text.len() == 64 && key_text.bytes().all(|b| b.is_ascii_hexdigit()),
-        "{key_text}"
-    );
-    let mode = std::fs::metadata(&key).expect("key").permissions().mode();
-    assert_eq!(mode & 0o777, 0o600);
+    // Each end has its own private key, and the other end names its public key.
+    let keys = ["edge.key", "hub.key"].map(|name| {
+        let path = run_dir.0.join(name);
+        let text = std::fs::read_to_string(&path).expect("key written");
+        assert!(
+            text.len() == 45 && text.ends_with("=\n"),
+            "{name}: {text:?}"
+        );
+        let mode = std::fs::metadata(&path).expect("key").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+        let key = PrivateKey::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        (path, key.public())
+    });
+    let [(edge_key, edge_public), (hub_key, hub_public)] = keys;
+    assert_ne!(edge_public, hub_public);
+    assert_eq!(edge.private_key_file, edge_key);
+    assert_eq!(hub.private_key_file, hub_key);
 
-    let head = |c: &Config| (c.role, c.id, c.workers, c.tunnel_port, c.bond.mode);
-    assert_eq!(head(&edge), (Role::Edge, 1, 2, 7420, BondMode::Flow));
-    assert_eq!(head(&hub), (Role::Hub, 2, 2, 7420, BondMode::Flow));
+    let head = |c: &Config| (c.role, c.workers, c.tunnel_port, c.bond.mode);
+    assert_eq!(head(&edge), (Role::Edge, 2, 7420, BondMode::Flow));
+    assert_eq!(head(&hub), (Role::Hub, 2, 7420, BondMode::Flow));
     let ifaces = |c: &Config| -> Vec<String> {
         c.interfaces
             .iter()
@@ -288,37 +297,36 @@ fn lab_configs_parse_as_braidd_configs() {
     let peer = |p: &PeerConfig| -> Vec<String> {
         let allowed: Vec<String> = p.allowed.iter().map(ToString::to_string).collect();
         let mut v = vec![format!(
-            "{} {} {} {}",
+            "{} {} {:?} {}",
             p.name,
-            p.id,
-            p.key_file.display(),
+            p.public_key,
+            p.preshared_key_file,
             allowed.join(",")
         )];
         v.extend(p.links.iter().map(|l| {
             format!(
-                "{} {} {:?} {} {}",
+                "{} {} {:?} {:?} {}",
                 l.name, l.interface, l.gateway, l.remote, l.weight
             )
         }));
         v
     };
-    let key = key.display();
     assert_eq!(edge.peers.len(), 1);
     assert_eq!(
         peer(&edge.peers[0]),
         [
-            format!("hub 2 {key} 0.0.0.0/0"),
-            "isp1 wan1 Some(198.18.11.1) 203.0.113.2:7420 3".into(),
-            "isp2 wan2 Some(198.18.12.1) 203.0.113.2:7420 5".into(),
+            format!("hub {hub_public:?} None 0.0.0.0/0"),
+            "isp1 wan1 Some(198.18.11.1) Some(203.0.113.2:7420) 3".into(),
+            "isp2 wan2 Some(198.18.12.1) Some(203.0.113.2:7420) 5".into(),
         ]
     );
     assert_eq!(hub.peers.len(), 1);
     assert_eq!(
         peer(&hub.peers[0]),
         [
-            format!("edge1 1 {key} 198.18.1.0/24"),
-            "isp1 wan0 Some(203.0.113.1) 198.18.11.2:7420 3".into(),
-            "isp2 wan0 Some(203.0.113.1) 198.18.12.2:7420 5".into(),
+            format!("edge1 {edge_public:?} None 198.18.1.0/24"),
+            "isp1 wan0 Some(203.0.113.1) Some(198.18.11.2:7420) 3".into(),
+            "isp2 wan0 Some(203.0.113.1) Some(198.18.12.2:7420) 5".into(),
         ]
     );
 

@@ -193,8 +193,8 @@ fn parse_checked(text: &str, origin: &Path, check_key_files: bool) -> Result<Con
     Err(ConfigError::new(origin, problems))
 }
 
-/// The tunnel v1 fields `text` still has (`id` at the top level or in a peer, a peer's
-/// `key_file`), each with its line and what replaced it.
+/// The tunnel v1 fields `text` still has (`id` or `key_file`, at the top level or in a peer),
+/// each with its line and what replaced it.
 fn v1_problems(text: &str, index: &SpanIndex) -> Vec<Problem> {
     const HINT: &str = "braid now uses private_key_file (top level) and each peer's \
                         public_key; see docs/CONFIG.md";
@@ -206,7 +206,7 @@ fn v1_problems(text: &str, index: &SpanIndex) -> Vec<Problem> {
                 rest.strip_suffix(']')
                     .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
             });
-            (name == "id" && (table.is_empty() || is_peer)) || (name == "key_file" && is_peer)
+            matches!(name, "id" | "key_file") && (table.is_empty() || is_peer)
         })
         .map(|field| {
             let name = field.rsplit('.').next().unwrap_or(field);

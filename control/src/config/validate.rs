@@ -137,6 +137,18 @@ fn check_globals(config: &Config, out: &mut Vec<Problem>) {
     }
     if config.tunnel_port == 0 {
         out.push(Problem::at("tunnel_port", "tunnel_port must not be 0"));
+    } else if usize::from(config.tunnel_port) + config.workers > 65536 {
+        // Worker i sends from and listens on tunnel_port + i.
+        out.push(Problem::at(
+            "tunnel_port",
+            format!(
+                "tunnel_port {} leaves no room for a port per worker ({} workers use {} up to {})",
+                config.tunnel_port,
+                config.workers,
+                config.tunnel_port,
+                usize::from(config.tunnel_port) + config.workers - 1
+            ),
+        ));
     }
     if let Some(path) = &config.control_socket {
         let len = path.as_os_str().len();

@@ -3,8 +3,6 @@
 
 #![allow(dead_code)] // each test crate uses a different part of these fixtures
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use braid_control::config::{Config, ConfigError, Problem};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -26,7 +24,7 @@ pub const EDGE2_PUBLIC: &str = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=";
 
 /// Writes the key file text of `bytes` to `path` with `mode`.
 pub fn write_key(path: &Path, bytes: &[u8; 32], mode: u32) {
-    std::fs::write(path, format!("{}\n", STANDARD.encode(bytes))).expect("write key file");
+    braid_testkit::write_key_file(path, bytes).expect("write key file");
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod key");
 }
 

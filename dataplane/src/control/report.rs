@@ -5,11 +5,11 @@ use super::runtime::Runtime;
 use crate::health::Figures;
 use crate::snapshot::{Peer, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
+use braid_control::key::PublicKey;
 use braid_control::proto::{
     DropCount, HealthInfo, InterfaceInfo, InterfaceTraffic, Interfaces, LinkInfo, Links, PeerInfo,
     QueueCounters, SessionInfo, Stats, Status, WorkerCounters,
 };
-use braid_control::key::PublicKey;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ pub fn status(rt: &Runtime, uptime: Duration) -> Status {
     Status {
         version: env!("CARGO_PKG_VERSION").into(),
         role: c.role,
-        public_key: PublicKey::from_bytes(snap.statics.public()).to_string(),
+        public_key: PublicKey::from_bytes(snap.statics.public()),
         uptime_ms: uptime.as_millis() as u64,
         workers: c.workers,
         generation: snap.generation,
@@ -51,7 +51,7 @@ pub fn status(rt: &Runtime, uptime: Duration) -> Status {
             .iter()
             .map(|p| PeerInfo {
                 name: p.name.clone(),
-                public_key: PublicKey::from_bytes(p.public_key).to_string(),
+                public_key: PublicKey::from_bytes(p.public_key),
                 session: p.keys.sending().map(|l| SessionInfo {
                     cipher: l.send.cipher().name().into(),
                     age_ms: now.saturating_sub(l.born) / 1_000_000,

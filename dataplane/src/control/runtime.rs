@@ -206,11 +206,7 @@ impl Runtime {
     }
 
     /// Builds the snapshot of `next` after the running one and swaps it in.
-    fn install(
-        &mut self,
-        next: Config,
-        secrets: Option<Secrets>,
-    ) -> Result<Changed, ErrorReply> {
+    fn install(&mut self, next: Config, secrets: Option<Secrets>) -> Result<Changed, ErrorReply> {
         let previous = self.shared.snapshot.load();
         let secrets = secrets.unwrap_or_else(|| self.secrets.clone());
         let snapshot =

@@ -9,13 +9,13 @@ use super::{Ctx, Next};
 use crate::frame::{Frame, Verdict};
 use crate::ids::PeerIdx;
 use crate::session::{Live, Sessions};
-use std::sync::Arc;
 use crate::snapshot::{Link, Peer};
 use crate::stats::{DropReason, WorkerStats};
 use crate::tunnel::{Header, MsgType, Probe, TunnelError, HEADER_LEN, TAG_LEN};
 use crate::wire::{ethernet, ipv4, udp};
 use braid_control::config::Role;
 use std::net::SocketAddrV4;
+use std::sync::Arc;
 
 /// Opens the tunnel datagram in `frame` (trimmed to the outer packet). The inner
 /// packet takes the outer one's place behind the outer Ethernet header, so errors
@@ -42,8 +42,7 @@ pub(super) fn open(
     if ctx.snap.role == Role::Hub {
         // Behind NAT, or on a new address: the edge is where its last message came from.
         let port = meta.ip.l4.src_port().unwrap_or(ctx.snap.tunnel_port);
-        link.endpoint
-            .learn(SocketAddrV4::new(meta.ip.src, port));
+        link.endpoint.learn(SocketAddrV4::new(meta.ip.src, port));
     }
     let plain = msg
         .get(HEADER_LEN..msg.len().saturating_sub(TAG_LEN))

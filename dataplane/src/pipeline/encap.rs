@@ -98,7 +98,9 @@ pub(super) fn wrap(frame: &mut Frame<'_>, to: &Addrs, header: &Header, key: &Ses
     if !frame.push_front(OUTER_LEN) || !frame.set_len(frame.len() + TAG_LEN) {
         return false;
     }
-    let Some(msg) = frame.data_mut().get_mut(OUTER_LEN - HEADER_LEN + ethernet::HEADER_LEN..)
+    let Some(msg) = frame
+        .data_mut()
+        .get_mut(OUTER_LEN - HEADER_LEN + ethernet::HEADER_LEN..)
     else {
         return false;
     };

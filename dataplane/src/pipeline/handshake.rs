@@ -124,7 +124,11 @@ impl Handshaker {
             });
         }
         if initiator && !ctx.snap.health.enabled {
-            if ctx.now >= self.keepalive_due {
+            if self.keepalive_due == 0 {
+                // A new session is confirmed by a keepalive of its own: the first
+                // round is one interval away.
+                self.keepalive_due = ctx.now.saturating_add(KEEPALIVE_NS);
+            } else if ctx.now >= self.keepalive_due {
                 self.keepalive_due = ctx.now.saturating_add(KEEPALIVE_NS);
                 keepalives(ctx, &mut out);
             }

@@ -58,7 +58,9 @@ pub(super) fn ipv4(ctx: &Ctx, meta: &mut Meta, frame: &mut Frame<'_>) -> Next {
 /// tunnel datagrams and ICMP echo requests.
 fn for_braid(ctx: &Ctx, ip: &IpFacts) -> bool {
     match ip.protocol {
-        ipv4::PROTO_UDP => ip.udp_dst_port().is_some_and(|p| ctx.snap.is_tunnel_port(p)),
+        ipv4::PROTO_UDP => ip
+            .udp_dst_port()
+            .is_some_and(|p| ctx.snap.is_tunnel_port(p)),
         ipv4::PROTO_ICMP => ip.l4.first_byte() == Some(icmp::ECHO_REQUEST),
         _ => false,
     }

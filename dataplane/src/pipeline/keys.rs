@@ -63,10 +63,7 @@ impl Keys {
     /// The peer and session of the receiver index `index`.
     #[inline]
     pub fn receiver(&self, index: u32) -> Option<(PeerIdx, &Arc<Live>)> {
-        let at = self
-            .recv
-            .binary_search_by_key(&index, |(i, ..)| *i)
-            .ok()?;
+        let at = self.recv.binary_search_by_key(&index, |(i, ..)| *i).ok()?;
         self.recv.get(at).map(|(_, p, l)| (*p, l))
     }
 }

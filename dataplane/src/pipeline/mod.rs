@@ -233,8 +233,9 @@ impl Pipeline {
         // The epoch is read before the sessions: a change made meanwhile moves it again.
         let epoch = self.shared.sessions.epoch();
         if self.keys.sync(&self.ctx.snap, epoch) {
-            // A peer may have a session to probe with now.
+            // A peer may have a session to probe with now, and new session timers.
             self.prober.reset();
+            self.handshaker.reset();
         }
         self.send_probes();
         self.resolve
@@ -342,13 +343,9 @@ impl Pipeline {
                 Next::Arp => local::arp(ctx, &self.shared.neighbors, stats, meta, frame),
                 Next::Ipv4 => ingress::ipv4(ctx, meta, frame),
                 Next::Local => local::serve(ctx, stats, meta, frame),
-                Next::Open => decap::open(
-                    ctx,
-                    (&self.keys, &self.shared.sessions),
-                    stats,
-                    meta,
-                    frame,
-                ),
+                Next::Open => {
+                    decap::open(ctx, (&self.keys, &self.shared.sessions), stats, meta, frame)
+                }
                 Next::Handshake => handshake::handle(
                     ctx,
                     (self.keys.lane(), &self.shared.sessions),
@@ -363,15 +360,9 @@ impl Pipeline {
                     probe::heard(ctx, &self.shared.board, stats, frame, (peer, link))
                 }
                 Next::Route => forward::route(ctx, meta, frame),
-                Next::Seal(peer) => encap::seal(
-                    ctx,
-                    &self.keys,
-                    &mut self.scheds,
-                    stats,
-                    meta,
-                    frame,
-                    peer,
-                ),
+                Next::Seal(peer) => {
+                    encap::seal(ctx, &self.keys, &mut self.scheds, stats, meta, frame, peer)
+                }
                 Next::MasqOut(o) => masq::outbound(ctx, &self.masq, meta, frame, o),
                 Next::MasqIn(m) => masq::inbound(ctx, &self.masq, meta, frame, m),
                 Next::TranslateOut(o) => masq::translate_out(ctx, &mut self.masq, meta, frame, o),
@@ -466,6 +457,8 @@ impl Pipeline {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_handshake;
 #[cfg(test)]
 mod tests_nat;
 #[cfg(test)]

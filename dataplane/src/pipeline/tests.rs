@@ -236,15 +236,13 @@ fn encapsulates_lan_traffic_golden() {
     assert_eq!(v, Verdict::Tx(2));
     let inner_len = original.len() - 14;
     assert_eq!(out.len(), 14 + 20 + 8 + HEADER_LEN + inner_len + TAG_LEN);
-    let hash = crate::bond::flow_hash(&original[14..]);
-    let sport = (0xc000 | (hash as u16 & 0x3fff)).to_be_bytes();
     let udp_len = (8 + HEADER_LEN + inner_len + TAG_LEN) as u16;
     let ip_len = (20 + udp_len).to_be_bytes();
     let mut golden_head = vec![
         2, 0, 0, 0, 0, 0x12, 2, 0, 0, 0, 1, 2, 0x08, 0x00, // gateway 2 <- wan2
         0x45, 0, ip_len[0], ip_len[1], 0, 0, 0x40, 0, 64, 17, 0, 0, // IPv4, DF, TTL 64, UDP
         198, 18, 12, 2, 203, 0, 113, 2, // wan2 -> hub
-        sport[0], sport[1], 0x1c, 0xfc, // ports: flow-derived -> 7420
+        0x1c, 0xfc, 0x1c, 0xfc, // ports: lane 0's 7420 -> 7420
     ];
     golden_head.extend_from_slice(&udp_len.to_be_bytes());
     golden_head.extend_from_slice(&[0, 0]); // no UDP checksum
@@ -368,7 +366,11 @@ fn spoofed_inner_source_is_dropped() {
     let f = udp_frame(EDGE_LAN_MAC, "198.18.2.2", "203.0.113.130", 64, b"spoof");
     // The edge's bond rule covers only 198.18.1.0/24, so route it via the bond
     // table directly by adding a rule for the spoofed source.
-    reload(&mut e, &EDGE.replace("198.18.1.0/24", "198.18.0.0/16"), 2 * S);
+    reload(
+        &mut e,
+        &EDGE.replace("198.18.1.0/24", "198.18.0.0/16"),
+        2 * S,
+    );
     let (v, mut wire) = run(&mut e, 0, &f);
     assert!(matches!(v, Verdict::Tx(_)));
     wire[..6].copy_from_slice(&HUB_MAC);
@@ -436,7 +438,8 @@ fn too_big_with_df_gets_fragmentation_needed_with_the_inner_mtu() {
 #[test]
 fn unresolved_gateway_queues_the_packet_and_asks() {
     let mut p = edge();
-    connect(&mut p, &mut hub_resolved());
+    p.shared.pair_with(&hub_resolved().shared, S).unwrap();
+    p.begin_batch(S);
     p.shared.neighbors.learn(0, addr("198.18.1.2"), HOST_MAC, S);
     // Worker 0 asks for every link's gateway as soon as it starts.
     let asked: Vec<(usize, Ipv4Addr)> = p
@@ -633,8 +636,13 @@ peer = "edge2"
         private: EDGE2_PRIVATE,
         psks: vec![[0; 32]],
     };
-    let snap = Snapshot::build(&cfg, &[EDGE_LAN_MAC, EDGE_WAN1_MAC, EDGE_WAN2_MAC], &secrets, 1)
-        .unwrap();
+    let snap = Snapshot::build(
+        &cfg,
+        &[EDGE_LAN_MAC, EDGE_WAN1_MAC, EDGE_WAN2_MAC],
+        &secrets,
+        1,
+    )
+    .unwrap();
     let mut e2 = Pipeline::new(
         Arc::new(Shared::new(snap, 8)),
         Lane(0),
@@ -654,7 +662,11 @@ peer = "edge2"
     let hdr = Header::parse(&msg).unwrap();
     assert_eq!((hdr.receiver, hdr.link), (session(&e2).local_index, 0));
     // edge1 may not send from edge2's prefix.
-    reload(&mut e1, &EDGE.replace("198.18.1.0/24", "198.18.0.0/16"), 2 * S);
+    reload(
+        &mut e1,
+        &EDGE.replace("198.18.1.0/24", "198.18.0.0/16"),
+        2 * S,
+    );
     let f = udp_frame(EDGE_LAN_MAC, "198.18.2.7", "203.0.113.130", 64, b"spoof");
     let (_, mut wire) = run(&mut e1, 0, &f);
     wire[..6].copy_from_slice(&HUB_MAC);

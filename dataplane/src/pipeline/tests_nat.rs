@@ -72,7 +72,10 @@ fn to_lan(e: &mut Pipeline, mut wire: Vec<u8>) -> Vec<u8> {
         &EDGE_WAN2_MAC
     });
     let (v, out) = run(e, port, &wire);
-    let why: Vec<_> = DropReason::ALL.iter().filter(|r| e.stats().drops_of(**r) > 0).collect();
+    let why: Vec<_> = DropReason::ALL
+        .iter()
+        .filter(|r| e.stats().drops_of(**r) > 0)
+        .collect();
     assert_eq!(v, Verdict::Tx(0), "delivered to the LAN {why:?}");
     assert_eq!(&out[..6], &HOST_MAC);
     out
@@ -247,7 +250,9 @@ fn hairpin_is_dropped_by_default() {
 #[test]
 fn full_table_refuses_new_sessions_and_keeps_old_ones() {
     let mut e = edge_resolved();
-    let mut h = nat_hubs(&mut e, "max_sessions = 1\nmax_per_host = 1\nwhen_full = \"icmp\"\n",
+    let mut h = nat_hubs(
+        &mut e,
+        "max_sessions = 1\nmax_per_host = 1\nwhen_full = \"icmp\"\n",
         1,
     )
     .remove(0);
@@ -303,7 +308,7 @@ fn edge_bypass_is_masqueraded_to_the_link_address() {
     e.shared
         .neighbors
         .learn(0, addr("198.18.1.50"), HOST_MAC, S);
-    e.begin_batch(S);
+    super::tests::connect(&mut e, &mut super::tests::hub_resolved());
     let f = udp_frame(EDGE_LAN_MAC, "198.18.1.50", "203.0.113.130", 64, b"direct");
     let (v, out) = run(&mut e, 0, &f);
     assert_eq!(

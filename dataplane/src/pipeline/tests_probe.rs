@@ -265,4 +265,3 @@ fn forged_replayed_and_stray_probes_change_nothing() {
     assert_eq!(lab.edge.stats().drops_of(DropReason::Replayed), 1);
     assert_eq!(Lab::figures(&lab.edge, 0), after);
 }
-

@@ -48,6 +48,10 @@ fn an_idle_worker_waits_for_its_gateway_check_or_for_nothing() {
 fn a_packet_waiting_for_its_neighbour_keeps_the_worker_looking() {
     let text = format!("workers = 2\n{EDGE}");
     let mut p = lane_of(&text, &[EDGE_LAN_MAC, EDGE_WAN1_MAC, EDGE_WAN2_MAC], 1);
+    p.shared
+        .pair_with(&super::tests::hub_resolved().shared, S)
+        .unwrap();
+    p.begin_batch(S);
     assert_eq!(p.next_deadline(), None);
     let f = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.130", 64, b"waits");
     assert_eq!(run(&mut p, 0, &f).0, Verdict::Drop, "queued for ARP");

@@ -159,7 +159,10 @@ impl PeerKeys {
             Some(l) => {
                 let rekey = l.born.saturating_add(REKEY_AFTER_NS);
                 let quiet = l.heard().max(l.born).saturating_add(silence);
-                (l.wants_rekey() || now >= rekey || now >= quiet, rekey.min(quiet))
+                (
+                    l.wants_rekey() || now >= rekey || now >= quiet,
+                    rekey.min(quiet),
+                )
             }
         };
         if !want {

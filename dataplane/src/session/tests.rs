@@ -14,8 +14,8 @@ fn keys(b: u8) -> StaticKeys {
 /// A real handshake between two key pairs: (initiator's, responder's) live sessions at `now`.
 fn pair(now: u64, index: u32) -> (Live, Live) {
     let offer = CipherSet::local();
-    let (i, init) = Initiator::start(&keys(1), &keys(2).public(), &[0; 32], offer, index, 0)
-        .unwrap();
+    let (i, init) =
+        Initiator::start(&keys(1), &keys(2).public(), &[0; 32], offer, index, 0).unwrap();
     let (resp, r) = Responder::new(keys(2), offer)
         .respond(&init, index + 1, |_| Some([0; 32]))
         .unwrap();
@@ -29,8 +29,15 @@ fn an_initiator_without_a_session_initiates_at_once_then_backs_off() {
     let k = PeerKeys::default();
     let t = k.tick(&board, 5, true, SILENCE);
     assert_eq!(t.initiate, Some(0));
-    let (i, _) = Initiator::start(&keys(1), &keys(2).public(), &[0; 32], CipherSet::local(), 9, 0)
-        .unwrap();
+    let (i, _) = Initiator::start(
+        &keys(1),
+        &keys(2).public(),
+        &[0; 32],
+        CipherSet::local(),
+        9,
+        0,
+    )
+    .unwrap();
     k.start(Pending {
         initiator: i,
         index: 9,
@@ -38,19 +45,35 @@ fn an_initiator_without_a_session_initiates_at_once_then_backs_off() {
         tries: 0,
     });
     let t = k.tick(&board, 5 + S / 2, true, SILENCE);
-    assert_eq!(t, Tick { initiate: None, due: 5 + S });
+    assert_eq!(
+        t,
+        Tick {
+            initiate: None,
+            due: 5 + S
+        }
+    );
     assert_eq!(k.tick(&board, 5 + S, true, SILENCE).initiate, Some(1));
     assert_eq!(retry_after(1), 2 * S);
     assert_eq!(retry_after(9), RETRY_MAX_NS);
     // A responder never initiates.
-    assert_eq!(PeerKeys::default().tick(&board, 5, false, SILENCE).initiate, None);
+    assert_eq!(
+        PeerKeys::default().tick(&board, 5, false, SILENCE).initiate,
+        None
+    );
 }
 
 #[test]
 fn a_response_is_taken_only_for_the_index_under_way() {
     let k = PeerKeys::default();
-    let (i, _) = Initiator::start(&keys(1), &keys(2).public(), &[0; 32], CipherSet::local(), 9, 0)
-        .unwrap();
+    let (i, _) = Initiator::start(
+        &keys(1),
+        &keys(2).public(),
+        &[0; 32],
+        CipherSet::local(),
+        9,
+        0,
+    )
+    .unwrap();
     k.start(Pending {
         initiator: i,
         index: 9,
@@ -107,7 +130,13 @@ fn the_initiator_rekeys_after_two_minutes_and_when_the_peer_falls_silent() {
     let (a, _) = pair(0, 10);
     let a = k.initiated(&board, 0, a);
     let t = k.tick(&board, S, true, SILENCE);
-    assert_eq!(t, Tick { initiate: None, due: SILENCE });
+    assert_eq!(
+        t,
+        Tick {
+            initiate: None,
+            due: SILENCE
+        }
+    );
     a.heard_at(S);
     assert_eq!(k.tick(&board, 2 * S, true, SILENCE).initiate, None);
     assert_eq!(k.tick(&board, 3 * S + 1, true, SILENCE).initiate, Some(0));

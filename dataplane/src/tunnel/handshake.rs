@@ -309,9 +309,7 @@ impl Responder {
             .and_then(|k| k.try_into().ok())
             .ok_or(HandshakeError::BadNoise)?;
         let psk = psk_of(&peer_static).ok_or(HandshakeError::UnknownPeer)?;
-        state
-            .set_psk(2, &psk)
-            .map_err(|_| HandshakeError::Setup)?;
+        state.set_psk(2, &psk).map_err(|_| HandshakeError::Setup)?;
         let cipher = CipherSet::choose(self.offer, theirs).ok_or(HandshakeError::NoCommonCipher)?;
 
         let mut out = vec![0u8; RESPONSE_LEN];
@@ -643,7 +641,9 @@ mod tests {
             Some(HandshakeError::BadLength)
         );
         assert_eq!(
-            responder.respond(&init[..INITIATION_LEN - 1], 8, known).err(),
+            responder
+                .respond(&init[..INITIATION_LEN - 1], 8, known)
+                .err(),
             Some(HandshakeError::BadLength)
         );
         let mut v1 = init.clone();

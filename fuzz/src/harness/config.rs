@@ -36,14 +36,20 @@ pub fn config(data: &[u8]) -> Parsed {
     let scratch = Scratch::new("config", "");
     let origin = scratch.config.clone();
     let outside = toml::from_str::<Config>(text).is_ok_and(|c| {
-        c.peers.iter().any(|p| {
-            p.key_file.components().any(|c| {
-                matches!(
-                    c,
-                    Component::RootDir | Component::ParentDir | Component::Prefix(_)
-                )
+        let key_files = c
+            .peers
+            .iter()
+            .filter_map(|p| p.preshared_key_file.as_deref());
+        std::iter::once(c.private_key_file.as_path())
+            .chain(key_files)
+            .any(|path| {
+                path.components().any(|c| {
+                    matches!(
+                        c,
+                        Component::RootDir | Component::ParentDir | Component::Prefix(_)
+                    )
+                })
             })
-        })
     });
     let cfg = if outside {
         let Ok(cfg) = toml::from_str::<Config>(text) else {

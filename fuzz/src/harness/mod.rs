@@ -12,12 +12,21 @@ pub mod seeds;
 pub mod tunnel;
 pub mod wire;
 
-/// The lab's key (every harness peer's but the second edge's) and MACs, shared with
-/// every other test (`testkit/`).
-pub use braid_testkit::{EDGE_MACS, GW1_MAC, GW2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC, KEY};
+/// The lab's MACs and key pairs, shared with every other test (`testkit/`).
+pub use braid_testkit::{
+    EDGE_MACS, EDGE_PRIVATE, EDGE_PUBLIC, GW1_MAC, GW2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC,
+    HUB_PRIVATE, HUB_PUBLIC,
+};
 
-/// The second edge's key.
+/// The tunnel key of every harness peer but the second edge, as the pipeline harness seals
+/// tunnel v1 messages (testkit no longer has one: tunnel v2 uses key pairs).
+pub const KEY: [u8; 32] = [7; 32];
+
+/// The second edge's key; as a private key, its public key is [`EDGE2_PUBLIC`].
 pub const KEY2: [u8; 32] = [9; 32];
+
+/// The second edge's public key in the hub's config (that of [`KEY2`]).
+pub const EDGE2_PUBLIC: &str = "V9tLNZ8jrl4Ubk4lEgVnBHIlBjSMFQwUdT0Mkz0E1CE=";
 
 /// The fuzz targets, by name (the names of `fuzz_targets/*.rs` and `corpus/*`).
 pub const TARGETS: [&str; 6] = ["wire", "edge", "hub", "tunnel", "control", "config"];

@@ -26,7 +26,7 @@
 //! tables, counters) is built anew for every input.
 
 use super::frames::{self, ETH_LEN};
-use super::{EDGE_MACS, GW1_MAC, GW2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC, KEY, KEY2};
+use super::{EDGE2_PUBLIC, EDGE_MACS, GW1_MAC, GW2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC, KEY, KEY2};
 use arc_swap::ArcSwap;
 use braid_control::config::Config;
 use braid_dataplane::frame::Frame;
@@ -117,12 +117,12 @@ pub fn config_text(side: bool, variant: u8) -> String {
         t.push_str(&format!("workers = {}\n", if bit(3) { 2 } else { 1 }));
         t.push_str(HUB);
         if bit(5) {
-            t.push_str(
-                "\n[[peer]]\nname = \"edge2\"\nid = 3\nkey_file = \"unused\"\n\
+            t.push_str(&format!(
+                "\n[[peer]]\nname = \"edge2\"\npublic_key = \"{EDGE2_PUBLIC}\"\n\
                  allowed = [\"198.18.2.0/24\"]\n[[peer.link]]\nname = \"dsl\"\n\
                  interface = \"wan0\"\ngateway = \"203.0.113.1\"\nremote = \"198.18.21.2:7420\"\n\
                  weight = 1\n[[route]]\nto = \"198.18.2.0/24\"\npeer = \"edge2\"\n",
-            );
+            ));
         }
         t.push_str(&format!(
             "\n[[masquerade]]\ninterface = \"wan0\"\nsources = [\"198.18.1.0/24\", \"198.18.2.0/24\"]\n\

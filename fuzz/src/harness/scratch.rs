@@ -1,12 +1,16 @@
 //! A private directory with a config file and the key files configs name,
 //! removed when dropped.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Key file names the harness configs use (64 hex digits, mode 0600).
-pub const KEY_FILES: [&str; 3] = ["peer.key", "unused", "k"];
+/// Key files the harness configs name (base64, mode 0600): the lab edge's and hub's private
+/// keys, and a pre-shared key.
+pub const KEY_FILES: [(&str, [u8; 32]); 3] = [
+    ("edge.key", braid_testkit::EDGE_PRIVATE),
+    ("hub.key", braid_testkit::HUB_PRIVATE),
+    ("peer.psk", [5; 32]),
+];
 
 /// A directory under the temp dir with `braidd.toml` and the key files.
 #[derive(Debug)]
@@ -25,12 +29,8 @@ impl Scratch {
         let dir =
             std::env::temp_dir().join(format!("braid-fuzz-{what}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("scratch dir");
-        let hex: String = super::KEY.iter().map(|b| format!("{b:02x}")).collect();
-        for name in KEY_FILES {
-            let key = dir.join(name);
-            std::fs::write(&key, format!("{hex}\n")).expect("key file");
-            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
-                .expect("key file mode");
+        for (name, key) in KEY_FILES {
+            braid_testkit::write_key_file(&dir.join(name), &key).expect("key file");
         }
         let path = dir.join("braidd.toml");
         std::fs::write(&path, config).expect("config file");

@@ -3,7 +3,7 @@
 
 use super::frames::{self as f, ACK, ARP, BROADCAST, FIN, IPV4, RST, SYN};
 use super::pipeline::encode;
-use super::{EDGE_MACS, GW1_MAC, GW2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC};
+use super::{EDGE_MACS, GW1_MAC, GW2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC, HUB_PUBLIC};
 use std::net::Ipv4Addr;
 
 /// One seed: target, name, bytes.
@@ -653,7 +653,8 @@ fn config() -> Vec<Seed> {
         (
             "config",
             "missing-field",
-            edge.replace("id = 2\n", "").into_bytes(),
+            edge.replace(&format!("public_key = \"{HUB_PUBLIC}\"\n"), "")
+                .into_bytes(),
         ),
         (
             "config",
