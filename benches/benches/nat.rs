@@ -5,7 +5,8 @@
 //! table larger than the caches are the reason (docs/NAT.md).
 
 use braid_benches::{
-    buffers, edge, flow_frame, hub_masquerading, nat_pool, run_batch, tunnel_frames, BATCH, NOW,
+    buffers, edge_with, flow_frame, hub_masquerading, nat_pool, run_batch, tunnel_frames, BATCH,
+    NOW,
 };
 use braid_dataplane::nat::{NatConfig, NatTable, PortSlice};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -29,7 +30,8 @@ fn hub_translated(c: &mut Criterion) {
     let mut g = c.benchmark_group("hub from the tunnel, masqueraded");
     g.throughput(Throughput::Elements(BATCH as u64));
     for n in SIZES {
-        let (mut e, mut h) = (edge(), hub_masquerading(n as usize));
+        let mut h = hub_masquerading(n as usize);
+        let mut e = edge_with(&h);
         let mut bufs = buffers();
         // Create the sessions, a batch at a time, through the real path.
         let all: Vec<u32> = (0..n).collect();

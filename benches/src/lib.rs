@@ -8,7 +8,7 @@ use braid_dataplane::ids::Lane;
 use braid_dataplane::io::xsk::FRAME_CAPACITY;
 use braid_dataplane::io::{PortId, Verdict};
 use braid_dataplane::pipeline::{Pipeline, Shared};
-use braid_dataplane::snapshot::Snapshot;
+use braid_dataplane::snapshot::{Secrets, Snapshot};
 use braid_dataplane::stats::WorkerStats;
 use braid_dataplane::wire::{checksum, ethernet, ipv4, Mac};
 use std::net::Ipv4Addr;
@@ -18,8 +18,6 @@ use std::sync::Arc;
 pub const BATCH: usize = braid_dataplane::worker::BATCH;
 /// The time every batch runs at: neighbours learned then stay fresh.
 pub const NOW: u64 = 1_000_000_000;
-/// The tunnel key of both ends (tunnel v1's one shared key; testkit has key pairs since v2).
-pub const KEY: [u8; 32] = [7; 32];
 
 /// The edge's MACs: lan0, wan1, wan2.
 pub const EDGE_MACS: [Mac; 3] = braid_testkit::EDGE_MACS;
@@ -39,32 +37,63 @@ fn addr(s: &str) -> Ipv4Addr {
     s.parse().expect("a fixture address")
 }
 
-/// A pipeline for `config` with `macs`, its neighbours `(port, address)` resolved at [`NOW`].
-fn pipeline(config: &str, macs: &[Mac], neighbours: &[(PortId, &str)]) -> Pipeline {
+/// A pipeline for `config` with `macs` and the lab's key of its role, its neighbours
+/// `(port, address)` resolved at [`NOW`].
+fn pipeline(
+    config: &str,
+    macs: &[Mac],
+    neighbours: &[(PortId, &str)],
+    private: [u8; 32],
+) -> Pipeline {
     let cfg: Config = toml::from_str(config).expect("a fixture config");
-    let snap = Snapshot::build(&cfg, macs, &[KEY], 1).expect("a fixture snapshot");
-    let shared = Arc::new(Shared::new(snap));
+    let secrets = Secrets {
+        private,
+        psks: vec![[0; 32]; cfg.peers.len()],
+    };
+    let snap = Snapshot::build(&cfg, macs, &secrets, 1).expect("a fixture snapshot");
+    let shared = Arc::new(Shared::new(snap, 7));
     for &(port, ip) in neighbours {
         shared.neighbors.learn(port, addr(ip), GATEWAY_MAC, NOW);
     }
-    let mut p = Pipeline::new(shared, Lane(0), 1, 7, Arc::new(WorkerStats::default()));
+    Pipeline::new(shared, Lane(0), 7, Arc::new(WorkerStats::default()))
+}
+
+/// Runs `p`'s first batch and forgets what it had to send (the edge's initiation).
+fn started(mut p: Pipeline) -> Pipeline {
     p.begin_batch(NOW);
     p.take_out().for_each(drop);
     p
 }
 
-/// The edge, its gateways and the LAN host resolved.
-pub fn edge() -> Pipeline {
-    pipeline(
+/// The edge, its gateways and the LAN host resolved, with a session with `hub` (made in
+/// memory, as a handshake at [`NOW`] would): the hub's cipher is the one this machine runs
+/// fastest.
+pub fn edge_with(hub: &Pipeline) -> Pipeline {
+    let e = pipeline(
         EDGE,
         &EDGE_MACS,
         &[(0, "198.18.1.2"), (1, "198.18.11.1"), (2, "198.18.12.1")],
-    )
+        braid_testkit::EDGE_PRIVATE,
+    );
+    e.shared()
+        .pair_with(hub.shared(), NOW)
+        .expect("the lab keys make a session");
+    started(e)
+}
+
+/// The edge with a session with a hub that is not used further.
+pub fn edge() -> Pipeline {
+    edge_with(&hub())
 }
 
 /// The hub, its gateway resolved.
 pub fn hub() -> Pipeline {
-    pipeline(HUB, &[HUB_MAC], &[(0, "203.0.113.1")])
+    started(pipeline(
+        HUB,
+        &[HUB_MAC],
+        &[(0, "203.0.113.1")],
+        braid_testkit::HUB_PRIVATE,
+    ))
 }
 
 /// Outside addresses of the masquerade benches: 32 of them, room for 2 M UDP sessions.
@@ -82,7 +111,12 @@ pub fn hub_masquerading(sessions: usize) -> Pipeline {
         sessions * 2,
         sessions * 2
     );
-    pipeline(&config, &[HUB_MAC], &[(0, "203.0.113.1")])
+    started(pipeline(
+        &config,
+        &[HUB_MAC],
+        &[(0, "203.0.113.1")],
+        braid_testkit::HUB_PRIVATE,
+    ))
 }
 
 /// A 64-byte UDP frame from inside endpoint number `i` (LAN hosts 198.18.1.2-251, 250

@@ -315,7 +315,7 @@ fn lab_configs_parse_as_braidd_configs() {
     assert_eq!(
         peer(&edge.peers[0]),
         [
-            format!("hub {hub_public:?} None 0.0.0.0/0"),
+            format!("hub {hub_public} None 0.0.0.0/0"),
             "isp1 wan1 Some(198.18.11.1) Some(203.0.113.2:7420) 3".into(),
             "isp2 wan2 Some(198.18.12.1) Some(203.0.113.2:7420) 5".into(),
         ]
@@ -324,7 +324,7 @@ fn lab_configs_parse_as_braidd_configs() {
     assert_eq!(
         peer(&hub.peers[0]),
         [
-            format!("edge1 {edge_public:?} None 198.18.1.0/24"),
+            format!("edge1 {edge_public} None 198.18.1.0/24"),
             "isp1 wan0 Some(203.0.113.1) Some(198.18.11.2:7420) 3".into(),
             "isp2 wan0 Some(203.0.113.1) Some(198.18.12.2:7420) 5".into(),
         ]

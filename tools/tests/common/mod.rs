@@ -120,10 +120,11 @@ pub fn args(line: &str) -> Vec<&str> {
     line.split_whitespace().collect()
 }
 
-/// Runs `tools/braid-lab` with `args`.
+/// Runs `tools/braid-lab` with `args`, with this build's braidctl for the keys.
 pub fn braid_lab(args: &[&str]) -> Output {
     Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("braid-lab"))
         .args(args)
+        .env("BRAIDCTL", bin("braidctl"))
         .stdin(Stdio::null())
         .output()
         .expect("run braid-lab")
