@@ -7,6 +7,7 @@ use crate::ids::Lane;
 use crate::io::wake::WakeFd;
 use crate::io::{XdpMode, XskOptions, XskPorts};
 use crate::pipeline::{Pipeline, Shared};
+use crate::session::SessionLog;
 use crate::snapshot::{Secrets, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
 use crate::wire::Mac;
@@ -325,6 +326,7 @@ const EXPIRE_ROUNDS: u32 = 2;
 fn supervise(common: &Common, workers: &Workers, control: &Control) -> Option<String> {
     let mut failure = None;
     let mut round = 0u32;
+    let mut sessions = SessionLog::default();
     while !common.stop.load(Ordering::Relaxed) {
         thread::sleep(SUPERVISE);
         let now = common.epoch.elapsed().as_nanos() as u64;
@@ -333,6 +335,14 @@ fn supervise(common: &Common, workers: &Workers, control: &Control) -> Option<St
             common.shared.neighbors.expire(now);
         }
         watch_links(&common.shared, &workers.stats, now);
+        let drops = |why| workers.stats.iter().map(|s| s.drops_of(why)).sum::<u64>();
+        let refused = (
+            drops(DropReason::OldVersion),
+            drops(DropReason::BadHandshake),
+        );
+        for line in sessions.lines(&common.shared.snapshot.load(), refused, now) {
+            eprintln!("braidd: {line}");
+        }
         if workers.threads.iter().any(|w| w.is_finished()) {
             // A worker that stopped on its own is reported and stops the daemon:
             // never run on with a silently dead queue.

@@ -22,10 +22,12 @@
 
 mod endpoint;
 mod live;
+mod log;
 mod peer;
 
 pub use endpoint::Endpoint;
 pub use live::Live;
+pub use log::SessionLog;
 pub use peer::{PeerKeys, Pending, Tick};
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
