@@ -157,12 +157,22 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// A guard whose cookie secrets and nonces derive from `seed` (take it from a random
-    /// source).
+    /// A guard whose cookie secrets and nonces derive from `seed`: for tests, and until
+    /// the daemon gives it a key ([`Guard::with_key`]).
     pub fn new(seed: u64) -> Guard {
         Guard {
             secret: CookieSecret::from_seed(seed),
             nonces: Nonces::from_seed(seed),
+            rate: Mutex::new(Rate::default()),
+        }
+    }
+
+    /// A guard whose cookie secrets and nonces derive from `key` (32 bytes from a random
+    /// source: whoever finds it makes cookies for any address).
+    pub fn with_key(key: &[u8; 32]) -> Guard {
+        Guard {
+            secret: CookieSecret::new(key),
+            nonces: Nonces::new(key),
             rate: Mutex::new(Rate::default()),
         }
     }
@@ -342,5 +352,18 @@ mod tests {
         // A new nonce each time.
         let again = g.cookie_reply(S, src(1), &responder, &m).unwrap();
         assert_ne!(r[8..32], again[8..32]);
+    }
+
+    #[test]
+    fn the_key_makes_the_cookies() {
+        let from = src(1);
+        let a = Guard::with_key(&[1; 32]);
+        assert_eq!(a.cookie(S, from), Guard::with_key(&[1; 32]).cookie(S, from));
+        assert_ne!(a.cookie(S, from), Guard::with_key(&[2; 32]).cookie(S, from));
+        assert_ne!(a.cookie(S, from), Guard::new(1).cookie(S, from));
+        let mut s = crate::session::Sessions::new(1);
+        assert_eq!(s.guard().cookie(S, from), Guard::new(1).cookie(S, from));
+        s.set_cookie_key(&[1; 32]);
+        assert_eq!(s.guard().cookie(S, from), a.cookie(S, from));
     }
 }

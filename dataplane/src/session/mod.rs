@@ -59,8 +59,9 @@ pub struct Sessions {
 
 impl Sessions {
     /// A board whose session indices are scrambled with `seed` (take it from a random
-    /// source, so that indices say nothing about how many sessions there were), and whose
-    /// cookie secrets and nonces derive from it too.
+    /// source, so that indices say nothing about how many sessions there were). Its cookie
+    /// secrets derive from `seed` too until [`Sessions::set_cookie_key`] gives them a key
+    /// of their own: the indices on the wire tell about the seed, and 64 bits are too few.
     pub fn new(seed: u64) -> Sessions {
         Sessions {
             epoch: AtomicU64::new(0),
@@ -73,6 +74,12 @@ impl Sessions {
     /// The responder's rate state and cookie secrets.
     pub fn guard(&self) -> &Guard {
         &self.guard
+    }
+
+    /// Derives the cookie secrets and nonces from `key` (32 bytes from a random source),
+    /// before the workers start.
+    pub fn set_cookie_key(&mut self, key: &[u8; 32]) {
+        self.guard = Guard::with_key(key);
     }
 
     /// The current epoch.

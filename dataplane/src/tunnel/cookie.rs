@@ -47,11 +47,11 @@ const COOKIE_LABEL: &[u8] = b"cookie--";
 /// A cookie: what mac2 is keyed with.
 pub type Cookie = [u8; COOKIE_LEN];
 
-/// A 32-byte key derived from a 64-bit seed for one use (`label`).
-fn derive(seed: u64, label: &[u8]) -> [u8; 32] {
+/// A 32-byte key derived from `key` for one use (`label`).
+fn derive(key: &[u8], label: &[u8]) -> [u8; 32] {
     Blake2s256::new()
         .chain_update(label)
-        .chain_update(seed.to_le_bytes())
+        .chain_update(key)
         .finalize()
         .into()
 }
@@ -70,11 +70,17 @@ impl fmt::Debug for CookieSecret {
 }
 
 impl CookieSecret {
-    /// The secrets of the root key derived from `seed` (take it from a random source).
-    pub fn from_seed(seed: u64) -> CookieSecret {
+    /// The secrets of the root key derived from `key` (32 bytes from a random source).
+    pub fn new(key: &[u8; 32]) -> CookieSecret {
         CookieSecret {
-            root: derive(seed, b"braid cookie secret"),
+            root: derive(key, b"braid cookie secret"),
         }
+    }
+
+    /// The secrets of a 64-bit seed: for tests (64 bits are too few to keep the secret
+    /// from a search, see [`CookieSecret::new`]).
+    pub fn from_seed(seed: u64) -> CookieSecret {
+        CookieSecret::new(&derive(&seed.to_le_bytes(), b"braid seed"))
     }
 
     /// The secret of the period `now` falls in.
@@ -118,12 +124,17 @@ impl fmt::Debug for Nonces {
 }
 
 impl Nonces {
-    /// The nonces of the key derived from `seed` (take it from a random source).
-    pub fn from_seed(seed: u64) -> Nonces {
+    /// The nonces of the key derived from `key` (32 bytes from a random source).
+    pub fn new(key: &[u8; 32]) -> Nonces {
         Nonces {
-            key: derive(seed, b"braid cookie nonces"),
+            key: derive(key, b"braid cookie nonces"),
             next: AtomicU64::new(0),
         }
+    }
+
+    /// The nonces of a 64-bit seed: for tests.
+    pub fn from_seed(seed: u64) -> Nonces {
+        Nonces::new(&derive(&seed.to_le_bytes(), b"braid seed"))
     }
 
     /// The next nonce: never the same twice (until 2^64 of them).
