@@ -158,7 +158,11 @@ impl Common {
     /// The state shared with `workers` workers, with their wake-up sockets; SIGINT and SIGTERM
     /// set the stop flag from here on.
     fn new(snapshot: Snapshot, workers: usize) -> Result<(Common, Vec<WakeFd>), String> {
-        let shared = Arc::new(Shared::new(snapshot, random_seed()?));
+        let mut shared = Shared::new(snapshot, random_seed()?);
+        let mut key = [0u8; 32];
+        getrandom::getrandom(&mut key).map_err(|e| format!("no random cookie key: {e}"))?;
+        shared.sessions.set_cookie_key(&key);
+        let shared = Arc::new(shared);
         let (mail, wake_fds) =
             Mailboxes::new(workers).map_err(|e| format!("cannot create wake-up sockets: {e}"))?;
         let stop = Arc::new(AtomicBool::new(false));

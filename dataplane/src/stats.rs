@@ -62,6 +62,9 @@ drop_reasons! {
     OldVersion => "old_version",
     UnknownSession => "unknown_session",
     BadHandshake => "bad_handshake",
+    // An initiation not processed under load: answered with a cookie reply instead.
+    CookieReplied => "cookie_replied",
+    HandshakeRateLimited => "handshake_rate_limited",
     NoSession => "no_session",
     NoEndpoint => "no_endpoint",
     UnknownLink => "unknown_link",

@@ -1,17 +1,21 @@
 //! The tunnel handshake through the stages. On an edge, worker 0 starts a handshake with
 //! each peer when one is due ([`Handshaker`], timers in `crate::session`) and sends
 //! keepalives; any worker takes the response, makes the session, and confirms it to the
-//! hub with a keepalive in place. On a hub, any worker answers an initiation in place.
-//! Messages and timers: docs/PROTOCOL.md.
+//! hub with a keepalive in place. On a hub, any worker answers an initiation in place: with
+//! a response, or under load (`crate::session::Guard`) with a cookie reply, or not at all
+//! (over its source's rate). An edge that gets a cookie reply for its handshake keeps the
+//! cookie and sends the initiation again at once, with mac2.
+//! Messages and timers: docs/PROTOCOL.md (v2: docs/TUNNEL-V2.md).
 
 use super::encap::{udp_headers, wrap, Addrs};
 use super::meta::Meta;
 use super::{Ctx, Next};
-use crate::frame::Frame;
+use crate::frame::{Frame, Verdict};
 use crate::ids::{Lane, PeerIdx};
-use crate::session::{Live, PeerKeys, Pending, Sessions};
+use crate::session::{Admit, CookieTaken, Live, PeerKeys, Pending, Sessions};
 use crate::snapshot::Peer;
 use crate::stats::{DropReason, WorkerStats};
+use crate::tunnel::cookie::{self, TYPE_COOKIE};
 use crate::tunnel::handshake::{Initiator, TYPE_INITIATION, TYPE_RESPONSE, VERSION};
 use crate::tunnel::{Header, MsgType};
 use crate::wire::{ethernet, ipv4, udp};
@@ -32,7 +36,10 @@ const HANDSHAKE_AT: usize = ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN + udp::H
 /// True for a message the handshake stage takes.
 #[inline]
 pub(super) fn is_handshake(msg: &[u8]) -> bool {
-    matches!(msg, [VERSION, TYPE_INITIATION | TYPE_RESPONSE, ..])
+    matches!(
+        msg,
+        [VERSION, TYPE_INITIATION | TYPE_RESPONSE | TYPE_COOKIE, ..]
+    )
 }
 
 /// A message worker 0 sends now: an initiation (its bytes), or a keepalive.
@@ -107,9 +114,16 @@ impl Handshaker {
                 link_id,
             );
             // Fails only when snow cannot build the handshake: nothing to retry sooner.
-            let Ok((initiator, msg)) = started else {
+            let Ok((mut initiator, mut msg)) = started else {
                 continue;
             };
+            // With a cookie the hub gave for this link, mac2 under it.
+            if let Some(c) = peer.keys.cookie_for(link_id, ctx.now) {
+                match initiator.set_cookie(&c) {
+                    Ok(m) => msg = m,
+                    Err(_) => continue,
+                }
+            }
             peer.keys.start(Pending {
                 initiator,
                 index,
@@ -232,8 +246,9 @@ fn keepalive(frame: &mut Frame<'_>, to: &Addrs, live: &Live, link: u8, lane: Lan
 }
 
 /// A handshake message from `meta.ip.src`: an initiation is answered (hub), a response
-/// makes the session (edge). Either way the answer goes back in place on the link the
-/// message names, to the address and port it came from.
+/// makes the session, a cookie reply has the initiation sent again (edge). Either way the
+/// answer goes back in place on the link the message names, to the address and port it
+/// came from.
 pub(super) fn handle(
     ctx: &Ctx,
     (lane, sessions): (Lane, &Sessions),
@@ -245,10 +260,26 @@ pub(super) fn handle(
     let Some(msg) = frame.data().get(start..) else {
         return Next::Drop(DropReason::Truncated);
     };
-    let link = msg.get(2).copied().unwrap_or(0);
+    let port = meta.ip.l4.src_port().unwrap_or(ctx.snap.tunnel_port);
+    let from = SocketAddrV4::new(meta.ip.src, port);
     let made = match (ctx.snap.role, msg.get(1).copied()) {
-        (Role::Hub, Some(TYPE_INITIATION)) => respond(ctx, sessions, msg),
+        (Role::Hub, Some(TYPE_INITIATION)) => {
+            if ctx.snap.responder.check_mac1(msg).is_err() {
+                return Next::Drop(DropReason::BadHandshake);
+            }
+            match sessions.guard().admit(ctx.now, from, msg) {
+                Admit::Answer(cookie) => respond(ctx, sessions, msg, cookie.as_ref()),
+                Admit::Cookie => return cookie_reply(ctx, sessions, stats, meta, frame, from),
+                Admit::Limited => return Next::Drop(DropReason::HandshakeRateLimited),
+            }
+        }
         (Role::Edge, Some(TYPE_RESPONSE)) => finish(ctx, sessions, msg),
+        (Role::Edge, Some(TYPE_COOKIE)) => match take_cookie(ctx, msg) {
+            // Authenticated, but the initiation already carries that cookie.
+            Some((_, None)) => return Next::Done(Verdict::Drop),
+            Some((peer, Some(retry))) => Some((peer, retry)),
+            None => None,
+        },
         _ => return Next::Drop(DropReason::BadHandshake),
     };
     let Some((peer, answer)) = made else {
@@ -257,18 +288,24 @@ pub(super) fn handle(
     let Some(p) = ctx.snap.peer(peer) else {
         return Next::Drop(DropReason::BadHandshake);
     };
+    let link = match &answer {
+        Answer::Initiation(m) => m.get(2).copied(),
+        _ => msg.get(2).copied(),
+    }
+    .unwrap_or(0);
     let Some(l) = p.links.get(usize::from(link)) else {
         return Next::Drop(DropReason::UnknownLink);
     };
-    let port = meta.ip.l4.src_port().unwrap_or(ctx.snap.tunnel_port);
     let to = Addrs {
         src: meta.ip.dst,
-        remote: SocketAddrV4::new(meta.ip.src, port),
+        remote: from,
         src_port: ctx.snap.tunnel_port,
     };
     stats.local.add(1);
     let sent = match answer {
-        Answer::Response(msg) => place(frame, &msg) && udp_headers(frame, &to),
+        Answer::Response(msg) | Answer::Initiation(msg) => {
+            place(frame, &msg) && udp_headers(frame, &to)
+        }
         Answer::Keepalive(live) => keepalive(frame, &to, &live, l.id, lane),
     };
     if !sent {
@@ -277,22 +314,70 @@ pub(super) fn handle(
     Next::Deliver(l.port, l.gateway.unwrap_or(meta.ip.src))
 }
 
+/// Answers an initiation from `from` with a cookie reply in place, back to the neighbour
+/// it came from on the port it came in on (no peer is known: nothing was decrypted).
+/// Counted as [`DropReason::CookieReplied`]: the initiation itself was not processed.
+fn cookie_reply(
+    ctx: &Ctx,
+    sessions: &Sessions,
+    stats: &WorkerStats,
+    meta: &Meta,
+    frame: &mut Frame<'_>,
+    from: SocketAddrV4,
+) -> Next {
+    let start = ethernet::HEADER_LEN + meta.ip.header_len + udp::HEADER_LEN;
+    let Some(msg) = frame.data().get(start..) else {
+        return Next::Drop(DropReason::Truncated);
+    };
+    let public = ctx.snap.statics.public();
+    let Ok(reply) = sessions.guard().cookie_reply(ctx.now, from, &public, msg) else {
+        return Next::Drop(DropReason::BadHandshake);
+    };
+    let Some(p) = ctx.snap.ports.get(meta.in_port) else {
+        return Next::Drop(DropReason::NotForUs);
+    };
+    let to = Addrs {
+        src: meta.ip.dst,
+        remote: from,
+        src_port: ctx.snap.tunnel_port,
+    };
+    if !(place(frame, &reply) && udp_headers(frame, &to)) {
+        return Next::Drop(DropReason::TooBig);
+    }
+    ethernet::write(
+        frame.data_mut(),
+        meta.from_mac,
+        p.mac,
+        ethernet::ETHERTYPE_IPV4,
+    );
+    stats.count_drop(DropReason::CookieReplied);
+    Next::Done(Verdict::Tx(meta.in_port))
+}
+
 /// What a handshake message is answered with.
 enum Answer {
     /// The response to an initiation.
     Response(Vec<u8>),
     /// A keepalive under the session just made, which confirms it to the responder.
     Keepalive(std::sync::Arc<Live>),
+    /// The initiation again, with mac2 under the cookie just received.
+    Initiation(Vec<u8>),
 }
 
-/// Answers an initiation from a configured peer; its session opens from now on.
-fn respond(ctx: &Ctx, sessions: &Sessions, msg: &[u8]) -> Option<(PeerIdx, Answer)> {
+/// Answers an initiation from a configured peer; its session opens from now on. Under
+/// load its mac2 is checked again under `cookie`.
+fn respond(
+    ctx: &Ctx,
+    sessions: &Sessions,
+    msg: &[u8],
+    cookie: Option<&cookie::Cookie>,
+) -> Option<(PeerIdx, Answer)> {
     let mut peer = None;
     let index = sessions.new_index();
     let (response, session) = ctx
         .snap
         .responder
-        .respond(msg, index, |key| {
+        .respond_with(msg, index, cookie, |key| {
             let i = ctx.snap.peer_by_key(key)?;
             peer = Some(i);
             ctx.snap.peer(i).map(|p| *p.psk())
@@ -319,6 +404,25 @@ fn finish(ctx: &Ctx, sessions: &Sessions, msg: &[u8]) -> Option<(PeerIdx, Answer
     Some((i, Answer::Keepalive(live)))
 }
 
-fn keys_of<'c>(ctx: &'c Ctx, peer: PeerIdx) -> Option<&'c PeerKeys> {
+/// Takes a cookie reply for the handshake under way with its receiver index: the
+/// initiation again with mac2, when the reply opens and brings a cookie the initiation
+/// does not carry yet (None for the answer: it does). A reply that does not open changes
+/// nothing (None), and the handshake still waits for its response.
+fn take_cookie(ctx: &Ctx, msg: &[u8]) -> Option<(PeerIdx, Option<Answer>)> {
+    let receiver = cookie::receiver_index(msg)?;
+    for (i, p) in ctx.snap.peers.iter().enumerate() {
+        let taken = p.keys.take_cookie(receiver, ctx.now, |initiator| {
+            cookie::open(initiator.their_public(), msg, receiver, &initiator.mac1()).ok()
+        });
+        match taken {
+            CookieTaken::Refused => continue,
+            CookieTaken::Kept => return Some((PeerIdx(i), None)),
+            CookieTaken::Retry(m) => return Some((PeerIdx(i), Some(Answer::Initiation(m)))),
+        }
+    }
+    None
+}
+
+fn keys_of(ctx: &Ctx, peer: PeerIdx) -> Option<&PeerKeys> {
     ctx.snap.peer(peer).map(|p| &*p.keys)
 }

@@ -1,6 +1,7 @@
 //! The tunnel handshake through the stages, frame by frame, in virtual time: an edge and
 //! a hub with no session make one, carry data under it, rekey, follow an edge behind NAT,
-//! and refuse what does not authenticate.
+//! and refuse what does not authenticate; a hub under load asks for the cookie round trip
+//! and holds each source to its rate.
 
 use super::tests::{
     addr, assert_ipv4_valid, edge_resolved, hub_resolved, run, session, udp_frame, EDGE_LAN_MAC,
@@ -10,8 +11,12 @@ use super::Pipeline;
 use crate::frame::Verdict;
 use crate::session::{KEEP_PREVIOUS_NS, REJECT_AFTER_NS, REKEY_AFTER_NS};
 use crate::stats::DropReason;
-use crate::tunnel::handshake::{INITIATION_LEN, RESPONSE_LEN, TYPE_INITIATION, TYPE_RESPONSE};
+use crate::tunnel::cookie::{self, COOKIE_REPLY_LEN, TYPE_COOKIE};
+use crate::tunnel::handshake::{
+    INITIATION_LEN, MAC_LEN, RESPONSE_LEN, TYPE_INITIATION, TYPE_RESPONSE,
+};
 use crate::tunnel::{Header, MsgType, HEADER_LEN, TAG_LEN};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
 const MS: u64 = 1_000_000;
@@ -191,13 +196,14 @@ fn forged_and_stray_handshake_messages_are_refused_and_change_nothing() {
         .map(|(_, f)| f)
         .find(|f| is_initiation(f))
         .unwrap();
-    // Any flipped bit of the initiation: refused before the hub keeps anything.
+    // A flipped bit of the initiation (up to mac2, which the hub looks at only under
+    // load): refused before the hub keeps anything.
     for at in [
         42 + 4,
         42 + 20,
         42 + 60,
         42 + INITIATION_LEN - 20,
-        42 + INITIATION_LEN - 1,
+        42 + INITIATION_LEN - MAC_LEN - 1,
     ] {
         let mut forged = to_hub(init.clone());
         forged[at] ^= 0x10;
@@ -364,4 +370,254 @@ fn a_restarted_edge_is_back_in_one_round_trip_and_repeats_no_nonce() {
         assert_eq!(run(&mut h, 0, &to_hub(wire)).0, Verdict::Tx(0));
     }
     assert!(downstream(&mut e, &mut h, 9));
+}
+
+/// An initiation of another edge with the same keys, as it reaches the hub.
+fn some_initiation(now: u64) -> Vec<u8> {
+    let mut other = edge_resolved();
+    other.begin_batch(now);
+    let init = other
+        .take_out()
+        .map(|(_, f)| f)
+        .find(|f| is_initiation(f))
+        .unwrap();
+    to_hub(init)
+}
+
+/// Sends copies of `init` to the hub from the sources 198.51.100.`i`: their answers.
+fn flood(
+    h: &mut Pipeline,
+    init: &[u8],
+    sources: std::ops::RangeInclusive<u8>,
+) -> Vec<(Verdict, Vec<u8>)> {
+    sources
+        .map(|i| {
+            let mut f = init.to_vec();
+            set_addrs(&mut f, [198, 51, 100, i], [203, 0, 113, 2]);
+            run(h, 0, &f)
+        })
+        .collect()
+}
+
+/// The local indices of the sessions the hub's peer opens messages with.
+fn receiving(p: &Pipeline) -> Vec<u32> {
+    p.snapshot().peers[0]
+        .keys
+        .receiving()
+        .iter()
+        .map(|l| l.local_index)
+        .collect()
+}
+
+/// The edge's first initiation, sent at `now` to a hub already under load: the
+/// initiation, and the hub's cookie reply.
+fn cookie_asked(e: &mut Pipeline, h: &mut Pipeline, now: u64) -> (Vec<u8>, Vec<u8>) {
+    h.begin_batch(now);
+    flood(h, &some_initiation(now), 1..=25);
+    e.begin_batch(now);
+    let init = e
+        .take_out()
+        .map(|(_, f)| f)
+        .find(|f| is_initiation(f))
+        .unwrap();
+    let (v, reply) = run(h, 0, &to_hub(init.clone()));
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(msg(&reply)[..2], [2, TYPE_COOKIE]);
+    (init, reply)
+}
+
+#[test]
+fn a_flood_of_initiations_gets_cookie_replies_and_changes_no_peer() {
+    let mut h = hub_resolved();
+    let now = S + MS;
+    h.begin_batch(now);
+    let init = some_initiation(now);
+    // Up to twenty a second: answered.
+    for (v, f) in flood(&mut h, &init, 1..=20) {
+        assert_eq!(v, Verdict::Tx(0));
+        assert_eq!(msg(&f)[..2], [2, TYPE_RESPONSE]);
+    }
+    let before = receiving(&h);
+    // More: a cookie reply each, back where it came from; nothing decrypted, nothing kept.
+    for (i, (v, f)) in (21..=60).zip(flood(&mut h, &init, 21..=60)) {
+        assert_eq!(v, Verdict::Tx(0));
+        let ip = assert_ipv4_valid(&f);
+        assert_eq!(
+            (ip.source, ip.destination),
+            ([203, 0, 113, 2], [198, 51, 100, i])
+        );
+        assert_eq!(&f[34..38], &[0x1c, 0xfc, 0x1c, 0xfc]);
+        assert_eq!(&f[..6], &init[6..12], "to the neighbour it came from");
+        assert_eq!(msg(&f).len(), COOKIE_REPLY_LEN);
+        assert_eq!(&msg(&f)[..4], &[2, TYPE_COOKIE, 0, 0]);
+        assert_eq!(&msg(&f)[4..8], &msg(&init)[4..8]);
+    }
+    assert_eq!(h.stats().drops_of(DropReason::CookieReplied), 40);
+    assert_eq!(h.stats().drops_of(DropReason::BadHandshake), 0);
+    assert_eq!(receiving(&h), before);
+    assert!(h.snapshot().peers[0].keys.sending().is_none());
+    assert_eq!(h.shared().sessions.guard().tracked(), 60);
+    // The next second is still under load (the last one was busy); the one after is not.
+    h.begin_batch(2 * S + MS);
+    assert_eq!(flood(&mut h, &init, 61..=61)[0].0, Verdict::Tx(0));
+    assert_eq!(h.stats().drops_of(DropReason::CookieReplied), 41);
+    h.begin_batch(3 * S + MS);
+    let (_, f) = &flood(&mut h, &init, 62..=62)[0];
+    assert_eq!(msg(f)[1], TYPE_RESPONSE);
+}
+
+#[test]
+fn the_edge_gets_through_a_loaded_hub_with_one_cookie_round_trip() {
+    let (mut e, mut h) = (edge_resolved(), hub_resolved());
+    let now = S + MS;
+    let (init, reply) = cookie_asked(&mut e, &mut h, now);
+    assert!(e.snapshot().peers[0].keys.sending().is_none());
+    // The edge keeps the cookie and sends the same initiation again at once, with mac2.
+    let (v, retry) = at_edge(&mut e, reply);
+    assert_eq!(v, Verdict::Tx(1));
+    assert!(is_initiation(&retry));
+    let covered = INITIATION_LEN - MAC_LEN;
+    assert_eq!(msg(&retry)[..covered], msg(&init)[..covered]);
+    assert_ne!(msg(&retry)[covered..], [0; MAC_LEN]);
+    let from = SocketAddrV4::new(Ipv4Addr::new(198, 18, 11, 2), 7420);
+    let c = h.shared().sessions.guard().cookie(now, from);
+    cookie::check_mac2(&c, msg(&retry)).unwrap();
+    // Still under load, and mac2 holds: answered; the handshake completes.
+    h.begin_batch(now);
+    let (v, response) = run(&mut h, 0, &to_hub(retry));
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(msg(&response)[..2], [2, TYPE_RESPONSE]);
+    e.begin_batch(now);
+    let (v, keepalive) = at_edge(&mut e, response);
+    assert_eq!(v, Verdict::Tx(1));
+    h.begin_batch(now);
+    assert_eq!(run(&mut h, 0, &to_hub(keepalive)).0, Verdict::Drop);
+    e.begin_batch(now);
+    h.begin_batch(now);
+    assert!(upstream(&mut e, &mut h, 1) && downstream(&mut e, &mut h, 1));
+    assert_eq!(h.stats().drops_of(DropReason::CookieReplied), 6);
+    for p in [&e, &h] {
+        for why in [
+            DropReason::BadHandshake,
+            DropReason::HandshakeRateLimited,
+            DropReason::UnknownSession,
+        ] {
+            assert_eq!(p.stats().drops_of(why), 0, "{why:?}");
+        }
+    }
+}
+
+#[test]
+fn the_edge_puts_mac2_on_its_next_initiations_on_that_link() {
+    let (mut e, mut h) = (edge_resolved(), hub_resolved());
+    let now = S + MS;
+    let (_, reply) = cookie_asked(&mut e, &mut h, now);
+    // The retry is lost; the timer sends the next ones, on isp2 then isp1 again.
+    let _lost = at_edge(&mut e, reply);
+    let mut next = |t: u64| {
+        e.begin_batch(t);
+        let (port, f) = e.take_out().find(|(_, f)| is_initiation(f)).unwrap();
+        (port, msg(&f)[INITIATION_LEN - MAC_LEN..].to_vec())
+    };
+    assert_eq!(
+        next(now + S + MS),
+        (2, vec![0; MAC_LEN]),
+        "no cookie for isp2"
+    );
+    let (port, mac2) = next(now + 3 * S + 2 * MS);
+    assert_eq!(port, 1);
+    assert_ne!(mac2, vec![0; MAC_LEN]);
+}
+
+#[test]
+fn a_source_over_its_rate_is_dropped_and_counted() {
+    let (mut e, mut h) = (edge_resolved(), hub_resolved());
+    let now = S + MS;
+    let (_, reply) = cookie_asked(&mut e, &mut h, now);
+    let (_, retry) = at_edge(&mut e, reply);
+    let retry = to_hub(retry);
+    // The source used one of its five tokens (the first initiation, answered with a
+    // cookie): four with mac2 are answered.
+    for _ in 0..4 {
+        let (v, f) = run(&mut h, 0, &retry);
+        assert_eq!((v, msg(&f)[1]), (Verdict::Tx(0), TYPE_RESPONSE));
+    }
+    let before = receiving(&h);
+    for _ in 0..5 {
+        assert_eq!(run(&mut h, 0, &retry).0, Verdict::Drop);
+    }
+    assert_eq!(h.stats().drops_of(DropReason::HandshakeRateLimited), 5);
+    assert_eq!(
+        receiving(&h),
+        before,
+        "nothing kept for a dropped initiation"
+    );
+    // Without mac2 it gets a cookie reply, not a response.
+    let mut bare = retry.clone();
+    bare[42 + INITIATION_LEN - MAC_LEN..].fill(0);
+    let (v, f) = run(&mut h, 0, &bare);
+    assert_eq!((v, msg(&f)[1]), (Verdict::Tx(0), TYPE_COOKIE));
+    // Another source is not held back, and a token comes back every 100 ms.
+    let (v, f) = &flood(&mut h, &retry, 200..=200)[0];
+    assert_eq!(*v, Verdict::Tx(0));
+    assert_eq!(msg(f)[1], TYPE_COOKIE, "its own cookie differs");
+    h.begin_batch(now + 100 * MS);
+    assert_eq!(run(&mut h, 0, &retry).0, Verdict::Tx(0));
+    assert_eq!(run(&mut h, 0, &retry).0, Verdict::Drop);
+    assert_eq!(h.stats().drops_of(DropReason::HandshakeRateLimited), 6);
+}
+
+#[test]
+fn forged_cookie_replies_are_refused_and_change_nothing() {
+    let (mut e, mut h) = (edge_resolved(), hub_resolved());
+    let now = S + MS;
+    let (init, reply) = cookie_asked(&mut e, &mut h, now);
+    let hub_key = h.snapshot().statics.public();
+    let from = SocketAddrV4::new(Ipv4Addr::new(198, 18, 11, 2), 7420);
+    let c = h.shared().sessions.guard().cookie(now, from);
+    let m = msg(&init).to_vec();
+    let with = |body: &[u8]| {
+        let mut f = reply.clone();
+        f[42..].copy_from_slice(body);
+        f
+    };
+    // Sealed under another responder's key.
+    let other_key = cookie::reply(&e.snapshot().statics.public(), &c, &m, [1; 24]).unwrap();
+    // Sealed with another mac1 as associated data.
+    let mut other_mac1 = m.clone();
+    other_mac1[INITIATION_LEN - MAC_LEN - 1] ^= 1;
+    let wrong_ad = cookie::reply(&hub_key, &c, &other_mac1, [1; 24]).unwrap();
+    // A bit flipped in the sealed cookie, in the nonce, in the receiver index.
+    let flipped: Vec<Vec<u8>> = [40, 12, 4]
+        .iter()
+        .map(|&at| {
+            let mut b = msg(&reply).to_vec();
+            b[at] ^= 1;
+            b
+        })
+        .collect();
+    let forged = [&other_key[..], &wrong_ad[..]]
+        .into_iter()
+        .chain(flipped.iter().map(|b| &b[..]));
+    let pending_before = e.snapshot().peers[0].keys.cookie_for(0, now);
+    assert_eq!(pending_before, None);
+    for (n, body) in forged.enumerate() {
+        assert_eq!(at_edge(&mut e, with(body)).0, Verdict::Drop, "forgery {n}");
+    }
+    assert_eq!(e.stats().drops_of(DropReason::BadHandshake), 5);
+    // Nothing kept, and the handshake still waits: the real reply works.
+    assert_eq!(e.snapshot().peers[0].keys.cookie_for(0, now), None);
+    assert!(e.snapshot().peers[0].keys.sending().is_none());
+    let (v, retry) = at_edge(&mut e, reply.clone());
+    assert_eq!(v, Verdict::Tx(1));
+    assert_eq!(e.snapshot().peers[0].keys.cookie_for(0, now), Some(c));
+    // The same reply again (sent twice, or replayed): kept already, nothing sent again.
+    assert_eq!(at_edge(&mut e, reply).0, Verdict::Drop);
+    assert_eq!(e.stats().drops_of(DropReason::BadHandshake), 5);
+    // The retry makes the session.
+    h.begin_batch(now);
+    let (v, response) = run(&mut h, 0, &to_hub(retry));
+    assert_eq!(v, Verdict::Tx(0));
+    assert!(matches!(at_edge(&mut e, response).0, Verdict::Tx(1)));
+    assert!(e.snapshot().peers[0].keys.sending().is_some());
 }

@@ -1,6 +1,7 @@
 //! Tunnel sessions, shared by all workers: per peer the sessions its handshakes made
 //! ([`Live`]) and the handshake under way ([`PeerKeys`]), and the [`Sessions`] board whose
-//! epoch tells workers to look again. Timers and messages are in docs/PROTOCOL.md; the
+//! epoch tells workers to look again, with the responder's rate state and cookie secrets
+//! ([`Guard`]). Timers and messages are in docs/PROTOCOL.md; the
 //! handshake itself is `crate::tunnel::handshake`, the stage that runs it
 //! `crate::pipeline`'s `handshake`.
 //!
@@ -21,14 +22,16 @@
 )]
 
 mod endpoint;
+mod guard;
 mod live;
 mod log;
 mod peer;
 
 pub use endpoint::Endpoint;
+pub use guard::{Admit, Guard, BURST, LOAD_PER_SEC, MAX_SOURCES, RATE_PER_SEC};
 pub use live::Live;
 pub use log::SessionLog;
-pub use peer::{PeerKeys, Pending, Tick};
+pub use peer::{CookieTaken, PeerKeys, Pending, Tick};
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -46,23 +49,39 @@ pub const RETRY_FIRST_NS: u64 = 1_000_000_000;
 pub const RETRY_MAX_NS: u64 = 16_000_000_000;
 
 /// What all workers share about sessions: the epoch that moves whenever a session is
-/// made, confirmed or dropped, and the numbering of this end's sessions.
+/// made, confirmed or dropped, the numbering of this end's sessions, and the responder's
+/// guard (rate state and cookies).
 #[derive(Debug)]
 pub struct Sessions {
     epoch: AtomicU64,
     next_index: AtomicU32,
     index_mask: u32,
+    guard: Guard,
 }
 
 impl Sessions {
     /// A board whose session indices are scrambled with `seed` (take it from a random
-    /// source, so that indices say nothing about how many sessions there were).
+    /// source, so that indices say nothing about how many sessions there were). Its cookie
+    /// secrets derive from `seed` too until [`Sessions::set_cookie_key`] gives them a key
+    /// of their own: the indices on the wire tell about the seed, and 64 bits are too few.
     pub fn new(seed: u64) -> Sessions {
         Sessions {
             epoch: AtomicU64::new(0),
             next_index: AtomicU32::new(1),
             index_mask: (seed ^ (seed >> 32)) as u32,
+            guard: Guard::new(seed),
         }
+    }
+
+    /// The responder's rate state and cookie secrets.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// Derives the cookie secrets and nonces from `key` (32 bytes from a random source),
+    /// before the workers start.
+    pub fn set_cookie_key(&mut self, key: &[u8; 32]) {
+        self.guard = Guard::with_key(key);
     }
 
     /// The current epoch.

@@ -2,6 +2,7 @@
 //! still open, and when the initiator starts a new handshake.
 
 use super::{retry_after, Live, Sessions, KEEP_PREVIOUS_NS, REJECT_AFTER_NS, REKEY_AFTER_NS};
+use crate::tunnel::cookie::{Cookie, COOKIE_KEEP_NS};
 use crate::tunnel::handshake::Initiator;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -27,6 +28,28 @@ struct State {
     /// A responder's new session, opening but not sending until its first message.
     next: Option<Arc<Live>>,
     pending: Option<Pending>,
+    /// The last cookie the responder sent: for initiations on this link id, got then.
+    cookie: Option<Held>,
+}
+
+/// A cookie this end holds, for the link it came back on.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    cookie: Cookie,
+    link: u8,
+    got: u64,
+}
+
+/// What became of a cookie reply to this peer's handshake.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CookieTaken {
+    /// No handshake of that index is under way, or the reply does not open: nothing
+    /// changed.
+    Refused,
+    /// Kept, but the initiation already carries that cookie: nothing to send again.
+    Kept,
+    /// Kept; the initiation again, now with mac2 under it, to send at once.
+    Retry(Vec<u8>),
 }
 
 /// The sessions of one peer. Carried from one snapshot to the next while the peer
@@ -107,6 +130,48 @@ impl PeerKeys {
     /// Records the handshake just started.
     pub fn start(&self, pending: Pending) {
         self.lock().pending = Some(pending);
+    }
+
+    /// The cookie for an initiation on link id `link` at `now`, while it is fresh enough.
+    pub fn cookie_for(&self, link: u8, now: u64) -> Option<Cookie> {
+        self.lock()
+            .cookie
+            .filter(|h| h.link == link && now.saturating_sub(h.got) < COOKIE_KEEP_NS)
+            .map(|h| h.cookie)
+    }
+
+    /// A cookie reply to the handshake under way if its index is `index`: `open`
+    /// authenticates it against that handshake's initiation. Only an authenticated cookie
+    /// changes anything: it is kept, and unless the initiation already carries it, the
+    /// initiation gets mac2 under it and is to be sent again at once (`now`).
+    pub fn take_cookie(
+        &self,
+        index: u32,
+        now: u64,
+        open: impl FnOnce(&Initiator) -> Option<Cookie>,
+    ) -> CookieTaken {
+        let mut s = self.lock();
+        let Some(p) = s.pending.as_mut().filter(|p| p.index == index) else {
+            return CookieTaken::Refused;
+        };
+        let Some(cookie) = open(&p.initiator) else {
+            return CookieTaken::Refused;
+        };
+        if p.initiator.cookie() == Some(&cookie) {
+            // A reply sent again (or replayed): the cookie was kept when it was set.
+            return CookieTaken::Kept;
+        }
+        let link = p.initiator.link();
+        let Ok(msg) = p.initiator.set_cookie(&cookie) else {
+            return CookieTaken::Refused;
+        };
+        p.sent = now;
+        s.cookie = Some(Held {
+            cookie,
+            link,
+            got: now,
+        });
+        CookieTaken::Retry(msg)
     }
 
     /// Takes the handshake under way if its index is `index`.

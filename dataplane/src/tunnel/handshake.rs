@@ -3,7 +3,9 @@
 //! Pure: no I/O, no clock, no peer table; the caller says whether the initiator's static key
 //! belongs to a configured peer, and with which pre-shared key.
 //!
-//! next: cookies (type 7, mac2) and rate limiting; until then mac2 must be all zero.
+//! mac2 (`super::cookie`): the initiator writes it once it holds a cookie
+//! ([`Initiator::set_cookie`]); the responder checks it when asked to
+//! ([`Responder::respond_with`]), that is when it is under load. A response's mac2 is zero.
 
 use std::fmt;
 
@@ -14,6 +16,7 @@ use snow::{Builder, HandshakeState};
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use super::cipher::{Cipher, CipherSet, SessionKey};
+use super::cookie::{self, Cookie};
 
 /// The Noise protocol of the handshake.
 const NOISE_PARAMS: &str = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s";
@@ -59,7 +62,8 @@ pub enum HandshakeError {
     BadVersion,
     /// Not the expected message type.
     BadType,
-    /// mac1 does not verify, or mac2 is not zero: refused before any Diffie-Hellman.
+    /// mac1 does not verify, or mac2 (when checked) does not: refused before any
+    /// Diffie-Hellman. Also a cookie reply that does not open.
     BadMac,
     /// The response is not to this initiation (its receiver index is not ours).
     WrongReceiver,
@@ -163,6 +167,10 @@ pub struct Initiator {
     their_public: [u8; KEY_LEN],
     offer: CipherSet,
     sender_index: u32,
+    /// The initiation as last sent (with mac2 once a cookie was set).
+    msg: Vec<u8>,
+    /// The cookie the initiation's mac2 is under.
+    cookie: Option<Cookie>,
 }
 
 impl fmt::Debug for Initiator {
@@ -211,8 +219,38 @@ impl Initiator {
             their_public: *their_public,
             offer,
             sender_index,
+            msg: msg.clone(),
+            cookie: None,
         };
         Ok((initiator, msg))
+    }
+
+    /// The initiation's mac1: a cookie reply to it is sealed with it as associated data.
+    pub fn mac1(&self) -> [u8; MAC_LEN] {
+        cookie::mac1_of(&self.msg).unwrap_or([0; MAC_LEN])
+    }
+
+    /// The link id the initiation names.
+    pub fn link(&self) -> u8 {
+        self.msg.get(2).copied().unwrap_or(0)
+    }
+
+    /// The responder's public key.
+    pub fn their_public(&self) -> &[u8; KEY_LEN] {
+        &self.their_public
+    }
+
+    /// The cookie the initiation's mac2 is under, if one was set.
+    pub fn cookie(&self) -> Option<&Cookie> {
+        self.cookie.as_ref()
+    }
+
+    /// Puts mac2 under `cookie` on the initiation (the same handshake: the Noise message
+    /// and mac1 stay), and returns it to send.
+    pub fn set_cookie(&mut self, cookie: &Cookie) -> Result<Vec<u8>, HandshakeError> {
+        cookie::write_mac2(cookie, &mut self.msg)?;
+        self.cookie = Some(*cookie);
+        Ok(self.msg.clone())
     }
 
     /// Reads the response: the session, sending with the split's first key.
@@ -222,7 +260,14 @@ impl Initiator {
         if read_u32(response, 8)? != self.sender_index {
             return Err(HandshakeError::WrongReceiver);
         }
-        check_macs(response, &self.public)?;
+        check_mac1(response, &self.public)?;
+        // The responder never holds a cookie of ours: its mac2 is zero.
+        if response
+            .get(RESPONSE_LEN - MAC_LEN..)
+            .is_none_or(|m| m.iter().any(|&b| b != 0))
+        {
+            return Err(HandshakeError::BadMac);
+        }
         let noise = response
             .get(RESP_NOISE_AT..RESP_NOISE_AT + RESP_NOISE_LEN)
             .ok_or(HandshakeError::BadLength)?;
@@ -269,21 +314,43 @@ impl Responder {
         Responder { keys: ours, offer }
     }
 
-    /// Answers an initiation: the response to send (on the initiation's link) and the session,
-    /// numbered `receiver_index` here and sending with the split's second key. Length, version,
-    /// type and mac1 are checked before any Diffie-Hellman. `psk_of` gives the pre-shared key
-    /// (all zero when none is configured) of the peer whose static key the initiation carries,
-    /// or None when that key is no peer's. The PSK is mixed in at the response (`psk2`): a wrong
-    /// one shows only when the initiator reads it, so the session is to be used only once a
-    /// data-class message opens under it.
+    /// Checks what an initiation is refused by before anything else: length, version, type
+    /// and mac1 (one keyed BLAKE2s, no Diffie-Hellman).
+    pub fn check_mac1(&self, msg: &[u8]) -> Result<(), HandshakeError> {
+        check_frame(msg, INITIATION_LEN, TYPE_INITIATION)?;
+        check_mac1(msg, &self.keys.public)
+    }
+
+    /// Answers an initiation without looking at its mac2: [`Responder::respond_with`]
+    /// with no cookie.
     pub fn respond(
         &self,
         msg: &[u8],
         receiver_index: u32,
         psk_of: impl FnOnce(&[u8; KEY_LEN]) -> Option<[u8; KEY_LEN]>,
     ) -> Result<(Vec<u8>, Session), HandshakeError> {
-        check_frame(msg, INITIATION_LEN, TYPE_INITIATION)?;
-        check_macs(msg, &self.keys.public)?;
+        self.respond_with(msg, receiver_index, None, psk_of)
+    }
+
+    /// Answers an initiation: the response to send (on the initiation's link) and the session,
+    /// numbered `receiver_index` here and sending with the split's second key. Length, version,
+    /// type and mac1, and mac2 under `cookie` when one is given (the responder is under load),
+    /// are checked before any Diffie-Hellman; without a cookie mac2 is not looked at. `psk_of` gives the pre-shared key
+    /// (all zero when none is configured) of the peer whose static key the initiation carries,
+    /// or None when that key is no peer's. The PSK is mixed in at the response (`psk2`): a wrong
+    /// one shows only when the initiator reads it, so the session is to be used only once a
+    /// data-class message opens under it.
+    pub fn respond_with(
+        &self,
+        msg: &[u8],
+        receiver_index: u32,
+        cookie: Option<&Cookie>,
+        psk_of: impl FnOnce(&[u8; KEY_LEN]) -> Option<[u8; KEY_LEN]>,
+    ) -> Result<(Vec<u8>, Session), HandshakeError> {
+        self.check_mac1(msg)?;
+        if let Some(c) = cookie {
+            cookie::check_mac2(c, msg)?;
+        }
         let link = msg.get(2).copied().ok_or(HandshakeError::BadLength)?;
         let remote_index = read_u32(msg, 4)?;
         let noise = msg
@@ -389,17 +456,13 @@ fn split_macs(msg: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
     Some((covered, mac1, mac2))
 }
 
-/// Verifies mac1 (in constant time) for the receiver `ours`, and that mac2 is zero.
-fn check_macs(msg: &[u8], ours: &[u8; KEY_LEN]) -> Result<(), HandshakeError> {
-    let (covered, tag, mac2) = split_macs(msg).ok_or(HandshakeError::BadLength)?;
+/// Verifies mac1 (in constant time) for the receiver `ours`.
+fn check_mac1(msg: &[u8], ours: &[u8; KEY_LEN]) -> Result<(), HandshakeError> {
+    let (covered, tag, _) = split_macs(msg).ok_or(HandshakeError::BadLength)?;
     mac1(ours)?
         .chain_update(covered)
         .verify_slice(tag)
-        .map_err(|_| HandshakeError::BadMac)?;
-    if mac2.iter().any(|&b| b != 0) {
-        return Err(HandshakeError::BadMac);
-    }
-    Ok(())
+        .map_err(|_| HandshakeError::BadMac)
 }
 
 /// Writes mac1 for the receiver `theirs` over the message up to it (mac2 stays zero).
@@ -595,14 +658,30 @@ mod tests {
 
     #[test]
     fn any_flipped_bit_in_the_initiation_is_refused() {
-        let (_, init) = start(BOTH, 7);
+        let (mut initiator, init) = start(BOTH, 7);
         let responder = Responder::new(hub(), BOTH);
         for bit in 0..init.len() * 8 {
             let mut msg = init.clone();
             msg[bit / 8] ^= 1 << (bit % 8);
-            assert!(responder.respond(&msg, 8, known).is_err(), "bit {bit}");
+            // Without a cookie to check, mac2 is not looked at.
+            let in_mac2 = bit / 8 >= INITIATION_LEN - MAC_LEN;
+            let got = responder.respond(&msg, 8, known);
+            assert_eq!(got.is_ok(), in_mac2, "bit {bit}");
         }
         assert!(responder.respond(&init, 8, known).is_ok());
+        // With mac2 under a cookie and the responder asking for it: every bit counts.
+        let cookie = [0x42; cookie::COOKIE_LEN];
+        let init = initiator.set_cookie(&cookie).unwrap();
+        for bit in 0..init.len() * 8 {
+            let mut msg = init.clone();
+            msg[bit / 8] ^= 1 << (bit % 8);
+            let got = responder.respond_with(&msg, 8, Some(&cookie), known);
+            assert!(got.is_err(), "bit {bit}");
+        }
+        assert!(responder
+            .respond_with(&init, 8, Some(&cookie), known)
+            .is_ok());
+        assert_eq!(initiator.cookie(), Some(&cookie));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The braid tunnel: the handshake, the data header, the session ciphers and the replay
-//! window. No I/O here.
+//! The braid tunnel: the handshake and its cookies, the data header, the session ciphers
+//! and the replay window. No I/O here.
 //!
 //! The wire format is described in `docs/PROTOCOL.md`.
 
@@ -14,6 +14,7 @@
 )]
 
 pub mod cipher;
+pub mod cookie;
 pub mod handshake;
 pub mod header;
 pub mod replay;
