@@ -66,6 +66,18 @@ fn tunnel_port_with_no_room_for_a_port_per_worker() {
 }
 
 #[test]
+fn keepalive_out_of_range() {
+    let text = edit(EDGE, "workers = 2", "workers = 2\nkeepalive = 3601");
+    only_problem(
+        &refuse(&text),
+        "keepalive",
+        "0..=3600 seconds (0: none), got 3601",
+    );
+    let off = edit(EDGE, "workers = 2", "workers = 2\nkeepalive = 0");
+    assert_eq!(Scratch::new().load(&off).unwrap().keepalive, 0);
+}
+
+#[test]
 fn interface_name_empty() {
     let text = edit(EDGE, "\"lan0\"", "\"\"");
     let p = only_problem(&refuse(&text), "interface[0].name", "must not be empty");

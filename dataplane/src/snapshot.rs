@@ -243,6 +243,8 @@ pub struct Snapshot {
     /// The ciphers this end runs fast, offered in its handshakes.
     pub offer: CipherSet,
     pub tunnel_port: u16,
+    /// An edge's keepalive interval while probes are off (0: none).
+    pub keepalive_ns: u64,
     pub mode: BondMode,
     pub balance: Balance,
     /// The link probes' timers.
@@ -391,6 +393,7 @@ impl Snapshot {
             statics,
             offer,
             tunnel_port: cfg.tunnel_port,
+            keepalive_ns: cfg.keepalive.saturating_mul(1_000_000_000),
             mode: cfg.bond.mode,
             balance: cfg.bond.balance,
             health: Timing::of(&cfg.health),

@@ -79,9 +79,13 @@ pub struct Config {
     /// First CPU core to pin workers to (worker i on core `first_core + i`).
     #[serde(default)]
     pub first_core: Option<usize>,
-    /// UDP port of the tunnel, on every WAN address.
+    /// UDP port of the tunnel, on every WAN address (worker i uses `tunnel_port + i`).
     #[serde(default = "default_tunnel_port")]
     pub tunnel_port: u16,
+    /// Seconds between an edge's keepalives on each link while probes are off, so NAT
+    /// bindings on the way stay (0: none).
+    #[serde(default = "default_keepalive")]
+    pub keepalive: u64,
     /// How traffic is spread over each peer's links (`[bond]`).
     #[serde(default)]
     pub bond: BondConfig,
@@ -507,6 +511,9 @@ fn default_workers() -> usize {
 }
 fn default_tunnel_port() -> u16 {
     7420
+}
+fn default_keepalive() -> u64 {
+    25
 }
 fn default_mtu() -> u16 {
     1500

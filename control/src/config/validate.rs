@@ -128,6 +128,9 @@ fn check_masquerades(config: &Config, out: &mut Vec<Problem>) {
     }
 }
 
+/// Longest keepalive interval: NAT bindings for UDP last 30 s to a few minutes.
+const MAX_KEEPALIVE: u64 = 3600;
+
 fn check_globals(config: &Config, out: &mut Vec<Problem>) {
     if !WORKERS.contains(&config.workers) {
         out.push(Problem::at(
@@ -147,6 +150,15 @@ fn check_globals(config: &Config, out: &mut Vec<Problem>) {
                 config.workers,
                 config.tunnel_port,
                 usize::from(config.tunnel_port) + config.workers - 1
+            ),
+        ));
+    }
+    if config.keepalive > MAX_KEEPALIVE {
+        out.push(Problem::at(
+            "keepalive",
+            format!(
+                "keepalive must be in 0..={MAX_KEEPALIVE} seconds (0: none), got {}",
+                config.keepalive
             ),
         ));
     }

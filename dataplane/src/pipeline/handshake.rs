@@ -22,10 +22,6 @@ use crate::wire::{ethernet, ipv4, udp};
 use braid_control::config::Role;
 use std::net::SocketAddrV4;
 
-/// An edge sends a keepalive on each link this often when probes are off, so that the
-/// NAT bindings on the way stay (probes do that when they are on).
-pub const KEEPALIVE_NS: u64 = 25_000_000_000;
-
 /// With probes on, a session nothing came back on for this long is renewed: the hub
 /// restarted and lost it, or every link is dead (then the handshakes wait their turn).
 const SILENCE_NS: u64 = 2_000_000_000;
@@ -137,13 +133,16 @@ impl Handshaker {
                 initiation: Some(msg),
             });
         }
-        if initiator && !ctx.snap.health.enabled {
+        // An edge's keepalives keep the NAT bindings on the way while probes are off
+        // (probes do it when they are on).
+        let every = ctx.snap.keepalive_ns;
+        if initiator && !ctx.snap.health.enabled && every > 0 {
             if self.keepalive_due == 0 {
                 // A new session is confirmed by a keepalive of its own: the first
                 // round is one interval away.
-                self.keepalive_due = ctx.now.saturating_add(KEEPALIVE_NS);
+                self.keepalive_due = ctx.now.saturating_add(every);
             } else if ctx.now >= self.keepalive_due {
-                self.keepalive_due = ctx.now.saturating_add(KEEPALIVE_NS);
+                self.keepalive_due = ctx.now.saturating_add(every);
                 keepalives(ctx, &mut out);
             }
             due = due.min(self.keepalive_due);

@@ -621,3 +621,34 @@ fn forged_cookie_replies_are_refused_and_change_nothing() {
     assert!(matches!(at_edge(&mut e, response).0, Verdict::Tx(1)));
     assert!(e.snapshot().peers[0].keys.sending().is_some());
 }
+
+#[test]
+fn an_edge_sends_keepalives_on_every_link_as_configured_and_the_hub_takes_them() {
+    let keepalives = |e: &mut Pipeline, now: u64| {
+        e.begin_batch(now);
+        e.take_out()
+            .filter(|(_, f)| f.len() == 42 + HEADER_LEN + TAG_LEN)
+            .map(|(port, f)| {
+                assert_eq!(Header::parse(msg(&f)).unwrap().msg_type, MsgType::Keepalive);
+                port
+            })
+            .collect::<Vec<_>>()
+    };
+    let (mut e, mut h) = (edge_resolved(), hub_resolved());
+    handshake(&mut e, &mut h, S);
+    // The lab edge has probes off and the default keepalive, 25 s.
+    assert_eq!(keepalives(&mut e, S + 24 * S), Vec::<usize>::new());
+    let sent = keepalives(&mut e, S + 26 * S);
+    assert_eq!(sent, [1, 2]);
+    assert_eq!(keepalives(&mut e, S + 40 * S), Vec::<usize>::new());
+    assert_eq!(keepalives(&mut e, S + 52 * S), [1, 2]);
+    // keepalive = 0: none.
+    let mut quiet = edge_resolved();
+    super::tests::reload(
+        &mut quiet,
+        &format!("keepalive = 0\n{}", super::tests::EDGE),
+        S,
+    );
+    handshake(&mut quiet, &mut hub_resolved(), S);
+    assert_eq!(keepalives(&mut quiet, S + 100 * S), Vec::<usize>::new());
+}
