@@ -5,7 +5,7 @@
 //! a response, or under load (`crate::session::Guard`) with a cookie reply, or not at all
 //! (over its source's rate). An edge that gets a cookie reply for its handshake keeps the
 //! cookie and sends the initiation again at once, with mac2.
-//! Messages and timers: docs/PROTOCOL.md (v2: docs/TUNNEL-V2.md).
+//! Messages and timers: docs/PROTOCOL.md.
 
 use super::encap::{udp_headers, wrap, Addrs};
 use super::meta::Meta;

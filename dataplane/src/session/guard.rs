@@ -1,4 +1,4 @@
-//! The responder's guard against cheap attacks (docs/TUNNEL-V2.md, "Messages"): how many
+//! The responder's guard against cheap attacks (docs/PROTOCOL.md, "The handshake"): how many
 //! initiations arrive in all and from each source address, whether the responder is under
 //! load, and the cookies it asks for then. Shared by all workers behind one small mutex,
 //! taken once per initiation whose mac1 holds (never on the data path).

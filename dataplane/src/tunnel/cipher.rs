@@ -1,4 +1,4 @@
-//! The data cipher of tunnel v2 (`docs/TUNNEL-V2.md`): the AEADs a session may use, the choice
+//! The data cipher of tunnel v2 (docs/PROTOCOL.md): the AEADs a session may use, the choice
 //! between them, and one direction's key sealing and opening data-class messages in place.
 
 use std::fmt;

@@ -1,4 +1,4 @@
-//! Cookies of the tunnel v2 handshake (`docs/TUNNEL-V2.md`, "Messages"): the type 7 cookie
+//! Cookies of the tunnel v2 handshake (docs/PROTOCOL.md, "The handshake"): the type 7 cookie
 //! reply a responder under load answers an initiation with, and the mac2 an initiator puts
 //! on its initiations once it holds a cookie. Pure: no I/O and no clock; time comes in as
 //! an argument (monotonic ns), randomness from a seed given once.

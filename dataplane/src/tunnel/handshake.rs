@@ -1,4 +1,4 @@
-//! The tunnel v2 handshake (`docs/TUNNEL-V2.md`): `Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s`
+//! The tunnel v2 handshake (docs/PROTOCOL.md): `Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s`
 //! through `snow`, framed as the type 5 initiation and type 6 response, each with its mac1.
 //! Pure: no I/O, no clock, no peer table; the caller says whether the initiator's static key
 //! belongs to a configured peer, and with which pre-shared key.
