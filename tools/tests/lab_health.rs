@@ -10,11 +10,11 @@
 mod common;
 
 use braid_testkit::lab::{can_run, Need};
-use common::{args, bin, exec, text, xfer, Lab, INET_HOST};
+use common::{args, bin, exec, xfer, Lab, Transfer, INET_HOST};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -58,27 +58,14 @@ fn lab(test: &str) -> Lab {
     lab
 }
 
-/// `braidctl <what> --json` of `role` (edge or hub).
-fn braidctl(lab: &Lab, role: &str, what: &str) -> Value {
-    let socket = lab.run_dir().join(format!("{role}.sock"));
-    let out = Command::new(bin("braidctl"))
-        .args(["--socket"])
-        .arg(&socket)
-        .args([what, "--json"])
-        .output()
-        .expect("run braidctl");
-    assert!(out.status.success(), "braidctl {what}:\n{}", text(&out));
-    serde_json::from_slice(&out.stdout).expect("braidctl's JSON")
-}
-
 /// `braidctl links --json` of `role`.
 fn links(lab: &Lab, role: &str) -> Value {
-    braidctl(lab, role, "links")
+    lab.braidctl(role, "links")
 }
 
 /// Frames `role` dropped, all reasons.
 fn drops(lab: &Lab, role: &str) -> u64 {
-    braidctl(lab, role, "stats")["drops"]
+    lab.braidctl(role, "stats")["drops"]
         .as_array()
         .map_or(0, |d| d.iter().filter_map(|c| c["count"].as_u64()).sum())
 }
@@ -137,67 +124,6 @@ fn linkem(lab: &Lab, op: &str) {
     let mut answer = String::new();
     BufReader::new(&s).read_line(&mut answer).expect("answer");
     assert_eq!(answer.trim(), r#""ok""#, "linkem {op}");
-}
-
-/// A byte-exact transfer of `bytes` each way from the LAN host, running in the background.
-struct Transfer {
-    server: Child,
-    client: Child,
-}
-
-impl Transfer {
-    fn start(lab: &Lab, bytes: u64) -> Transfer {
-        let listen = format!("{INET_HOST}:5001");
-        let serve = format!("{} serve --listen {listen} --once --timeout 120", xfer());
-        let server = Command::new("ip")
-            .args(["netns", "exec", &lab.ns("inet")])
-            .args(args(&serve))
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn braid-xfer serve");
-        thread::sleep(Duration::from_millis(300));
-        let send = format!(
-            "{} send --to {listen} --bytes {bytes} --timeout 120",
-            xfer()
-        );
-        let client = Command::new("ip")
-            .args(["netns", "exec", &lab.ns("lan")])
-            .args(args(&send))
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn braid-xfer send");
-        Transfer { server, client }
-    }
-
-    fn running(&mut self) -> bool {
-        matches!(self.client.try_wait(), Ok(None))
-    }
-
-    /// The client's report, after checking it says ok.
-    fn finish(mut self, lab: &Lab) -> Value {
-        let client = std::mem::replace(
-            &mut self.client,
-            Command::new("true").spawn().expect("spawn true"),
-        );
-        let out = client.wait_with_output().expect("wait for braid-xfer send");
-        let report: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| lab.fail(&format!("client report unreadable ({e}): {out:?}")));
-        if report["ok"] != true {
-            lab.fail(&format!("transfer failed: {report}"));
-        }
-        report
-    }
-}
-
-impl Drop for Transfer {
-    fn drop(&mut self) {
-        for c in [&mut self.client, &mut self.server] {
-            if let Ok(None) = c.try_wait() {
-                let _ = c.kill();
-            }
-            let _ = c.wait();
-        }
-    }
 }
 
 #[test]

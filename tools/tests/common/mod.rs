@@ -3,8 +3,9 @@
 //! and the workspace binaries the tests drive. Each test binary uses part of it.
 #![allow(dead_code)]
 
+use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,19 @@ impl Lab {
         let out = braid_lab(&argv);
         assert!(out.status.success(), "braid-lab {line}:\n{}", text(&out));
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `braidctl <what> --json` of `role` (edge or hub).
+    pub fn braidctl(&self, role: &str, what: &str) -> Value {
+        let socket = self.run_dir().join(format!("{role}.sock"));
+        let out = Command::new(bin("braidctl"))
+            .args(["--socket"])
+            .arg(&socket)
+            .args([what, "--json"])
+            .output()
+            .expect("run braidctl");
+        assert!(out.status.success(), "braidctl {what}:\n{}", text(&out));
+        serde_json::from_slice(&out.stdout).expect("braidctl's JSON")
     }
 
     /// Starts braidd (from target/<profile>/) at the hub and the edge.
@@ -167,4 +181,65 @@ pub fn xfer() -> &'static str {
 /// the link probes of both ends (each sends 20 a second and answers the other's 20).
 pub fn idle_link_packets(secs: f64) -> u64 {
     20 + (45.0 * secs).ceil() as u64
+}
+
+/// A byte-exact transfer of `bytes` each way from the LAN host, running in the background.
+pub struct Transfer {
+    server: Child,
+    client: Child,
+}
+
+impl Transfer {
+    pub fn start(lab: &Lab, bytes: u64) -> Transfer {
+        let listen = format!("{INET_HOST}:5001");
+        let serve = format!("{} serve --listen {listen} --once --timeout 120", xfer());
+        let server = Command::new("ip")
+            .args(["netns", "exec", &lab.ns("inet")])
+            .args(args(&serve))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn braid-xfer serve");
+        thread::sleep(Duration::from_millis(300));
+        let send = format!(
+            "{} send --to {listen} --bytes {bytes} --timeout 120",
+            xfer()
+        );
+        let client = Command::new("ip")
+            .args(["netns", "exec", &lab.ns("lan")])
+            .args(args(&send))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn braid-xfer send");
+        Transfer { server, client }
+    }
+
+    pub fn running(&mut self) -> bool {
+        matches!(self.client.try_wait(), Ok(None))
+    }
+
+    /// The client's report, after checking it says ok.
+    pub fn finish(mut self, lab: &Lab) -> Value {
+        let client = std::mem::replace(
+            &mut self.client,
+            Command::new("true").spawn().expect("spawn true"),
+        );
+        let out = client.wait_with_output().expect("wait for braid-xfer send");
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| lab.fail(&format!("client report unreadable ({e}): {out:?}")));
+        if report["ok"] != true {
+            lab.fail(&format!("transfer failed: {report}"));
+        }
+        report
+    }
+}
+
+impl Drop for Transfer {
+    fn drop(&mut self) {
+        for c in [&mut self.client, &mut self.server] {
+            if let Ok(None) = c.try_wait() {
+                let _ = c.kill();
+            }
+            let _ = c.wait();
+        }
+    }
 }
