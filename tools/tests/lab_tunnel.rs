@@ -1,7 +1,8 @@
 //! The tunnel in the namespace lab (`tools/braid-lab`), with real braidd at both ends: the edge's
 //! isp1 behind a NAT and its isp2 renumbered under a TCP transfer, the hub following both from
-//! the edge's messages; a restarted edge with another clock back within a second, and no nonce
-//! repeated under any key, checked on the wire.
+//! the edge's messages; one hub serving two edges behind the same NAT address; a restarted edge
+//! with another clock back within a second, and no nonce repeated under any key, checked on the
+//! wire.
 
 mod common;
 
@@ -93,6 +94,45 @@ fn the_hub_follows_an_edge_behind_nat_and_a_renumbered_uplink_under_a_transfer()
     eprintln!(
         "behind NAT: isp1 seen as {isp1}, isp2 renumbered to {isp2} under the transfer: {report}"
     );
+}
+
+#[test]
+fn a_hub_serves_two_edges_behind_the_same_nat_address_at_once() {
+    if !can_run(Need::Namespaces) {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::up(
+        prefix("two"),
+        "--isp1-nat --edge2 --rate1 100mbit --rate2 100mbit",
+    );
+    lab.start_braid();
+    lab.wait_for_path();
+    // Both LANs at once, byte-exact, each through its own edge's sessions.
+    let one = Transfer::start_from(&lab, "lan", 5001, 20_000_000);
+    let two = Transfer::start_from(&lab, "lan2", 5002, 20_000_000);
+    let (one, two) = (one.finish(&lab), two.finish(&lab));
+    let links = lab.braidctl("hub", "links");
+    let remote = |peer: &str| -> String {
+        links["links"]
+            .as_array()
+            .and_then(|ls| ls.iter().find(|l| l["peer"] == peer && l["name"] == "isp1"))
+            .and_then(|l| l["remote"].as_str())
+            .unwrap_or("none")
+            .to_string()
+    };
+    let (a, b) = (remote("edge1"), remote("edge2"));
+    if !a.starts_with("203.0.113.1:") || !b.starts_with("203.0.113.1:") || a == b {
+        lab.fail(&format!(
+            "the edges are not told apart behind the NAT: {a}, {b}"
+        ));
+    }
+    let status = lab.braidctl("hub", "status");
+    let sessions = status["peers"].as_array().map_or(0, |ps| {
+        ps.iter().filter(|p| !p["session"].is_null()).count()
+    });
+    assert_eq!(sessions, 2, "a session with each edge: {status}");
+    eprintln!("two edges behind {a} and {b}: {one} and {two}");
 }
 
 /// tcpdump on the internet router's hub-facing veth, where every tunnel datagram passes once.

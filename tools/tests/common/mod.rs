@@ -191,7 +191,12 @@ pub struct Transfer {
 
 impl Transfer {
     pub fn start(lab: &Lab, bytes: u64) -> Transfer {
-        let listen = format!("{INET_HOST}:5001");
+        Transfer::start_from(lab, "lan", 5001, bytes)
+    }
+
+    /// A transfer from the host of namespace role `lan` to the internet host's `port`.
+    pub fn start_from(lab: &Lab, lan: &str, port: u16, bytes: u64) -> Transfer {
+        let listen = format!("{INET_HOST}:{port}");
         let serve = format!("{} serve --listen {listen} --once --timeout 120", xfer());
         let server = Command::new("ip")
             .args(["netns", "exec", &lab.ns("inet")])
@@ -205,7 +210,7 @@ impl Transfer {
             xfer()
         );
         let client = Command::new("ip")
-            .args(["netns", "exec", &lab.ns("lan")])
+            .args(["netns", "exec", &lab.ns(lan)])
             .args(args(&send))
             .stdout(Stdio::piped())
             .spawn()
