@@ -9,7 +9,7 @@
 mod harness;
 
 use braid_dataplane::stats::DropReason;
-use harness::{config, control, pipeline, seeds, tunnel, TARGETS};
+use harness::{config, control, handshake, pipeline, seeds, tunnel, TARGETS};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
@@ -99,9 +99,9 @@ fn the_corpus_and_past_crashes_replay_cleanly() {
     );
 }
 
-/// The pipeline targets lend each input a snapshot earlier inputs ran on (its replay
-/// windows fresh again): every input must still run as on a daemon just started, or
-/// the fuzzer's findings would not reproduce alone.
+/// The pipeline targets lend each input a snapshot earlier inputs ran on (its sessions
+/// made anew from the same keys): every input must still run as on a daemon just started,
+/// or the fuzzer's findings would not reproduce alone.
 #[test]
 fn a_pipeline_input_runs_after_others_as_on_a_fresh_daemon() {
     type Run = fn(&[u8]) -> pipeline::Report;
@@ -193,15 +193,21 @@ fn hub_seeds_reach_what_they_were_made_for() {
 fn tunnel_control_and_config_seeds_reach_what_they_were_made_for() {
     for name in [
         "hub-flip-link-id",
-        "hub-flip-sender",
+        "hub-flip-receiver",
         "hub-flip-tag",
-        "hub-flip-sequence",
+        "hub-flip-counter",
     ] {
         // One flipped bit, and the message cut by one byte: both refused.
         let o = tunnel::tunnel(&seed(name));
         assert_eq!((o.opened, o.refused), (1, 2), "{name}: {o:?}");
     }
-    assert_eq!(tunnel::tunnel(&seed("arbitrary-message")).refused, 1);
+    // Refused under both ciphers.
+    assert_eq!(tunnel::tunnel(&seed("arbitrary-message")).refused, 2);
+    // A tag the fuzzer learned (sealed under the harness key with ChaCha20-Poly1305): it
+    // opens, and seals back to itself.
+    let learned = fuzz_dir().join("regressions/tunnel/tag-learned-from-the-comparison-v2");
+    let o = tunnel::tunnel(&std::fs::read(learned).unwrap());
+    assert_eq!((o.opened, o.refused), (1, 1), "{o:?}");
     let a = control::control(&seed("set-weights"));
     assert_eq!((a.changed, a.refused), (1, 0));
     let a = control::control(&seed("set-weights-refused"));
@@ -230,4 +236,34 @@ fn tunnel_control_and_config_seeds_reach_what_they_were_made_for() {
     ] {
         assert_eq!(config::config(&seed(bad)), config::Parsed::Refused, "{bad}");
     }
+}
+
+#[test]
+fn handshake_seeds_reach_what_they_were_made_for() {
+    for name in [
+        "initiation-shaped-forgery",
+        "initiation-truncated",
+        "response-shaped-forgery",
+    ] {
+        let o = handshake::handshake(&seed(name));
+        assert_eq!(o, handshake::Outcome::default(), "{name}");
+    }
+    // The genuine exchange: one answer, a session at each end.
+    let o = handshake::handshake(&seed("exchange-genuine"));
+    assert_eq!((o.answered, o.sessions, o.refused), (1, 2, 0), "{o:?}");
+    for name in [
+        "exchange-initiation-flipped-mac1",
+        "exchange-initiation-cut",
+        "exchange-response-flipped-receiver",
+    ] {
+        let o = handshake::handshake(&seed(name));
+        assert_eq!(
+            (o.answered, o.sessions, o.refused),
+            (1, 2, 1),
+            "{name}: {o:?}"
+        );
+    }
+    // A forged response naming the handshake under way uses it up: the retry makes it.
+    let o = handshake::handshake(&seed("exchange-response-flipped-ephemeral"));
+    assert_eq!((o.answered, o.sessions, o.refused), (2, 2, 1), "{o:?}");
 }

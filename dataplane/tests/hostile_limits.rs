@@ -1,21 +1,23 @@
 //! Bounded state under floods: the neighbour cache, the resolution queue, the NAT table,
-//! the handoff queues and the replay windows each stop at their limit, count what they
-//! refuse, and keep serving what they already hold.
+//! the handoff queues, the sessions and their replay windows each stop at their limit,
+//! count what they refuse, and keep serving what they already hold.
 
 mod hostile_common;
 
+use braid_control::config::Config;
 use braid_dataplane::ids::Lane;
 use braid_dataplane::io::Verdict;
 use braid_dataplane::pipeline::HANDOFF_QUEUE;
 use braid_dataplane::route::neighbor::DEFAULT_CAPACITY;
 use braid_dataplane::route::pending::{MAX_PER_ADDRESS, MAX_WAITING, WAIT_NS};
 use braid_dataplane::snapshot::MAX_LANES;
+use braid_dataplane::snapshot::{Secrets, Snapshot};
 use braid_dataplane::stats::DropReason;
-use braid_dataplane::tunnel::ReplayWindow;
+use braid_dataplane::tunnel::{Header, ReplayWindow};
 use braid_dataplane::wire::ethernet;
 use hostile_common::{
-    addr, arp_request, datagram, edge, edge_with, hub_with, lan_frame, run, udp_frame, Daemon,
-    EDGE, EDGE_MACS, GW1_MAC, GW2_MAC, HOST_MAC, HUB_MAC, KEY, MSG, S, SEQ0,
+    addr, arp_request, datagram, edge, edge_with, forge, hub_with, lan_frame, run, udp_frame,
+    EDGE_MACS, EDGE_PRIVATE, HUB, HUB_MAC, HUB_PRIVATE, MSG, S,
 };
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -28,11 +30,12 @@ fn is_arp(f: &[u8]) -> bool {
 #[test]
 fn an_arp_flood_fills_the_neighbour_cache_to_its_bound_and_no_further() {
     // A LAN as large as 198.18.0.0/15, so 10,000 senders are all on-link.
-    let text = EDGE.replace("198.18.1.1/24", "198.18.1.1/15");
-    let mut d = Daemon::new(&text, &EDGE_MACS, &[KEY], SEQ0);
-    d.learn(1, "198.18.11.1", GW1_MAC);
-    d.learn(2, "198.18.12.1", GW2_MAC);
-    d.learn(0, "198.18.1.2", HOST_MAC);
+    let mut hub = hub_with("", "");
+    let mut d = edge_with(
+        &mut hub,
+        |t| t.replace("198.18.1.1/24", "198.18.1.1/15"),
+        EDGE_PRIVATE,
+    );
     let mut answered = 0;
     let mut full_at = None;
     for i in 0..10_000u32 {
@@ -69,49 +72,50 @@ fn an_arp_flood_fills_the_neighbour_cache_to_its_bound_and_no_further() {
 
 #[test]
 fn a_flood_of_new_destinations_is_bounded_by_the_resolution_queue() {
-    let mut e = edge();
+    let mut hub = hub_with("", "");
+    let mut e = edge(&mut hub);
     // From the internet side to 300 LAN hosts nobody has resolved.
     let mut queued_requests = 0;
     for i in 0..300u32 {
         let dst = Ipv4Addr::from(u32::from(addr("198.18.1.10")) + i % 240);
         let f = udp_frame(EDGE_MACS[1], "203.0.113.130", &dst.to_string(), 9, i);
-        assert_eq!(run(&mut e, 1, &f).0, Verdict::Drop);
-        queued_requests += e.take_out().filter(|(_, f)| is_arp(f)).count();
+        assert_eq!(run(e.p(), 1, &f).0, Verdict::Drop);
+        queued_requests += e.p().take_out().filter(|(_, f)| is_arp(f)).count();
     }
     // 240 addresses: each asked once (the cap is 256 a second), all packets queued
     // but the 44 beyond the queue's bound.
     assert_eq!(queued_requests, 240);
     assert_eq!(
-        e.stats().drops_of(DropReason::NeighborQueueFull),
+        e.p().stats().drops_of(DropReason::NeighborQueueFull),
         300 - MAX_WAITING as u64
     );
     // One address cannot take more than its share.
-    let mut one = edge();
+    let mut one = edge(&mut hub);
     for i in 0..40 {
         let f = udp_frame(EDGE_MACS[1], "203.0.113.130", "198.18.1.77", 9, i);
-        run(&mut one, 1, &f);
+        run(one.p(), 1, &f);
     }
     assert_eq!(
-        one.stats().drops_of(DropReason::NeighborQueueFull),
+        one.p().stats().drops_of(DropReason::NeighborQueueFull),
         40 - MAX_PER_ADDRESS as u64
     );
     // The known LAN host is still served while the queue is full.
     let known = udp_frame(EDGE_MACS[1], "203.0.113.130", "198.18.1.2", 9, 0);
-    assert_eq!(run(&mut e, 1, &known).0, Verdict::Tx(0));
+    assert_eq!(run(e.p(), 1, &known).0, Verdict::Tx(0));
     // Retries stay within the cap, and everything waiting expires.
-    e.begin_batch(S + S);
-    let retries = e.take_out().filter(|(_, f)| is_arp(f)).count();
+    e.p().begin_batch(S + S);
+    let retries = e.p().take_out().filter(|(_, f)| is_arp(f)).count();
     assert!(retries <= MAX_WAITING, "{retries} retries");
-    e.begin_batch(S + WAIT_NS);
+    e.p().begin_batch(S + WAIT_NS);
     assert_eq!(
-        e.stats().drops_of(DropReason::NeighborUnresolved),
+        e.p().stats().drops_of(DropReason::NeighborUnresolved),
         MAX_WAITING as u64
     );
     // Room again.
     let f = udp_frame(EDGE_MACS[1], "203.0.113.130", "198.18.1.99", 9, 0);
-    run(&mut e, 1, &f);
+    run(e.p(), 1, &f);
     assert_eq!(
-        e.stats().drops_of(DropReason::NeighborQueueFull),
+        e.p().stats().drops_of(DropReason::NeighborQueueFull),
         300 - MAX_WAITING as u64
     );
 }
@@ -122,7 +126,7 @@ const SMALL_NAT: &str = "[[masquerade]]\ninterface = \"wan0\"\nsources = [\"198.
 #[test]
 fn a_flood_of_new_flows_stops_at_the_nat_limits_and_old_flows_keep_working() {
     let mut hub = hub_with("", SMALL_NAT);
-    let mut e = edge();
+    let mut e = edge(&mut hub);
     // The first flow, answered from the internet.
     assert_eq!(
         run(hub.p(), 0, &datagram(&mut e, "198.18.1.2", 0)).0,
@@ -181,7 +185,10 @@ fn a_handoff_queue_holds_at_most_its_bound() {
     // Inbound packets for ports worker 1 owns, all arriving at worker 0, while worker 1
     // does not run.
     let ports: Vec<u16> = (1024..=65535)
-        .filter(|&p| p != 7420 && braid_dataplane::nat::owner_of_port(p, range, 2) == 1)
+        .filter(|&p| {
+            !hub.workers[0].snapshot().is_tunnel_port(p)
+                && braid_dataplane::nat::owner_of_port(p, range, 2) == 1
+        })
         .take(HANDOFF_QUEUE + 1000)
         .collect();
     for &port in &ports {
@@ -210,36 +217,82 @@ fn a_handoff_queue_holds_at_most_its_bound() {
 }
 
 #[test]
-fn replay_windows_are_fixed_per_peer_and_lane() {
+fn replay_windows_are_fixed_per_session_and_lane_and_survive_a_reload() {
     let mut hub = hub_with("", SMALL_NAT);
-    let windows = Arc::clone(&hub.p().snapshot().peers[0].replay);
-    assert_eq!(windows.len(), MAX_LANES);
-    // A window is a fixed bitmap: 8192 sequences in 1 KiB and the top.
+    let mut e = edge(&mut hub);
+    let live = e.session();
+    // A window is a fixed bitmap: 8192 counters in 1 KiB and the top.
     assert!(std::mem::size_of::<ReplayWindow>() <= 1024 + 64 + 8);
-    // Every lane number the header can carry beyond those with a window is refused
-    // before anything else (and the tag would fail anyway).
-    let good = datagram(&mut edge(), "198.18.1.2", 1);
-    for lane in MAX_LANES..=255 {
-        let mut d = good.clone();
-        d[MSG + 3] = lane as u8;
-        assert_eq!(run(hub.p(), 0, &d).0, Verdict::Drop);
+    let good = datagram(&mut e, "198.18.1.2", 1);
+    assert_eq!(Header::parse(&good[MSG..]).unwrap().counter, 0);
+    let lane = |l: u8, counter: u64| {
+        forge(&good, &live.send, &live.send, |h| {
+            h.lane = l;
+            h.counter = counter;
+        })
+    };
+    // Each lane with a window counts on its own: counter 0 is new on every one of them.
+    for l in 0..MAX_LANES as u8 {
+        assert_eq!(run(hub.p(), 0, &lane(l, 0)).0, Verdict::Tx(0), "lane {l}");
+    }
+    // Every lane number the header can carry beyond those is refused from the header,
+    // before decryption, even sealed by the session itself: there is no window to take it.
+    for l in MAX_LANES..=255 {
+        assert_eq!(run(hub.p(), 0, &lane(l as u8, 0)).0, Verdict::Drop);
     }
     assert_eq!(
         hub.drops(DropReason::BadTunnelHeader),
         (256 - MAX_LANES) as u64
     );
-    assert_eq!(run(hub.p(), 0, &good).0, Verdict::Tx(0));
-    // Sequences far apart move one window forward; it never grows or moves.
+    assert_eq!(hub.drops(DropReason::Replayed), 0);
+    // Counters far apart move one window forward; it never grows or moves back.
     for jump in [1u64 << 20, 1 << 40, 1 << 50] {
-        let mut e = edge_with(|t| t, KEY, SEQ0 + jump);
-        assert_eq!(
-            run(hub.p(), 0, &datagram(&mut e, "198.18.1.2", 2)).0,
-            Verdict::Tx(0)
-        );
+        assert_eq!(run(hub.p(), 0, &lane(0, jump)).0, Verdict::Tx(0));
     }
-    let mut late = edge_with(|t| t, KEY, SEQ0 + 5);
-    let late = datagram(&mut late, "198.18.1.2", 3);
-    assert_eq!(run(hub.p(), 0, &late).0, Verdict::Drop);
+    assert_eq!(run(hub.p(), 0, &lane(0, 5)).0, Verdict::Drop);
     assert_eq!(hub.drops(DropReason::Replayed), 1);
-    assert!(Arc::ptr_eq(&windows, &hub.p().snapshot().peers[0].replay));
+    // A reload keeps the peer's sessions, their windows with them: what was seen stays
+    // refused, and nothing old comes in again.
+    let text = format!("{HUB}\n{SMALL_NAT}").replace("weight = 2", "weight = 3");
+    let cfg: Config = toml::from_str(&text).unwrap();
+    let secrets = Secrets {
+        private: HUB_PRIVATE,
+        psks: vec![[0; 32]],
+    };
+    let before = hub.session();
+    let previous = hub.shared.snapshot.load_full();
+    let next = Snapshot::rebuild(&cfg, &[HUB_MAC], &secrets, &previous).unwrap();
+    hub.shared.snapshot.store(Arc::new(next));
+    hub.batch(0, 2 * S);
+    assert_eq!(hub.shared.snapshot.load().generation, 2);
+    assert!(Arc::ptr_eq(&hub.session(), &before));
+    assert_eq!(before.local_index, live.remote_index);
+    for d in [lane(0, 1 << 50), lane(1, 0), good.clone()] {
+        assert_eq!(run(hub.p(), 0, &d).0, Verdict::Drop);
+    }
+    assert_eq!(hub.drops(DropReason::Replayed), 4);
+    assert_eq!(hub.drops(DropReason::UnknownSession), 0);
+    assert_eq!(run(hub.p(), 0, &lane(0, (1 << 50) + 1)).0, Verdict::Tx(0));
+}
+
+#[test]
+fn handshakes_over_and_over_keep_a_peer_at_three_sessions() {
+    let mut hub = hub_with("", SMALL_NAT);
+    let mut first = edge(&mut hub);
+    let old = datagram(&mut first, "198.18.1.2", 1);
+    // The same edge, restarted fifty times: each handshake replaces the session.
+    let mut last = None;
+    for _ in 0..50 {
+        last = Some(edge(&mut hub));
+    }
+    let peer = &hub.shared.snapshot.load().peers[0];
+    assert!(peer.keys.receiving().len() <= 3);
+    // The latest session carries traffic; the first one is gone.
+    let mut last = last.unwrap();
+    assert_eq!(
+        run(hub.p(), 0, &datagram(&mut last, "198.18.1.2", 2)).0,
+        Verdict::Tx(0)
+    );
+    assert_eq!(run(hub.p(), 0, &old).0, Verdict::Drop);
+    assert_eq!(hub.drops(DropReason::UnknownSession), 1);
 }

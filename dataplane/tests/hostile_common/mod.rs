@@ -5,24 +5,29 @@
 #![allow(dead_code)]
 
 use braid_control::config::Config;
+use braid_control::key::PublicKey;
 use braid_dataplane::frame::Frame;
 use braid_dataplane::ids::Lane;
 use braid_dataplane::io::xsk::FRAME_CAPACITY;
 use braid_dataplane::io::Verdict;
 use braid_dataplane::pipeline::{Pipeline, Shared};
-use braid_dataplane::snapshot::Snapshot;
+use braid_dataplane::session::Live;
+use braid_dataplane::snapshot::{Secrets, Snapshot};
 use braid_dataplane::stats::{DropReason, WorkerStats};
+use braid_dataplane::tunnel::handshake::StaticKeys;
+use braid_dataplane::tunnel::{Header, SessionKey, HEADER_LEN, TAG_LEN};
 use braid_dataplane::wire::{arp, checksum, ethernet, ipv4};
 use braid_dataplane::worker::Mailboxes;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 pub use braid_testkit::{
-    EDGE, EDGE_MACS, GW1_MAC, GW2_MAC, HOST_MAC, HUB, HUB_GW_MAC, HUB_MAC, KEY,
+    EDGE, EDGE_MACS, EDGE_PRIVATE, GW1_MAC, GW2_MAC, HOST_MAC, HUB, HUB_GW_MAC, HUB_MAC,
+    HUB_PRIVATE,
 };
-pub const KEY2: [u8; 32] = [9; 32];
+/// The second edge's private key (its public key is in [`edge2`]).
+pub const EDGE2_PRIVATE: [u8; 32] = [3; 32];
 pub const S: u64 = 1_000_000_000;
-pub const SEQ0: u64 = 1 << 40;
 /// Offset of the braid message in a tunnel frame (Ethernet, IPv4, UDP).
 pub const MSG: usize = 14 + 20 + 8;
 
@@ -35,21 +40,27 @@ pub struct Daemon {
     pub workers: Vec<Pipeline>,
     pub shared: Arc<Shared>,
     pub mail: Mailboxes,
+    /// The time of the latest batch.
+    pub now: u64,
 }
 
 impl Daemon {
     /// A daemon running config `text` (validated only by deserialising, as the pipeline
-    /// tests do) with these MACs and peer keys; its clock starts at `S`.
-    pub fn new(text: &str, macs: &[[u8; 6]], keys: &[[u8; 32]], seq: u64) -> Daemon {
+    /// tests do) with these MACs and static private key, no pre-shared keys; its clock
+    /// starts at `S`.
+    pub fn new(text: &str, macs: &[[u8; 6]], private: [u8; 32]) -> Daemon {
         let cfg: Config = toml::from_str(text).unwrap();
-        let snap = Snapshot::build(&cfg, macs, keys, 1).unwrap();
-        let shared = Arc::new(Shared::new(snap));
+        let secrets = Secrets {
+            private,
+            psks: vec![[0; 32]; cfg.peers.len()],
+        };
+        let snap = Snapshot::build(&cfg, macs, &secrets, 1).unwrap();
+        let shared = Arc::new(Shared::new(snap, 7));
         let workers = (0..cfg.workers.max(1))
             .map(|lane| {
                 let mut p = Pipeline::new(
                     Arc::clone(&shared),
                     Lane(lane as u8),
-                    seq,
                     7,
                     Arc::new(WorkerStats::default()),
                 );
@@ -63,6 +74,7 @@ impl Daemon {
             workers,
             shared,
             mail,
+            now: S,
         }
     }
 
@@ -72,6 +84,7 @@ impl Daemon {
         for w in &mut self.workers {
             self.mail.post(w);
         }
+        self.now = self.now.max(now);
         let w = &mut self.workers[lane];
         w.begin_batch(now);
         self.mail.serve(w);
@@ -82,56 +95,71 @@ impl Daemon {
         &mut self.workers[0]
     }
 
+    /// Starts a batch on every worker at the latest time, so they see new sessions and
+    /// neighbours; forgets what they had to send.
+    pub fn sync(&mut self) {
+        for w in &mut self.workers {
+            w.begin_batch(self.now);
+            let _ = w.take_out().count();
+        }
+    }
+
     /// Learns a neighbour and starts a batch on every worker so they see it.
     pub fn learn(&mut self, port: usize, ip: &str, mac: [u8; 6]) {
         self.shared.neighbors.learn(port, addr(ip), mac, S);
-        for w in &mut self.workers {
-            w.begin_batch(S);
-            let _ = w.take_out().count();
-        }
+        self.sync();
     }
 
     /// Drops counted for `why` by all workers.
     pub fn drops(&self, why: DropReason) -> u64 {
         self.workers.iter().map(|w| w.stats().drops_of(why)).sum()
     }
+
+    /// The session this daemon sends to its first peer with.
+    pub fn session(&self) -> Arc<Live> {
+        self.shared.snapshot.load().peers[0]
+            .keys
+            .sending()
+            .expect("a session")
+    }
 }
 
-/// The lab edge (config edited by `edit`), sealing with `key` from sequence `seq`, its
-/// gateways and the LAN host known.
-pub fn edge_with(edit: impl Fn(String) -> String, key: [u8; 32], seq: u64) -> Pipeline {
-    let mut d = Daemon::new(&edit(EDGE.to_string()), &EDGE_MACS, &[key], seq);
+/// The lab edge (config edited by `edit`) with static key `private`, its gateways and the
+/// LAN host known, and a session with `hub` made by a handshake in memory at `S`.
+pub fn edge_with(hub: &mut Daemon, edit: impl Fn(String) -> String, private: [u8; 32]) -> Daemon {
+    let mut d = Daemon::new(&edit(EDGE.to_string()), &EDGE_MACS, private);
     d.learn(1, "198.18.11.1", GW1_MAC);
     d.learn(2, "198.18.12.1", GW2_MAC);
     d.learn(0, "198.18.1.2", HOST_MAC);
-    d.workers.remove(0)
+    d.shared.pair_with(&hub.shared, S).expect("handshake");
+    d.sync();
+    hub.sync();
+    d
 }
 
-/// The lab edge.
-pub fn edge() -> Pipeline {
-    edge_with(|t| t, KEY, SEQ0)
+/// The lab edge with a session with `hub`.
+pub fn edge(hub: &mut Daemon) -> Daemon {
+    edge_with(hub, |t| t, EDGE_PRIVATE)
 }
 
-/// The lab hub plus `extra` config, its gateway known; a second edge (id 3, key 2,
-/// 198.18.2.0/24, one link) is added when `extra` names its key.
+/// The lab hub plus `extra` config, its gateway known; a second edge (key
+/// [`EDGE2_PRIVATE`], 198.18.2.0/24, one link) is added by [`edge2`]'s config.
 pub fn hub_with(head: &str, extra: &str) -> Daemon {
     let text = format!("{head}{HUB}\n{extra}");
-    let keys: &[[u8; 32]] = if extra.contains("name = \"edge2\"") {
-        &[KEY, KEY2]
-    } else {
-        &[KEY]
-    };
-    let mut d = Daemon::new(&text, &[HUB_MAC], keys, SEQ0);
+    let mut d = Daemon::new(&text, &[HUB_MAC], HUB_PRIVATE);
     d.learn(0, "203.0.113.1", HUB_GW_MAC);
     d
 }
 
-/// A second edge on the hub (its `[[peer]]` and route).
-pub const EDGE2: &str = r#"
+/// A second edge on the hub (its `[[peer]]`, named by the public key of
+/// [`EDGE2_PRIVATE`], and its route).
+pub fn edge2() -> String {
+    let public = PublicKey::from_bytes(StaticKeys::from_private(EDGE2_PRIVATE).public());
+    format!(
+        r#"
 [[peer]]
 name = "edge2"
-id = 3
-key_file = "unused"
+public_key = "{public}"
 allowed = ["198.18.2.0/24"]
 [[peer.link]]
 name = "dsl"
@@ -142,7 +170,28 @@ weight = 1
 [[route]]
 to = "198.18.2.0/24"
 peer = "edge2"
-"#;
+"#
+    )
+}
+
+/// The datagram `good` (a tunnel frame) with its message opened under `open`, its header
+/// changed by `edit`, and sealed again under `seal`: what only a holder of `seal` can make.
+pub fn forge(
+    good: &[u8],
+    open: &SessionKey,
+    seal: &SessionKey,
+    edit: impl FnOnce(&mut Header),
+) -> Vec<u8> {
+    let mut d = good.to_vec();
+    let msg = &mut d[MSG..];
+    open.open(msg).expect("an authentic message");
+    let mut h = Header::parse(msg).unwrap();
+    edit(&mut h);
+    h.emit((&mut msg[..HEADER_LEN]).try_into().unwrap());
+    assert!(msg.len() >= HEADER_LEN + TAG_LEN);
+    seal.seal(msg).unwrap();
+    d
+}
 
 /// A UDP packet from `src`:`sport` to the internet host's port 9, in an Ethernet frame
 /// to `dst_mac`; checksums valid.
@@ -201,9 +250,10 @@ pub fn run(p: &mut Pipeline, port: usize, frame: &[u8]) -> (Verdict, Vec<u8>) {
     (v, f.data().to_vec())
 }
 
-/// The datagram `edge` makes of LAN packet number `n` from `src`, addressed to the hub.
-pub fn datagram(edge: &mut Pipeline, src: &str, n: u32) -> Vec<u8> {
-    let (v, mut wire) = run(edge, 0, &lan_frame(src, n));
+/// The datagram `edge` (worker 0) makes of LAN packet number `n` from `src`, addressed to
+/// the hub.
+pub fn datagram(edge: &mut Daemon, src: &str, n: u32) -> Vec<u8> {
+    let (v, mut wire) = run(edge.p(), 0, &lan_frame(src, n));
     assert!(matches!(v, Verdict::Tx(1 | 2)), "the edge sealed it: {v:?}");
     wire[..6].copy_from_slice(&HUB_MAC);
     wire

@@ -6,10 +6,10 @@
 //! files, so the fuzzer never opens arbitrary files (devices, FIFOs).
 
 use super::scratch::Scratch;
-use braid_control::config::Config;
+use braid_control::config::{Config, Role};
 use braid_dataplane::ids::Lane;
 use braid_dataplane::pipeline::{Pipeline, Shared};
-use braid_dataplane::snapshot::Snapshot;
+use braid_dataplane::snapshot::{Secrets, Snapshot};
 use braid_dataplane::stats::WorkerStats;
 use std::path::Component;
 use std::sync::Arc;
@@ -73,8 +73,19 @@ pub fn config(data: &[u8]) -> Parsed {
     let macs: Vec<[u8; 6]> = (0..cfg.interfaces.len())
         .map(|i| [2, 0, 0, 0, 0, i as u8])
         .collect();
-    let keys = vec![[1u8; 32]; cfg.peers.len()];
-    let snap = Snapshot::build(&cfg, &macs, &keys, 1)
+    // Key files outside the scratch directory are not read: the lab's keys stand in.
+    let secrets = if outside {
+        Secrets {
+            private: match cfg.role {
+                Role::Edge => braid_testkit::EDGE_PRIVATE,
+                Role::Hub => braid_testkit::HUB_PRIVATE,
+            },
+            psks: vec![[0; 32]; cfg.peers.len()],
+        }
+    } else {
+        Secrets::load(&cfg).unwrap_or_else(|e| panic!("validated key files do not load: {e}"))
+    };
+    let snap = Snapshot::build(&cfg, &macs, &secrets, 1)
         .unwrap_or_else(|e| panic!("a valid config does not build: {e}"));
     if cfg
         .masquerades
@@ -83,8 +94,8 @@ pub fn config(data: &[u8]) -> Parsed {
     {
         return Parsed::Running;
     }
-    let shared = Arc::new(Shared::new(snap));
-    let mut p = Pipeline::new(shared, Lane(0), 1, 7, Arc::new(WorkerStats::default()));
+    let shared = Arc::new(Shared::new(snap, 7));
+    let mut p = Pipeline::new(shared, Lane(0), 7, Arc::new(WorkerStats::default()));
     p.begin_batch(1);
     let _ = p.take_out().count();
     Parsed::Running

@@ -10,12 +10,12 @@
 
 use super::pipeline::EDGE;
 use super::scratch::Scratch;
-use super::{EDGE_MACS, KEY};
+use super::EDGE_MACS;
 use braid_control::config::Config;
 use braid_control::proto::{self, ErrorKind, Outcome, Request};
 use braid_dataplane::control::Runtime;
 use braid_dataplane::pipeline::Shared;
-use braid_dataplane::snapshot::Snapshot;
+use braid_dataplane::snapshot::{Secrets, Snapshot};
 use std::sync::Arc;
 
 /// What the lines of one input did.
@@ -32,9 +32,10 @@ pub struct Applied {
 /// A runtime serving the edge config from a scratch directory (for `reload`).
 fn runtime(s: &Scratch) -> Runtime {
     let cfg = Config::load(&s.config).expect("the scratch config loads");
-    let snap = Snapshot::build(&cfg, &EDGE_MACS, &[KEY], 1).expect("snapshot");
-    let shared = Arc::new(Shared::new(snap));
-    Runtime::new(cfg, &s.config, EDGE_MACS.to_vec(), vec![KEY], shared)
+    let secrets = Secrets::load(&cfg).expect("the scratch key files load");
+    let snap = Snapshot::build(&cfg, &EDGE_MACS, &secrets, 1).expect("snapshot");
+    let shared = Arc::new(Shared::new(snap, 7));
+    Runtime::new(cfg, &s.config, EDGE_MACS.to_vec(), secrets, shared)
 }
 
 /// Runs one input.

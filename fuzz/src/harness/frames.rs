@@ -1,7 +1,8 @@
 //! Packet builders and repairs for the fuzz targets and their seeds, written
 //! independently of the dataplane's own `wire` code so they can check it.
 
-use braid_dataplane::tunnel::{Sealer, HEADER_LEN, TAG_LEN};
+use braid_dataplane::tunnel::handshake::Session;
+use braid_dataplane::tunnel::{HEADER_LEN, TAG_LEN};
 use std::net::Ipv4Addr;
 
 /// Ethernet header length.
@@ -191,16 +192,21 @@ pub fn tunnel_message(frame: &mut [u8]) -> Option<&mut [u8]> {
     frame.get_mut(ETH_LEN + hl.max(20) + 8..)
 }
 
-/// Seals `msg` (header | plaintext | room for the tag) under `key`, first making
-/// the inner IPv4 packet consistent when `fix_inner`. False when `msg` cannot be
-/// sealed (too short, bad version or type, sequence beyond 2^56).
-pub fn seal(msg: &mut [u8], key: &[u8; 32], fix_inner: bool) -> bool {
-    if msg.len() < HEADER_LEN + TAG_LEN {
+/// Seals `msg` (header | plaintext | room for the tag) as the peer of one of `sessions`
+/// would: its receiver index (bytes 4..8), modulo their number, picks the session and
+/// becomes that session's index here; first makes the inner IPv4 packet consistent when
+/// `fix_inner`. False when `msg` cannot be sealed (too short, counter at 2^60 or beyond,
+/// no session).
+pub fn seal(msg: &mut [u8], sessions: &[Session], fix_inner: bool) -> bool {
+    if msg.len() < HEADER_LEN + TAG_LEN || sessions.is_empty() {
         return false;
     }
+    let pick = u32::from_be_bytes([msg[4], msg[5], msg[6], msg[7]]) as usize % sessions.len();
+    let session = &sessions[pick];
+    msg[4..8].copy_from_slice(&session.local_index.to_be_bytes());
     if fix_inner {
         let end = msg.len() - TAG_LEN;
         fix_ipv4(&mut msg[HEADER_LEN..end]);
     }
-    Sealer::new(key).seal(msg).is_ok()
+    session.recv.seal(msg).is_ok()
 }

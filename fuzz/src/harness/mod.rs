@@ -6,6 +6,7 @@
 pub mod config;
 pub mod control;
 pub mod frames;
+pub mod handshake;
 pub mod pipeline;
 pub mod scratch;
 pub mod seeds;
@@ -14,22 +15,30 @@ pub mod wire;
 
 /// The lab's MACs and key pairs, shared with every other test (`testkit/`).
 pub use braid_testkit::{
-    EDGE_MACS, EDGE_PRIVATE, EDGE_PUBLIC, GW1_MAC, GW2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC,
-    HUB_PRIVATE, HUB_PUBLIC,
+    EDGE_MACS, EDGE_PRIVATE, GW1_MAC, GW2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC, HUB_PRIVATE,
+    HUB_PUBLIC,
 };
 
-/// The tunnel key of every harness peer but the second edge, as the pipeline harness seals
-/// tunnel v1 messages (testkit no longer has one: tunnel v2 uses key pairs).
+/// A session key the tunnel harness seals and opens with directly.
 pub const KEY: [u8; 32] = [7; 32];
 
-/// The second edge's key; as a private key, its public key is [`EDGE2_PUBLIC`].
+/// The second edge's private key (its public key is [`EDGE2_PUBLIC`]); to the tunnel
+/// harness, another session key.
 pub const KEY2: [u8; 32] = [9; 32];
 
 /// The second edge's public key in the hub's config (that of [`KEY2`]).
 pub const EDGE2_PUBLIC: &str = "V9tLNZ8jrl4Ubk4lEgVnBHIlBjSMFQwUdT0Mkz0E1CE=";
 
 /// The fuzz targets, by name (the names of `fuzz_targets/*.rs` and `corpus/*`).
-pub const TARGETS: [&str; 6] = ["wire", "edge", "hub", "tunnel", "control", "config"];
+pub const TARGETS: [&str; 7] = [
+    "wire",
+    "edge",
+    "hub",
+    "tunnel",
+    "handshake",
+    "control",
+    "config",
+];
 
 /// Runs `data` through target `name`; false for an unknown name.
 pub fn run(name: &str, data: &[u8]) -> bool {
@@ -45,6 +54,9 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         }
         "tunnel" => {
             tunnel::tunnel(data);
+        }
+        "handshake" => {
+            handshake::handshake(data);
         }
         "control" => {
             control::control(data);

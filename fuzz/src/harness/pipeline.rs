@@ -8,7 +8,7 @@
 //! |---|---|
 //! | 0-1 | port (modulo the number of ports) |
 //! | 2 | repair the frame: destination MAC, IPv4 lengths and checksums (inner too when sealed) |
-//! | 3 | seal the braid message under the sender's key (the fuzzer cannot forge tags) |
+//! | 3 | seal the braid message under a session (the fuzzer cannot forge tags): its receiver index (bytes 4..8) picks the peer (modulo their number) and becomes that peer's session's index |
 //! | 4-6 | clock step before the frame (0 = same batch; else a new batch on every worker) |
 //! | 7 | worker (lane) that receives it, when there are two |
 //!
@@ -18,15 +18,20 @@
 //! on a link only if it authenticates (no forgery gets through); the
 //! neighbour cache and the NAT tables stay within their limits.
 //!
-//! Every input starts from the same fresh daemon state. Building a snapshot costs
-//! more than running most inputs, so each thread keeps the snapshot of a
-//! configuration variant once built and lends it to the next input of that variant,
-//! with every replay window fresh again (the only state a snapshot holds; see
-//! [`lend_snapshot`]). Everything else (shared neighbour cache, pipelines, NAT
-//! tables, counters) is built anew for every input.
+//! Every input starts from the same fresh daemon state, with a session per peer as a
+//! handshake makes it (the edge's with the hub; the hub's with each edge). Building a
+//! snapshot and running a handshake cost more than running most inputs, so each thread
+//! keeps the snapshot of a configuration variant and its sessions' keys once made, and
+//! lends them to the next input of that variant with every peer's sessions and learned
+//! endpoints made anew (the only state a snapshot holds; see [`lend`]). Everything else
+//! (shared neighbour cache, session board, pipelines, NAT tables, counters) is built anew
+//! for every input.
 
 use super::frames::{self, ETH_LEN};
-use super::{EDGE2_PUBLIC, EDGE_MACS, GW1_MAC, GW2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC, KEY, KEY2};
+use super::{
+    EDGE2_PUBLIC, EDGE_MACS, EDGE_PRIVATE, GW1_MAC, GW2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC,
+    HUB_PRIVATE, KEY2,
+};
 use arc_swap::ArcSwap;
 use braid_control::config::Config;
 use braid_dataplane::frame::Frame;
@@ -36,9 +41,10 @@ use braid_dataplane::io::{PortId, Verdict};
 use braid_dataplane::pipeline::{Pipeline, Shared};
 use braid_dataplane::route::neighbor::DEFAULT_CAPACITY;
 use braid_dataplane::route::Neighbors;
-use braid_dataplane::snapshot::Snapshot;
+use braid_dataplane::session::{Live, PeerKeys, Sessions};
+use braid_dataplane::snapshot::{Secrets, Snapshot};
 use braid_dataplane::stats::{DropReason, LinkCounters, WorkerStats};
-use braid_dataplane::tunnel::{ReplayWindow, Sealer};
+use braid_dataplane::tunnel::handshake::Session;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -176,11 +182,141 @@ pub fn config(hub: bool, variant: u8) -> Config {
         .clone()
 }
 
+/// The time every input starts at (monotonic ns), when its sessions were made.
+pub const T0: u64 = 1_000_000_000;
+
+/// A daemon's snapshot and, per peer (in config order), this end's session with it.
+pub struct Paired {
+    /// The snapshot, its peers' sessions installed.
+    pub snap: Arc<Snapshot>,
+    /// This end's session with each peer: `recv` opens what the peer seals.
+    pub sessions: Vec<Session>,
+}
+
+/// Shared state around `snap`, as `Shared::new` makes it.
+pub fn shared_of(snap: Arc<Snapshot>) -> Arc<Shared> {
+    Arc::new(Shared {
+        snapshot: ArcSwap::new(snap),
+        neighbors: Neighbors::new(DEFAULT_CAPACITY),
+        board: Default::default(),
+        sessions: Sessions::new(7),
+    })
+}
+
+/// A daemon's snapshot for `cfg` with this private key, no pre-shared keys.
+pub fn snapshot(cfg: &Config, macs: &[[u8; 6]], private: [u8; 32]) -> Snapshot {
+    let secrets = Secrets {
+        private,
+        psks: vec![[0; 32]; cfg.peers.len()],
+    };
+    Snapshot::build(cfg, macs, &secrets, 1).expect("the harness configs build")
+}
+
+/// Builds the snapshot of a side and variant and runs a handshake with each of its peers
+/// (in memory, `Shared::pair_with`): the edge with the lab hub, the hub with the lab edge
+/// and, when configured, the second edge (key [`KEY2`]).
+fn pair(hub: bool, variant: u8) -> Paired {
+    let edge_cfg = |v| config(false, v);
+    let (macs, private): (&[[u8; 6]], _) = if hub {
+        (&[HUB_MAC], HUB_PRIVATE)
+    } else {
+        (&EDGE_MACS, EDGE_PRIVATE)
+    };
+    let cfg = config(hub, variant);
+    let ours = shared_of(Arc::new(snapshot(&cfg, macs, private)));
+    if hub {
+        let edges = [EDGE_PRIVATE, KEY2];
+        for private in &edges[..cfg.peers.len()] {
+            let edge = shared_of(Arc::new(snapshot(&edge_cfg(0), &EDGE_MACS, *private)));
+            edge.pair_with(&ours, T0).expect("a handshake with an edge");
+        }
+    } else {
+        let hub = shared_of(Arc::new(snapshot(
+            &config(true, 0),
+            &[HUB_MAC],
+            HUB_PRIVATE,
+        )));
+        ours.pair_with(&hub, T0).expect("a handshake with the hub");
+    }
+    let snap = ours.snapshot.load_full();
+    let sessions = snap
+        .peers
+        .iter()
+        .map(|p| {
+            let live = p.keys.sending().expect("a session with every peer");
+            Session {
+                cipher: live.recv.cipher(),
+                send: live.send.clone(),
+                recv: live.recv.clone(),
+                local_index: live.local_index,
+                remote_index: live.remote_index,
+                peer_static: p.public_key,
+            }
+        })
+        .collect();
+    Paired { snap, sessions }
+}
+
+thread_local! {
+    /// What this thread made, by (hub, variant bits), while no input uses it.
+    static PAIRED: RefCell<HashMap<(bool, u8), Paired>> = RefCell::default();
+}
+
+/// The snapshot of a side (`hub`) and `variant` (only its [`VARIANT_BITS`]) for one input,
+/// with a new session per peer made of this thread's handshake keys, as fresh as
+/// [`pair`] leaves it: no message yet under any session, nothing learned. [`give_back`]
+/// returns it.
+pub fn lend(hub: bool, variant: u8) -> Paired {
+    let variant = variant & if hub { VARIANT_BITS.1 } else { VARIANT_BITS.0 };
+    let kept = PAIRED.with(|p| p.borrow_mut().remove(&(hub, variant)));
+    match kept.and_then(|p| refreshed(p, hub)) {
+        Some(p) => p,
+        None => pair(hub, variant),
+    }
+}
+
+/// `p` with every peer's sessions made anew from its keys and every learned endpoint
+/// forgotten; None when anything else still holds the snapshot.
+fn refreshed(mut p: Paired, hub: bool) -> Option<Paired> {
+    let s = Arc::get_mut(&mut p.snap)?;
+    let board = Sessions::new(7);
+    for (peer, session) in s.peers.iter_mut().zip(&p.sessions) {
+        let keys = Arc::new(PeerKeys::default());
+        if hub {
+            keys.responded(&board, Live::new(session.clone(), T0, false));
+            for live in keys.receiving() {
+                keys.confirm(&board, T0, &live);
+            }
+        } else {
+            keys.initiated(&board, T0, Live::new(session.clone(), T0, true));
+        }
+        peer.keys = keys;
+        for link in &mut peer.links {
+            link.endpoint = Arc::default();
+        }
+    }
+    Some(p)
+}
+
+/// Keeps `p` for the next input of its side and variant.
+pub fn give_back(hub: bool, variant: u8, p: Paired) {
+    let variant = variant & if hub { VARIANT_BITS.1 } else { VARIANT_BITS.0 };
+    PAIRED.with(|m| m.borrow_mut().insert((hub, variant), p));
+}
+
+/// Drops what this thread keeps: the next input of each variant makes its own, as a
+/// fresh daemon does (for tests that compare with one).
+pub fn forget_snapshots() {
+    PAIRED.with(|p| p.borrow_mut().clear());
+}
+
 /// Pipelines of one daemon, a clock, and the checks.
 struct Bench {
     side: Side,
     variant: u8,
     shared: Arc<Shared>,
+    /// This end's session with each peer.
+    sessions: Vec<Session>,
     workers: Vec<Pipeline>,
     macs: Vec<[u8; 6]>,
     /// The counter slots of the configured links (the only ones the pipeline counts in).
@@ -191,55 +327,6 @@ struct Bench {
     buf: Vec<u8>,
     /// The frame as it went in (the pipeline rewrites `buf`).
     input: Vec<u8>,
-}
-
-thread_local! {
-    /// Snapshots built by this thread, by (side, variant bits), while no input uses them.
-    static SNAPSHOTS: RefCell<HashMap<(Side, u8), Arc<Snapshot>>> = RefCell::default();
-}
-
-/// The snapshot of `side` and `variant` (only its [`VARIANT_BITS`]) for one input,
-/// as [`Snapshot::build`] makes it: the one this thread built before, its replay
-/// windows fresh again, or a new one. [`return_snapshot`] gives it back.
-fn lend_snapshot(side: Side, variant: u8) -> Arc<Snapshot> {
-    let key = (side, variant);
-    let kept = SNAPSHOTS.with(|s| s.borrow_mut().remove(&key));
-    if let Some(snap) = kept.and_then(refreshed) {
-        return snap;
-    }
-    let cfg = config(side == Side::Hub, variant);
-    let (macs, keys): (&[[u8; 6]], &[[u8; 32]]) = match side {
-        Side::Edge => (&EDGE_MACS, &[KEY]),
-        Side::Hub => (&[HUB_MAC], &[KEY, KEY2]),
-    };
-    let snap = Snapshot::build(&cfg, macs, keys, 1).expect("the harness configs build");
-    Arc::new(snap)
-}
-
-/// `snap` with every replay window as new, or None when anything else still
-/// holds it or one of its windows (then it is not used again).
-fn refreshed(mut snap: Arc<Snapshot>) -> Option<Arc<Snapshot>> {
-    let s = Arc::get_mut(&mut snap)?;
-    for peer in &mut s.peers {
-        for w in Arc::get_mut(&mut peer.replay)?.iter_mut() {
-            let w = w.get_mut().unwrap_or_else(PoisonError::into_inner);
-            if !w.is_new() {
-                *w = ReplayWindow::new();
-            }
-        }
-    }
-    Some(snap)
-}
-
-/// Drops the snapshots this thread keeps: the next input of each variant builds its
-/// own, as a fresh daemon does (for tests that compare with one).
-pub fn forget_snapshots() {
-    SNAPSHOTS.with(|s| s.borrow_mut().clear());
-}
-
-/// Keeps `snap` for the next input of `side` and `variant`.
-fn return_snapshot(side: Side, variant: u8, snap: Arc<Snapshot>) {
-    SNAPSHOTS.with(|s| s.borrow_mut().insert((side, variant), snap));
 }
 
 fn addr(s: &str) -> Ipv4Addr {
@@ -257,22 +344,17 @@ impl Bench {
             Side::Edge => EDGE_MACS.to_vec(),
             Side::Hub => vec![HUB_MAC],
         };
-        let snap = lend_snapshot(side, variant);
+        let Paired { snap, sessions } = lend(side == Side::Hub, variant);
         let lanes = snap.workers;
         let link_slots = snap
             .peers
             .iter()
             .flat_map(|p| p.links.iter().map(|l| l.slot.0))
             .collect();
-        // As `Shared::new` makes it, around the lent snapshot.
-        let shared = Arc::new(Shared {
-            snapshot: ArcSwap::new(snap),
-            neighbors: Neighbors::new(DEFAULT_CAPACITY),
-            board: Default::default(),
-        });
+        let shared = shared_of(snap);
         // Gateways and the LAN host are known, as after the first ARP exchange;
         // frames may still teach or refresh others.
-        let t0 = 1_000_000_000;
+        let t0 = T0;
         let n = &shared.neighbors;
         match side {
             Side::Edge => {
@@ -289,7 +371,6 @@ impl Bench {
                 let mut p = Pipeline::new(
                     Arc::clone(&shared),
                     Lane(lane as u8),
-                    1 << 40,
                     7,
                     Arc::new(WorkerStats::default()),
                 );
@@ -302,6 +383,7 @@ impl Bench {
             side,
             variant,
             shared,
+            sessions,
             workers,
             macs,
             link_slots,
@@ -389,11 +471,7 @@ impl Bench {
         }
         if sealed {
             if let Some(msg) = frames::tunnel_message(frame) {
-                let key = match msg.get(4..8) {
-                    Some([0, 0, 0, 3]) => &KEY2,
-                    _ => &KEY,
-                };
-                authentic = frames::seal(msg, key, repair);
+                authentic = frames::seal(msg, &self.sessions, repair);
             }
         }
         if repair && frame.len() > ETH_LEN && frame[12..14] == frames::IPV4.to_be_bytes() {
@@ -412,7 +490,7 @@ impl Bench {
             // The fuzzer can learn a tag from the comparison (an attacker cannot): what
             // was received must at least be authentic.
             assert!(
-                opens(&self.input),
+                opens(&self.input, &self.sessions),
                 "a datagram that does not authenticate was received on a link"
             );
         }
@@ -445,7 +523,11 @@ impl Bench {
         // The pipelines go first: then nothing else holds the snapshot.
         drop(self.workers);
         if let Ok(shared) = Arc::try_unwrap(self.shared) {
-            return_snapshot(self.side, self.variant, shared.snapshot.into_inner());
+            let paired = Paired {
+                snap: shared.snapshot.into_inner(),
+                sessions: self.sessions,
+            };
+            give_back(self.side == Side::Hub, self.variant, paired);
         }
         report
     }
@@ -473,15 +555,15 @@ fn check_sent(macs: &[[u8; 6]], sent: &mut [u64], port: PortId, f: &[u8]) {
     }
 }
 
-/// True when the tunnel message of `frame` opens under a harness key.
-fn opens(frame: &[u8]) -> bool {
+/// True when the tunnel message of `frame` opens under one of `sessions`.
+fn opens(frame: &[u8], sessions: &[Session]) -> bool {
     let mut f = frame.to_vec();
     let Some(msg) = frames::tunnel_message(&mut f) else {
         return false;
     };
-    [KEY, KEY2]
+    sessions
         .iter()
-        .any(|k| Sealer::new(k).open(&mut msg.to_vec()).is_ok())
+        .any(|s| s.recv.open(&mut msg.to_vec()).is_ok())
 }
 
 fn ws_drop(workers: &[Pipeline], why: DropReason) -> u64 {

@@ -26,11 +26,12 @@ const fn sealed(port: u8) -> u8 {
     ctl(port, true, true, 0, 0)
 }
 
-/// A braid header: data, `link`, lane 0, `sender`, `seq`.
-fn header(kind: u8, link: u8, sender: u32, seq: u64) -> Vec<u8> {
-    let mut h = vec![1, kind, link, 0];
-    h.extend_from_slice(&sender.to_be_bytes());
-    h.extend_from_slice(&seq.to_be_bytes());
+/// A braid header: `kind`, `link`, lane 0, receiver index `receiver` (to the pipeline
+/// harness, which peer's session seals it), `counter`.
+fn header(kind: u8, link: u8, receiver: u32, counter: u64) -> Vec<u8> {
+    let mut h = vec![2, kind, link, 0];
+    h.extend_from_slice(&receiver.to_be_bytes());
+    h.extend_from_slice(&counter.to_be_bytes());
     h
 }
 
@@ -84,6 +85,7 @@ pub fn all() -> Vec<Seed> {
     s.extend(edge());
     s.extend(hub());
     s.extend(tunnel());
+    s.extend(handshake());
     s.extend(control());
     s.extend(config());
     s
@@ -233,7 +235,7 @@ fn edge() -> Vec<Seed> {
         .emit(&mut p);
         p.to_vec()
     };
-    let seq = 1u64 << 40;
+    let seq = 0;
     vec![
         (
             "edge",
@@ -263,9 +265,9 @@ fn edge() -> Vec<Seed> {
             encode(
                 0,
                 &[
-                    (sealed(1), from_hub(1, header(1, 0, 2, seq), &down)),
-                    (sealed(1), from_hub(1, header(1, 0, 2, seq), &down)),
-                    (sealed(2), from_hub(2, header(1, 1, 2, seq + 1), &down)),
+                    (sealed(1), from_hub(1, header(1, 0, 0, seq), &down)),
+                    (sealed(1), from_hub(1, header(1, 0, 0, seq), &down)),
+                    (sealed(2), from_hub(2, header(1, 1, 0, seq + 1), &down)),
                 ],
             ),
         ),
@@ -275,8 +277,8 @@ fn edge() -> Vec<Seed> {
             encode(
                 0,
                 &[
-                    (sealed(1), from_hub(1, header(2, 0, 2, seq), &probe)),
-                    (sealed(2), from_hub(2, header(3, 1, 2, seq + 1), &probe)),
+                    (sealed(1), from_hub(1, header(2, 0, 0, seq), &probe)),
+                    (sealed(2), from_hub(2, header(3, 1, 0, seq + 1), &probe)),
                 ],
             ),
         ),
@@ -333,7 +335,7 @@ fn hub() -> Vec<Seed> {
         tunnel_frame(
             (HUB_MAC, HUB_GW_MAC),
             (src, "203.0.113.2"),
-            header(1, link, 1, seq),
+            header(1, link, 0, seq),
             inner,
         )
     };
@@ -341,12 +343,12 @@ fn hub() -> Vec<Seed> {
         tunnel_frame(
             (HUB_MAC, HUB_GW_MAC),
             ("198.18.21.2", "203.0.113.2"),
-            header(1, 0, 3, seq),
+            header(1, 0, 1, seq),
             inner,
         )
     };
     let inet = |p: Vec<u8>| f::eth(HUB_MAC, HUB_GW_MAC, IPV4, &p);
-    let seq = 1u64 << 40;
+    let seq = 0;
     let out = udp_packet("198.18.1.2", "203.0.113.130", 5555, 9, 64, b"query");
     let back = udp_packet("203.0.113.130", "203.0.113.2", 9, 5555, 60, b"answer");
     let syn = tcp_packet("198.18.1.2", "203.0.113.130", (40000, 80), SYN, Some(1460));
@@ -558,7 +560,7 @@ fn tunnel() -> Vec<Seed> {
     let inner = udp_packet("198.18.1.2", "203.0.113.130", 5555, 9, 64, b"inner");
     let flips = |mode: u8, positions: &[u16]| {
         let mut v = vec![mode];
-        v.extend(header(1, 0, 1, 1 << 40));
+        v.extend(header(1, 0, 0, 1 << 40));
         v.push(positions.len() as u8);
         for p in positions {
             v.extend_from_slice(&p.to_be_bytes());
@@ -567,14 +569,14 @@ fn tunnel() -> Vec<Seed> {
         v
     };
     let mut garbage = vec![0];
-    garbage.extend(header(1, 1, 1, 5));
+    garbage.extend(header(1, 1, 0, 5));
     garbage.extend_from_slice(&inner);
     garbage.extend_from_slice(&[0xaa; 16]);
     let mut replay = vec![3];
     for step in [1i16, 1, -1, 5, -3, 0, -2900, 2800, i16::MAX, i16::MIN, 1] {
         replay.extend_from_slice(&step.to_be_bytes());
     }
-    // Bit positions: link id (byte 2), lane (3), sender (4..8), sequence (8..16),
+    // Bit positions: link id (byte 2), lane (3), receiver (4..8), counter (8..16),
     // ciphertext (16..), tag (last 16 bytes).
     vec![
         ("tunnel", "arbitrary-message", garbage),
@@ -586,12 +588,64 @@ fn tunnel() -> Vec<Seed> {
         ),
         ("tunnel", "hub-flip-link-id", flips(2, &[2 * 8])),
         ("tunnel", "hub-flip-lane", flips(2, &[3 * 8 + 1])),
-        ("tunnel", "hub-flip-sender", flips(2, &[7 * 8])),
-        ("tunnel", "hub-flip-sequence", flips(2, &[15 * 8 + 7])),
+        ("tunnel", "hub-flip-receiver", flips(2, &[7 * 8])),
+        ("tunnel", "hub-flip-counter", flips(2, &[15 * 8 + 7])),
         ("tunnel", "hub-flip-ciphertext", flips(2, &[30 * 8])),
         ("tunnel", "hub-flip-tag", flips(2, &[(16 + 33 + 15) * 8])),
         ("tunnel", "hub-flip-version-and-type", flips(2, &[0, 8])),
         ("tunnel", "replay-window", replay),
+    ]
+}
+
+fn handshake() -> Vec<Seed> {
+    use braid_dataplane::tunnel::handshake::{INITIATION_LEN, RESPONSE_LEN};
+    // Shaped as the real messages (version, type, link 0, indices), but nothing in them
+    // authenticates: the genuine ones are made anew by every run of mode 2.
+    let shaped = |mode: u8, kind: u8, len: usize| {
+        let mut v = vec![mode, 2, kind, 0, 0, 0, 0, 0, 7];
+        v.resize(1 + len, 0x5a);
+        v
+    };
+    let mut truncated = shaped(0, 5, INITIATION_LEN);
+    truncated.truncate(60);
+    // Mode 2: which message, bytes cut, xor mask from its start.
+    let exchange = |which: u8, cut: u8, flip_at: Option<usize>| {
+        let mut v = vec![2, which, cut];
+        if let Some(at) = flip_at {
+            v.resize(3 + at, 0);
+            v.push(1);
+        }
+        v
+    };
+    vec![
+        (
+            "handshake",
+            "initiation-shaped-forgery",
+            shaped(0, 5, INITIATION_LEN),
+        ),
+        ("handshake", "initiation-truncated", truncated),
+        (
+            "handshake",
+            "response-shaped-forgery",
+            shaped(1, 6, RESPONSE_LEN),
+        ),
+        ("handshake", "exchange-genuine", exchange(0, 0, None)),
+        (
+            "handshake",
+            "exchange-initiation-flipped-mac1",
+            exchange(0, 0, Some(INITIATION_LEN - 20)),
+        ),
+        ("handshake", "exchange-initiation-cut", exchange(0, 1, None)),
+        (
+            "handshake",
+            "exchange-response-flipped-ephemeral",
+            exchange(1, 0, Some(20)),
+        ),
+        (
+            "handshake",
+            "exchange-response-flipped-receiver",
+            exchange(1, 0, Some(11)),
+        ),
     ]
 }
 

@@ -4,30 +4,34 @@
 //!
 //! Input: a mode byte, then the mode's bytes.
 //!
-//! - mode 0, `bytes`: opened as a braid message. A refusal leaves the bytes
-//!   unchanged; an acceptance (the fuzzer can learn a tag from the comparison,
-//!   an attacker cannot) seals back to the same bytes.
+//! - mode 0, `bytes`: opened as a braid message under a session key of each
+//!   cipher. A refusal leaves the bytes unchanged; an acceptance (the fuzzer can
+//!   learn a tag from the comparison, an attacker cannot) seals back to the same
+//!   bytes.
 //! - mode 1, `header (16) | flips (1) | positions (2 each) | plaintext`: sealed
-//!   (version, type and sequence made valid), opened back (must give the
+//!   (version, type and counter made valid; the cipher ChaCha20-Poly1305, or
+//!   AES-256-GCM when the first header byte's top bit is set), opened back (must give the
 //!   plaintext), then with the flips applied (each a bit position modulo the
 //!   message's bits; a bit flipped twice is not flipped) it must fail, and cut
 //!   short by `flips` bytes it must fail too.
-//! - mode 2, the same as 1 but as a datagram from the hub's edge: the original is
-//!   received on a link; the altered one is dropped with a counted reason and
-//!   changes nothing: no link counter, no NAT session, no neighbour entry.
-//! - mode 3, `u16` steps: sequences fed to a replay window and to a model.
+//! - mode 2, the same as 1 but as a datagram from the hub's edge, sealed under
+//!   their session (its receiver index made the hub's): the original is received
+//!   on a link; the altered one is dropped with a counted reason and changes
+//!   nothing: no link counter, no NAT session, no neighbour entry.
+//! - mode 3, `u16` steps: counters fed to a replay window and to a model.
 
 use super::frames;
-use super::pipeline::config;
+use super::pipeline::{give_back, lend, shared_of, Paired, T0};
 use super::{HUB_MAC, KEY, KEY2};
 use braid_dataplane::frame::Frame;
 use braid_dataplane::ids::Lane;
 use braid_dataplane::io::xsk::FRAME_CAPACITY;
 use braid_dataplane::io::Verdict;
 use braid_dataplane::pipeline::{Pipeline, Shared};
-use braid_dataplane::snapshot::Snapshot;
+use braid_dataplane::snapshot::MAX_LANES;
 use braid_dataplane::stats::{DropReason, WorkerStats, MAX_LINKS};
-use braid_dataplane::tunnel::{Header, ReplayWindow, Sealer, HEADER_LEN, TAG_LEN};
+use braid_dataplane::tunnel::handshake::Session;
+use braid_dataplane::tunnel::{Cipher, Header, ReplayWindow, SessionKey, HEADER_LEN, TAG_LEN};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -77,30 +81,30 @@ fn assert_kept(after: &[u8], before: &[u8]) {
 fn arbitrary(bytes: &[u8]) -> Outcome {
     let _ = Header::parse(bytes);
     let _ = braid_dataplane::tunnel::Probe::parse(bytes);
-    let mut msg = bytes.to_vec();
-    match Sealer::new(&KEY).open(&mut msg) {
-        Err(_) => {
-            assert_kept(&msg, bytes);
-            Outcome {
-                opened: 0,
-                refused: 1,
+    let mut out = Outcome::default();
+    for cipher in Cipher::ALL {
+        let key = SessionKey::new(cipher, &KEY);
+        let mut msg = bytes.to_vec();
+        match key.open(&mut msg) {
+            Err(_) => {
+                assert_kept(&msg, bytes);
+                out.refused += 1;
             }
-        }
-        // Only with the right tag, which a fuzzer may learn from the comparison (a sender
-        // on the wire never sees it): sealing the plaintext again must give the input.
-        Ok(_) => {
-            let mut again = msg.clone();
-            assert!(Sealer::new(&KEY).seal(&mut again).is_ok());
-            assert_eq!(
-                again, bytes,
-                "an opened message does not seal back to itself"
-            );
-            Outcome {
-                opened: 1,
-                refused: 0,
+            // Only with the right tag, which a fuzzer may learn from the comparison (a
+            // sender on the wire never sees it): sealing the plaintext again must give the
+            // input.
+            Ok(()) => {
+                let mut again = msg.clone();
+                assert!(key.seal(&mut again).is_ok());
+                assert_eq!(
+                    again, bytes,
+                    "an opened message does not seal back to itself"
+                );
+                out.opened += 1;
             }
         }
     }
+    out
 }
 
 /// An authentic message from the input, its alteration, and how many bytes to cut.
@@ -112,21 +116,25 @@ struct Case {
     cut: usize,
 }
 
-fn case(bytes: &[u8], key: &[u8; 32]) -> Option<Case> {
+/// The case of `bytes`, sealed under `key` with receiver index `receiver` when given.
+fn case(bytes: &[u8], key: &SessionKey, receiver: Option<u32>) -> Option<Case> {
     let (h, rest) = bytes.split_first_chunk::<HEADER_LEN>()?;
     let (&flips, rest) = rest.split_first()?;
     let positions_len = (usize::from(flips) * 2).min(rest.len());
     let (positions, plain) = rest.split_at(positions_len);
     let mut head = *h;
-    head[0] = 1;
-    head[1] = 1 + head[1].wrapping_sub(1) % 3;
-    head[8] = 0; // sequences stay below 2^56
+    head[0] = 2;
+    head[1] = 1 + head[1].wrapping_sub(1) % 4;
+    head[8] &= 0x0f; // counters stay below 2^60
+    if let Some(r) = receiver {
+        head[4..8].copy_from_slice(&r.to_be_bytes());
+    }
     let header = Header::parse(&head).ok()?;
     let mut sealed = Vec::with_capacity(HEADER_LEN + plain.len() + TAG_LEN);
     sealed.extend_from_slice(&head);
     sealed.extend_from_slice(plain);
     sealed.extend_from_slice(&[0; TAG_LEN]);
-    Sealer::new(key).seal(&mut sealed).ok()?;
+    key.seal(&mut sealed).ok()?;
     let mut altered = sealed.clone();
     let bits = altered.len() * 8;
     for p in positions.chunks_exact(2) {
@@ -143,26 +151,29 @@ fn case(bytes: &[u8], key: &[u8; 32]) -> Option<Case> {
 }
 
 fn altered(bytes: &[u8]) -> Outcome {
-    let Some(c) = case(bytes, &KEY) else {
+    let cipher = Cipher::ALL[usize::from(bytes.first().is_some_and(|b| b & 0x80 != 0))];
+    let key = SessionKey::new(cipher, &KEY);
+    let Some(c) = case(bytes, &key, None) else {
         return Outcome::default();
     };
-    let sealer = Sealer::new(&KEY);
     let mut ok = c.sealed.clone();
-    assert_eq!(
-        sealer.open(&mut ok),
-        Ok(c.header),
-        "an authentic message opens"
-    );
+    assert_eq!(key.open(&mut ok), Ok(()), "an authentic message opens");
+    assert_eq!(Header::parse(&ok), Ok(c.header));
     assert_eq!(&ok[HEADER_LEN..ok.len() - TAG_LEN], &c.plain[..]);
-    assert!(
-        Sealer::new(&KEY2).open(&mut c.sealed.clone()).is_err(),
-        "a message opened under another key"
-    );
+    for other in [
+        SessionKey::new(cipher, &KEY2),
+        SessionKey::new(Cipher::ALL[0], &KEY2),
+    ] {
+        assert!(
+            other.open(&mut c.sealed.clone()).is_err(),
+            "a message opened under another key"
+        );
+    }
     let mut refused = 0;
     if c.altered != c.sealed {
         let mut m = c.altered.clone();
         assert!(
-            sealer.open(&mut m).is_err(),
+            key.open(&mut m).is_err(),
             "a message with flipped bits opened"
         );
         assert_kept(&m, &c.altered);
@@ -170,35 +181,42 @@ fn altered(bytes: &[u8]) -> Outcome {
     }
     if c.cut > 0 {
         let mut m = c.sealed[..c.sealed.len().saturating_sub(c.cut)].to_vec();
-        assert!(sealer.open(&mut m).is_err(), "a shortened message opened");
+        assert!(key.open(&mut m).is_err(), "a shortened message opened");
         refused += 1;
     }
     Outcome { opened: 1, refused }
 }
 
-/// A hub with its first edge's gateway known, and the counters to compare.
+/// A hub with a session with its first edge and that edge's gateway known, and the
+/// counters to compare.
 struct Hub {
     shared: Arc<Shared>,
+    /// The hub's session with its first edge.
+    session: Session,
+    sessions: Vec<Session>,
     worker: Pipeline,
 }
 
 impl Hub {
     fn new() -> Hub {
-        let cfg = config(true, 0);
-        let snap = Snapshot::build(&cfg, &[HUB_MAC], &[KEY, KEY2], 1).expect("hub snapshot");
-        let shared = Arc::new(Shared::new(snap));
+        let Paired { snap, sessions } = lend(true, 0);
+        let shared = shared_of(snap);
         let gw = Ipv4Addr::new(203, 0, 113, 1);
-        shared.neighbors.learn(0, gw, [2, 0, 0, 0, 0, 0x20], 1);
+        shared.neighbors.learn(0, gw, [2, 0, 0, 0, 0, 0x20], T0);
         let mut worker = Pipeline::new(
             Arc::clone(&shared),
             Lane(0),
-            1 << 40,
             7,
             Arc::new(WorkerStats::default()),
         );
-        worker.begin_batch(2);
+        worker.begin_batch(T0 + 1);
         let _ = worker.take_out().count();
-        Hub { shared, worker }
+        Hub {
+            shared,
+            session: sessions[0].clone(),
+            sessions,
+            worker,
+        }
     }
 
     fn run(&mut self, frame: &[u8]) -> Verdict {
@@ -210,7 +228,7 @@ impl Hub {
 
     /// Everything an attack must not change.
     fn state(&mut self) -> (Vec<u64>, u64, usize, u64) {
-        self.worker.begin_batch(3);
+        self.worker.begin_batch(T0 + 2);
         let s = self.worker.stats();
         let links = (0..MAX_LINKS)
             .flat_map(|l| {
@@ -230,6 +248,21 @@ impl Hub {
         let s = self.worker.stats();
         DropReason::ALL.iter().map(|d| s.drops_of(*d)).sum()
     }
+
+    /// Gives the snapshot back for the next input.
+    fn done(self) {
+        let Hub {
+            shared,
+            sessions,
+            worker,
+            ..
+        } = self;
+        drop(worker);
+        if let Ok(shared) = Arc::try_unwrap(shared) {
+            let snap = shared.snapshot.into_inner();
+            give_back(true, 0, Paired { snap, sessions });
+        }
+    }
 }
 
 /// The frame of message `msg` from the edge's isp1 address to the hub.
@@ -246,10 +279,12 @@ fn frame_of(msg: &[u8]) -> Vec<u8> {
 }
 
 fn through_hub(bytes: &[u8]) -> Outcome {
-    let Some(c) = case(bytes, &KEY) else {
+    let mut hub = Hub::new();
+    // The edge seals with the key the hub opens with, to the hub's index of the session.
+    let Some(c) = case(bytes, &hub.session.recv, Some(hub.session.local_index)) else {
+        hub.done();
         return Outcome::default();
     };
-    let mut hub = Hub::new();
     let mut refused = 0;
     // The altered copies go first, so an accepted original cannot hide them as replays.
     let mut attacks = Vec::new();
@@ -282,8 +317,8 @@ fn through_hub(bytes: &[u8]) -> Outcome {
     let received = hub.state().0 != links_before;
     if received {
         assert!(
-            c.header.sender == 1 && c.header.link < 2,
-            "received under another sender or link: {:?}",
+            c.header.link < 2 && usize::from(c.header.lane) < MAX_LANES,
+            "received on another link or lane: {:?}",
             c.header
         );
     }
@@ -300,18 +335,20 @@ fn through_hub(bytes: &[u8]) -> Outcome {
         before.1,
         "a replayed datagram made a NAT session"
     );
+    hub.done();
     Outcome {
         opened: u64::from(received),
         refused,
     }
 }
 
-/// A replay window against a set of accepted sequences.
+/// A replay window against a set of accepted counters.
 fn replay(bytes: &[u8]) -> Outcome {
     let mut w = ReplayWindow::new();
     let mut seen = BTreeSet::new();
     let mut top: Option<u64> = None;
-    let mut front: u64 = 1 << 40;
+    // Counters start at 0 under each session.
+    let mut front: u64 = 0;
     let mut opened = 0;
     for step in bytes.chunks_exact(2) {
         let s = i64::from(i16::from_be_bytes([step[0], step[1]]));
