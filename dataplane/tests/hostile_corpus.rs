@@ -251,10 +251,13 @@ fn handshake_seeds_reach_what_they_were_made_for() {
     // The genuine exchange: one answer, a session at each end.
     let o = handshake::handshake(&seed("exchange-genuine"));
     assert_eq!((o.answered, o.sessions, o.refused), (1, 2, 0), "{o:?}");
+    // Also a forged response naming the handshake under way: refused before the Noise
+    // message (mac1), the handshake waits on and the genuine response makes it.
     for name in [
         "exchange-initiation-flipped-mac1",
         "exchange-initiation-cut",
         "exchange-response-flipped-receiver",
+        "exchange-response-flipped-ephemeral",
     ] {
         let o = handshake::handshake(&seed(name));
         assert_eq!(
@@ -263,7 +266,4 @@ fn handshake_seeds_reach_what_they_were_made_for() {
             "{name}: {o:?}"
         );
     }
-    // A forged response naming the handshake under way uses it up: the retry makes it.
-    let o = handshake::handshake(&seed("exchange-response-flipped-ephemeral"));
-    assert_eq!((o.answered, o.sessions, o.refused), (2, 2, 1), "{o:?}");
 }

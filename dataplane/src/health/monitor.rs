@@ -374,11 +374,15 @@ impl Monitor {
     }
 }
 
-/// An exponentially weighted mean with gain 1/8 (the first sample as is).
+/// An exponentially weighted mean with gain 1/8 (the first sample as is). Computed wide:
+/// a peer's timestamps are whatever it sends, and the mean lies between the two.
 fn smooth(old: Option<i64>, sample: i64) -> i64 {
     match old {
         None => sample,
-        Some(o) => o + (sample.wrapping_sub(o)) / 8,
+        Some(o) => {
+            let (o, x) = (i128::from(o), i128::from(sample));
+            (o + (x - o) / 8) as i64
+        }
     }
 }
 

@@ -325,3 +325,23 @@ fn the_peer_rate_and_reverse_offset_come_from_its_clock() {
     assert_eq!(f.peer_rx_bps, 10_000_000);
     assert_eq!(f.rev_offset_ns, Some(5003 * MS as i64));
 }
+
+#[test]
+fn extreme_peer_timestamps_change_figures_but_never_overflow() {
+    // A peer's timestamps are whatever it sends (it is authenticated, not trusted).
+    let t = Timing::default();
+    let mut m = Monitor::default();
+    for (now, tx, rx) in [
+        (1, 0, 0),
+        (2, u64::MAX, u64::MAX),
+        (3, 0, 1),
+        (4, i64::MAX as u64, 7),
+    ] {
+        m.on_peer_clock(now, tx, rx);
+    }
+    let (seq, tx) = m.probe_due(1_000_000_000, &t).unwrap();
+    m.on_reply(1_000_000_100, seq, tx, u64::MAX, &t);
+    let (seq, tx) = m.probe_due(2_000_000_000, &t).unwrap();
+    m.on_reply(2_000_000_100, seq, tx, 0, &t);
+    let _ = m.figures();
+}

@@ -9,7 +9,7 @@ use super::{Ctx, Next};
 use crate::frame::{Frame, Verdict};
 use crate::ids::PeerIdx;
 use crate::session::{Live, Sessions};
-use crate::snapshot::{Link, Peer};
+use crate::snapshot::{Link, Peer, MAX_LANES};
 use crate::stats::{DropReason, WorkerStats};
 use crate::tunnel::{Header, MsgType, Probe, TunnelError, HEADER_LEN, TAG_LEN};
 use crate::wire::{ethernet, ipv4, udp};
@@ -105,6 +105,10 @@ fn authenticate<'s>(
         Err(TunnelError::OldVersion) => return Err(DropReason::OldVersion),
         Err(_) => return Err(DropReason::BadTunnelHeader),
     };
+    if usize::from(header.lane) >= MAX_LANES {
+        // No window to take it: refused before the AEAD.
+        return Err(DropReason::BadTunnelHeader);
+    }
     let (idx, live) = keys
         .receiver(header.receiver)
         .ok_or(DropReason::UnknownSession)?;

@@ -390,14 +390,14 @@ fn respond(
 /// Finishes the handshake the response answers; its session sends from now on.
 fn finish(ctx: &Ctx, sessions: &Sessions, msg: &[u8]) -> Option<(PeerIdx, Answer)> {
     let receiver = u32::from_be_bytes(*msg.get(8..)?.first_chunk::<4>()?);
-    let (i, pending) = ctx
-        .snap
-        .peers
-        .iter()
-        .enumerate()
-        .find_map(|(i, p)| Some((PeerIdx(i), p.keys.take_pending(receiver)?)))?;
-    // A response that does not authenticate used the handshake up: the next one
-    // starts at its retry time.
+    let (i, pending) = ctx.snap.peers.iter().enumerate().find_map(|(i, p)| {
+        let pending = p
+            .keys
+            .take_pending(receiver, |w| w.initiator.check(msg).is_ok())?;
+        Some((PeerIdx(i), pending))
+    })?;
+    // A response with a valid mac1 whose Noise message fails (it takes knowing this end's
+    // public key to make one) used the handshake up: the next one starts at its retry time.
     let session = pending.initiator.finish(msg).ok()?;
     let live = keys_of(ctx, i)?.initiated(sessions, ctx.now, Live::new(session, ctx.now, true));
     Some((i, Answer::Keepalive(live)))

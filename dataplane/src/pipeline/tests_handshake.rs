@@ -216,25 +216,35 @@ fn forged_and_stray_handshake_messages_are_refused_and_change_nothing() {
     set_addrs(&mut stray, [203, 0, 113, 2], [198, 18, 11, 2]);
     assert_eq!(at_edge(&mut e, stray).0, Verdict::Drop);
     assert_eq!(e.stats().drops_of(DropReason::BadHandshake), 1);
-    // The real one is answered; a response with a flipped bit uses the handshake up.
+    // The real one is answered. A response with a flipped bit, or of another initiation,
+    // is refused before the Noise message: the handshake still waits for the real one.
     let (_, response) = run(&mut h, 0, &to_hub(init));
-    let mut forged = response.clone();
-    forged[42 + 20] ^= 1;
-    assert_eq!(at_edge(&mut e, forged).0, Verdict::Drop);
-    assert_eq!(e.stats().drops_of(DropReason::BadHandshake), 2);
-    assert_eq!(
-        at_edge(&mut e, response).0,
-        Verdict::Drop,
-        "no longer awaited"
-    );
-    assert!(e.snapshot().peers[0].keys.sending().is_none());
     // The hub's answered session opens, but sends nothing until the edge confirms.
     assert!(h.snapshot().peers[0].keys.sending().is_none());
     let f = udp_frame(HUB_MAC, "203.0.113.130", "198.18.1.2", 64, b"x");
     assert_eq!(run(&mut h, 0, &f).0, Verdict::Drop);
     assert_eq!(h.stats().drops_of(DropReason::NoSession), 1);
-    // The retry a second later makes the session.
-    handshake(&mut e, &mut h, 2 * S + MS);
+    for at in [
+        42 + 9,
+        42 + 20,
+        42 + RESPONSE_LEN - 20,
+        42 + RESPONSE_LEN - 1,
+    ] {
+        let mut forged = response.clone();
+        forged[at] ^= 1;
+        assert_eq!(at_edge(&mut e, forged).0, Verdict::Drop);
+    }
+    assert_eq!(e.stats().drops_of(DropReason::BadHandshake), 5);
+    assert!(e.snapshot().peers[0].keys.sending().is_none());
+    let (v, keepalive) = at_edge(&mut e, response);
+    assert!(
+        matches!(v, Verdict::Tx(_)),
+        "the real response still makes the session"
+    );
+    h.begin_batch(S + MS);
+    assert_eq!(run(&mut h, 0, &to_hub(keepalive)).0, Verdict::Drop);
+    e.begin_batch(S + MS);
+    h.begin_batch(S + MS);
     assert!(upstream(&mut e, &mut h, 1) && downstream(&mut e, &mut h, 1));
 }
 

@@ -174,10 +174,18 @@ impl PeerKeys {
         CookieTaken::Retry(msg)
     }
 
-    /// Takes the handshake under way if its index is `index`.
-    pub fn take_pending(&self, index: u32) -> Option<Pending> {
+    /// Takes the handshake under way if its index is `index` and `worth` says its answer
+    /// deserves the Noise message's cost; else it stays, waiting.
+    pub fn take_pending(
+        &self,
+        index: u32,
+        worth: impl FnOnce(&Pending) -> bool,
+    ) -> Option<Pending> {
         let mut s = self.lock();
-        if s.pending.as_ref().is_some_and(|p| p.index == index) {
+        if s.pending
+            .as_ref()
+            .is_some_and(|p| p.index == index && worth(p))
+        {
             return s.pending.take();
         }
         None

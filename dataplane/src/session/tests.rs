@@ -80,9 +80,11 @@ fn a_response_is_taken_only_for_the_index_under_way() {
         sent: 0,
         tries: 0,
     });
-    assert!(k.take_pending(8).is_none());
-    assert_eq!(k.take_pending(9).map(|p| p.index), Some(9));
-    assert!(k.take_pending(9).is_none());
+    assert!(k.take_pending(8, |_| true).is_none());
+    // One not worth its cost leaves it waiting.
+    assert!(k.take_pending(9, |_| false).is_none());
+    assert_eq!(k.take_pending(9, |_| true).map(|p| p.index), Some(9));
+    assert!(k.take_pending(9, |_| true).is_none());
 }
 
 #[test]

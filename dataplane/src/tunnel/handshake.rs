@@ -253,10 +253,11 @@ impl Initiator {
         Ok(self.msg.clone())
     }
 
-    /// Reads the response: the session, sending with the split's first key.
-    pub fn finish(mut self, response: &[u8]) -> Result<Session, HandshakeError> {
+    /// Checks what a response can be checked for without the Noise message: length, type,
+    /// that it names this initiation, its mac1 (only who knows this end's public key can
+    /// make it) and a zero mac2. A response that fails here leaves the handshake waiting.
+    pub fn check(&self, response: &[u8]) -> Result<(), HandshakeError> {
         check_frame(response, RESPONSE_LEN, TYPE_RESPONSE)?;
-        let remote_index = read_u32(response, 4)?;
         if read_u32(response, 8)? != self.sender_index {
             return Err(HandshakeError::WrongReceiver);
         }
@@ -268,6 +269,14 @@ impl Initiator {
         {
             return Err(HandshakeError::BadMac);
         }
+        Ok(())
+    }
+
+    /// Reads the response ([`Initiator::check`] first): the session, sending with the
+    /// split's first key.
+    pub fn finish(mut self, response: &[u8]) -> Result<Session, HandshakeError> {
+        self.check(response)?;
+        let remote_index = read_u32(response, 4)?;
         let noise = response
             .get(RESP_NOISE_AT..RESP_NOISE_AT + RESP_NOISE_LEN)
             .ok_or(HandshakeError::BadLength)?;
