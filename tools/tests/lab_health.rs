@@ -10,7 +10,7 @@
 mod common;
 
 use braid_testkit::lab::{can_run, Need};
-use common::{args, bin, exec, text, xfer, Lab, Transfer, INET_HOST};
+use common::{args, bin, exec, text, xfer, Lab, Transfer};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
