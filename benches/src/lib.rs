@@ -248,7 +248,8 @@ mod tests {
 
     #[test]
     fn a_batch_goes_through_the_edge_and_then_the_hub() {
-        let (mut e, mut h) = (edge(), hub());
+        let mut h = hub();
+        let mut e = edge_with(&h);
         let lan: Vec<Vec<u8>> = (0..BATCH as u32).map(|n| lan_frame(64, n)).collect();
         let mut bufs = buffers();
         assert_eq!(run_batch(&mut e, 0, &lan, &mut bufs), BATCH);
