@@ -348,13 +348,16 @@ fn a_wrong_link_id_or_lane_is_refused() {
     forged[MSG + 2] ^= 1;
     refused(&mut hub, &forged, DropReason::BadTag);
     let mut forged = good.clone();
-    forged[MSG + 3] = 200;
+    forged[MSG + 3] = 1;
     refused(&mut hub, &forged, DropReason::BadTag);
-    // Sealed by the session itself on a lane beyond those with a replay window: no
-    // window takes it.
+    // A lane beyond those with a replay window, even sealed by the session itself: refused
+    // from the header, before the AEAD.
+    let mut forged = good.clone();
+    forged[MSG + 3] = 200;
+    refused(&mut hub, &forged, DropReason::BadTunnelHeader);
     let live = e.session();
     let forged = forge(&good, &live.send, &live.send, |h| h.lane = 200);
-    refused(&mut hub, &forged, DropReason::Replayed);
+    refused(&mut hub, &forged, DropReason::BadTunnelHeader);
     accepted(&mut hub, &good);
 }
 
