@@ -91,6 +91,34 @@ pub(super) struct Addrs {
     pub src_port: u16,
 }
 
+/// Link `link` of `peer` and the addresses of this end's own message on it (worker 0's
+/// probes, handshakes and keepalives): from the link's address and the tunnel port to the
+/// peer's endpoint.
+pub(super) fn own_message_to(
+    ctx: &Ctx,
+    peer: PeerIdx,
+    link: usize,
+) -> Result<(&crate::snapshot::Link, Addrs), DropReason> {
+    let l = ctx
+        .snap
+        .peer(peer)
+        .and_then(|p| p.links.get(link))
+        .ok_or(DropReason::NoLink)?;
+    let src = ctx
+        .snap
+        .ports
+        .get(l.port)
+        .map(|p| p.addr)
+        .ok_or(DropReason::NoLink)?;
+    let remote = l.destination().ok_or(DropReason::NoEndpoint)?;
+    let to = Addrs {
+        src,
+        remote,
+        src_port: ctx.snap.tunnel_port,
+    };
+    Ok((l, to))
+}
+
 /// Writes outer IPv4, UDP and braid headers in front of the payload behind the frame's
 /// Ethernet header, and seals the message with `key`; false when the buffer has no room.
 #[inline]

@@ -7,7 +7,7 @@
 //! cookie and sends the initiation again at once, with mac2.
 //! Messages and timers: docs/PROTOCOL.md.
 
-use super::encap::{udp_headers, wrap, Addrs};
+use super::encap::{own_message_to, udp_headers, wrap, Addrs};
 use super::meta::Meta;
 use super::{Ctx, Next};
 use crate::frame::{Frame, Verdict};
@@ -182,22 +182,12 @@ fn initiation_link(peer: &Peer, tries: u32) -> Option<usize> {
 /// Writes the message `due` into `frame` (a buffer of at least [`DUE_FRAME`] bytes)
 /// from the link's own address to the peer's endpoint.
 pub(super) fn emit(ctx: &Ctx, lane: Lane, frame: &mut Frame<'_>, due: &Due) -> Next {
+    let (l, to) = match own_message_to(ctx, due.peer, due.link) {
+        Ok(found) => found,
+        Err(why) => return Next::Drop(why),
+    };
     let Some(peer) = ctx.snap.peer(due.peer) else {
         return Next::Drop(DropReason::NoRoute);
-    };
-    let Some(l) = peer.links.get(due.link) else {
-        return Next::Drop(DropReason::NoLink);
-    };
-    let Some(src) = ctx.snap.ports.get(l.port).map(|p| p.addr) else {
-        return Next::Drop(DropReason::NoLink);
-    };
-    let Some(remote) = l.destination() else {
-        return Next::Drop(DropReason::NoEndpoint);
-    };
-    let to = Addrs {
-        src,
-        remote,
-        src_port: ctx.snap.tunnel_port,
     };
     let sent = match &due.initiation {
         Some(msg) => place(frame, msg) && udp_headers(frame, &to),
@@ -209,7 +199,7 @@ pub(super) fn emit(ctx: &Ctx, lane: Lane, frame: &mut Frame<'_>, due: &Due) -> N
     if !sent {
         return Next::Drop(DropReason::TooBig);
     }
-    Next::Deliver(l.port, l.gateway.unwrap_or(*remote.ip()))
+    Next::Deliver(l.port, l.gateway.unwrap_or(*to.remote.ip()))
 }
 
 /// Bytes of the largest message [`emit`] writes.

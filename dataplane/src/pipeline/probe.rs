@@ -3,7 +3,7 @@
 //! records the answers to ours (`Heard`). What they measure and the link states
 //! live in `crate::health`; the messages are in docs/PROTOCOL.md.
 
-use super::encap::{wrap, Addrs, OUTER_LEN};
+use super::encap::{own_message_to, wrap, Addrs, OUTER_LEN};
 use super::keys::Keys;
 use super::meta::Meta;
 use super::{Ctx, Next};
@@ -99,20 +99,15 @@ impl Prober {
 /// Seals the probe `due` into `frame` (a buffer of [`PROBE_FRAME`] bytes or more),
 /// from the link's own address to the peer's tunnel endpoint.
 pub(super) fn emit(ctx: &Ctx, keys: &Keys, frame: &mut Frame<'_>, due: &Due) -> Next {
-    let Some(l) = ctx.snap.peer(due.peer).and_then(|p| p.links.get(due.link)) else {
-        return Next::Drop(DropReason::NoLink);
-    };
-    let Some(src) = ctx.snap.ports.get(l.port).map(|p| p.addr) else {
-        return Next::Drop(DropReason::NoLink);
-    };
-    let Some(remote) = l.destination() else {
-        return Next::Drop(DropReason::NoEndpoint);
+    let (l, addrs) = match own_message_to(ctx, due.peer, due.link) {
+        Ok(found) => found,
+        Err(why) => return Next::Drop(why),
     };
     let to = Reply {
         msg_type: MsgType::Probe,
         link: l.id,
-        src,
-        remote,
+        src: addrs.src,
+        remote: addrs.remote,
     };
     seal(ctx, keys, frame, due.peer, &to, &due.probe)
 }

@@ -23,27 +23,32 @@ fn pair(now: u64, index: u32) -> (Live, Live) {
     (Live::new(s, now, true), Live::new(r, now, false))
 }
 
+/// A handshake under way with `index`, its initiation sent at `sent`.
+fn pending(index: u32, sent: u64) -> Pending {
+    let (initiator, _) = Initiator::start(
+        &keys(1),
+        &keys(2).public(),
+        &[0; 32],
+        CipherSet::local(),
+        index,
+        0,
+    )
+    .unwrap();
+    Pending {
+        initiator,
+        index,
+        sent,
+        tries: 0,
+    }
+}
+
 #[test]
 fn an_initiator_without_a_session_initiates_at_once_then_backs_off() {
     let board = Sessions::new(7);
     let k = PeerKeys::default();
     let t = k.tick(&board, 5, true, SILENCE);
     assert_eq!(t.initiate, Some(0));
-    let (i, _) = Initiator::start(
-        &keys(1),
-        &keys(2).public(),
-        &[0; 32],
-        CipherSet::local(),
-        9,
-        0,
-    )
-    .unwrap();
-    k.start(Pending {
-        initiator: i,
-        index: 9,
-        sent: 5,
-        tries: 0,
-    });
+    k.start(pending(9, 5));
     let t = k.tick(&board, 5 + S / 2, true, SILENCE);
     assert_eq!(
         t,
@@ -65,21 +70,7 @@ fn an_initiator_without_a_session_initiates_at_once_then_backs_off() {
 #[test]
 fn a_response_is_taken_only_for_the_index_under_way() {
     let k = PeerKeys::default();
-    let (i, _) = Initiator::start(
-        &keys(1),
-        &keys(2).public(),
-        &[0; 32],
-        CipherSet::local(),
-        9,
-        0,
-    )
-    .unwrap();
-    k.start(Pending {
-        initiator: i,
-        index: 9,
-        sent: 0,
-        tries: 0,
-    });
+    k.start(pending(9, 0));
     assert!(k.take_pending(8, |_| true).is_none());
     // One not worth its cost leaves it waiting.
     assert!(k.take_pending(9, |_| false).is_none());
