@@ -6,7 +6,7 @@ use crate::tunnel::handshake::Session;
 use crate::tunnel::{ReplayWindow, SessionKey};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// Heard times are written at most this often (a shared line is not written per packet).
 const HEARD_GRAIN_NS: u64 = 1 << 26;
@@ -15,6 +15,10 @@ const HEARD_GRAIN_NS: u64 = 1 << 26;
 #[derive(Debug, Default)]
 #[repr(align(64))]
 struct LaneCounter(AtomicU64);
+
+/// A window of one sender lane, made when its first message arrives: a peer uses as many
+/// lanes as it has workers, so a session holds a 1 KiB window per lane the peer uses, not 64.
+type LaneWindow = OnceLock<Box<Mutex<ReplayWindow>>>;
 
 /// A session both ends agreed on: its keys, both indices, a send counter and a replay
 /// window per lane, and when it was made and last heard from.
@@ -30,7 +34,7 @@ pub struct Live {
     /// When the handshake finished (monotonic ns).
     pub born: u64,
     counters: Box<[LaneCounter]>,
-    replay: Box<[Mutex<ReplayWindow>]>,
+    replay: Box<[LaneWindow]>,
     heard: AtomicU64,
     confirmed: AtomicBool,
     rekey: AtomicBool,
@@ -59,9 +63,7 @@ impl Live {
             recv: s.recv,
             born: now,
             counters: (0..MAX_LANES).map(|_| LaneCounter::default()).collect(),
-            replay: (0..MAX_LANES)
-                .map(|_| Mutex::new(ReplayWindow::new()))
-                .collect(),
+            replay: (0..MAX_LANES).map(|_| LaneWindow::new()).collect(),
             heard: AtomicU64::new(now),
             confirmed: AtomicBool::new(confirmed),
             rekey: AtomicBool::new(false),
@@ -88,9 +90,11 @@ impl Live {
     /// authenticated): false for a replay or a message too old.
     #[inline]
     pub fn accept(&self, lane: u8, counter: u64) -> bool {
-        self.replay
-            .get(usize::from(lane))
-            .is_some_and(|w| w.lock().is_ok_and(|mut w| w.update(counter)))
+        self.replay.get(usize::from(lane)).is_some_and(|w| {
+            w.get_or_init(|| Box::new(Mutex::new(ReplayWindow::new())))
+                .lock()
+                .is_ok_and(|mut w| w.update(counter))
+        })
     }
 
     /// Records that an authenticated message arrived at `now`.
