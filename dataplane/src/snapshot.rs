@@ -123,9 +123,19 @@ impl Link {
     /// The weight the scheduler uses: the configured one while the link is up both
     /// administratively and by its health, else 0.
     pub fn effective_weight(&self) -> u32 {
+        if self.health.is_up() {
+            self.admin_weight()
+        } else {
+            0
+        }
+    }
+
+    /// The configured weight while the link is administratively up, else 0: what the
+    /// schedulers are laid out by.
+    pub fn admin_weight(&self) -> u32 {
         match self.state {
-            LinkState::Up if self.health.is_up() => self.weight,
-            LinkState::Up | LinkState::Down => 0,
+            LinkState::Up => self.weight,
+            LinkState::Down => 0,
         }
     }
 
@@ -171,13 +181,17 @@ impl Peer {
         &self.psk
     }
 
-    /// A new scheduler over this peer's link weights.
+    /// A new scheduler over this peer's links: laid out by the administrative weights,
+    /// without the links whose health took them down (in flow mode only their flows move).
     pub fn scheduler(&self, mode: BondMode, balance: Balance) -> Scheduler {
-        let w: Vec<u32> = self.links.iter().map(Link::effective_weight).collect();
-        if self.scheduler.made_from(&w, mode, balance) {
-            return self.scheduler.clone();
-        }
-        Scheduler::new(&w, mode, balance)
+        let w: Vec<u32> = self.links.iter().map(Link::admin_weight).collect();
+        let down: Vec<bool> = self.links.iter().map(|l| !l.health.is_up()).collect();
+        let base = if self.scheduler.made_from(&w, mode, balance) {
+            self.scheduler.clone()
+        } else {
+            Scheduler::new(&w, mode, balance)
+        };
+        base.without(&down)
     }
 }
 
@@ -530,7 +544,7 @@ fn build_peers(
             .map(|p| usize::from(p.mtu).saturating_sub(TUNNEL_IP_OVERHEAD))
             .min()
             .unwrap_or(0) as u16;
-        let weights: Vec<u32> = links.iter().map(Link::effective_weight).collect();
+        let weights: Vec<u32> = links.iter().map(Link::admin_weight).collect();
         let scheduler = Scheduler::new(&weights, cfg.bond.mode, cfg.bond.balance);
         peers.push(Peer {
             name: pc.name.clone(),

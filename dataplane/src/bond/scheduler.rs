@@ -113,6 +113,43 @@ impl Scheduler {
         self.mode
     }
 
+    /// This scheduler without the links marked in `down` (index = link index), which
+    /// carry nothing. In flow mode only the flows of those links move: their slots go to
+    /// the other links in proportion to their weights, every other slot stays, so a link
+    /// that fails disturbs no flow but its own (and when it is back, [`Scheduler::new`]'s
+    /// table gives every flow its place again).
+    pub fn without(mut self, down: &[bool]) -> Scheduler {
+        let is_down = |i: usize| down.get(i).copied().unwrap_or(false);
+        if !self
+            .weights
+            .iter()
+            .enumerate()
+            .any(|(i, &w)| w > 0 && is_down(i))
+        {
+            return self;
+        }
+        for (i, w) in self.weights.iter_mut().enumerate() {
+            if is_down(i) {
+                *w = 0;
+            }
+        }
+        self.total = self.weights.iter().map(|&w| i128::from(w)).sum();
+        self.current.iter_mut().for_each(|c| *c = 0);
+        if self.mode == BondMode::Flow {
+            if self.total == 0 {
+                self.table.clear();
+            } else {
+                let mut credit = vec![0; self.weights.len()];
+                for slot in self.table.iter_mut() {
+                    if is_down(*slot as usize) {
+                        *slot = swrr_step(&self.weights, &mut credit, self.total, 1) as u32;
+                    }
+                }
+            }
+        }
+        self
+    }
+
     /// True when this scheduler was made by [`Scheduler::new`] from these arguments
     /// (a scheduler that has picked since is not as new, but still says so).
     pub fn made_from(&self, weights: &[u32], mode: BondMode, balance: Balance) -> bool {
@@ -205,6 +242,50 @@ mod tests {
         assert_eq!(ones, 256);
         // The table wraps: the slot is the hash's low 10 bits.
         assert_eq!(s.pick(5, 0), s.pick(5 + 1024 * 77, 0));
+    }
+
+    #[test]
+    fn a_link_down_in_flow_mode_moves_its_flows_only_and_they_come_back() {
+        for weights in [vec![1, 1, 1], vec![1, 2], vec![3, 1, 2, 0]] {
+            let full = Scheduler::new(&weights, BondMode::Flow, Balance::Packets);
+            let mut down = vec![false; weights.len()];
+            down[0] = true;
+            let without = full.clone().without(&down);
+            let mut moved = vec![0usize; weights.len()];
+            for slot in 0..FLOW_SLOTS {
+                let (before, after) = (full.table[slot], without.table[slot]);
+                if before == 0 {
+                    assert_ne!(after, 0, "{weights:?}: a flow left on the dead link");
+                    moved[after as usize] += 1;
+                } else {
+                    assert_eq!(before, after, "{weights:?}: a flow of a live link moved");
+                }
+            }
+            // The dead link's flows are spread by the others' weights.
+            let rest: u32 = weights[1..].iter().sum();
+            let total: usize = moved.iter().sum();
+            for (i, &w) in weights.iter().enumerate().skip(1) {
+                let share = moved[i] as f64 / total as f64;
+                let want = f64::from(w) / f64::from(rest);
+                assert!(
+                    (share - want).abs() < 0.01,
+                    "{weights:?}: link {i} {share} vs {want}"
+                );
+            }
+            // Nothing down: the same table.
+            assert_eq!(
+                full.clone().without(&vec![false; weights.len()]).table,
+                full.table
+            );
+        }
+        // Every link down: nothing is picked.
+        let mut none =
+            Scheduler::new(&[1, 1], BondMode::Flow, Balance::Packets).without(&[true, true]);
+        assert_eq!(none.pick(7, 64), None);
+        // Packet mode: the link's share goes to the others.
+        let mut p =
+            Scheduler::new(&[1, 2], BondMode::Packet, Balance::Packets).without(&[false, true]);
+        assert!((0..30).all(|n| p.pick(n, 64) == Some(0)));
     }
 
     #[test]
