@@ -19,7 +19,7 @@
 
 mod monitor;
 
-pub use monitor::{Change, Figures, Monitor, Why};
+pub use monitor::{Change, Figures, Monitor, Why, RX_CHECK_NS};
 
 use braid_control::config::HealthConfig;
 use std::collections::VecDeque;
@@ -72,6 +72,8 @@ pub struct LinkHealth {
     /// Inner bytes of data received on this link over all workers, published by the
     /// daemon; reported to the peer in probes and answers.
     rx_bytes: AtomicU64,
+    /// When the link last received an authentic message (within about a millisecond).
+    last_rx: AtomicU64,
 }
 
 impl LinkHealth {
@@ -99,6 +101,20 @@ impl LinkHealth {
     /// The data bytes received on this link, as last published.
     pub fn rx_bytes(&self) -> u64 {
         self.rx_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Records that an authentic message arrived on the link at `now`. Written about
+    /// once a millisecond at most, so busy workers do not bounce the line.
+    #[inline]
+    pub fn heard_at(&self, now: u64) {
+        if now.saturating_sub(self.last_rx.load(Ordering::Relaxed)) >= 1 << 20 {
+            self.last_rx.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// When the link last received an authentic message.
+    pub fn last_rx(&self) -> u64 {
+        self.last_rx.load(Ordering::Relaxed)
     }
 
     /// Makes a change the monitor reported visible to the data path.

@@ -27,6 +27,8 @@ pub enum Why {
     Answered,
     /// Probing is off and the carrier came back.
     CarrierBack,
+    /// The link carried traffic, then fell silent while the peer's other links went on.
+    SilentUnderLoad,
 }
 
 impl Why {
@@ -38,6 +40,7 @@ impl Why {
             Why::Carrier => "carrier lost",
             Why::Answered => "answered",
             Why::CarrierBack => "carrier back",
+            Why::SilentUnderLoad => "silent under load",
         }
     }
 }
@@ -135,7 +138,20 @@ pub struct Monitor {
     resolved: u32,
     last_rtt_ns: u64,
     rate: RateMeter,
+    /// Looks at what the link received, newest in bit 0 (1: something arrived since the
+    /// look before), every [`RX_CHECK_NS`].
+    rx_checks: u32,
+    /// The link's last receive time at the last look.
+    rx_seen_ns: u64,
 }
+
+/// How often the links' traffic is looked at while they carry some.
+pub const RX_CHECK_NS: u64 = 10_000_000;
+/// Looks in a row with traffic that make a link busy.
+const BUSY_CHECKS: u32 = 5;
+/// Looks in a row without traffic that take a busy link down, when the peer's other
+/// links received at each of them.
+const QUIET_CHECKS: u32 = 3;
 
 impl Default for Monitor {
     fn default() -> Self {
@@ -162,6 +178,8 @@ impl Monitor {
             outcomes: 0,
             resolved: 0,
             last_rtt_ns: 0,
+            rx_checks: 0,
+            rx_seen_ns: 0,
             rate: RateMeter::default(),
         }
     }
@@ -300,6 +318,42 @@ impl Monitor {
         }
         // With probing on, the link comes back after `up_after` answers.
         self.last_heard_ns = now;
+        None
+    }
+
+    /// Records a look at the link's traffic: `last_rx_ns` is when it last received
+    /// anything authentic. True when it received since the look before.
+    pub fn look_at_rx(&mut self, last_rx_ns: u64) -> bool {
+        let heard = last_rx_ns != self.rx_seen_ns;
+        self.rx_seen_ns = last_rx_ns;
+        self.rx_checks = self.rx_checks << 1 | u32::from(heard);
+        heard
+    }
+
+    /// True when the link received at each of the last [`QUIET_CHECKS`] looks.
+    pub fn receiving(&self) -> bool {
+        let quiet = (1 << QUIET_CHECKS) - 1;
+        self.rx_checks & quiet == quiet
+    }
+
+    /// Takes the link down when it received at every look for a while and then at none
+    /// for [`QUIET_CHECKS`] looks (20 to 30 ms) while another link of the peer received at
+    /// each of them (`others_receiving`): in packet mode the peer spreads its traffic over
+    /// all its links, so one that alone falls silent has died. Probes bring it back.
+    pub fn check_silence(
+        &mut self,
+        now: u64,
+        others_receiving: bool,
+        t: &Timing,
+    ) -> Option<Change> {
+        if !t.enabled || !self.figures.up || !others_receiving {
+            return None;
+        }
+        let quiet = (1 << QUIET_CHECKS) - 1;
+        let busy = (1 << BUSY_CHECKS) - 1;
+        if self.rx_checks & quiet == 0 && (self.rx_checks >> QUIET_CHECKS) & busy == busy {
+            return self.set(false, Why::SilentUnderLoad, now);
+        }
         None
     }
 

@@ -345,3 +345,59 @@ fn extreme_peer_timestamps_change_figures_but_never_overflow() {
     m.on_reply(2_000_000_100, seq, tx, 0, &t);
     let _ = m.figures();
 }
+
+#[test]
+fn a_busy_link_that_alone_falls_silent_goes_down_within_three_looks() {
+    let t = Timing::default();
+    let looks = |m: &mut Monitor, pattern: &[bool], others: bool, start: u64| {
+        let mut rx = start;
+        let mut changes = Vec::new();
+        for (i, &heard) in pattern.iter().enumerate() {
+            if heard {
+                rx += 1;
+            }
+            m.look_at_rx(rx);
+            if let Some(c) = m.check_silence(i as u64, others, &t) {
+                changes.push((i, c));
+            }
+        }
+        changes
+    };
+    // Busy for 6 looks, then silent while the others receive: down at the third silent look.
+    let mut m = Monitor::default();
+    let pattern = [
+        true, true, true, true, true, true, false, false, false, false,
+    ];
+    let changes = looks(&mut m, &pattern, true, 0);
+    assert_eq!(
+        changes,
+        [(
+            8,
+            Change {
+                up: false,
+                why: Why::SilentUnderLoad
+            }
+        )]
+    );
+    assert!(!m.figures().up);
+    // Everything silent at once (the peer stopped sending): nothing.
+    let mut m = Monitor::default();
+    assert!(looks(&mut m, &pattern, false, 0).is_empty());
+    // Traffic that was not steady (a gap among the busy looks): nothing.
+    let mut m = Monitor::default();
+    let patchy = [true, true, false, true, true, true, false, false, false];
+    assert!(looks(&mut m, &patchy, true, 0).is_empty());
+    // A link that always received is receiving; probes off: never down this way.
+    let mut m = Monitor::default();
+    looks(&mut m, &[true; 4], true, 0);
+    assert!(m.receiving());
+    let off = Timing {
+        enabled: false,
+        ..Timing::default()
+    };
+    let mut m = Monitor::default();
+    for (i, heard) in pattern.iter().enumerate() {
+        m.look_at_rx(u64::from(*heard) * i as u64 + 1);
+        assert_eq!(m.check_silence(i as u64, true, &off), None);
+    }
+}

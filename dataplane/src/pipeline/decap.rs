@@ -39,6 +39,7 @@ pub(super) fn open(
         Ok(found) => found,
         Err(why) => return Next::Drop(why),
     };
+    link.health.heard_at(ctx.now);
     if ctx.snap.role == Role::Hub {
         // Behind NAT, or on a new address: the edge is where its last message came from.
         let port = meta.ip.l4.src_port().unwrap_or(ctx.snap.tunnel_port);

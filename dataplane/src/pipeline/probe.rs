@@ -8,11 +8,12 @@ use super::keys::Keys;
 use super::meta::Meta;
 use super::{Ctx, Next};
 use crate::frame::{Frame, Verdict};
-use crate::health::Board;
+use crate::health::{Board, RX_CHECK_NS};
 use crate::ids::{Lane, PeerIdx};
 use crate::stats::{DropReason, WorkerStats};
 use crate::tunnel::{Header, MsgType, Probe, TAG_LEN};
 use crate::wire::ethernet;
+use braid_control::config::BondMode;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Bytes of a probe or answer on the wire.
@@ -31,6 +32,8 @@ pub(super) struct Due {
 pub struct Prober {
     on: bool,
     due: u64,
+    /// When the links' traffic is next looked at (packet mode).
+    rx_due: u64,
 }
 
 impl Prober {
@@ -39,17 +42,20 @@ impl Prober {
         Prober {
             on: lane.0 == 0,
             due: 0,
+            rx_due: 0,
         }
     }
 
     /// Looks at every link at the next batch (after a snapshot change).
     pub fn reset(&mut self) {
         self.due = 0;
+        self.rx_due = 0;
     }
 
     /// When [`Prober::on_timeout`] next has something to do.
     pub fn next_deadline(&self) -> Option<u64> {
-        (self.on && self.due != u64::MAX).then_some(self.due)
+        let next = self.due.min(self.rx_due);
+        (self.on && next != u64::MAX).then_some(next)
     }
 
     /// Runs every link's timers (a silent or lossy link goes down here, recorded on
@@ -57,7 +63,13 @@ impl Prober {
     /// is not probed (its links have nothing to carry yet, and stay as they were).
     pub(super) fn on_timeout(&mut self, ctx: &Ctx, keys: &Keys, board: &Board) -> Vec<Due> {
         let mut due = Vec::new();
-        if !self.on || ctx.now < self.due {
+        if !self.on {
+            return due;
+        }
+        if ctx.now >= self.rx_due {
+            self.rx_due = look_at_traffic(ctx, board).unwrap_or(self.due);
+        }
+        if ctx.now < self.due {
             return due;
         }
         let t = &ctx.snap.health;
@@ -92,8 +104,43 @@ impl Prober {
             }
         }
         self.due = next;
+        self.rx_due = self.rx_due.min(next);
         due
     }
+}
+
+/// Looks at what each link received since the last look, and takes down a link that fell
+/// silent under load while the peer's other links received (packet mode only: in flow mode
+/// a link goes quiet whenever its flows end). When the next look is due: in
+/// [`RX_CHECK_NS`] while traffic flows, else None (at the next probe).
+fn look_at_traffic(ctx: &Ctx, board: &Board) -> Option<u64> {
+    let t = &ctx.snap.health;
+    if !t.enabled || ctx.snap.mode != BondMode::Packet {
+        return None;
+    }
+    let mut flowing = false;
+    for peer in &ctx.snap.peers {
+        let receiving: Vec<bool> = peer
+            .links
+            .iter()
+            .map(|l| {
+                let mut m = l.health.lock();
+                flowing |= m.look_at_rx(l.health.last_rx());
+                m.receiving()
+            })
+            .collect();
+        for (i, l) in peer.links.iter().enumerate() {
+            let others = receiving.iter().enumerate().any(|(j, &r)| j != i && r);
+            let mut m = l.health.lock();
+            let change = m.check_silence(ctx.now, others, t);
+            let figures = m.figures();
+            drop(m);
+            if let Some(c) = change {
+                board.record(&l.health, (&peer.name, &l.name), c, figures);
+            }
+        }
+    }
+    flowing.then(|| ctx.now.saturating_add(RX_CHECK_NS))
 }
 
 /// Seals the probe `due` into `frame` (a buffer of [`PROBE_FRAME`] bytes or more),

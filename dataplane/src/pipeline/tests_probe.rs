@@ -6,7 +6,7 @@ use super::tests::{addr, run, udp_frame, EDGE, EDGE_LAN_MAC, EDGE_WAN1_MAC, EDGE
 use super::tests::{GW1_MAC, GW2_MAC, HOST_MAC, HUB, HUB_GW_MAC, HUB_MAC, S};
 use super::{Pipeline, Shared};
 use crate::frame::Verdict;
-use crate::health::Figures;
+use crate::health::{Figures, Why};
 use crate::ids::Lane;
 use crate::snapshot::{Secrets, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
@@ -107,13 +107,17 @@ impl Lab {
     fn deliver(&mut self, to_hub: bool, port: usize, mut f: Vec<u8>) {
         if to_hub {
             f[..6].copy_from_slice(&HUB_MAC);
+            // Answers go back to the edge; data out of the tunnel leaves for the internet.
             if let (Verdict::Tx(0), answer) = run(&mut self.hub, 0, &f) {
-                let link = Lab::link_of_hub_frame(&answer);
-                self.send(false, link, answer);
+                if answer[30..32] == [198, 18] {
+                    let link = Lab::link_of_hub_frame(&answer);
+                    self.send(false, link, answer);
+                }
             }
         } else {
             f[..6].copy_from_slice(&[EDGE_WAN1_MAC, EDGE_WAN2_MAC][port - 1]);
-            if let (Verdict::Tx(p), answer) = run(&mut self.edge, port, &f) {
+            // Answers go back to the hub; data out of the tunnel leaves for the LAN.
+            if let (Verdict::Tx(p @ 1..=2), answer) = run(&mut self.edge, port, &f) {
                 self.send(true, p, answer);
             }
         }
@@ -264,4 +268,44 @@ fn forged_replayed_and_stray_probes_change_nothing() {
     assert_eq!(run(&mut lab.edge, 1, &answer).0, Verdict::Drop);
     assert_eq!(lab.edge.stats().drops_of(DropReason::Replayed), 1);
     assert_eq!(Lab::figures(&lab.edge, 0), after);
+}
+
+#[test]
+fn under_load_a_dead_link_goes_down_in_tens_of_milliseconds_at_both_ends() {
+    let mut lab = Lab::new();
+    lab.step(300);
+    // Traffic both ways, a datagram each way every millisecond, over both links.
+    let traffic = |lab: &mut Lab, ms: u64| {
+        for n in 0..ms {
+            let f = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.130", 64, &[n as u8]);
+            if let (Verdict::Tx(p), wire) = run(&mut lab.edge, 0, &f) {
+                lab.send(true, p, wire);
+            }
+            let f = udp_frame(HUB_MAC, "203.0.113.130", "198.18.1.2", 64, &[n as u8]);
+            if let (Verdict::Tx(0), wire) = run(&mut lab.hub, 0, &f) {
+                let link = Lab::link_of_hub_frame(&wire);
+                lab.send(false, link, wire);
+            }
+            lab.step(1);
+        }
+    };
+    traffic(&mut lab, 200);
+    for p in [&lab.edge, &lab.hub] {
+        assert!(Lab::figures(p, 0).up && Lab::figures(p, 1).up);
+    }
+    let cut = lab.now;
+    lab.cut[0] = true;
+    traffic(&mut lab, 60);
+    for p in [&lab.edge, &lab.hub] {
+        let f = Lab::figures(p, 0);
+        assert!(!f.up, "isp1 still up 60 ms after the cut under load: {f:?}");
+        assert_eq!(f.why, Some(Why::SilentUnderLoad));
+        let after = f.since_ns - cut;
+        assert!(after <= 45 * MS, "down {} ms after the cut", after / MS);
+        assert!(Lab::figures(p, 1).up, "isp2 stays up");
+    }
+    // Probes bring it back once the cut ends.
+    lab.cut[0] = false;
+    lab.step(600);
+    assert!(Lab::figures(&lab.edge, 0).up && Lab::figures(&lab.hub, 0).up);
 }
