@@ -132,6 +132,13 @@ fn broadcasts_multicast_and_martians_from_the_lan_never_reach_an_uplink() {
         after.2["drops"]
     );
     assert!(counted("martian_source") >= COUNT, "{}", after.2["drops"]);
+    eprintln!(
+        "the edge refused: broadcast {}, multicast {}, not_for_us {}, martian_source {}",
+        counted("broadcast"),
+        counted("multicast"),
+        counted("not_for_us"),
+        counted("martian_source")
+    );
     // No ICMP error about any of them.
     assert_eq!(icmp_errors(&after.2), icmp_errors(&before.2), "{}", after.2);
     // The path still works.
