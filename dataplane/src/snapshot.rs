@@ -294,6 +294,8 @@ struct Index {
     /// By public key.
     peer_keys: Vec<([u8; KEY_LEN], PeerIdx)>,
     masq_on: Vec<Option<MasqIdx>>,
+    /// The directed broadcast of each connected prefix shorter than /31, as numbers.
+    broadcasts: Vec<u32>,
 }
 
 /// The use of `ip` in `addrs`, added (unused) if new.
@@ -334,10 +336,18 @@ impl Index {
         let masq_on = (0..ports.len())
             .map(|port| masquerades.iter().position(|m| m.port == port).map(MasqIdx))
             .collect();
+        let mut broadcasts: Vec<u32> = ports
+            .iter()
+            .filter(|p| p.net.prefix_len() < 31)
+            .map(|p| u32::from(p.net.broadcast()))
+            .collect();
+        broadcasts.sort_unstable();
+        broadcasts.dedup();
         Index {
             addrs,
             peer_keys,
             masq_on,
+            broadcasts,
         }
     }
 
@@ -440,6 +450,14 @@ impl Snapshot {
     #[inline]
     pub fn addr_use(&self, ip: Ipv4Addr) -> AddrUse {
         self.index.addr(ip)
+    }
+
+    /// True when `ip` is the directed broadcast of one of the connected prefixes (those
+    /// shorter than /31 have one).
+    #[inline]
+    pub fn is_directed_broadcast(&self, ip: Ipv4Addr) -> bool {
+        let ip = u32::from(ip);
+        self.index.broadcasts.contains(&ip)
     }
 
     /// The port whose own address is `ip`.

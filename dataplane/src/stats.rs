@@ -82,6 +82,12 @@ drop_reasons! {
     NatHairpin => "nat_hairpin",
     HandoffFull => "handoff_full",
     Loop => "loop",
+    // Never forwarded (RFC 1812 §5.3.7, §4.2.2.11): see pipeline/hygiene.rs.
+    MartianSource => "martian_source",
+    MartianDestination => "martian_destination",
+    Broadcast => "broadcast",
+    Multicast => "multicast",
+    BondLoop => "bond_loop",
 }
 
 /// Traffic of one link as seen by one worker.

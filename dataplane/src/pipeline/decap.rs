@@ -85,6 +85,7 @@ pub(super) fn open(
         return Next::Drop(DropReason::Truncated);
     }
     meta.ip = inner;
+    meta.from_peer = Some(idx);
     Next::Route
 }
 

@@ -1,6 +1,8 @@
-//! Routing a checked IPv4 packet: TTL, policy routing, the next hop's MTU, and the
-//! choice between the bond, a masquerading port and a plain port.
+//! Routing a checked IPv4 packet: what is never forwarded, TTL, policy routing, the
+//! next hop's MTU, and the choice between the bond, a masquerading port and a plain
+//! port.
 
+use super::hygiene;
 use super::icmp_error::IcmpError;
 use super::masq::MasqOut;
 use super::meta::Meta;
@@ -11,14 +13,26 @@ use crate::stats::DropReason;
 use crate::wire::{ethernet, icmp, ipv4};
 
 /// Routes the packet in `frame` (Ethernet header in front, frame trimmed to the
-/// packet, `meta.ip` its facts).
+/// packet, `meta.ip` its facts). Broadcasts, multicast and martians are dropped first,
+/// without an ICMP error (see [`hygiene`]); a packet out of a peer's tunnel never goes
+/// back into that peer's bond, whatever the routes say.
 #[inline]
 pub(super) fn route(ctx: &Ctx, meta: &mut Meta, frame: &mut Frame<'_>) -> Next {
     let ip = meta.ip;
+    if let Some(why) = hygiene::refusal(&ctx.snap, ip.src, ip.dst) {
+        return Next::Drop(why);
+    }
+    let hop = ctx.snap.routes.lookup(ip.src, ip.dst);
+    if let (Some(NextHop::Bond(peer)), Some(from)) = (hop, meta.from_peer) {
+        if peer == from {
+            // Checked before the TTL: a loop is refused, never answered.
+            return Next::Drop(DropReason::BondLoop);
+        }
+    }
     if ip.ttl <= 1 {
         return Next::IcmpError(IcmpError::TIME_EXCEEDED);
     }
-    let Some(hop) = ctx.snap.routes.lookup(ip.src, ip.dst) else {
+    let Some(hop) = hop else {
         return Next::IcmpError(IcmpError::NO_ROUTE);
     };
     let (port, gateway) = match hop {

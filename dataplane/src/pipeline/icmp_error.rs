@@ -1,6 +1,7 @@
 //! ICMP errors about dropped packets, rate limited, and routed as an unbound
 //! local socket's traffic would be.
 
+use super::hygiene;
 use super::meta::{IpFacts, Meta};
 use super::{Ctx, Next};
 use crate::frame::{Frame, Verdict};
@@ -74,7 +75,9 @@ impl IcmpLimiter {
 
 /// Counts the drop of the packet in `frame` and turns it into an ICMP error about
 /// it, from the port it came in on. Never sent about ICMP errors, non-first
-/// fragments or non-unicast sources; rate limited. The error is routed like
+/// fragments, packets from a martian source or to a broadcast, multicast or martian
+/// destination (RFC 1812 §4.3.2.7; routing drops those before, this is the last
+/// guard); rate limited. The error is routed like
 /// traffic of an unbound local socket (source 0.0.0.0 for the rules, as Linux
 /// does): one about a packet out of the tunnel goes back into it; without a route
 /// it returns to the neighbour the packet came from.
@@ -98,9 +101,7 @@ pub(super) fn answer(
     let src = ip.src;
     if about_icmp_error
         || ip.later_fragment
-        || src.is_broadcast()
-        || src.is_multicast()
-        || src.is_unspecified()
+        || hygiene::refusal(&ctx.snap, src, ip.dst).is_some()
         || !limiter.take(ctx.now)
     {
         return Next::Drop(err.why);

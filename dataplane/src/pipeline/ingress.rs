@@ -1,6 +1,7 @@
 //! The first stages of every frame: the Ethernet header, then the IPv4 checks
 //! and the choice between braid itself, a masquerade's outside address and routing.
 
+use super::hygiene;
 use super::meta::{IpFacts, Meta};
 use super::{Ctx, Next};
 use crate::frame::Frame;
@@ -28,7 +29,9 @@ pub(super) fn ethernet(ctx: &Ctx, meta: &mut Meta, frame: &Frame<'_>) -> Next {
 }
 
 /// Validates the IPv4 header, trims link padding and records the packet's facts;
-/// then: a masquerade's outside address, one of braid's own, or routing.
+/// then: a masquerade's outside address, one of braid's own (not from a martian
+/// source: nothing is answered to one), or routing (which refuses the rest of what is
+/// never forwarded).
 #[inline]
 pub(super) fn ipv4(ctx: &Ctx, meta: &mut Meta, frame: &mut Frame<'_>) -> Next {
     let packet = frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]);
@@ -49,6 +52,9 @@ pub(super) fn ipv4(ctx: &Ctx, meta: &mut Meta, frame: &mut Frame<'_>) -> Next {
         }
     }
     if owner.port.is_some() {
+        if hygiene::martian_source(&ctx.snap, meta.ip.src) {
+            return Next::Drop(DropReason::MartianSource);
+        }
         return Next::Local;
     }
     Next::Route

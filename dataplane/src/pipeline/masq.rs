@@ -224,6 +224,9 @@ pub(super) fn translate_in(
     match table.translate_in(packet, ctx.now) {
         Ok(t) => {
             meta.ip.dst = t.inside.addr;
+            // A hairpin's packet, translated both ways, is the NAT's own and goes to an inside
+            // endpoint: it may go back into the bond it came out of (not a loop).
+            meta.from_peer = None;
             Next::Route
         }
         Err(e) => not_translated_in(ctx, meta, e),

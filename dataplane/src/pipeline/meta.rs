@@ -3,6 +3,7 @@
 //! rewrite the packet, and read by the others instead of parsing again.
 
 use crate::frame::PortId;
+use crate::ids::PeerIdx;
 use crate::wire::{ipv4::Ipv4, l4, Mac};
 use std::net::Ipv4Addr;
 
@@ -15,6 +16,9 @@ pub struct Meta {
     pub from_mac: Mac,
     /// The IPv4 packet after the Ethernet header (set by the `Ipv4` stage).
     pub ip: IpFacts,
+    /// The peer whose tunnel the packet came out of (set by `Open`): it never goes
+    /// back into that peer's bond.
+    pub from_peer: Option<PeerIdx>,
 }
 
 /// The IPv4 and transport facts the stages route and classify by.
@@ -81,6 +85,7 @@ impl Meta {
             in_port,
             from_mac: [0; 6],
             ip: IpFacts::default(),
+            from_peer: None,
         }
     }
 }

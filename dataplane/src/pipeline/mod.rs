@@ -46,6 +46,7 @@ mod decap;
 mod encap;
 mod forward;
 mod handshake;
+mod hygiene;
 mod icmp_error;
 mod ingress;
 mod keys;
@@ -128,7 +129,8 @@ enum Next {
     Heard(PeerIdx, u8),
     /// A handshake message: answer an initiation, or make the session of a response.
     Handshake,
-    /// TTL and policy routing.
+    /// Hygiene (never forwarded: broadcast, multicast, martians, back into the
+    /// bond it came from), TTL and policy routing.
     Route,
     /// Into the bond of this peer.
     Seal(PeerIdx),
@@ -459,6 +461,8 @@ impl Pipeline {
 mod tests;
 #[cfg(test)]
 mod tests_handshake;
+#[cfg(test)]
+mod tests_hygiene;
 #[cfg(test)]
 mod tests_nat;
 #[cfg(test)]

@@ -247,6 +247,41 @@ fn hairpin_is_dropped_by_default() {
     assert_eq!(h.stats().drops_of(DropReason::NatHairpin), 1);
 }
 
+/// Translated hairpin: one LAN host reaches another's mapping through the hub's address; the
+/// packet goes back into the bond it came out of (translated, so not a loop) to the other host.
+#[test]
+fn hairpin_translated_returns_into_the_same_bond() {
+    let mut e = edge_resolved();
+    let mut h = nat_hubs(&mut e, "hairpin = \"translate\"\n", 1).remove(0);
+    e.shared
+        .neighbors
+        .learn(0, addr("198.18.1.3"), [2, 0, 0, 0, 0, 0x13], S);
+    e.begin_batch(S);
+    // 198.18.1.3 opens a mapping to the internet.
+    let f = udp_frame(EDGE_LAN_MAC, "198.18.1.3", "203.0.113.130", 64, b"out");
+    let (v, out) = run(&mut h, 0, &from_edge(&mut e, &f));
+    assert_eq!(v, Verdict::Tx(0));
+    let port = u16::from_be_bytes([out[34], out[35]]);
+    // 198.18.1.2 sends to that mapping.
+    let mut f = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.2", 64, b"hairpin");
+    f[36..38].copy_from_slice(&port.to_be_bytes());
+    f[40..42].copy_from_slice(&[0, 0]); // no UDP checksum
+    let (v, back) = run(&mut h, 0, &from_edge(&mut e, &f));
+    assert_eq!(v, Verdict::Tx(0), "into the bond again");
+    assert_eq!(h.stats().drops_of(DropReason::BondLoop), 0);
+    let port = if back[33] == 11 { 1 } else { 2 };
+    let mut wire = back;
+    wire[..6].copy_from_slice(if port == 1 {
+        &EDGE_WAN1_MAC
+    } else {
+        &EDGE_WAN2_MAC
+    });
+    let (v, lan) = run(&mut e, port, &wire);
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(&lan[30..34], &[198, 18, 1, 3]);
+    assert_eq!(&lan[26..30], &[203, 0, 113, 2], "from the sender's mapping");
+}
+
 #[test]
 fn full_table_refuses_new_sessions_and_keeps_old_ones() {
     let mut e = edge_resolved();
