@@ -72,7 +72,7 @@ pub struct LinkHealth {
     /// Inner bytes of data received on this link over all workers, published by the
     /// daemon; reported to the peer in probes and answers.
     rx_bytes: AtomicU64,
-    /// When the link last received an authentic message (within about a millisecond).
+    /// When the link last received data (within about a millisecond).
     last_rx: AtomicU64,
 }
 
@@ -103,8 +103,8 @@ impl LinkHealth {
         self.rx_bytes.load(Ordering::Relaxed)
     }
 
-    /// Records that an authentic message arrived on the link at `now`. Written about
-    /// once a millisecond at most, so busy workers do not bounce the line.
+    /// Records that authentic data arrived on the link at `now`. Written about once a
+    /// millisecond at most, so busy workers do not bounce the line.
     #[inline]
     pub fn heard_at(&self, now: u64) {
         if now.saturating_sub(self.last_rx.load(Ordering::Relaxed)) >= 1 << 20 {
@@ -112,7 +112,7 @@ impl LinkHealth {
         }
     }
 
-    /// When the link last received an authentic message.
+    /// When the link last received data.
     pub fn last_rx(&self) -> u64 {
         self.last_rx.load(Ordering::Relaxed)
     }

@@ -39,7 +39,6 @@ pub(super) fn open(
         Ok(found) => found,
         Err(why) => return Next::Drop(why),
     };
-    link.health.heard_at(ctx.now);
     if ctx.snap.role == Role::Hub {
         // Behind NAT, or on a new address: the edge is where its last message came from.
         let port = meta.ip.l4.src_port().unwrap_or(ctx.snap.tunnel_port);
@@ -76,6 +75,9 @@ pub(super) fn open(
     if !peer.allowed.iter().any(|n| n.contains(&ip.src())) {
         return Next::Drop(DropReason::Spoofed);
     }
+    // Data on the link, for the looks at silence under load (probes do not count: an idle
+    // bond is not looked at every 10 ms).
+    link.health.heard_at(ctx.now);
     let inner = IpFacts::of(&ip);
     if let Some(c) = stats.link(link.slot) {
         c.rx_packets.add(1);
