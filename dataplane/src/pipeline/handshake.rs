@@ -52,6 +52,8 @@ pub struct Handshaker {
     on: bool,
     due: u64,
     keepalive_due: u64,
+    /// A link changed state: handshakes under way are retried at once.
+    retry: bool,
 }
 
 impl Handshaker {
@@ -61,11 +63,19 @@ impl Handshaker {
             on: lane.0 == 0,
             due: 0,
             keepalive_due: 0,
+            retry: false,
         }
     }
 
     /// Looks at every peer at the next batch (after a snapshot change).
     pub fn reset(&mut self) {
+        self.due = 0;
+    }
+
+    /// A link went down or came back: a handshake under way is sent again at the next
+    /// batch, on a link that is up, instead of waiting up to 16 s for its retry.
+    pub fn links_changed(&mut self) {
+        self.retry = true;
         self.due = 0;
     }
 
@@ -87,11 +97,13 @@ impl Handshaker {
         } else {
             u64::MAX
         };
+        let retry = std::mem::take(&mut self.retry) && initiator;
         let mut due = u64::MAX;
         for (i, peer) in ctx.snap.peers.iter().enumerate() {
             let tick = peer.keys.tick(sessions, ctx.now, initiator, silence);
             due = due.min(tick.due);
-            let Some(tries) = tick.initiate else {
+            let waiting = || retry.then(|| peer.keys.awaiting()).flatten();
+            let Some(tries) = tick.initiate.or_else(waiting) else {
                 continue;
             };
             let Some(link) = initiation_link(peer, tries) else {

@@ -230,6 +230,7 @@ impl Pipeline {
             // A link went down or came back: its weight counts again or not.
             self.link_changes = changes;
             self.scheds.sync(&self.ctx.snap);
+            self.handshaker.links_changed();
         }
         self.send_handshakes();
         // The epoch is read before the sessions: a change made meanwhile moves it again.

@@ -309,3 +309,35 @@ fn under_load_a_dead_link_goes_down_in_tens_of_milliseconds_at_both_ends() {
     lab.step(600);
     assert!(Lab::figures(&lab.edge, 0).up && Lab::figures(&lab.hub, 0).up);
 }
+
+#[test]
+fn after_an_outage_the_handshake_under_way_is_retried_as_soon_as_a_link_is_back() {
+    let mut lab = Lab::new();
+    lab.step(300);
+    let first = lab.edge.snapshot().peers[0].keys.sending().unwrap();
+    // Everything cut for 8 s: the links go down, the edge hears nothing and starts a new
+    // handshake, whose retries back off to 4 s apart.
+    lab.cut = [true, true];
+    lab.step(8000);
+    assert!(!Lab::figures(&lab.edge, 0).up && !Lab::figures(&lab.edge, 1).up);
+    assert!(lab.edge.snapshot().peers[0].keys.awaiting().is_some());
+    // Back: the probes under the old session bring the links up (8 answers), and the
+    // handshake goes out at once then, not at its next retry.
+    lab.cut = [false, false];
+    let restored = lab.now;
+    let mut renewed = None;
+    for _ in 0..1500 {
+        lab.step(1);
+        let now = lab.edge.snapshot().peers[0].keys.sending();
+        if now.is_some_and(|l| !Arc::ptr_eq(&l, &first)) {
+            renewed = Some(lab.now - restored);
+            break;
+        }
+    }
+    let renewed = renewed.expect("a new session within 1.5 s of the restore");
+    assert!(
+        renewed < 600 * MS,
+        "new session {} ms after the restore",
+        renewed / MS
+    );
+}

@@ -191,6 +191,12 @@ impl PeerKeys {
         None
     }
 
+    /// The unanswered initiations before the handshake under way, if one is: a link that
+    /// just came up is worth a retry without waiting for its time.
+    pub fn awaiting(&self) -> Option<u32> {
+        self.lock().pending.as_ref().map(|p| p.tries)
+    }
+
     /// Drops what is too old, and says whether an initiator (`initiator`) has to start a
     /// handshake: no session, one due for rekeying, or nothing heard for `silence` while
     /// the session was at least that old (the peer may have lost it: it restarted).
