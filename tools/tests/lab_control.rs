@@ -49,27 +49,6 @@ impl Lab {
         self.run_dir().join(format!("{role}.sock"))
     }
 
-    /// Packets the edge sent up each uplink, as `net` counts them on e1 (isp1) and e2 (isp2),
-    /// read together by one process so that traffic between the two reads does not skew them.
-    fn upstream_packets(&self) -> (u64, u64) {
-        let out = exec(
-            &self.ns("net"),
-            &[
-                "cat",
-                "/sys/class/net/e1/statistics/rx_packets",
-                "/sys/class/net/e2/statistics/rx_packets",
-            ],
-        );
-        let n: Vec<u64> = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        match n[..] {
-            [e1, e2] => (e1, e2),
-            _ => panic!("uplink counters: {}", text(&out)),
-        }
-    }
-
     /// `braidctl --socket <role's socket> <line>`; panics unless it succeeds; its stdout.
     fn ctl(&self, role: &str, line: &str) -> String {
         let out = braidctl(&self.socket(role), &args(line));

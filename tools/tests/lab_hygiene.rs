@@ -19,24 +19,6 @@ use std::time::Instant;
 /// Datagrams the LAN host sends to each refused class.
 const COUNT: u64 = 100;
 
-/// Packets the edge sent up isp1 and isp2, as P-net counts them on e1 and e2 (one read).
-fn uplink_packets(lab: &Lab) -> Vec<u64> {
-    let out = exec(
-        &lab.ns("net"),
-        &[
-            "cat",
-            "/sys/class/net/e1/statistics/rx_packets",
-            "/sys/class/net/e2/statistics/rx_packets",
-        ],
-    );
-    let n: Vec<u64> = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    assert_eq!(n.len(), 2, "uplink counters: {}", text(&out));
-    n
-}
-
 /// Data packets the edge sealed into its bond, over all its links (braid's link counters: the
 /// probes are not in them).
 fn sealed(lab: &Lab) -> u64 {
@@ -95,7 +77,7 @@ fn broadcasts_multicast_and_martians_from_the_lan_never_reach_an_uplink() {
     // A link-local source on the LAN host, as a host without DHCP lease picks one.
     sh(&lab.ns("lan"), "ip addr add 169.254.7.7/32 dev eth0");
     let before = (
-        uplink_packets(&lab),
+        lab.upstream_packets(),
         sealed(&lab),
         lab.braidctl("edge", "stats"),
     );
@@ -105,12 +87,12 @@ fn broadcasts_multicast_and_martians_from_the_lan_never_reach_an_uplink() {
     pings(&lab, "", "224.0.0.251"); // a multicast group (mDNS)
     pings(&lab, "-I 169.254.7.7", "203.0.113.130"); // a martian source
     let after = (
-        uplink_packets(&lab),
+        lab.upstream_packets(),
         sealed(&lab),
         lab.braidctl("edge", "stats"),
     );
     let idle = idle_link_packets(started.elapsed().as_secs_f64());
-    let up: Vec<u64> = after.0.iter().zip(&before.0).map(|(a, b)| a - b).collect();
+    let up = [after.0 .0 - before.0 .0, after.0 .1 - before.0 .1];
     assert_eq!(
         after.1 - before.1,
         0,

@@ -45,6 +45,27 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Packets the edge sent up each uplink, as `net` counts them on e1 (isp1) and e2 (isp2),
+    /// read together by one process so that traffic between the two reads does not skew them.
+    pub fn upstream_packets(&self) -> (u64, u64) {
+        let out = exec(
+            &self.ns("net"),
+            &[
+                "cat",
+                "/sys/class/net/e1/statistics/rx_packets",
+                "/sys/class/net/e2/statistics/rx_packets",
+            ],
+        );
+        let n: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        match n[..] {
+            [e1, e2] => (e1, e2),
+            _ => panic!("uplink counters: {}", text(&out)),
+        }
+    }
+
     /// `braidctl <what> --json` of `role` (edge or hub).
     pub fn braidctl(&self, role: &str, what: &str) -> Value {
         let socket = self.run_dir().join(format!("{role}.sock"));
