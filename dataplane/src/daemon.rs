@@ -344,7 +344,12 @@ fn supervise(common: &Common, workers: &Workers, control: &Control) -> Option<St
             drops(DropReason::OldVersion),
             drops(DropReason::BadHandshake),
         );
-        for line in sessions.lines(&common.shared.snapshot.load(), refused, now) {
+        let snap = common.shared.snapshot.load();
+        let peers = snap
+            .peers
+            .iter()
+            .map(|p| (p.name.as_str(), p.keys.sending()));
+        for line in sessions.lines(peers, refused, now) {
             eprintln!("braidd: {line}");
         }
         if workers.threads.iter().any(|w| w.is_finished()) {

@@ -27,9 +27,7 @@ use std::time::Duration;
 /// Bytes the tunnel adds in front of and behind the inner IPv4 packet inside the
 /// outer IPv4 packet: outer IPv4 and UDP headers, braid header, tag.
 pub const TUNNEL_IP_OVERHEAD: usize = 20 + 8 + HEADER_LEN + TAG_LEN;
-/// Most sender lanes (workers) a peer may use; each has its own counter and replay
-/// window per session.
-pub const MAX_LANES: usize = 64;
+pub use crate::session::MAX_LANES;
 
 /// The secrets a snapshot is built with, read from the files the config names.
 #[derive(Clone)]

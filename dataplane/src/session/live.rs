@@ -1,7 +1,7 @@
 //! One established session as the workers use it.
 
+use super::MAX_LANES;
 use crate::ids::Lane;
-use crate::snapshot::MAX_LANES;
 use crate::tunnel::handshake::Session;
 use crate::tunnel::{ReplayWindow, SessionKey};
 use std::fmt;

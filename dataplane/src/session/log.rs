@@ -1,8 +1,9 @@
 //! What the daemon tells its log about sessions: a peer's session made or lost, and, at
 //! most once a minute each, messages of the old protocol and refused handshakes.
 
-use crate::snapshot::Snapshot;
+use super::Live;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Refusals of one kind are told at most this often.
 const QUIET_NS: u64 = 60_000_000_000;
@@ -37,31 +38,33 @@ impl Refusals {
 }
 
 impl SessionLog {
-    /// The lines to log at `now`, given the workers' `old_version` and `bad_handshake`
-    /// drops so far.
-    pub fn lines(&mut self, snap: &Snapshot, (old, bad): (u64, u64), now: u64) -> Vec<String> {
+    /// The lines to log at `now`, given each peer's name and the session it is sent with,
+    /// and the workers' `old_version` and `bad_handshake` drops so far.
+    pub fn lines<'p>(
+        &mut self,
+        peers: impl IntoIterator<Item = (&'p str, Option<Arc<Live>>)>,
+        (old, bad): (u64, u64),
+        now: u64,
+    ) -> Vec<String> {
         let mut out = Vec::new();
-        for p in &snap.peers {
-            let current = p.keys.sending();
-            let before = self.seen.get(&p.name).copied();
+        for (name, current) in peers {
+            let before = self.seen.get(name).copied();
             match (&current, before) {
                 (Some(l), None) => {
                     out.push(format!(
-                        "session with {} made ({})",
-                        p.name,
+                        "session with {name} made ({})",
                         l.send.cipher().name()
                     ));
-                    self.seen.insert(p.name.clone(), l.local_index);
+                    self.seen.insert(name.to_string(), l.local_index);
                 }
                 (Some(l), Some(_)) => {
-                    self.seen.insert(p.name.clone(), l.local_index);
+                    self.seen.insert(name.to_string(), l.local_index);
                 }
                 (None, Some(_)) => {
                     out.push(format!(
-                        "session with {} lost: no handshake for three minutes",
-                        p.name
+                        "session with {name} lost: no handshake for three minutes"
                     ));
-                    self.seen.remove(&p.name);
+                    self.seen.remove(name);
                 }
                 (None, None) => {}
             }
@@ -86,8 +89,16 @@ impl SessionLog {
 mod tests {
     use super::*;
     use crate::pipeline::Shared;
-    use crate::snapshot::Secrets;
+    use crate::snapshot::{Secrets, Snapshot};
     use braid_control::config::Config;
+
+    /// The peers of `snap` as the daemon hands them to the log.
+    fn peers(snap: &Snapshot) -> Vec<(&str, Option<Arc<Live>>)> {
+        snap.peers
+            .iter()
+            .map(|p| (p.name.as_str(), p.keys.sending()))
+            .collect()
+    }
 
     const S: u64 = 1_000_000_000;
 
@@ -104,12 +115,16 @@ mod tests {
         let edge = shared(braid_testkit::EDGE, &braid_testkit::EDGE_MACS);
         let hub = shared(braid_testkit::HUB, &[braid_testkit::HUB_MAC]);
         let mut log = SessionLog::default();
-        assert!(log.lines(&edge.snapshot.load(), (0, 0), S).is_empty());
+        assert!(log
+            .lines(peers(&edge.snapshot.load()), (0, 0), S)
+            .is_empty());
         edge.pair_with(&hub, S).unwrap();
-        let lines = log.lines(&edge.snapshot.load(), (0, 0), 2 * S);
+        let lines = log.lines(peers(&edge.snapshot.load()), (0, 0), 2 * S);
         assert_eq!(lines.len(), 1);
         assert!(lines[0].starts_with("session with hub made ("), "{lines:?}");
-        assert!(log.lines(&edge.snapshot.load(), (0, 0), 3 * S).is_empty());
+        assert!(log
+            .lines(peers(&edge.snapshot.load()), (0, 0), 3 * S)
+            .is_empty());
         // Three minutes without a handshake: the session goes.
         let snap = edge.snapshot.load();
         snap.peers[0].keys.tick(
@@ -118,18 +133,18 @@ mod tests {
             false,
             u64::MAX,
         );
-        let lines = log.lines(&snap, (0, 0), 200 * S);
+        let lines = log.lines(peers(&snap), (0, 0), 200 * S);
         assert_eq!(
             lines,
             ["session with hub lost: no handshake for three minutes"]
         );
         // Refusals: told at once, then at most once a minute, with the count since.
-        let lines = log.lines(&snap, (3, 1), 201 * S);
+        let lines = log.lines(peers(&snap), (3, 1), 201 * S);
         assert_eq!(lines.len(), 2);
         assert!(lines[0].starts_with("3 tunnel message(s) of protocol version 1"));
         assert!(lines[1].starts_with("1 handshake message(s) refused"));
-        assert!(log.lines(&snap, (9, 1), 230 * S).is_empty());
-        let lines = log.lines(&snap, (9, 1), 261 * S);
+        assert!(log.lines(peers(&snap), (9, 1), 230 * S).is_empty());
+        let lines = log.lines(peers(&snap), (9, 1), 261 * S);
         assert_eq!(lines.len(), 1);
         assert!(lines[0].starts_with("6 tunnel message(s)"), "{lines:?}");
     }

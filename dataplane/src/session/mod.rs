@@ -35,6 +35,9 @@ pub use peer::{CookieTaken, PeerKeys, Pending, Tick};
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+/// Most sender lanes (workers) a peer may use; each has its own counter and replay
+/// window per session.
+pub const MAX_LANES: usize = 64;
 /// A session is replaced when it is this old (the initiator starts a new handshake).
 pub const REKEY_AFTER_NS: u64 = 120_000_000_000;
 /// A session is not used for anything once it is this old.

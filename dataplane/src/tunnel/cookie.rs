@@ -21,7 +21,7 @@ use blake2::{Blake2s256, Blake2sMac};
 use chacha20poly1305::aead::AeadInPlace;
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 
-use super::handshake::{HandshakeError, INITIATION_LEN, KEY_LEN, MAC_LEN, VERSION};
+use super::handshake_msg::{HandshakeError, INITIATION_LEN, KEY_LEN, MAC_LEN, VERSION};
 
 /// The cookie reply's message type.
 pub const TYPE_COOKIE: u8 = 7;

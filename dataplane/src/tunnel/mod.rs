@@ -16,6 +16,7 @@
 pub mod cipher;
 pub mod cookie;
 pub mod handshake;
+mod handshake_msg;
 pub mod header;
 pub mod replay;
 
