@@ -567,11 +567,15 @@ fn in_namespace_sender() {
     std::io::stdout().flush().unwrap();
 }
 
+/// The two floods load both cores: one at a time, so that neither starves the other's lab.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn forged_spoofed_and_replayed_tunnel_datagrams_are_dropped_while_tcp_goes_on() {
     if !can_run(Need::Namespaces) {
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::up("tun");
     let before = lab.hub_drops();
     let transfers = Transfers::start(&lab, 20_000_000);
@@ -633,6 +637,7 @@ fn floods_of_forged_datagrams_and_new_flows_leave_memory_bounded() {
     if !can_run(Need::Namespaces) {
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::up("flood");
     let rss0 = (lab.rss_kib("hub"), lab.rss_kib("edge"));
     let before = lab.hub_drops();
@@ -715,7 +720,9 @@ fn floods_of_forged_datagrams_and_new_flows_leave_memory_bounded() {
     );
     // One inside host: its sessions stop at max_per_host (4096), the rest are refused.
     assert!(sessions <= 4096 + 8, "{sessions} sessions");
-    if flows > 5000 {
+    // Once the host holds its maximum, the flows that still came were refused (under load
+    // some of the 20,000 may not reach the hub at all: then there is nothing to refuse).
+    if flows > 5000 && sessions >= 4096 {
         assert!(grew(&before, &after, "nat_host_limit") > 0);
     }
     for (role, base, top) in [("hub", rss0.0, peak.0), ("edge", rss0.1, peak.1)] {
