@@ -326,24 +326,21 @@ fn the_peer_rate_and_reverse_offset_come_from_its_clock() {
     assert_eq!(f.rev_offset_ns, Some(5003 * MS as i64));
 }
 
-#[test]
-fn extreme_peer_timestamps_change_figures_but_never_overflow() {
-    // A peer's timestamps are whatever it sends (it is authenticated, not trusted).
-    let t = Timing::default();
-    let mut m = Monitor::default();
-    for (now, tx, rx) in [
-        (1, 0, 0),
-        (2, u64::MAX, u64::MAX),
-        (3, 0, 1),
-        (4, i64::MAX as u64, 7),
-    ] {
-        m.on_peer_clock(now, tx, rx);
+proptest::proptest! {
+    /// A peer's timestamps are whatever it sends (authenticated, not trusted): the smoothed
+    /// mean stays between the old mean and the sample, never overflowing, whatever they are.
+    #[test]
+    fn smoothing_stays_between_the_mean_and_the_sample(old: i64, sample: i64) {
+        let m = smooth(Some(old), sample);
+        proptest::prop_assert!(old.min(sample) <= m && m <= old.max(sample));
     }
-    let (seq, tx) = m.probe_due(1_000_000_000, &t).unwrap();
-    m.on_reply(1_000_000_100, seq, tx, u64::MAX, &t);
-    let (seq, tx) = m.probe_due(2_000_000_000, &t).unwrap();
-    m.on_reply(2_000_000_100, seq, tx, 0, &t);
-    let _ = m.figures();
+}
+
+#[test]
+fn smoothing_far_apart_values_does_not_overflow() {
+    // The fuzzer's case: a mean near the top and a sample that wraps below it.
+    let m = smooth(Some(i64::MAX - 10), -12);
+    assert!((-12..=i64::MAX - 10).contains(&m));
 }
 
 #[test]

@@ -120,18 +120,16 @@ fn look_at_traffic(ctx: &Ctx, board: &Board) -> Option<u64> {
     }
     let mut flowing = false;
     for peer in &ctx.snap.peers {
-        let receiving: Vec<bool> = peer
-            .links
-            .iter()
-            .map(|l| {
-                let mut m = l.health.lock();
-                flowing |= m.look_at_rx(l.health.last_rx());
-                m.receiving()
-            })
-            .collect();
-        for (i, l) in peer.links.iter().enumerate() {
-            let others = receiving.iter().enumerate().any(|(j, &r)| j != i && r);
+        // First every link's look, then the verdicts, which need the others' looks.
+        let mut receiving = 0;
+        for l in &peer.links {
             let mut m = l.health.lock();
+            flowing |= m.look_at_rx(l.health.last_rx());
+            receiving += usize::from(m.receiving());
+        }
+        for l in &peer.links {
+            let mut m = l.health.lock();
+            let others = receiving > usize::from(m.receiving());
             let change = m.check_silence(ctx.now, others, t);
             let figures = m.figures();
             drop(m);

@@ -98,6 +98,15 @@ fn handshake(e: &mut Pipeline, h: &mut Pipeline, now: u64) -> [Vec<u8>; 3] {
     [init, response, keepalive]
 }
 
+/// Asserts that none of `pipelines` dropped anything for one of `reasons`.
+fn no_drops<'p>(pipelines: impl IntoIterator<Item = &'p Pipeline>, reasons: &[DropReason]) {
+    for p in pipelines {
+        for &why in reasons {
+            assert_eq!(p.stats().drops_of(why), 0, "{why:?}");
+        }
+    }
+}
+
 /// Sends one LAN datagram through edge and hub; true when it reached the internet.
 fn upstream(e: &mut Pipeline, h: &mut Pipeline, n: u8) -> bool {
     let f = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.130", 64, &[n]);
@@ -154,15 +163,14 @@ fn edge_and_hub_make_a_session_in_one_round_trip_and_carry_data_both_ways() {
         assert!(upstream(&mut e, &mut h, n));
         assert!(downstream(&mut e, &mut h, n));
     }
-    for p in [&e, &h] {
-        for why in [
+    no_drops(
+        [&e, &h],
+        &[
             DropReason::BadHandshake,
             DropReason::BadTag,
             DropReason::UnknownSession,
-        ] {
-            assert_eq!(p.stats().drops_of(why), 0, "{why:?}");
-        }
-    }
+        ],
+    );
 }
 
 #[test]
@@ -505,15 +513,14 @@ fn the_edge_gets_through_a_loaded_hub_with_one_cookie_round_trip() {
     h.begin_batch(now);
     assert!(upstream(&mut e, &mut h, 1) && downstream(&mut e, &mut h, 1));
     assert_eq!(h.stats().drops_of(DropReason::CookieReplied), 6);
-    for p in [&e, &h] {
-        for why in [
+    no_drops(
+        [&e, &h],
+        &[
             DropReason::BadHandshake,
             DropReason::HandshakeRateLimited,
             DropReason::UnknownSession,
-        ] {
-            assert_eq!(p.stats().drops_of(why), 0, "{why:?}");
-        }
-    }
+        ],
+    );
 }
 
 #[test]
@@ -633,12 +640,21 @@ fn forged_cookie_replies_are_refused_and_change_nothing() {
 
 #[test]
 fn an_edge_sends_keepalives_on_every_link_as_configured_and_the_hub_takes_them() {
-    let keepalives = |e: &mut Pipeline, now: u64| {
+    // The keepalives the edge sends at `now` (their ports), each taken by the hub: opened
+    // under the session, consumed, nothing sent back.
+    let keepalives = |e: &mut Pipeline, h: &mut Pipeline, now: u64| {
         e.begin_batch(now);
-        e.take_out()
+        h.begin_batch(now);
+        let sent: Vec<_> = e
+            .take_out()
             .filter(|(_, f)| f.len() == 42 + HEADER_LEN + TAG_LEN)
+            .collect();
+        sent.into_iter()
             .map(|(port, f)| {
                 assert_eq!(Header::parse(msg(&f)).unwrap().msg_type, MsgType::Keepalive);
+                let local = h.stats().local.get();
+                assert_eq!(run(h, 0, &to_hub(f)).0, Verdict::Drop);
+                assert_eq!(h.stats().local.get(), local + 1, "taken by the hub");
                 port
             })
             .collect::<Vec<_>>()
@@ -646,11 +662,18 @@ fn an_edge_sends_keepalives_on_every_link_as_configured_and_the_hub_takes_them()
     let (mut e, mut h) = (edge_resolved(), hub_resolved());
     handshake(&mut e, &mut h, S);
     // The lab edge has probes off and the default keepalive, 25 s.
-    assert_eq!(keepalives(&mut e, S + 24 * S), Vec::<usize>::new());
-    let sent = keepalives(&mut e, S + 26 * S);
-    assert_eq!(sent, [1, 2]);
-    assert_eq!(keepalives(&mut e, S + 40 * S), Vec::<usize>::new());
-    assert_eq!(keepalives(&mut e, S + 52 * S), [1, 2]);
+    assert_eq!(keepalives(&mut e, &mut h, S + 24 * S), Vec::<usize>::new());
+    assert_eq!(keepalives(&mut e, &mut h, S + 26 * S), [1, 2]);
+    assert_eq!(keepalives(&mut e, &mut h, S + 40 * S), Vec::<usize>::new());
+    assert_eq!(keepalives(&mut e, &mut h, S + 52 * S), [1, 2]);
+    no_drops(
+        [&h],
+        &[
+            DropReason::BadTag,
+            DropReason::UnknownSession,
+            DropReason::Replayed,
+        ],
+    );
     // keepalive = 0: none.
     let mut quiet = edge_resolved();
     super::tests::reload(
@@ -658,6 +681,10 @@ fn an_edge_sends_keepalives_on_every_link_as_configured_and_the_hub_takes_them()
         &format!("keepalive = 0\n{}", super::tests::EDGE),
         S,
     );
-    handshake(&mut quiet, &mut hub_resolved(), S);
-    assert_eq!(keepalives(&mut quiet, S + 100 * S), Vec::<usize>::new());
+    let mut quiet_hub = hub_resolved();
+    handshake(&mut quiet, &mut quiet_hub, S);
+    assert_eq!(
+        keepalives(&mut quiet, &mut quiet_hub, S + 100 * S),
+        Vec::<usize>::new()
+    );
 }
