@@ -73,6 +73,7 @@ pub(super) fn seal(
         lane: keys.lane().0,
         receiver: live.remote_index,
         counter,
+        seq: scheds.next_seq(peer),
     };
     if !wrap(frame, &to, &header, &live.send) {
         return Next::Drop(DropReason::TooBig);

@@ -12,6 +12,7 @@
 //!           └─ Ipv4 ─┬─ MasqIn ─► TranslateIn ─► Route           (or Handoff)
 //!                    ├─ Local ─┬─ echo ─────────────────────► Done
 //!                    │         └─ Open (decap) ─┬─ Route
+//!                    │                          ├─ Order ─► Route (or Handoff, or held)
 //!                    │                          ├─ Answer (a probe) ─► Deliver
 //!                    │                          ├─ Heard (an answer) ─► Done
 //!                    │                          └─ Handshake ─► Deliver (answer)
@@ -29,7 +30,7 @@
 //! worker's view of the sessions) and [`Schedulers`] (the bond), [`Resolve`]
 //! (neighbours), [`IcmpLimiter`],
 //! [`Masq`] (NAT tables), [`Out`] (frames sent by copy, handoffs) and the
-//! worker's counters. Time comes in through [`Pipeline::begin_batch`]; the
+//! worker's counters, and [`Reorder`] (the reorder windows this worker owns). Time comes in through [`Pipeline::begin_batch`]; the
 //! pipeline reports its next deadline through [`Pipeline::next_deadline`].
 
 #![cfg_attr(
@@ -56,11 +57,12 @@ mod meta;
 mod out;
 mod pairing;
 mod probe;
+mod reorder;
 mod resolve;
 mod schedulers;
 
-pub use masq::{Handoff, HANDOFF_QUEUE};
-pub use out::Out;
+pub use out::{Handoff, Out, HANDOFF_QUEUE};
+pub use reorder::{PEER_BYTES, PEER_PACKETS};
 
 use crate::bond::Scheduler;
 use crate::frame::{Frame, PortId, Verdict};
@@ -76,9 +78,11 @@ use arc_swap::ArcSwap;
 use handshake::{Handshaker, DUE_FRAME};
 use icmp_error::{IcmpError, IcmpLimiter};
 use keys::Keys;
-use masq::{Masq, MasqOut, Resume};
+use masq::{Masq, MasqOut};
 use meta::Meta;
+use out::Resume;
 use probe::{Prober, PROBE_FRAME};
+use reorder::{Reorder, Sequenced};
 use resolve::Resolve;
 use schedulers::Schedulers;
 use std::net::Ipv4Addr;
@@ -129,6 +133,8 @@ enum Next {
     Heard(PeerIdx, u8),
     /// A handshake message: answer an initiation, or make the session of a response.
     Handshake,
+    /// A packet out of the tunnel, in its sender's order: to its reorder window.
+    Order(Sequenced),
     /// Hygiene (never forwarded: broadcast, multicast, martians, back into the
     /// bond it came from), TTL and policy routing.
     Route,
@@ -181,6 +187,7 @@ pub struct Pipeline {
     masq: Masq,
     prober: Prober,
     handshaker: Handshaker,
+    reorder: Reorder,
     out: Out,
     stats: Arc<WorkerStats>,
 }
@@ -207,6 +214,7 @@ impl Pipeline {
             masq: Masq::new(lane, seed),
             prober: Prober::new(lane),
             handshaker: Handshaker::new(lane),
+            reorder: Reorder::new(lane),
             out: Out::default(),
             stats,
         };
@@ -220,6 +228,7 @@ impl Pipeline {
     /// it again at the same time does nothing more.
     pub fn begin_batch(&mut self, now: u64) {
         self.ctx.now = now;
+        self.reorder.begin_round();
         self.ctx.snap = self.shared.snapshot.load_full();
         self.ctx.neigh = self.shared.neighbors.load();
         if self.ctx.snap.generation != self.generation {
@@ -231,6 +240,7 @@ impl Pipeline {
             self.link_changes = changes;
             self.scheds.sync(&self.ctx.snap);
             self.handshaker.links_changed();
+            self.reorder.flush(&self.stats);
         }
         self.send_handshakes();
         // The epoch is read before the sessions: a change made meanwhile moves it again.
@@ -244,6 +254,8 @@ impl Pipeline {
         self.resolve
             .on_timeout(&self.ctx, &mut self.out, &self.stats);
         self.masq.on_timeout(now, &self.stats);
+        self.reorder.on_timeout(&self.ctx, &self.stats);
+        self.send_released();
     }
 
     /// The earliest time (monotonic ns) at which [`Pipeline::begin_batch`] has
@@ -254,6 +266,7 @@ impl Pipeline {
             self.prober.next_deadline(),
             self.resolve.next_deadline(),
             self.masq.next_deadline(),
+            self.reorder.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -266,6 +279,7 @@ impl Pipeline {
     fn sync_snapshot(&mut self) {
         let snap = &self.ctx.snap;
         self.masq.sync(snap);
+        self.reorder.clear(&self.stats);
         self.link_changes = self.shared.board.changes();
         self.scheds.sync(snap);
         self.prober.reset();
@@ -313,7 +327,30 @@ impl Pipeline {
     pub fn process(&mut self, port: PortId, frame: &mut Frame<'_>) -> Verdict {
         let mut meta = Meta::new(port);
         let next = ingress::ethernet(&self.ctx, &mut meta, frame);
-        self.run(next, &mut meta, frame)
+        let verdict = self.run(next, &mut meta, frame);
+        if self.reorder.has_released() {
+            self.send_released();
+        }
+        verdict
+    }
+
+    /// Routes and sends by copy the packets the reorder windows released, in order.
+    fn send_released(&mut self) {
+        let mut released = self.reorder.take_released();
+        for p in released.drain(..) {
+            self.run_copy(Next::Route, p.meta, p.buf, p.len);
+        }
+        self.reorder.give_back(released);
+    }
+
+    /// Runs a packet held in `buf` (`len` bytes) from `next`; what it sends goes by copy.
+    fn run_copy(&mut self, next: Next, mut meta: Meta, mut buf: Vec<u8>, len: usize) {
+        let mut frame = Frame::new(&mut buf, len);
+        if let Verdict::Tx(port) = self.run(next, &mut meta, &mut frame) {
+            let len = frame.len();
+            buf.truncate(len);
+            self.out.send_copy(port, buf);
+        }
     }
 
     /// Continues a packet another worker handed over (see [`Out::take_handoffs`]);
@@ -321,19 +358,18 @@ impl Pipeline {
     pub fn resume(&mut self, h: Handoff) {
         let Handoff {
             resume,
-            mut meta,
-            mut buf,
+            meta,
+            buf,
             len,
         } = h;
-        let mut frame = Frame::new(&mut buf, len);
         let next = match resume {
             Resume::Out(o) => Next::TranslateOut(o),
             Resume::In(m) => Next::TranslateIn(m),
+            Resume::Order(s) => Next::Order(s),
         };
-        if let Verdict::Tx(port) = self.run(next, &mut meta, &mut frame) {
-            let len = frame.len();
-            buf.truncate(len);
-            self.out.send_copy(port, buf);
+        self.run_copy(next, meta, buf, len);
+        if self.reorder.has_released() {
+            self.send_released();
         }
     }
 
@@ -362,6 +398,7 @@ impl Pipeline {
                 Next::Heard(peer, link) => {
                     probe::heard(ctx, &self.shared.board, stats, frame, (peer, link))
                 }
+                Next::Order(s) => reorder::order(ctx, &mut self.reorder, stats, meta, frame, s),
                 Next::Route => forward::route(ctx, meta, frame),
                 Next::Seal(peer) => {
                     encap::seal(ctx, &self.keys, &mut self.scheds, stats, meta, frame, peer)
@@ -468,5 +505,7 @@ mod tests_hygiene;
 mod tests_nat;
 #[cfg(test)]
 mod tests_probe;
+#[cfg(test)]
+mod tests_reorder;
 #[cfg(test)]
 mod tests_timers;

@@ -2,12 +2,37 @@
 //! released and resumed packets) and packets for other workers. The pipeline only
 //! fills these; the worker moves them to ports and queues.
 
-use super::masq::{Handoff, Resume, HANDOFF_QUEUE};
+use super::masq::MasqOut;
 use super::meta::Meta;
+use super::reorder::Sequenced;
 use super::Next;
 use crate::frame::{Frame, PortId, Verdict};
-use crate::ids::Lane;
+use crate::ids::{Lane, MasqIdx};
 use crate::stats::{DropReason, WorkerStats};
+
+/// Frames a worker's handoff queue holds.
+pub const HANDOFF_QUEUE: usize = 4096;
+
+/// Where a handed-off packet resumes on its owner.
+#[derive(Debug, Clone, Copy)]
+pub enum Resume {
+    /// Translate outbound, then leave as [`MasqOut`] says.
+    Out(MasqOut),
+    /// Translate inbound, then route.
+    In(MasqIdx),
+    /// Into the reorder window of its (peer, sender lane), then route.
+    Order(Sequenced),
+}
+
+/// A packet travelling to the worker that owns its NAT session or its reorder window.
+#[derive(Debug)]
+pub struct Handoff {
+    pub(super) resume: Resume,
+    pub(super) meta: Meta,
+    /// The frame in a buffer as large as the one it came in.
+    pub(super) buf: Vec<u8>,
+    pub(super) len: usize,
+}
 
 /// Frames and handoffs waiting for the worker.
 #[derive(Debug, Default)]
