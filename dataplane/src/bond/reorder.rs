@@ -69,6 +69,10 @@ pub struct Window<T> {
     delivered: Vec<u64>,
     /// Packets released by the last call, in order, for the caller to send.
     ready: VecDeque<T>,
+    /// The last packet admitted was in its turn: the run it unblocks is a gap filled.
+    filling: bool,
+    /// When the longest-held packet of the last filled gap arrived.
+    filled_since: Option<u64>,
     tally: Tally,
 }
 
@@ -82,6 +86,8 @@ impl<T> Default for Window<T> {
             held_bytes: 0,
             delivered: vec![0; CAPACITY / 64],
             ready: VecDeque::new(),
+            filling: false,
+            filled_since: None,
             tally: Tally::default(),
         }
     }
@@ -101,6 +107,7 @@ impl<T> Window<T> {
         if ahead == 0 {
             self.advance(true);
             self.tally.in_order += 1;
+            self.filling = true;
             return Admit::InOrder;
         }
         if ahead < CAPACITY as u32 {
@@ -208,8 +215,17 @@ impl<T> Window<T> {
     /// The packets released, in order, since the last call, with those the last
     /// admitted packet unblocked.
     pub fn release(&mut self) -> std::collections::vec_deque::Drain<'_, T> {
+        if std::mem::take(&mut self.filling) {
+            self.filled_since = self.run_since().or(self.filled_since);
+        }
         self.release_run();
         self.ready.drain(..)
+    }
+
+    /// When the packet that waited longest for the last gap filled by a late packet
+    /// arrived: how long the window had to wait, which the caller learns from.
+    pub fn take_filled_since(&mut self) -> Option<u64> {
+        self.filled_since.take()
     }
 
     /// The packets that leave before the one just admitted (gaps given up to make
@@ -232,6 +248,17 @@ impl<T> Window<T> {
     /// What was counted so far.
     pub fn tally(&self) -> Tally {
         self.tally
+    }
+
+    /// The earliest arrival among the held packets that are now in turn.
+    fn run_since(&self) -> Option<u64> {
+        let mut seq = self.next;
+        let mut since: Option<u64> = None;
+        while let Some(Some(h)) = self.slot(seq) {
+            since = Some(since.map_or(h.since, |s| s.min(h.since)));
+            seq = seq.wrapping_add(1);
+        }
+        since
     }
 
     /// The lowest held sequence and when it arrived.

@@ -199,3 +199,20 @@ proptest! {
         prop_assert_eq!(w.held(), (0, 0));
     }
 }
+
+#[test]
+fn a_filled_gap_tells_how_long_its_packets_waited() {
+    let mut w = Window::default();
+    arrive(&mut w, 1, 0);
+    arrive(&mut w, 3, 2 * MS);
+    arrive(&mut w, 4, 3 * MS);
+    assert_eq!(w.take_filled_since(), None);
+    assert_eq!(arrive(&mut w, 2, 9 * MS), [2, 3, 4]);
+    assert_eq!(w.take_filled_since(), Some(2 * MS));
+    assert_eq!(w.take_filled_since(), None);
+    // A gap given up is not a gap filled.
+    arrive(&mut w, 6, 10 * MS);
+    w.expire(20 * MS, 5 * MS);
+    assert_eq!(w.release().collect::<Vec<_>>(), [6]);
+    assert_eq!(w.take_filled_since(), None);
+}

@@ -15,7 +15,11 @@
 //!
 //! How long a gap may wait: the spread of the links' one-way delays from the peer
 //! (each link's probes measure it up to the clocks' offset, which is the same for every
-//! link, so the spread is exact), plus four times the worst jitter and 2 ms. With one
+//! link, so the spread is exact), plus four times the worst jitter and 2 ms, plus what
+//! late packets taught: each packet that comes after its gap was given up adds 1 ms
+//! (the queues grew faster than the probes, every 50 ms, could see), fading over about a
+//! second; and at least a quarter more than the longest a gap lately made a packet wait
+//! before it was filled (also fading): the delays the data itself shows. With one
 //! link in use there is nothing to wait for; when a link goes down, every window lets
 //! what it holds go at once (what that link carried is not coming).
 
@@ -41,6 +45,11 @@ const DEFAULT_WAIT_NS: u64 = 50_000_000;
 const MAX_WAIT_NS: u64 = 250_000_000;
 /// Added to the spread of the links' delays.
 const MARGIN_NS: u64 = 2_000_000;
+/// Added to a peer's wait for each packet that came after its gap was given up (the
+/// wait was too short: the delays grew faster than the probes saw), up to
+/// [`MAX_EXTRA_NS`]; it fades by 1/64 every [`WAIT_REFRESH_NS`] (halves in about a second).
+const LATE_STEP_NS: u64 = 1_000_000;
+const MAX_EXTRA_NS: u64 = 100_000_000;
 
 /// A packet's place in the order of its sender: the peer, its lane, its bond sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +109,11 @@ struct PeerOrder {
     lanes: Vec<Option<Box<LaneOrder>>>,
     wait_ns: u64,
     wait_at: Option<u64>,
+    /// Learned from late packets, added to the wait the links' figures give.
+    extra_ns: u64,
+    /// The longest a filled gap made a packet wait lately (fading): the wait is at least
+    /// a quarter more.
+    filled_ns: u64,
 }
 
 /// The reorder windows this worker owns, and the packets they released for it to send.
@@ -262,9 +276,37 @@ impl PeerOrder {
         {
             return self.wait_ns;
         }
-        self.wait_ns = ctx.snap.peer(idx).map_or(DEFAULT_WAIT_NS, wait_for);
+        self.extra_ns -= self.extra_ns / 64;
+        self.filled_ns -= self.filled_ns / 64;
+        let base = ctx.snap.peer(idx).map_or(DEFAULT_WAIT_NS, wait_for);
+        let seen = self.filled_ns + self.filled_ns / 4 + MARGIN_NS;
+        self.wait_ns = if base == 0 {
+            0
+        } else {
+            (base.max(seen) + self.extra_ns).min(MAX_WAIT_NS)
+        };
         self.wait_at = Some(ctx.now);
         self.wait_ns
+    }
+
+    /// A gap was filled by a packet that made another wait since `since`.
+    fn filled(&mut self, now: u64, since: u64) {
+        let held = now.saturating_sub(since).min(MAX_WAIT_NS);
+        if held > self.filled_ns {
+            self.filled_ns = held;
+            let seen = held + held / 4 + MARGIN_NS;
+            if self.wait_ns > 0 && seen > self.wait_ns {
+                self.wait_ns = (seen + self.extra_ns).min(MAX_WAIT_NS);
+            }
+        }
+    }
+
+    /// A packet came after its gap was given up: wait longer from now on.
+    fn late_seen(&mut self) {
+        self.extra_ns = (self.extra_ns + LATE_STEP_NS).min(MAX_EXTRA_NS);
+        if self.wait_ns > 0 {
+            self.wait_ns = (self.wait_ns + LATE_STEP_NS).min(MAX_WAIT_NS);
+        }
     }
 }
 
@@ -353,8 +395,18 @@ pub(super) fn order(
     };
     l.release_into(released, round);
     l.count(stats);
-    if admit == Admit::Ahead {
-        reorder.make_room(s.peer, stats);
+    let filled = l.window.take_filled_since();
+    if let (Some(since), Some(p)) = (filled, reorder.peers.get_mut(s.peer.0)) {
+        p.filled(ctx.now, since);
+    }
+    match admit {
+        Admit::Ahead => reorder.make_room(s.peer, stats),
+        Admit::Late => {
+            if let Some(p) = reorder.peers.get_mut(s.peer.0) {
+                p.late_seen();
+            }
+        }
+        _ => {}
     }
     next
 }

@@ -328,3 +328,26 @@ fn what_a_worker_holds_for_a_peer_is_bounded_and_nothing_is_lost_to_the_bound() 
     assert_eq!(got, want, "every packet left once, in order");
     assert_eq!(h.stats().reorder.given_up.get(), 1);
 }
+
+#[test]
+fn the_wait_grows_to_what_filled_gaps_showed() {
+    let (mut e, mut h) = pair();
+    let snap = h.snapshot().clone();
+    for (link, delay) in snap.peers[0].links.iter().zip([5 * MS, 25 * MS]) {
+        let mut m = link.health.lock();
+        for k in 0..40 {
+            m.on_peer_clock(S + k * 50 * MS + delay, k * 50 * MS, 0);
+        }
+    }
+    let sent: Vec<Vec<u8>> = upstream(&mut e, 5).into_iter().map(|(_, f)| f).collect();
+    let t = 2 * S;
+    round(&mut h, t, &sent[..1]);
+    round(&mut h, t + MS, &sent[2..3]);
+    // The links' figures give 22 ms; datagram 2 waits 20 ms for datagram 1.
+    assert_eq!(h.reorder.next_deadline(), Some(t + MS + 22 * MS));
+    assert_eq!(numbers(&round(&mut h, t + 21 * MS, &sent[1..2])), [1, 2]);
+    // Datagram 3 is lost: 4 waits a quarter more than 20 ms and 2 ms (the fade aside).
+    round(&mut h, t + 60 * MS, &sent[4..5]);
+    let wait = h.reorder.next_deadline().unwrap() - (t + 60 * MS);
+    assert!((26 * MS..=27 * MS).contains(&wait), "{wait}");
+}
