@@ -2,10 +2,12 @@
 //! Field-by-field documentation: `docs/CONFIG.md`.
 
 mod error;
+mod redundant;
 mod spans;
 mod validate;
 
 pub use error::{ConfigError, Problem};
+pub use redundant::{Ports, Protocol, RedundantRule};
 
 use crate::key::PublicKey;
 use ipnet::Ipv4Net;
@@ -284,6 +286,9 @@ pub struct BondConfig {
     /// What the weights divide in `packet` mode.
     #[serde(default)]
     pub balance: Balance,
+    /// Packets sent on every link that is up (`[[bond.redundant]]`).
+    #[serde(default)]
+    pub redundant: Vec<RedundantRule>,
 }
 
 /// Link probes and failover: how often every link is probed, and how many missed or

@@ -12,6 +12,7 @@
 )]
 
 pub mod flow;
+pub mod redundant;
 pub mod reorder;
 pub mod scheduler;
 

@@ -255,7 +255,7 @@ impl Pipeline {
             .on_timeout(&self.ctx, &mut self.out, &self.stats);
         self.masq.on_timeout(now, &self.stats);
         self.reorder.on_timeout(&self.ctx, &self.stats);
-        self.send_released();
+        self.send_more();
     }
 
     /// The earliest time (monotonic ns) at which [`Pipeline::begin_batch`] has
@@ -328,19 +328,24 @@ impl Pipeline {
         let mut meta = Meta::new(port);
         let next = ingress::ethernet(&self.ctx, &mut meta, frame);
         let verdict = self.run(next, &mut meta, frame);
-        if self.reorder.has_released() {
-            self.send_released();
-        }
+        self.send_more();
         verdict
     }
 
-    /// Routes and sends by copy the packets the reorder windows released, in order.
-    fn send_released(&mut self) {
-        let mut released = self.reorder.take_released();
-        for p in released.drain(..) {
-            self.run_copy(Next::Route, p.meta, p.buf, p.len);
+    /// Runs the packets a frame's way left to go on by copy: those the reorder windows
+    /// released (routed, in order), and redundant copies (delivered).
+    #[inline]
+    fn send_more(&mut self) {
+        if self.reorder.has_released() {
+            let mut released = self.reorder.take_released();
+            for p in released.drain(..) {
+                self.run_copy(Next::Route, p.meta, p.buf, p.len);
+            }
+            self.reorder.give_back(released);
         }
-        self.reorder.give_back(released);
+        while let Some((next, meta, buf, len)) = self.out.take_again() {
+            self.run_copy(next, meta, buf, len);
+        }
     }
 
     /// Runs a packet held in `buf` (`len` bytes) from `next`; what it sends goes by copy.
@@ -368,9 +373,7 @@ impl Pipeline {
             Resume::Order(s) => Next::Order(s),
         };
         self.run_copy(next, meta, buf, len);
-        if self.reorder.has_released() {
-            self.send_released();
-        }
+        self.send_more();
     }
 
     /// The stage loop: runs stages from `next` until the frame's way ends.
@@ -400,9 +403,15 @@ impl Pipeline {
                 }
                 Next::Order(s) => reorder::order(ctx, &mut self.reorder, stats, meta, frame, s),
                 Next::Route => forward::route(ctx, meta, frame),
-                Next::Seal(peer) => {
-                    encap::seal(ctx, &self.keys, &mut self.scheds, stats, meta, frame, peer)
-                }
+                Next::Seal(peer) => encap::seal(
+                    ctx,
+                    &self.keys,
+                    (&mut self.scheds, &mut self.out),
+                    stats,
+                    meta,
+                    frame,
+                    peer,
+                ),
                 Next::MasqOut(o) => masq::outbound(ctx, &self.masq, meta, frame, o),
                 Next::MasqIn(m) => masq::inbound(ctx, &self.masq, meta, frame, m),
                 Next::TranslateOut(o) => masq::translate_out(ctx, &mut self.masq, meta, frame, o),

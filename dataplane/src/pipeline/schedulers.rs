@@ -55,6 +55,13 @@ impl Schedulers {
         if !self.spreads.get(peer.0).copied().unwrap_or(false) {
             return 0;
         }
+        self.next_seq_always(peer)
+    }
+
+    /// The bond sequence of the next data packet to `peer`, whatever the mode: for a
+    /// packet sent on several links, whose second copies the receiver must recognise.
+    #[inline]
+    pub fn next_seq_always(&mut self, peer: PeerIdx) -> u32 {
         let Some(seq) = self.seqs.get_mut(peer.0) else {
             return 0;
         };

@@ -351,3 +351,44 @@ fn the_wait_grows_to_what_filled_gaps_showed() {
     let wait = h.reorder.next_deadline().unwrap() - (t + 60 * MS);
     assert!((26 * MS..=27 * MS).contains(&wait), "{wait}");
 }
+
+#[test]
+fn a_redundant_packet_goes_on_every_link_and_leaves_the_hub_once() {
+    let rule = "\n[[bond.redundant]]\nprotocol = \"udp\"\nports = \"3478-3481\"\n";
+    for mode in ["packet", "flow"] {
+        let (mut e, mut h) = pair();
+        let text = EDGE.replacen("mode = \"packet\"", &format!("mode = \"{mode}\""), 1) + rule;
+        reload(&mut e, &text, S);
+        let voice = |n: u8| {
+            let mut f = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.130", 64, &[n]);
+            f[36..38].copy_from_slice(&3478u16.to_be_bytes());
+            f
+        };
+        let mut wire = Vec::new();
+        for n in 0..3 {
+            let (v, f) = run(&mut e, 0, &voice(n));
+            wire.push((v, f));
+            wire.extend(e.take_out().map(|(port, f)| (Verdict::Tx(port), f)));
+        }
+        let ports: Vec<_> = wire.iter().map(|(v, _)| *v).collect();
+        assert_eq!(ports.len(), 6, "{mode}: two copies of each");
+        for pair in wire.chunks(2) {
+            let (a, b) = (header(&pair[0].1), header(&pair[1].1));
+            assert_eq!(a.seq, b.seq, "{mode}: one bond sequence");
+            assert_ne!(a.counter, b.counter, "{mode}: each sealed on its own");
+            assert_ne!(pair[0].0, pair[1].0, "{mode}: on two links");
+        }
+        // Other traffic goes on one link.
+        upstream(&mut e, 1);
+        assert_eq!(e.take_out().count(), 0);
+        let frames: Vec<Vec<u8>> = wire
+            .into_iter()
+            .map(|(_, mut f)| {
+                f[..6].copy_from_slice(&HUB_MAC);
+                f
+            })
+            .collect();
+        assert_eq!(numbers(&round(&mut h, S + MS, &frames)), [0, 1, 2], "{mode}");
+        assert_eq!(h.stats().drops_of(DropReason::Duplicate), 3, "{mode}");
+    }
+}
