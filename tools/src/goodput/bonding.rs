@@ -335,7 +335,7 @@ mod tests {
             s.contains(r##"<polyline fill="none" stroke="#d62728" stroke-width="1.6" stroke-dasharray="6 4" points="70.0,358.3 70.0,358.3"><title>kernel, 5 % loss</title>"##),
             "{s}"
         );
-        assert_eq!(s.matches("<circle").count(), 6);
+        assert_eq!(s.matches("<circle").count(), 5);
         assert!(
             s.contains(r##"<circle cx="770.0" cy="389.2" r="3" fill="#1f77b4"/>"##),
             "{s}"
