@@ -34,6 +34,11 @@ readonly LAN_HOST=198.18.1.2
 readonly INET_HOST=203.0.113.130
 readonly UDP_RATE=100mbit
 readonly UDP_SIZE=1024
+# Frames per send of the UDP generator: one, evenly spaced (82 us apart), as an application's
+# stream. In braid-pktgen's default bursts of 64 a millisecond, the burst's share of each link
+# queues behind that link's rate, and the two links, 100 and 200 Mbit/s, drain their shares over
+# different times: the frames reorder on the wire by that alone, whoever splits them.
+readonly UDP_BATCH=1
 
 usage() {
     cat <<'EOF'
@@ -229,7 +234,7 @@ udp_stream() {
     wait_xdp inet eth0
     ip netns exec "$prefix-lan" "$pktgen" run --tx eth0 --sink-control "$sock" \
         --dst-mac "$(mac edge lan0)" --src-ip "$LAN_HOST" --dst-ip "$INET_HOST" --size "$UDP_SIZE" \
-        --rate "$UDP_RATE" --duration "$secs" --json --quiet >"$work/$name.udp.json" 2>"$work/$name.gen.log" ||
+        --rate "$UDP_RATE" --batch "$UDP_BATCH" --duration "$secs" --json --quiet >"$work/$name.udp.json" 2>"$work/$name.gen.log" ||
         die "$name: the generator failed: $(tail -n 3 "$work/$name.gen.log")"
     kill -TERM "$sink"
     wait "$sink" || true
