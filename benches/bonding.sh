@@ -304,7 +304,7 @@ commit=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
     echo "out of order / lost / one-way latency p99 (the links' delay included)"
     echo
     "$goodput" bonding --points "$points" --svg "$work/bonding.svg" \
-        --title "One TCP flow ($cc), isp1 100 Mbit/s + isp2 200 Mbit/s, isp2 delayed by half the difference each way"
+        --title "One TCP flow ($cc): isp1 100 Mbit/s with the loss, isp2 200 Mbit/s with the delay"
 } | tee "$work/table.md"
 if [ "$save" -eq 1 ]; then
     cp "$work/bonding.svg" "$SELF_DIR/bonding.svg"
