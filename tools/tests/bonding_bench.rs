@@ -64,7 +64,11 @@ fn bonding_bench_smoke_mode_measures_both_variants_and_stops_cleanly() {
         };
         for (loss, flows) in [(0.0, 1), (1.0, 1), (0.0, 4)] {
             let tcp = of("tcp", loss, Some(flows));
-            assert_eq!(tcp.len(), 1, "{variant}: {flows} flow(s) at {loss} %: {points:?}");
+            assert_eq!(
+                tcp.len(),
+                1,
+                "{variant}: {flows} flow(s) at {loss} %: {points:?}"
+            );
             let goodput = tcp[0]["goodput_mbps"].as_f64().unwrap_or(0.0);
             assert!(
                 goodput > 1.0 && goodput < 300.0,
@@ -82,7 +86,10 @@ fn bonding_bench_smoke_mode_measures_both_variants_and_stops_cleanly() {
         assert!(lost < 50.0, "{variant}: UDP lost {lost} %");
         // isp2 is 5 ms further each way: a third of the stream takes isp1 and arrives early.
         let p99 = udp[0]["p99_ms"].as_f64().unwrap_or(0.0);
-        assert!(p99 >= 4.5, "{variant}: UDP p99 {p99} ms under isp2's added delay");
+        assert!(
+            p99 >= 4.5,
+            "{variant}: UDP p99 {p99} ms under isp2's added delay"
+        );
         assert!(udp[0]["reordered_pct"].as_f64().is_some(), "{:?}", udp[0]);
         assert_eq!(of("udp", 1.0, None).len(), 0, "UDP only at no loss");
     }
