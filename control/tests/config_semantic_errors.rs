@@ -664,9 +664,17 @@ fn redundancy_rules_are_checked_field_by_field() {
     // The rule goes at the end: an array of tables ends the section it is in.
     let base = EDGE.to_string() + "\n[[bond.redundant]]\n";
     let rule = |body: &str| format!("{base}{body}");
-    let p = only_problem(&refuse(&rule("")), "bond.redundant[0].protocol", "at least one");
+    let p = only_problem(
+        &refuse(&rule("")),
+        "bond.redundant[0].protocol",
+        "at least one",
+    );
     assert!(p.line.is_some());
-    only_problem(&refuse(&rule("dscp = 64\n")), "bond.redundant[0].dscp", "0..=63");
+    only_problem(
+        &refuse(&rule("dscp = 64\n")),
+        "bond.redundant[0].dscp",
+        "0..=63",
+    );
     only_problem(
         &refuse(&rule("ports = \"5000-4000\"\n")),
         "bond.redundant[0].ports",

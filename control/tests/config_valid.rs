@@ -189,7 +189,10 @@ fn redundancy_rules_load() {
     let r = &config.bond.redundant;
     assert_eq!(r.len(), 3);
     assert_eq!(r[0].protocol, Some(Protocol::Udp));
-    assert_eq!(r[0].ports.as_ref().map(Ports::bounds), Some(Ok((3478, 3481))));
+    assert_eq!(
+        r[0].ports.as_ref().map(Ports::bounds),
+        Some(Ok((3478, 3481)))
+    );
     assert_eq!((r[1].protocol, r[1].dscp), (None, Some(46)));
     assert_eq!(r[2].ports.as_ref().map(Ports::bounds), Some(Ok((22, 22))));
     assert!(Scratch::new().load(EDGE).unwrap().bond.redundant.is_empty());

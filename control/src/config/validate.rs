@@ -214,7 +214,10 @@ fn check_redundant(config: &Config, out: &mut Vec<Problem>) {
     if rules.len() > MAX_REDUNDANT_RULES {
         out.push(Problem::at(
             "bond.redundant",
-            format!("at most {MAX_REDUNDANT_RULES} redundancy rules, got {}", rules.len()),
+            format!(
+                "at most {MAX_REDUNDANT_RULES} redundancy rules, got {}",
+                rules.len()
+            ),
         ));
     }
     for (i, r) in rules.iter().enumerate() {

@@ -53,9 +53,16 @@ mod tests {
 
     #[test]
     fn every_field_given_must_match() {
-        let voice = rule(Some(Protocol::Udp), Some(Ports::Range("3478-3481".into())), None);
+        let voice = rule(
+            Some(Protocol::Udp),
+            Some(Ports::Range("3478-3481".into())),
+            None,
+        );
         assert!(voice.matches(17, Some((50000, 3478)), 0));
-        assert!(voice.matches(17, Some((3481, 50000)), 0), "the source port counts too");
+        assert!(
+            voice.matches(17, Some((3481, 50000)), 0),
+            "the source port counts too"
+        );
         assert!(!voice.matches(17, Some((50000, 3482)), 0));
         assert!(!voice.matches(6, Some((50000, 3478)), 0), "not TCP");
         assert!(!voice.matches(17, None, 0), "a later fragment has no ports");

@@ -190,6 +190,21 @@ impl<T> Window<T> {
         }
     }
 
+    /// Gives up every gap in front of `seq`, when `seq` is ahead, and releases what
+    /// follows: every link has delivered something later than those gaps, and a link
+    /// delivers in order, so they are lost.
+    pub fn give_up_before(&mut self, seq: u32) {
+        let ahead = seq.wrapping_sub(self.next);
+        if self.synced && ahead > 0 && ahead < CAPACITY as u32 {
+            self.give_up_to(seq);
+        }
+    }
+
+    /// The next sequence in turn.
+    pub fn next(&self) -> u32 {
+        self.next
+    }
+
     /// Gives up the oldest gap (and releases what follows it): room for another packet.
     pub fn give_up_oldest(&mut self) {
         if let Some((seq, _)) = self.first_held() {

@@ -96,6 +96,7 @@ pub(super) fn open(
             lane: header.lane,
             seq: header.seq,
             session: header.receiver,
+            link: header.link,
         });
     }
     Next::Route

@@ -10,9 +10,9 @@ use super::schedulers::Schedulers;
 use super::{Ctx, Next};
 use crate::bond::flow_hash;
 use crate::bond::redundant::any_matches;
-use crate::session::Live;
 use crate::frame::Frame;
 use crate::ids::PeerIdx;
+use crate::session::Live;
 use crate::stats::{DropReason, WorkerStats};
 use crate::tunnel::{Header, MsgType, SessionKey, HEADER_LEN, TAG_LEN};
 use crate::wire::{ethernet, ipv4, l4, udp};
@@ -66,7 +66,10 @@ pub(super) fn seal(
     if let Some(others) = copies {
         // The same packet on every other link in use, each sealed on its own: the
         // receiver keeps the first to arrive.
-        for l in others.into_iter().filter_map(|i| p.links.get(usize::from(i))) {
+        for l in others
+            .into_iter()
+            .filter_map(|i| p.links.get(usize::from(i)))
+        {
             let mut buf = frame.data().to_vec();
             let len = buf.len();
             buf.resize(frame.capacity(), 0);

@@ -13,6 +13,10 @@
 //! like a second copy but came under another session than the one before it starts
 //! the window over.
 //!
+//! A gap is given up before its wait when every link that delivered lately has delivered
+//! something later: a link keeps its order, so what is missing is lost (a late packet
+//! turns this off for a second: some link reorders).
+//!
 //! How long a gap may wait: the spread of the links' one-way delays from the peer
 //! (each link's probes measure it up to the clocks' offset, which is the same for every
 //! link, so the spread is exact), plus four times the worst jitter and 2 ms, plus what
@@ -26,7 +30,7 @@
 use super::meta::Meta;
 use super::out::Resume;
 use super::{Ctx, Next};
-use crate::bond::reorder::{Admit, Tally, Window};
+use crate::bond::reorder::{Admit, Tally, Window, CAPACITY};
 use crate::frame::{Frame, Verdict};
 use crate::ids::{Lane, PeerIdx};
 use crate::snapshot::{Peer, MAX_LANES};
@@ -37,6 +41,10 @@ use crate::stats::{DropReason, WorkerStats};
 pub const PEER_BYTES: usize = 8 << 20;
 /// Most packets one worker holds for one peer, over all the peer's sender lanes.
 pub const PEER_PACKETS: usize = crate::bond::reorder::CAPACITY;
+/// A link that delivered within this long counts for giving gaps up early.
+const RECENT_NS: u64 = 100_000_000;
+/// After a late packet, gaps are not given up early for this long (a link reordered).
+const FIFO_DOUBT_NS: u64 = 1_000_000_000;
 /// How often a peer's wait is worked out again from its links' figures.
 const WAIT_REFRESH_NS: u64 = 20_000_000;
 /// The wait when the links have measured nothing yet (probes off, or just started).
@@ -59,6 +67,8 @@ pub struct Sequenced {
     pub seq: u32,
     /// The session it came under (this end's index of it).
     pub session: u32,
+    /// The link it came on (the sender's index).
+    pub link: u8,
 }
 
 /// A copy of a packet, held or released: `buf[..len]` is the frame, in a buffer as
@@ -79,6 +89,42 @@ struct LaneOrder {
     counted: Tally,
     /// The session of the last packet admitted.
     session: u32,
+    /// Per link (the sender's index): the highest sequence it delivered, and when.
+    links: Vec<(u32, u64)>,
+}
+
+impl LaneOrder {
+    /// Records that `link` delivered `seq` at `now`, and returns the sequence every link
+    /// that delivered lately has passed (when at least two have): links deliver in order,
+    /// so a gap before it is a loss, not worth waiting for.
+    fn passed(&mut self, link: u8, seq: u32, now: u64) -> Option<u32> {
+        let next = self.window.next();
+        const CAPACITY_U32: u32 = CAPACITY as u32;
+        let i = usize::from(link);
+        if self.links.len() <= i {
+            self.links.resize(i + 1, (0, 0));
+        }
+        if let Some(l) = self.links.get_mut(i) {
+            // Serial order: `seq` is later when less than half the space ahead.
+            if l.1 == 0 || seq.wrapping_sub(l.0).wrapping_sub(1) < u32::MAX / 2 {
+                l.0 = seq;
+            }
+            l.1 = now;
+        }
+        let recent = self
+            .links
+            .iter()
+            .filter(|l| l.1 != 0 && now.saturating_sub(l.1) <= RECENT_NS);
+        let mut count = 0;
+        let mut least = u32::MAX;
+        for l in recent {
+            count += 1;
+            // A link whose latest is behind the window has passed nothing that is missing.
+            let ahead = l.0.wrapping_sub(next);
+            least = least.min(if ahead < CAPACITY_U32 { ahead } else { 0 });
+        }
+        (count >= 2 && least > 0 && least < CAPACITY_U32).then(|| next.wrapping_add(least))
+    }
 }
 
 impl LaneOrder {
@@ -114,6 +160,8 @@ struct PeerOrder {
     /// The longest a filled gap made a packet wait lately (fading): the wait is at least
     /// a quarter more.
     filled_ns: u64,
+    /// Until when gaps are not given up early (a late packet showed a link reordering).
+    doubt_until: u64,
 }
 
 /// The reorder windows this worker owns, and the packets they released for it to send.
@@ -301,8 +349,10 @@ impl PeerOrder {
         }
     }
 
-    /// A packet came after its gap was given up: wait longer from now on.
-    fn late_seen(&mut self) {
+    /// A packet came after its gap was given up: wait longer from now on, and for a
+    /// while give no gap up before its wait ran out.
+    fn late_seen(&mut self, now: u64) {
+        self.doubt_until = now + FIFO_DOUBT_NS;
         self.extra_ns = (self.extra_ns + LATE_STEP_NS).min(MAX_EXTRA_NS);
         if self.wait_ns > 0 {
             self.wait_ns = (self.wait_ns + LATE_STEP_NS).min(MAX_WAIT_NS);
@@ -350,9 +400,9 @@ pub(super) fn order(
         return Next::Handoff(owner, Resume::Order(s));
     }
     let round = reorder.round;
-    let wait = match reorder.peers.get_mut(s.peer.0) {
-        Some(p) => p.wait(ctx, s.peer),
-        None => DEFAULT_WAIT_NS,
+    let (wait, doubt) = match reorder.peers.get_mut(s.peer.0) {
+        Some(p) => (p.wait(ctx, s.peer), ctx.now < p.doubt_until),
+        None => (DEFAULT_WAIT_NS, false),
     };
     let Some((l, released)) = reorder.lane_of(s) else {
         return Next::Route;
@@ -393,6 +443,11 @@ pub(super) fn order(
             Next::Done(Verdict::Drop)
         }
     };
+    if admit != Admit::Duplicate {
+        if let Some(seq) = l.passed(s.link, s.seq, ctx.now).filter(|_| !doubt) {
+            l.window.give_up_before(seq);
+        }
+    }
     l.release_into(released, round);
     l.count(stats);
     let filled = l.window.take_filled_since();
@@ -403,7 +458,7 @@ pub(super) fn order(
         Admit::Ahead => reorder.make_room(s.peer, stats),
         Admit::Late => {
             if let Some(p) = reorder.peers.get_mut(s.peer.0) {
-                p.late_seen();
+                p.late_seen(ctx.now);
             }
         }
         _ => {}

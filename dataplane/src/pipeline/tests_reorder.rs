@@ -123,16 +123,38 @@ fn packets_of_one_round_that_follow_released_copies_do_not_overtake_them() {
 }
 
 #[test]
-fn a_lost_packet_costs_the_wait_and_no_more() {
+fn a_loss_every_link_went_past_is_given_up_at_once() {
     let (mut e, mut h) = pair();
     let sent: Vec<Vec<u8>> = upstream(&mut e, 10).into_iter().map(|(_, f)| f).collect();
-    let t0 = S + MS;
-    // Datagram 3 is lost.
+    // Datagram 3 is lost; both links deliver later ones: a link keeps its order, so 3
+    // is not coming.
     let arrived: Vec<_> = sent
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != 3)
         .map(|(_, f)| f.clone())
+        .collect();
+    assert_eq!(
+        numbers(&round(&mut h, S + MS, &arrived)),
+        [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    );
+    assert_eq!(h.stats().reorder.given_up.get(), 1);
+    assert_eq!(h.reorder.next_deadline(), None);
+}
+
+#[test]
+fn a_lost_packet_costs_the_wait_and_no_more() {
+    let (mut e, mut h) = pair();
+    let sent = upstream(&mut e, 10);
+    let t0 = S + MS;
+    // Datagram 3 (on isp2) is lost, and isp2 falls quiet: only isp1's later ones come,
+    // and isp2 has not shown it is past 3. The gap waits.
+    assert_eq!(sent[3].0, 2);
+    let arrived: Vec<_> = sent
+        .iter()
+        .enumerate()
+        .filter(|&(i, (port, _))| i < 3 || *port == 1)
+        .map(|(_, (_, f))| f.clone())
         .collect();
     assert_eq!(numbers(&round(&mut h, t0, &arrived)), [0, 1, 2]);
     // No delays measured yet: the wait is the default, 50 ms from datagram 4's arrival.
@@ -143,20 +165,16 @@ fn a_lost_packet_costs_the_wait_and_no_more() {
         "the worker wakes for it"
     );
     assert_eq!(numbers(&round(&mut h, t0 + 49 * MS, &[])), Vec::<u8>::new());
-    assert_eq!(
-        numbers(&round(&mut h, t0 + 50 * MS, &[])),
-        [4, 5, 6, 7, 8, 9]
-    );
+    let later: Vec<u8> = (4..10).filter(|&i| sent[usize::from(i)].0 == 1).collect();
+    assert_eq!(numbers(&round(&mut h, t0 + 50 * MS, &[])), later);
     // The lost one shows up after all: late, sent on, counted.
     assert_eq!(
-        numbers(&round(&mut h, t0 + 60 * MS, &[sent[3].clone()])),
+        numbers(&round(&mut h, t0 + 60 * MS, &[sent[3].1.clone()])),
         [3]
     );
     let r = &h.stats().reorder;
-    assert_eq!(
-        (r.given_up.get(), r.late.get(), r.repaired.get()),
-        (1, 1, 6)
-    );
+    assert_eq!(r.late.get(), 1);
+    assert!(r.given_up.get() >= 1);
 }
 
 /// `frame` sent again as redundant traffic sends it: the same bond sequence under
@@ -197,8 +215,9 @@ fn a_link_going_down_lets_what_is_held_go_at_once() {
     let (mut e, mut h) = pair();
     let sent: Vec<Vec<u8>> = upstream(&mut e, 6).into_iter().map(|(_, f)| f).collect();
     assert_eq!(numbers(&round(&mut h, S + MS, &sent[..1])), [0]);
-    // Datagram 1 went on the link that dies.
-    assert!(round(&mut h, S + MS, &sent[2..]).is_empty());
+    // Datagram 1 went on isp1, which dies; isp2 delivers 2, 3 and 5 (4 was isp1's too).
+    let isp2: Vec<_> = [2, 3, 5].map(|i| sent[i].clone()).to_vec();
+    assert!(round(&mut h, S + MS, &isp2).is_empty());
     let snap = h.snapshot().clone();
     let link = &snap.peer(PeerIdx(0)).unwrap().links[0];
     let down = Change {
@@ -208,9 +227,9 @@ fn a_link_going_down_lets_what_is_held_go_at_once() {
     h.shared()
         .board
         .record(&link.health, ("edge1", "isp1"), down, Figures::default());
-    assert_eq!(numbers(&round(&mut h, S + 2 * MS, &[])), [2, 3, 4, 5]);
+    assert_eq!(numbers(&round(&mut h, S + 2 * MS, &[])), [2, 3, 5]);
     let r = &h.stats().reorder;
-    assert_eq!((r.repaired.get(), r.given_up.get()), (4, 1));
+    assert_eq!((r.repaired.get(), r.given_up.get()), (3, 2));
 }
 
 #[test]
@@ -291,8 +310,8 @@ fn the_wait_follows_the_spread_of_the_links_delays() {
 fn what_a_worker_holds_for_a_peer_is_bounded_and_nothing_is_lost_to_the_bound() {
     use super::{PEER_BYTES, PEER_PACKETS};
     let (mut e, mut h) = pair();
-    let n = PEER_PACKETS + 300;
-    let sent: Vec<Vec<u8>> = (0..n)
+    let n = PEER_PACKETS * 3 / 2 + 300;
+    let sent: Vec<(usize, Vec<u8>)> = (0..n)
         .map(|i| {
             let f = udp_frame(
                 EDGE_LAN_MAC,
@@ -301,16 +320,22 @@ fn what_a_worker_holds_for_a_peer_is_bounded_and_nothing_is_lost_to_the_bound() 
                 64,
                 &(i as u32).to_be_bytes(),
             );
-            let (_, mut out) = run(&mut e, 0, &f);
+            let (v, mut out) = run(&mut e, 0, &f);
             out[..6].copy_from_slice(&HUB_MAC);
-            out
+            let Verdict::Tx(port) = v else {
+                panic!("{v:?}")
+            };
+            (port, out)
         })
         .collect();
-    let mut out = round(&mut h, S + MS, &sent[..1]);
-    // Datagram 1 is lost; the rest arrive and wait for it.
+    let mut out = round(&mut h, S + MS, &[sent[0].1.clone()]);
+    // Datagram 1 (isp1) is lost and isp1 stalls; all of isp2's arrive and wait.
+    assert_eq!(sent[1].0, 1);
+    let (isp1, isp2): (Vec<_>, Vec<_>) = sent[2..].iter().cloned().partition(|(p, _)| *p == 1);
     let mut most = (0, 0);
-    for chunk in sent[2..].chunks(64) {
-        out.extend(round(&mut h, S + 2 * MS, chunk));
+    for chunk in isp2.chunks(64) {
+        let frames: Vec<_> = chunk.iter().map(|(_, f)| f.clone()).collect();
+        out.extend(round(&mut h, S + 2 * MS, &frames));
         let held = h.reorder.held(PeerIdx(0));
         most = (most.0.max(held.0), most.1.max(held.1));
     }
@@ -319,14 +344,24 @@ fn what_a_worker_holds_for_a_peer_is_bounded_and_nothing_is_lost_to_the_bound() 
         "held at most {most:?}"
     );
     assert!(most.0 >= PEER_PACKETS / 2, "it did hold: {most:?}");
+    assert!(h.stats().reorder.given_up.get() > 1, "room was made");
+    // isp1 comes back with the rest; then every wait runs out.
+    let frames: Vec<_> = isp1.iter().map(|(_, f)| f.clone()).collect();
+    out.extend(round(&mut h, S + 3 * MS, &frames));
     out.extend(round(&mut h, S + S, &[]));
-    let got: Vec<u32> = out
+    let mut got: Vec<u32> = out
         .iter()
         .map(|f| u32::from_be_bytes(f[42..46].try_into().unwrap()))
         .collect();
+    got.sort_unstable();
     let want: Vec<u32> = (0..n as u32).filter(|&i| i != 1).collect();
-    assert_eq!(got, want, "every packet left once, in order");
-    assert_eq!(h.stats().reorder.given_up.get(), 1);
+    assert!(
+        got == want,
+        "every packet left once ({} of {})",
+        got.len(),
+        want.len()
+    );
+    assert_eq!(h.reorder.held(PeerIdx(0)), (0, 0));
 }
 
 #[test]
@@ -388,7 +423,11 @@ fn a_redundant_packet_goes_on_every_link_and_leaves_the_hub_once() {
                 f
             })
             .collect();
-        assert_eq!(numbers(&round(&mut h, S + MS, &frames)), [0, 1, 2], "{mode}");
+        assert_eq!(
+            numbers(&round(&mut h, S + MS, &frames)),
+            [0, 1, 2],
+            "{mode}"
+        );
         assert_eq!(h.stats().drops_of(DropReason::Duplicate), 3, "{mode}");
     }
 }
