@@ -6,8 +6,7 @@
 
 use super::icmp_error::IcmpError;
 use super::meta::Meta;
-use super::out::Resume;
-use super::{Ctx, Next};
+use super::{Ctx, Next, Resume};
 use crate::frame::{Frame, PortId};
 use crate::ids::{Lane, MasqIdx};
 use crate::nat::{self, NatError, NatTable, PortSlice, Proto, SessionInfo};

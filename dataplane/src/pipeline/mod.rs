@@ -61,7 +61,7 @@ mod reorder;
 mod resolve;
 mod schedulers;
 
-pub use out::{Handoff, Out, HANDOFF_QUEUE};
+pub use out::Out;
 pub use reorder::{PEER_BYTES, PEER_PACKETS};
 
 use crate::bond::Scheduler;
@@ -80,7 +80,6 @@ use icmp_error::{IcmpError, IcmpLimiter};
 use keys::Keys;
 use masq::{Masq, MasqOut};
 use meta::Meta;
-use out::Resume;
 use probe::{Prober, PROBE_FRAME};
 use reorder::{Reorder, Sequenced};
 use resolve::Resolve;
@@ -159,6 +158,30 @@ enum Next {
     /// The frame's way ends: sent on a port, or consumed (answered by copy,
     /// queued, handed off).
     Done(Verdict),
+}
+
+/// Frames a worker's handoff queue holds.
+pub const HANDOFF_QUEUE: usize = 4096;
+
+/// Where a handed-off packet resumes on its owner.
+#[derive(Debug, Clone, Copy)]
+pub enum Resume {
+    /// Translate outbound, then leave as [`MasqOut`] says.
+    Out(MasqOut),
+    /// Translate inbound, then route.
+    In(MasqIdx),
+    /// Into the reorder window of its (peer, sender lane), then route.
+    Order(Sequenced),
+}
+
+/// A packet travelling to the worker that owns its NAT session or its reorder window.
+#[derive(Debug)]
+pub struct Handoff {
+    resume: Resume,
+    meta: Meta,
+    /// The frame in a buffer as large as the one it came in.
+    buf: Vec<u8>,
+    len: usize,
 }
 
 /// Most stages one frame passes. The longest way (a masqueraded packet that

@@ -2,37 +2,11 @@
 //! released and resumed packets) and packets for other workers. The pipeline only
 //! fills these; the worker moves them to ports and queues.
 
-use super::masq::MasqOut;
 use super::meta::Meta;
-use super::reorder::Sequenced;
-use super::Next;
+use super::{Handoff, Next, Resume, HANDOFF_QUEUE};
 use crate::frame::{Frame, PortId, Verdict};
-use crate::ids::{Lane, MasqIdx};
+use crate::ids::Lane;
 use crate::stats::{DropReason, WorkerStats};
-
-/// Frames a worker's handoff queue holds.
-pub const HANDOFF_QUEUE: usize = 4096;
-
-/// Where a handed-off packet resumes on its owner.
-#[derive(Debug, Clone, Copy)]
-pub enum Resume {
-    /// Translate outbound, then leave as [`MasqOut`] says.
-    Out(MasqOut),
-    /// Translate inbound, then route.
-    In(MasqIdx),
-    /// Into the reorder window of its (peer, sender lane), then route.
-    Order(Sequenced),
-}
-
-/// A packet travelling to the worker that owns its NAT session or its reorder window.
-#[derive(Debug)]
-pub struct Handoff {
-    pub(super) resume: Resume,
-    pub(super) meta: Meta,
-    /// The frame in a buffer as large as the one it came in.
-    pub(super) buf: Vec<u8>,
-    pub(super) len: usize,
-}
 
 /// A packet copy that goes on its way from a stage after the frame that made it.
 type Again = (Next, Meta, Vec<u8>, usize);

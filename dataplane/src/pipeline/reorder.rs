@@ -28,8 +28,7 @@
 //! what it holds go at once (what that link carried is not coming).
 
 use super::meta::Meta;
-use super::out::Resume;
-use super::{Ctx, Next};
+use super::{Ctx, Next, Resume};
 use crate::bond::reorder::{Admit, Tally, Window, CAPACITY};
 use crate::frame::{Frame, Verdict};
 use crate::ids::{Lane, PeerIdx};
