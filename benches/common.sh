@@ -109,3 +109,34 @@ kernel_split() {
             -j MARK --set-mark 2
     done
 }
+
+# Dies unless the lab's namespace prefix $prefix is free.
+require_free_prefix() {
+    if ip netns list | awk '{print $1}' | grep -q "^$prefix-"; then
+        die "namespaces $prefix-* exist: another lab runs under this prefix (--prefix, or braid-lab down --prefix $prefix)"
+    fi
+}
+
+# Dies unless congestion control $1 is available.
+require_cc() {
+    grep -qw -- "$1" /proc/sys/net/ipv4/tcp_available_congestion_control ||
+        die "congestion control $1 is not available ($(cat /proc/sys/net/ipv4/tcp_available_congestion_control))"
+}
+
+# The benches' EXIT trap: stops the caller's $helpers, keeps braidd's and the emulator's logs,
+# takes the lab down (unless $lab_up is 0: it was never brought up), copies $work to $out when
+# asked, and removes $work.
+bench_cleanup() {
+    local rc=$?
+    set +e
+    for p in "${helpers[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${helpers[@]}"; do wait "$p" 2>/dev/null; done
+    for role in edge hub linkem; do cp "$run_dir/$role.log" "$work/$role.log" 2>/dev/null; done
+    [ "${lab_up:-1}" -eq 0 ] || "$LAB" down --prefix "$prefix" >/dev/null 2>&1
+    if [ -n "$out" ]; then
+        mkdir -p "$out" && cp -r "$work"/. "$out"/
+        note "results in $out"
+    fi
+    rm -rf "$work"
+    exit "$rc"
+}

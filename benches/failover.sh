@@ -136,33 +136,15 @@ for tool in braidd braidctl braid-goodput braid-linkem; do
     [ -x "$bin/$tool" ] || die "no $tool in $bin (cargo build --release -p braid-dataplane -p braid-control -p braid-tools --bins, or --bin)"
 done
 goodput=$bin/braid-goodput
-grep -qw -- "$cc" /proc/sys/net/ipv4/tcp_available_congestion_control ||
-    die "congestion control $cc is not available ($(cat /proc/sys/net/ipv4/tcp_available_congestion_control))"
-if ip netns list | awk '{print $1}' | grep -q "^$prefix-"; then
-    die "namespaces $prefix-* exist: another lab runs under this prefix (--prefix, or braid-lab down --prefix $prefix)"
-fi
+require_cc "$cc"
+require_free_prefix
 
 run_dir=/tmp/braid-lab/$prefix
 work=$(mktemp -d /tmp/braid-failover.XXXXXX)
 helpers=()
 lab_up=0
 
-cleanup() {
-    local rc=$?
-    set +e
-    for p in "${helpers[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${helpers[@]}"; do wait "$p" 2>/dev/null; done
-    # braidd's logs (link events, counters) go with the lab: keep them.
-    for role in edge hub linkem; do cp "$run_dir/$role.log" "$work/$role.log" 2>/dev/null; done
-    [ "$lab_up" -eq 0 ] || "$LAB" down --prefix "$prefix" >/dev/null 2>&1
-    if [ -n "$out" ]; then
-        mkdir -p "$out" && cp -r "$work"/. "$out"/
-        note "results in $out"
-    fi
-    rm -rf "$work"
-    exit "$rc"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Sleeps until Unix time $1 (returns at once if it has passed).

@@ -122,19 +122,7 @@ run_dir=/tmp/braid-lab/$prefix
 work=$(mktemp -d /tmp/braid-bench.XXXXXX)
 helpers=()
 
-cleanup() {
-    local rc=$?
-    set +e
-    for p in "${helpers[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${helpers[@]}"; do wait "$p" 2>/dev/null; done
-    "$LAB" down --prefix "$prefix" >/dev/null 2>&1
-    if [ -n "$out" ]; then
-        mkdir -p "$out" && cp -r "$work"/. "$out"/
-    fi
-    rm -rf "$work"
-    exit "$rc"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 # The terminal's stderr, for progress lines written while fd 2 is redirected.
 exec 3>&2
