@@ -160,20 +160,6 @@ ms_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) * 1000 }'
 # isp1's health at braidd $1: true or false.
 isp1_up() { links "$1" | jq -r '.links[] | select(.name == "isp1") | .health.up'; }
 
-# Waits up to 10 s until every link is up and has answered a probe at both ends.
-wait_probed() {
-    local _ role ok
-    for _ in $(seq 100); do
-        ok=1
-        for role in edge hub; do
-            [ "$(links "$role" | jq '[.links[].health | .up and .rtt_us != null] | all')" = true ] || ok=0
-        done
-        [ "$ok" -eq 0 ] || return 0
-        sleep 0.1
-    done
-    die "braid: links still unprobed after 10 s (logs in $work)"
-}
-
 # Waits (polling every 25 ms, until Unix time $2 at most) until isp1's health is $1 at both ends;
 # prints the time that took per end in ms from Unix time $3, or "-" for an end that did not get there.
 watch_isp1() {
