@@ -5,14 +5,15 @@
 use crate::control::{Control, ControlOptions, Listeners, Runtime};
 use crate::ids::Lane;
 use crate::io::wake::WakeFd;
-use crate::io::{XdpMode, XskOptions, XskPorts};
+use crate::io::{host, Steering, XdpMode, XdpProgram, XskOptions, XskPorts};
 use crate::pipeline::{Pipeline, Shared};
 use crate::session::SessionLog;
 use crate::snapshot::{Secrets, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
+use crate::steer;
 use crate::wire::Mac;
 use crate::worker::{self, Mailboxes};
-use braid_control::config::Config;
+use braid_control::config::{Config, InterfaceMode};
 use braid_control::key::PublicKey;
 use core_affinity::CoreId;
 use crossbeam_channel::Receiver;
@@ -27,14 +28,26 @@ use std::time::{Duration, Instant};
 const UMEM_FRAMES: u32 = 8192;
 
 /// What the daemon reads from the system before it starts: each interface's
-/// MAC and the key files.
+/// MAC, the key files, and what braid's XDP program sends it on each interface.
 pub struct Setup {
     macs: Vec<Mac>,
     secrets: Secrets,
+    steering: Vec<Steering>,
+}
+
+/// How braid's sockets get their frames.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct XdpChoice {
+    /// Generic (skb) XDP instead of native mode.
+    pub generic: bool,
+    /// libxdp's default program (every frame to braid) instead of braid's own: only for
+    /// `owned` interfaces, to compare their costs (benches/lab.sh).
+    pub libxdp_default: bool,
 }
 
 impl Setup {
-    /// Reads MAC addresses and keys; errors name the interface or file.
+    /// Reads MAC addresses, keys and the kernel's addresses; errors name the interface, file
+    /// or field.
     pub fn prepare(cfg: &Config) -> Result<Setup, String> {
         let macs = cfg
             .interfaces
@@ -53,8 +66,52 @@ impl Setup {
             }
         }
         let secrets = Secrets::load(cfg)?;
-        Ok(Setup { macs, secrets })
+        let host = host::kernel_addresses()
+            .map_err(|e| format!("cannot read the kernel's addresses: {e}"))?;
+        if cfg.interfaces.iter().any(|i| i.mode == InterfaceMode::Shared) {
+            steer::check_ephemeral(cfg, &host, steer::ephemeral_ports()?)?;
+        }
+        let steering = (0..cfg.interfaces.len())
+            .map(|i| steer::steering(cfg, i, &host))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Setup {
+            macs,
+            secrets,
+            steering,
+        })
     }
+}
+
+/// Attaches braid's XDP program to every interface (none with `libxdp_default`, which only
+/// `owned` interfaces may use).
+fn attach_programs(
+    cfg: &Config,
+    steering: &[Steering],
+    xdp: XdpChoice,
+) -> Result<Vec<Arc<XdpProgram>>, String> {
+    let mode = if xdp.generic {
+        XdpMode::Generic
+    } else {
+        XdpMode::Native
+    };
+    if xdp.libxdp_default {
+        return match cfg.interfaces.iter().find(|i| i.mode == InterfaceMode::Shared) {
+            Some(i) => Err(format!(
+                "interface {}: a shared interface needs braid's own XDP program, not libxdp's",
+                i.name
+            )),
+            None => Ok(Vec::new()),
+        };
+    }
+    cfg.interfaces
+        .iter()
+        .zip(steering)
+        .map(|(i, s)| {
+            XdpProgram::attach(&i.name, mode, s)
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// Number of receive queues of interface `name` (1 when sysfs does not say).
@@ -89,7 +146,7 @@ fn read_mac(name: &str) -> Result<Mac, String> {
 pub fn run(
     cfg: &Config,
     setup: Setup,
-    generic_xdp: bool,
+    xdp: XdpChoice,
     control: &ControlOptions,
 ) -> Result<(), String> {
     let snapshot = Snapshot::build(cfg, &setup.macs, &setup.secrets, 1)?;
@@ -100,11 +157,14 @@ pub fn run(
         .unwrap_or(cfg.control_socket_path());
     let listeners = Listeners::bind(socket, cfg.metrics_listen)?;
     let (common, wake_fds) = Common::new(snapshot, cfg.workers)?;
+    // Attached before the workers bind, detached (when dropped at the end) after their
+    // sockets are closed.
+    let programs = attach_programs(cfg, &setup.steering, xdp)?;
     // Workers start forwarding only once every queue is bound: until then, frames
     // (ARP replies to the first requests among them) on an unbound queue would
     // go to the kernel and be lost.
     let (go, go_rx) = crossbeam_channel::unbounded::<()>();
-    let (workers, started) = start_workers(cfg, generic_xdp, &common, wake_fds, go_rx)?;
+    let (workers, started) = start_workers(cfg, xdp.generic, &programs, &common, wake_fds, go_rx)?;
     let runtime = Runtime::new(
         cfg.clone(),
         &control.config_path,
@@ -198,6 +258,7 @@ struct Workers {
 fn start_workers(
     cfg: &Config,
     generic_xdp: bool,
+    programs: &[Arc<XdpProgram>],
     common: &Common,
     wake_fds: Vec<WakeFd>,
     go: Receiver<()>,
@@ -219,6 +280,7 @@ fn start_workers(
                 .copied(),
             opts: queue_options(i, generic_xdp),
             names: names.clone(),
+            programs: programs.to_vec(),
             common: common.clone(),
             stats,
             wake: wake_fds.next(),
@@ -266,6 +328,8 @@ struct WorkerStart {
     opts: XskOptions,
     /// The interfaces whose queue `opts.queue` the worker binds.
     names: Vec<String>,
+    /// braid's XDP program on each of them (none: libxdp's default).
+    programs: Vec<Arc<XdpProgram>>,
     common: Common,
     stats: Arc<WorkerStats>,
     wake: Option<WakeFd>,
@@ -281,7 +345,13 @@ impl WorkerStart {
         if let Some(core) = self.core {
             core_affinity::set_for_current(core);
         }
-        let mut ports = match XskPorts::open(&self.names, &self.opts) {
+        let opened = if self.programs.is_empty() {
+            XskPorts::open(&self.names, &self.opts)
+        } else {
+            let programs: Vec<&XdpProgram> = self.programs.iter().map(Arc::as_ref).collect();
+            XskPorts::open_with(&self.names, &self.opts, &programs)
+        };
+        let mut ports = match opened {
             Ok(p) => p,
             Err(e) => {
                 let msg = format!("worker {i}: {e}");

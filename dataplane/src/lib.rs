@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod route;
 pub mod session;
 pub mod snapshot;
+pub mod steer;
 pub mod stats;
 pub mod tunnel;
 pub mod wire;
