@@ -12,9 +12,13 @@ fn main() {
     let obj = out.join("braid_xdp.o");
     let clang = std::env::var("BRAID_BPF_CLANG").unwrap_or_else(|_| "clang".to_owned());
     let status = Command::new(&clang)
-        .args(["-O2", "-g", "-Wall", "-Werror", "-target", "bpf", "-c", src, "-o"])
+        .args([
+            "-O2", "-g", "-Wall", "-Werror", "-target", "bpf", "-c", src, "-o",
+        ])
         .arg(&obj)
         .status()
-        .unwrap_or_else(|e| panic!("cannot run {clang} to build {src} (scripts/deps installs it): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run {clang} to build {src} (scripts/deps installs it): {e}")
+        });
     assert!(status.success(), "{clang} failed to build {src}");
 }

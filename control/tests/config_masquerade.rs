@@ -101,7 +101,9 @@ fn shared_hub_with(masq: &str) -> String {
 fn interfaces_are_owned_unless_shared() {
     use braid_control::config::InterfaceMode;
     let scratch = Scratch::new();
-    let cfg = scratch.load(&hub_with("interface = \"wan0\"\n")).expect("valid");
+    let cfg = scratch
+        .load(&hub_with("interface = \"wan0\"\n"))
+        .expect("valid");
     assert_eq!(cfg.interfaces[0].mode, InterfaceMode::Owned);
     let text = shared_hub_with("interface = \"wan0\"\nport_min = 20000\nport_max = 29999\n");
     let cfg = scratch.load(&text).expect("valid");

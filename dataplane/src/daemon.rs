@@ -68,7 +68,11 @@ impl Setup {
         let secrets = Secrets::load(cfg)?;
         let host = host::kernel_addresses()
             .map_err(|e| format!("cannot read the kernel's addresses: {e}"))?;
-        if cfg.interfaces.iter().any(|i| i.mode == InterfaceMode::Shared) {
+        if cfg
+            .interfaces
+            .iter()
+            .any(|i| i.mode == InterfaceMode::Shared)
+        {
             steer::check_ephemeral(cfg, &host, steer::ephemeral_ports()?)?;
         }
         let steering = (0..cfg.interfaces.len())
@@ -95,7 +99,11 @@ fn attach_programs(
         XdpMode::Native
     };
     if xdp.libxdp_default {
-        return match cfg.interfaces.iter().find(|i| i.mode == InterfaceMode::Shared) {
+        return match cfg
+            .interfaces
+            .iter()
+            .find(|i| i.mode == InterfaceMode::Shared)
+        {
             Some(i) => Err(format!(
                 "interface {}: a shared interface needs braid's own XDP program, not libxdp's",
                 i.name

@@ -14,8 +14,8 @@ use crate::tunnel::handshake::{Responder, StaticKeys, KEY_LEN};
 use crate::tunnel::{CipherSet, HEADER_LEN, TAG_LEN};
 use crate::wire::Mac;
 use braid_control::config::{
-    Balance, BondMode, Config, Hairpin, LinkState, MasqueradeConfig, NatRefusal, OtherProtocols,
-    Role, InterfaceMode,
+    Balance, BondMode, Config, Hairpin, InterfaceMode, LinkState, MasqueradeConfig, NatRefusal,
+    OtherProtocols, Role,
 };
 use braid_control::key::{PresharedKey, PrivateKey};
 use ipnet::Ipv4Net;

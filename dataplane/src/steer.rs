@@ -45,7 +45,9 @@ pub fn steering(cfg: &Config, i: usize, host: &[HostAddress]) -> Result<Steering
     let mut addrs: HashMap<Ipv4Addr, AddrClass> = HashMap::new();
     for h in host {
         if h.net.prefix_len() < 31 {
-            addrs.entry(h.net.broadcast()).or_insert(AddrClass::Broadcast);
+            addrs
+                .entry(h.net.broadcast())
+                .or_insert(AddrClass::Broadcast);
         }
     }
     for h in host {
@@ -104,7 +106,8 @@ pub fn check_ephemeral(
     host: &[HostAddress],
     ephemeral: RangeInclusive<u16>,
 ) -> Result<(), String> {
-    let overlaps = |r: &RangeInclusive<u16>| r.start() <= ephemeral.end() && ephemeral.start() <= r.end();
+    let overlaps =
+        |r: &RangeInclusive<u16>| r.start() <= ephemeral.end() && ephemeral.start() <= r.end();
     let (lo, hi) = (ephemeral.start(), ephemeral.end());
     for (i, iface) in cfg.interfaces.iter().enumerate() {
         if iface.mode != InterfaceMode::Shared {

@@ -76,7 +76,8 @@ impl Role {
             line.clear();
             let n = self.out.read_line(&mut line).expect("read a role's output");
             assert!(n > 0, "a role ended without reporting");
-            if let Some(rest) = line.trim().strip_prefix("@@ ") {
+            // libtest's "test shared_role ... " may start the line.
+            if let Some((_, rest)) = line.trim().split_once("@@ ") {
                 return rest.to_owned();
             }
         }
@@ -106,8 +107,20 @@ fn shared_role() {
 /// Echoes every byte of one connection back, then ends.
 fn role_echo(addr: &str) {
     let listener = TcpListener::bind(addr).expect("listen");
+    listener.set_nonblocking(true).expect("nonblocking");
     println!("@@ listening");
-    let (mut conn, _) = listener.accept().expect("accept");
+    let started = Instant::now();
+    let mut conn = loop {
+        match listener.accept() {
+            Ok((conn, _)) => break conn,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(started.elapsed() < ROLE_TIME, "no client came");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
+    conn.set_nonblocking(false).expect("blocking");
     conn.set_read_timeout(Some(ROLE_TIME)).expect("timeout");
     let mut buf = [0u8; 4096];
     loop {
@@ -132,21 +145,23 @@ fn role_session(addr: &str, stop: &Path) {
             slowest.as_millis()
         );
     };
-    let mut conn = match TcpStream::connect_timeout(
-        &addr.parse().expect("session address"),
-        EXCHANGE_TIMEOUT,
-    ) {
-        Ok(c) => c,
-        Err(e) => return report(0, Duration::ZERO, &format!("connect:{e}").replace(' ', "_")),
-    };
-    conn.set_read_timeout(Some(EXCHANGE_TIMEOUT)).expect("timeout");
+    let mut conn =
+        match TcpStream::connect_timeout(&addr.parse().expect("session address"), EXCHANGE_TIMEOUT)
+        {
+            Ok(c) => c,
+            Err(e) => return report(0, Duration::ZERO, &format!("connect:{e}").replace(' ', "_")),
+        };
+    conn.set_read_timeout(Some(EXCHANGE_TIMEOUT))
+        .expect("timeout");
     conn.set_nodelay(true).expect("nodelay");
     let (mut n, mut slowest) = (0u32, Duration::ZERO);
     while !stop.exists() && started.elapsed() < ROLE_TIME {
         let sent: Vec<u8> = (0..EXCHANGE).map(|i| (i as u32 + n) as u8).collect();
         let t = Instant::now();
         let mut back = vec![0u8; EXCHANGE];
-        let result = conn.write_all(&sent).and_then(|()| conn.read_exact(&mut back));
+        let result = conn
+            .write_all(&sent)
+            .and_then(|()| conn.read_exact(&mut back));
         if let Err(e) = result {
             return report(n, slowest, &format!("exchange:{e}").replace(' ', "_"));
         }
@@ -218,7 +233,13 @@ impl Drop for StopFile {
 
 /// An interactive session from `from` to the echo service on `server_ns`'s `addr`: started,
 /// then run while `during` runs, then stopped; returns its report.
-fn session_during(lab: &Lab, server_ns: &str, from: &str, addr: &str, during: impl FnOnce()) -> String {
+fn session_during(
+    lab: &Lab,
+    server_ns: &str,
+    from: &str,
+    addr: &str,
+    during: impl FnOnce(),
+) -> String {
     let stop = StopFile::new(lab);
     let mut echo = Role::spawn(&lab.ns(server_ns), "echo", addr, &stop.0);
     assert_eq!(echo.report(), "listening");
@@ -237,7 +258,12 @@ fn a_one_nic_hub_serves_its_host_while_the_bond_carries_a_bulk_transfer() {
     lab.start_braid();
     lab.wait_for_path();
     // The hub host's own address answers ping from the kernel, once per request.
-    assert_eq!(ping_replies(&lab, "inet", "203.0.113.2"), COUNT, "{}", lab.logs());
+    assert_eq!(
+        ping_replies(&lab, "inet", "203.0.113.2"),
+        COUNT,
+        "{}",
+        lab.logs()
+    );
     let service = format!("203.0.113.2:{SERVICE_PORT}");
     let mut bulk_done = None;
     let report = session_during(&lab, "hub", "inet", &service, || {
@@ -251,7 +277,10 @@ fn a_one_nic_hub_serves_its_host_while_the_bond_carries_a_bulk_transfer() {
     eprintln!("hub host's session during the bulk transfer: {report}");
     assert_eq!(field(&report, "error"), "none", "{report}\n{}", lab.logs());
     let exchanges: u32 = field(&report, "exchanges").parse().expect("count");
-    assert!(exchanges >= 10, "only {exchanges} exchanges during the transfer: {report}");
+    assert!(
+        exchanges >= 10,
+        "only {exchanges} exchanges during the transfer: {report}"
+    );
     let bulk = bulk_done.expect("the transfer ran");
     assert_eq!(bulk["ok"], true, "{bulk}");
     let links: Value = lab.braidctl("hub", "links");
@@ -261,7 +290,10 @@ fn a_one_nic_hub_serves_its_host_while_the_bond_carries_a_bulk_transfer() {
         .iter()
         .map(|l| l["rx"]["packets"].as_u64().expect("rx packets"))
         .sum();
-    assert!(tunnel_rx > 10_000, "the bond carried {tunnel_rx} packets to the hub");
+    assert!(
+        tunnel_rx > 10_000,
+        "the bond carried {tunnel_rx} packets to the hub"
+    );
     eprintln!("hub: {tunnel_rx} data packets out of the tunnel");
     // The path through the bond still works afterwards.
     lab.wait_for_path();
@@ -279,19 +311,30 @@ fn the_edges_shared_lan_address_is_the_kernels() {
     // Counters are published by idle workers: let them settle.
     std::thread::sleep(Duration::from_millis(500));
     let before = braid_rx(&lab, "edge", "lan0");
-    assert_eq!(ping_replies(&lab, "lan", "198.18.1.1"), COUNT, "{}", lab.logs());
+    assert_eq!(
+        ping_replies(&lab, "lan", "198.18.1.1"),
+        COUNT,
+        "{}",
+        lab.logs()
+    );
     let service = format!("198.18.1.1:{SERVICE_PORT}");
     let report = session_during(&lab, "edge", "lan", &service, || {
         std::thread::sleep(Duration::from_secs(2));
     });
     eprintln!("LAN host's session with the edge host: {report}");
     assert_eq!(field(&report, "error"), "none", "{report}\n{}", lab.logs());
-    assert!(field(&report, "exchanges").parse::<u32>().expect("count") >= 10, "{report}");
+    assert!(
+        field(&report, "exchanges").parse::<u32>().expect("count") >= 10,
+        "{report}"
+    );
     // Every answer came from the kernel: the pings, the session and the LAN host's ARP for
     // the address never reached braid (a few ARP answers to braid's own requests may).
     std::thread::sleep(Duration::from_millis(500));
     let seen = braid_rx(&lab, "edge", "lan0") - before;
-    assert!(seen < 10, "braid received {seen} frames on lan0 meant for the edge host");
+    assert!(
+        seen < 10,
+        "braid received {seen} frames on lan0 meant for the edge host"
+    );
     lab.wait_for_path();
 }
 
@@ -353,7 +396,12 @@ fn broadcasts_and_martians_from_a_shared_lan_never_reach_an_uplink() {
     );
     let idle = idle_link_packets(started.elapsed().as_secs_f64());
     let up = [after.0 .0 - before.0 .0, after.0 .1 - before.0 .1];
-    assert_eq!(after.1 - before.1, 0, "the edge sealed packets\n{}", lab.logs());
+    assert_eq!(
+        after.1 - before.1,
+        0,
+        "the edge sealed packets\n{}",
+        lab.logs()
+    );
     assert!(
         up.iter().all(|n| *n <= idle),
         "{up:?} packets went up isp1 and isp2, more than the probes' {idle} each\n{}",
@@ -361,7 +409,12 @@ fn broadcasts_and_martians_from_a_shared_lan_never_reach_an_uplink() {
     );
     let counted = |reason: &str| drops(&after.2, reason) - drops(&before.2, reason);
     // Broadcasts and multicast are the kernel's on a shared LAN: braid never sees them.
-    assert_eq!(counted("broadcast") + counted("multicast"), 0, "{}", after.2["drops"]);
+    assert_eq!(
+        counted("broadcast") + counted("multicast"),
+        0,
+        "{}",
+        after.2["drops"]
+    );
     // A martian source to a routed address is braid's, and refused.
     assert!(counted("martian_source") >= COUNT, "{}", after.2["drops"]);
     eprintln!(

@@ -2,8 +2,8 @@
 //! Each problem names the field (as a TOML path) it is about.
 
 use super::{
-    Config, InterfaceConfig, InterfaceMode, LinkConfig, LinkState, PeerConfig, Problem, Role, MAX_INTERFACES,
-    MAX_LINKS,
+    Config, InterfaceConfig, InterfaceMode, LinkConfig, LinkState, PeerConfig, Problem, Role,
+    MAX_INTERFACES, MAX_LINKS,
 };
 use crate::key::{PresharedKey, PrivateKey, PublicKey};
 use ipnet::Ipv4Net;

@@ -70,8 +70,9 @@ mod tests {
     fn loopback_is_among_the_kernel_addresses() {
         let all = kernel_addresses().unwrap();
         assert!(
-            all.iter()
-                .any(|a| a.interface == "lo" && a.net.addr() == Ipv4Addr::LOCALHOST && a.net.prefix_len() == 8),
+            all.iter().any(|a| a.interface == "lo"
+                && a.net.addr() == Ipv4Addr::LOCALHOST
+                && a.net.prefix_len() == 8),
             "{all:?}"
         );
     }

@@ -194,7 +194,12 @@ impl XdpProgram {
         let params_fd = prog.fd_of_map(c"braid_params", &what)?;
         for (addr, class) in &steering.addrs {
             let key = u32::from_ne_bytes(addr.octets());
-            update(prog.addrs_fd, &key, &(*class as u32), &what("filling braid_addrs"))?;
+            update(
+                prog.addrs_fd,
+                &key,
+                &(*class as u32),
+                &what("filling braid_addrs"),
+            )?;
         }
         update(params_fd, &0u32, &params, &what("filling braid_params"))?;
         // SAFETY: plain system call on descriptors this object owns; null options.
@@ -251,7 +256,10 @@ impl XdpProgram {
             self.xsks_fd,
             &queue,
             &(fd as u32),
-            &format!("{}: putting queue {queue}'s socket in braid_xsks", self.name),
+            &format!(
+                "{}: putting queue {queue}'s socket in braid_xsks",
+                self.name
+            ),
         )
     }
 
@@ -336,6 +344,9 @@ mod tests {
         let raw = s.raw().unwrap();
         assert_eq!(raw.claims, 1);
         assert_eq!(raw.claim[0].addr.to_ne_bytes(), [203, 0, 113, 2]);
-        assert_eq!((raw.claim[0].port_min, raw.claim[0].port_max), (20000, 29999));
+        assert_eq!(
+            (raw.claim[0].port_min, raw.claim[0].port_max),
+            (20000, 29999)
+        );
     }
 }

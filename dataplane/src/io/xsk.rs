@@ -360,7 +360,10 @@ impl XskPorts {
         programs: &[&XdpProgram],
     ) -> io::Result<XskPorts> {
         if programs.len() != interfaces.len()
-            || programs.iter().zip(interfaces).any(|(p, i)| p.interface() != i)
+            || programs
+                .iter()
+                .zip(interfaces)
+                .any(|(p, i)| p.interface() != i)
         {
             return Err(invalid(
                 "one XDP program per interface, in the interfaces' order".into(),
