@@ -141,6 +141,42 @@ pub fn check_ephemeral(
     Ok(())
 }
 
+/// What braid's XDP program was given from the configuration of each shared interface: its
+/// address, whether a link uses it, its masquerade's outside addresses and ports, the tunnel's
+/// ports. Owned interfaces contribute their mode alone.
+fn steered(cfg: &Config) -> Vec<String> {
+    cfg.interfaces
+        .iter()
+        .enumerate()
+        .map(|(i, iface)| {
+            if iface.mode == InterfaceMode::Owned {
+                return "owned".to_owned();
+            }
+            let tunnel = cfg
+                .peers
+                .iter()
+                .flat_map(|p| &p.links)
+                .any(|l| l.interface == iface.name);
+            format!(
+                "shared {} {tunnel} {:?} {:?}",
+                iface.address.addr(),
+                masquerade_on(cfg, i).map(|(_, pool, ports)| (pool, ports)),
+                tunnel_ports(cfg)
+            )
+        })
+        .collect()
+}
+
+/// The problem of a configuration change that would need another XDP steering than the
+/// running one, which is set at start: only a restart can apply it.
+pub fn restart_problem(old: &Config, next: &Config) -> Option<String> {
+    (steered(old) != steered(next)).then(|| {
+        "interface: the interfaces' modes, or what braid claims on a shared interface \
+         (its address, links, masquerade addresses and ports, the tunnel's ports) differ"
+            .to_owned()
+    })
+}
+
 /// Reads the kernel's `ip_local_port_range`.
 pub fn ephemeral_ports() -> Result<RangeInclusive<u16>, String> {
     let path = "/proc/sys/net/ipv4/ip_local_port_range";
@@ -199,6 +235,23 @@ port_max = 29999
             .iter()
             .find(|(x, _)| *x == Ipv4Addr::from(a))
             .map(|(_, c)| *c)
+    }
+
+    #[test]
+    fn a_change_of_what_is_claimed_needs_a_restart() {
+        let cfg = config(HUB);
+        assert_eq!(restart_problem(&cfg, &cfg.clone()), None);
+        let mut next = cfg.clone();
+        next.masquerades[0].port_max = 28000;
+        assert!(restart_problem(&cfg, &next).is_some());
+        let mut next = cfg.clone();
+        next.interfaces[0].mode = InterfaceMode::Owned;
+        assert!(restart_problem(&cfg, &next).is_some());
+        // Owned, the masquerade's ports are not the program's business.
+        let owned = config(&HUB.replace("mode = \"shared\"", "mode = \"owned\""));
+        let mut next = owned.clone();
+        next.masquerades[0].port_max = 28000;
+        assert_eq!(restart_problem(&owned, &next), None);
     }
 
     #[test]
