@@ -1,5 +1,5 @@
-//! `XskPorts`: AF_XDP sockets (via xsk-rs) as the [`Ports`] of one worker. This
-//! file holds every `unsafe` block of the project.
+//! `XskPorts`: AF_XDP sockets (via xsk-rs) as the [`Ports`] of one worker. This file,
+//! `prog.rs` and `host.rs` hold every `unsafe` block of the project.
 //!
 //! # Layout
 //! One UMEM per worker, shared by one socket per interface, all bound to the same
@@ -28,6 +28,8 @@
 //!   everywhere, which is why sockets are bound with `XDP_USE_NEED_WAKEUP` (it
 //!   also lets the kernel sleep while `wait` blocks in `poll()`). Sockets that
 //!   join a shared UMEM inherit the first socket's bind flags.
+//! - braidd attaches its own program (`prog.rs`) and binds with libxdp's program loading
+//!   inhibited (`open_with`); what follows holds for `open`, and for tests and tools.
 //! - libxdp loads its default program on first bind (no dispatcher, no bpffs): all
 //!   frames of a bound queue go to the socket, ARP included; frames arriving on a
 //!   queue with no socket go to the kernel stack (`XDP_PASS`). It keeps a
