@@ -194,7 +194,12 @@ pub fn run(
             }
             drop(go);
             announce(cfg, common.shared.snapshot.load().statics.public());
-            let failure = supervise(&common, &workers, &control);
+            let follow = Follow {
+                cfg: cfg.clone(),
+                programs: programs.clone(),
+                current: setup.steering.clone(),
+            };
+            let failure = supervise(&common, &workers, &control, follow);
             (Some(control), failure)
         }
         Err(e) => {
@@ -403,9 +408,57 @@ fn announce(cfg: &Config, public: [u8; 32]) {
 const SUPERVISE: Duration = Duration::from_millis(100);
 /// Neighbour expiry runs every this many supervision rounds.
 const EXPIRE_ROUNDS: u32 = 2;
+/// The kernel's addresses are read again every this many supervision rounds (1 s).
+const HOST_ROUNDS: u32 = 10;
+
+/// The kernel's addresses followed into braid's XDP programs: an address the host gains on a
+/// shared interface (DHCP, an administrator) goes to the kernel within a second.
+struct Follow {
+    /// The configuration the programs were set from (a reload cannot change what they
+    /// claim: `steer::restart_problem`).
+    cfg: Config,
+    programs: Vec<Arc<XdpProgram>>,
+    current: Vec<Steering>,
+}
+
+impl Follow {
+    fn look(&mut self) {
+        if self.programs.is_empty() {
+            return;
+        }
+        let host = match host::kernel_addresses() {
+            Ok(h) => h,
+            Err(e) => return eprintln!("braidd: cannot read the kernel's addresses: {e}"),
+        };
+        for (i, (program, current)) in self.programs.iter().zip(&mut self.current).enumerate() {
+            let next = match steer::steering(&self.cfg, i, &host) {
+                Ok(s) => s,
+                Err(e) => return eprintln!("braidd: {e}"),
+            };
+            if next == *current {
+                continue;
+            }
+            match program.steer(&next, current) {
+                Ok(()) => {
+                    eprintln!(
+                        "braidd: {}: the host's addresses changed; braid's XDP program follows",
+                        program.interface()
+                    );
+                    *current = next;
+                }
+                Err(e) => eprintln!("braidd: {e}"),
+            }
+        }
+    }
+}
 
 /// Runs the timers until the stop flag is set; the reason to stop, when it is a failure.
-fn supervise(common: &Common, workers: &Workers, control: &Control) -> Option<String> {
+fn supervise(
+    common: &Common,
+    workers: &Workers,
+    control: &Control,
+    mut follow: Follow,
+) -> Option<String> {
     let mut failure = None;
     let mut round = 0u32;
     let mut sessions = SessionLog::default();
@@ -415,6 +468,9 @@ fn supervise(common: &Common, workers: &Workers, control: &Control) -> Option<St
         round = round.wrapping_add(1);
         if round.is_multiple_of(EXPIRE_ROUNDS) {
             common.shared.neighbors.expire(now);
+        }
+        if round.is_multiple_of(HOST_ROUNDS) {
+            follow.look();
         }
         watch_links(&common.shared, &workers.stats, now);
         let drops = |why| workers.stats.iter().map(|s| s.drops_of(why)).sum::<u64>();

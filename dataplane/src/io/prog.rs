@@ -136,6 +136,7 @@ pub struct XdpProgram {
     prog_fd: c_int,
     xsks_fd: c_int,
     addrs_fd: c_int,
+    params_fd: c_int,
 }
 
 // SAFETY: the bpf_object is only touched by `drop` (which has `&mut self`); the other
@@ -182,6 +183,7 @@ impl XdpProgram {
             prog_fd: -1,
             xsks_fd: -1,
             addrs_fd: -1,
+            params_fd: -1,
         };
         // SAFETY: `obj` is a live object opened above.
         let rc = unsafe { libbpf_sys::bpf_object__load(prog.obj.as_ptr()) };
@@ -242,6 +244,53 @@ impl XdpProgram {
             return Err(bpf_error(fd, &what(&format!("no map {name:?}"))));
         }
         Ok(fd)
+    }
+
+    /// Puts `steering` in the maps in place of `previous` (its addresses that `steering` lacks
+    /// are deleted). The program reads each map entry whole, so a frame meets either the old
+    /// or the new class of an address.
+    pub fn steer(&self, steering: &Steering, previous: &Steering) -> io::Result<()> {
+        let params = steering.raw()?;
+        self.fill(steering, &previous.addrs, params)
+    }
+
+    fn fill(
+        &self,
+        steering: &Steering,
+        previous: &[(Ipv4Addr, AddrClass)],
+        params: RawParams,
+    ) -> io::Result<()> {
+        let what = |step: &str| format!("{}: braid's XDP program: {step}", self.name);
+        for (addr, class) in &steering.addrs {
+            let key = u32::from_ne_bytes(addr.octets());
+            update(
+                self.addrs_fd,
+                &key,
+                &(*class as u32),
+                &what("filling braid_addrs"),
+            )?;
+        }
+        for (addr, _) in previous {
+            if steering.addrs.iter().all(|(a, _)| a != addr) {
+                let key = u32::from_ne_bytes(addr.octets());
+                // SAFETY: `key` is a live u32, the map's key size; the kernel only reads it.
+                let rc = unsafe {
+                    libbpf_sys::bpf_map_delete_elem(
+                        self.addrs_fd,
+                        (&key as *const u32).cast::<c_void>(),
+                    )
+                };
+                if rc != 0 {
+                    return Err(bpf_error(rc, &what("emptying braid_addrs")));
+                }
+            }
+        }
+        update(
+            self.params_fd,
+            &0u32,
+            &params,
+            &what("filling braid_params"),
+        )
     }
 
     /// Sends the frames of queue `queue` to the AF_XDP socket `fd`.
