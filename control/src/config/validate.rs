@@ -42,6 +42,57 @@ pub(crate) fn validate(config: &Config, check_key_files: bool) -> Vec<Problem> {
     out
 }
 
+/// Whether interface `name` is shared with the host.
+fn is_shared(config: &Config, name: &str) -> bool {
+    config
+        .interfaces
+        .iter()
+        .any(|i| i.name == name && i.mode == InterfaceMode::Shared)
+}
+
+/// A masquerade on a shared interface: its return traffic is told from the host's by port,
+/// so its ports leave the host's services and the tunnel theirs.
+fn check_shared_masquerade(
+    config: &Config,
+    i: usize,
+    m: &super::MasqueradeConfig,
+    out: &mut Vec<Problem>,
+) {
+    let at = |field: &str| format!("masquerade[{i}].{field}");
+    if m.port_min < FIRST_UNPRIVILEGED_PORT {
+        out.push(Problem::at(
+            at("port_min"),
+            format!(
+                "{} is shared with the host: port_min must be at least \
+                 {FIRST_UNPRIVILEGED_PORT} (the host's services), got {}",
+                m.interface, m.port_min
+            ),
+        ));
+    }
+    let tunnel_first = usize::from(config.tunnel_port);
+    let tunnel_last = tunnel_first + config.workers.max(1) - 1;
+    if usize::from(m.port_min) <= tunnel_last && tunnel_first <= usize::from(m.port_max) {
+        out.push(Problem::at(
+            at("port_min"),
+            format!(
+                "{} is shared with the host: ports {}..={} overlap the tunnel's \
+                 {tunnel_first}..={tunnel_last}",
+                m.interface, m.port_min, m.port_max
+            ),
+        ));
+    }
+    if m.addresses.len() > MAX_SHARED_NAT_POOL {
+        out.push(Problem::at(
+            at("addresses"),
+            format!(
+                "{} is shared with the host: at most {MAX_SHARED_NAT_POOL} addresses, got {}",
+                m.interface,
+                m.addresses.len()
+            ),
+        ));
+    }
+}
+
 /// Limits of the masquerade's numbers (sessions: about 100 bytes each).
 const MAX_NAT_SESSIONS: usize = 1 << 24;
 const MAX_NAT_POOL: usize = 256;
@@ -209,57 +260,6 @@ fn check_health(config: &Config, out: &mut Vec<Problem>) {
                 format!("health.{field} must be in {lo}..={hi}, got {v}"),
             ));
         }
-    }
-}
-
-/// Whether interface `name` is shared with the host.
-fn is_shared(config: &Config, name: &str) -> bool {
-    config
-        .interfaces
-        .iter()
-        .any(|i| i.name == name && i.mode == InterfaceMode::Shared)
-}
-
-/// A masquerade on a shared interface: its return traffic is told from the host's by port,
-/// so its ports leave the host's services and the tunnel theirs.
-fn check_shared_masquerade(
-    config: &Config,
-    i: usize,
-    m: &super::MasqueradeConfig,
-    out: &mut Vec<Problem>,
-) {
-    let at = |field: &str| format!("masquerade[{i}].{field}");
-    if m.port_min < FIRST_UNPRIVILEGED_PORT {
-        out.push(Problem::at(
-            at("port_min"),
-            format!(
-                "{} is shared with the host: port_min must be at least \
-                 {FIRST_UNPRIVILEGED_PORT} (the host's services), got {}",
-                m.interface, m.port_min
-            ),
-        ));
-    }
-    let tunnel_first = usize::from(config.tunnel_port);
-    let tunnel_last = tunnel_first + config.workers.max(1) - 1;
-    if usize::from(m.port_min) <= tunnel_last && tunnel_first <= usize::from(m.port_max) {
-        out.push(Problem::at(
-            at("port_min"),
-            format!(
-                "{} is shared with the host: ports {}..={} overlap the tunnel's \
-                 {tunnel_first}..={tunnel_last}",
-                m.interface, m.port_min, m.port_max
-            ),
-        ));
-    }
-    if m.addresses.len() > MAX_SHARED_NAT_POOL {
-        out.push(Problem::at(
-            at("addresses"),
-            format!(
-                "{} is shared with the host: at most {MAX_SHARED_NAT_POOL} addresses, got {}",
-                m.interface,
-                m.addresses.len()
-            ),
-        ));
     }
 }
 
