@@ -5,12 +5,14 @@
 #
 #  P-lan eth0: braid-pktgen rfc2544 ─ lan0 [P-edge] wan1/wan2 ─ P-net ─ wan0 [P-hub] ─ P-net ─ eth0 P-inet: sink
 #
-# The same path, the same frame sizes, the same two cores for three edge+hub pairs, one after another:
+# The same path, the same frame sizes, the same two cores for four edge+hub pairs, one after another:
 #   ceiling  braid-pktgen reflect in P-edge (lan0 -> wan1) and P-hub (wan0 -> wan0): AF_XDP
 #            forwarding that only rewrites MACs; net routes what comes from e1 to the hub and what
 #            comes back from the hub to the internet host.
 #   braid    braidd at both ends, per-packet bonding, weights 1:2 (braid-lab's defaults); the hub
-#            masquerades the LAN (braid-lab --nat).
+#            masquerades the LAN (braid-lab --nat). Its frames come from braid's own XDP program.
+#   braid-libxdp  the same, fed by libxdp's default program (braidd --libxdp-program): what braid's
+#            program costs.
 #   kernel   the Linux kernel doing braid's job: a VXLAN tunnel per uplink, iptables
 #            `-m statistic --mode nth` marking 1 packet in 3 for isp1 and the rest for isp2, fwmark
 #            rules and policy routing into the tunnels; the hub decapsulates, routes and
@@ -259,6 +261,14 @@ measure braid "edge=$(cat "$run_dir/edge.pid")" "hub=$(cat "$run_dir/hub.pid")" 
 # braidd's counters (per link, drops by reason), printed as it stops.
 for role in edge hub; do grep -v '^lib' "$run_dir/$role.log" >"$work/braidd-$role.log" || true; done
 
+# ---- (b2) braid fed by libxdp's default program -----------------------------------------------------
+
+note "braid-libxdp: the same braidd, fed by libxdp's default program instead of braid's own"
+BRAIDD_FLAGS=--libxdp-program "$LAB" start --prefix "$prefix" --braidd "$braidd" >/dev/null
+warm_up braid-libxdp
+measure braid-libxdp "edge=$(cat "$run_dir/edge.pid")" "hub=$(cat "$run_dir/hub.pid")" "sink=$sink_pid"
+"$LAB" stop --prefix "$prefix" >/dev/null
+
 # ---- (c) the kernel --------------------------------------------------------------------------------
 
 note "kernel: VXLAN per uplink, iptables statistic nth 1:2, fwmark rules, policy routing"
@@ -308,10 +318,11 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
     echo "command: benches/lab.sh $([ "$smoke" -eq 1 ] && echo --smoke) $([ "$nat" -eq 0 ] && echo --no-nat) --sizes $sizes --trial $trial --max-trials $max_trials --precision $precision --flows $flows"
     echo
     "$pktgen" compare --variant "ceiling=$work/ceiling.json" --variant "braid=$work/braid.json" \
-        --variant "kernel=$work/kernel.json" --subject braid --against kernel,ceiling
+        --variant "braid-libxdp=$work/braid-libxdp.json" --variant "kernel=$work/kernel.json" \
+        --subject braid --against braid-libxdp,kernel,ceiling
     echo
     echo "CPU while searching (2 cores: the generator, the sink, the two ends and the kernel share them):"
-    cat "$work/ceiling.cpu" "$work/braid.cpu" "$work/kernel.cpu"
+    cat "$work/ceiling.cpu" "$work/braid.cpu" "$work/braid-libxdp.cpu" "$work/kernel.cpu"
     echo "braidd's own drop counters (all trials):"
     grep -h "dropped" "$work/braidd-edge.log" "$work/braidd-hub.log" | sed 's/^/  /' || echo "  none"
 } | tee "$work/table.txt"

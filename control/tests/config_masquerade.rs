@@ -87,3 +87,57 @@ fn one_masquerade_per_interface() {
     ));
     only_problem(&err, "masquerade[1].interface", "already masquerades");
 }
+
+/// The lab hub with its one NIC shared with the host.
+fn shared_hub_with(masq: &str) -> String {
+    hub_with(masq).replacen(
+        "address = \"203.0.113.2/28\"",
+        "address = \"203.0.113.2/28\"\nmode = \"shared\"",
+        1,
+    )
+}
+
+#[test]
+fn interfaces_are_owned_unless_shared() {
+    use braid_control::config::InterfaceMode;
+    let scratch = Scratch::new();
+    let cfg = scratch
+        .load(&hub_with("interface = \"wan0\"\n"))
+        .expect("valid");
+    assert_eq!(cfg.interfaces[0].mode, InterfaceMode::Owned);
+    let text = shared_hub_with("interface = \"wan0\"\nport_min = 20000\nport_max = 29999\n");
+    let cfg = scratch.load(&text).expect("valid");
+    assert_eq!(cfg.interfaces[0].mode, InterfaceMode::Shared);
+}
+
+#[test]
+fn an_unknown_interface_mode_is_named() {
+    let text = hub_with("interface = \"wan0\"\n").replacen(
+        "address = \"203.0.113.2/28\"",
+        "address = \"203.0.113.2/28\"\nmode = \"borrowed\"",
+        1,
+    );
+    let err = refuse(&text);
+    only_problem(&err, "interface[0].mode", "borrowed");
+}
+
+#[test]
+fn a_shared_masquerade_leaves_the_host_its_ports() {
+    // The default range starts at 1024 but takes the tunnel's 7420.
+    let err = refuse(&shared_hub_with("interface = \"wan0\"\n"));
+    only_problem(&err, "masquerade[0].port_min", "tunnel");
+    let err = refuse(&shared_hub_with(
+        "interface = \"wan0\"\nport_min = 100\nport_max = 7000\n",
+    ));
+    only_problem(&err, "masquerade[0].port_min", "host's services");
+    let pool: Vec<String> = (1..=16).map(|i| format!("\"203.0.113.{i}\"")).collect();
+    let err = refuse(&shared_hub_with(&format!(
+        "interface = \"wan0\"\nport_min = 20000\nport_max = 29999\naddresses = [{}]\n",
+        pool.join(", ")
+    )));
+    only_problem(&err, "masquerade[0].addresses", "at most 15");
+    // Owned, the same default range is fine (braid takes every frame of the NIC anyway).
+    Scratch::new()
+        .load(&hub_with("interface = \"wan0\"\n"))
+        .expect("valid");
+}

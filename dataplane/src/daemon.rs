@@ -5,14 +5,15 @@
 use crate::control::{Control, ControlOptions, Listeners, Runtime};
 use crate::ids::Lane;
 use crate::io::wake::WakeFd;
-use crate::io::{XdpMode, XskOptions, XskPorts};
+use crate::io::{host, Steering, XdpMode, XdpProgram, XskOptions, XskPorts};
 use crate::pipeline::{Pipeline, Shared};
 use crate::session::SessionLog;
 use crate::snapshot::{Secrets, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
+use crate::steer;
 use crate::wire::Mac;
 use crate::worker::{self, Mailboxes};
-use braid_control::config::Config;
+use braid_control::config::{Config, InterfaceMode};
 use braid_control::key::PublicKey;
 use core_affinity::CoreId;
 use crossbeam_channel::Receiver;
@@ -27,14 +28,26 @@ use std::time::{Duration, Instant};
 const UMEM_FRAMES: u32 = 8192;
 
 /// What the daemon reads from the system before it starts: each interface's
-/// MAC and the key files.
+/// MAC, the key files, and what braid's XDP program sends it on each interface.
 pub struct Setup {
     macs: Vec<Mac>,
     secrets: Secrets,
+    steering: Vec<Steering>,
+}
+
+/// How braid's sockets get their frames.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct XdpChoice {
+    /// Generic (skb) XDP instead of native mode.
+    pub generic: bool,
+    /// libxdp's default program (every frame to braid) instead of braid's own: only for
+    /// `owned` interfaces, to compare their costs (benches/lab.sh).
+    pub libxdp_default: bool,
 }
 
 impl Setup {
-    /// Reads MAC addresses and keys; errors name the interface or file.
+    /// Reads MAC addresses, keys and the kernel's addresses; errors name the interface, file
+    /// or field.
     pub fn prepare(cfg: &Config) -> Result<Setup, String> {
         let macs = cfg
             .interfaces
@@ -53,8 +66,60 @@ impl Setup {
             }
         }
         let secrets = Secrets::load(cfg)?;
-        Ok(Setup { macs, secrets })
+        let host = host::kernel_addresses()
+            .map_err(|e| format!("cannot read the kernel's addresses: {e}"))?;
+        if cfg
+            .interfaces
+            .iter()
+            .any(|i| i.mode == InterfaceMode::Shared)
+        {
+            steer::check_ephemeral(cfg, &host, steer::ephemeral_ports()?)?;
+        }
+        let steering = (0..cfg.interfaces.len())
+            .map(|i| steer::steering(cfg, i, &host))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Setup {
+            macs,
+            secrets,
+            steering,
+        })
     }
+}
+
+/// Attaches braid's XDP program to every interface (none with `libxdp_default`, which only
+/// `owned` interfaces may use).
+fn attach_programs(
+    cfg: &Config,
+    steering: &[Steering],
+    xdp: XdpChoice,
+) -> Result<Vec<Arc<XdpProgram>>, String> {
+    let mode = if xdp.generic {
+        XdpMode::Generic
+    } else {
+        XdpMode::Native
+    };
+    if xdp.libxdp_default {
+        return match cfg
+            .interfaces
+            .iter()
+            .find(|i| i.mode == InterfaceMode::Shared)
+        {
+            Some(i) => Err(format!(
+                "interface {}: a shared interface needs braid's own XDP program, not libxdp's",
+                i.name
+            )),
+            None => Ok(Vec::new()),
+        };
+    }
+    cfg.interfaces
+        .iter()
+        .zip(steering)
+        .map(|(i, s)| {
+            XdpProgram::attach(&i.name, mode, s)
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// Number of receive queues of interface `name` (1 when sysfs does not say).
@@ -89,7 +154,7 @@ fn read_mac(name: &str) -> Result<Mac, String> {
 pub fn run(
     cfg: &Config,
     setup: Setup,
-    generic_xdp: bool,
+    xdp: XdpChoice,
     control: &ControlOptions,
 ) -> Result<(), String> {
     let snapshot = Snapshot::build(cfg, &setup.macs, &setup.secrets, 1)?;
@@ -100,11 +165,14 @@ pub fn run(
         .unwrap_or(cfg.control_socket_path());
     let listeners = Listeners::bind(socket, cfg.metrics_listen)?;
     let (common, wake_fds) = Common::new(snapshot, cfg.workers)?;
+    // Attached before the workers bind, detached (when dropped at the end) after their
+    // sockets are closed.
+    let programs = attach_programs(cfg, &setup.steering, xdp)?;
     // Workers start forwarding only once every queue is bound: until then, frames
     // (ARP replies to the first requests among them) on an unbound queue would
     // go to the kernel and be lost.
     let (go, go_rx) = crossbeam_channel::unbounded::<()>();
-    let (workers, started) = start_workers(cfg, generic_xdp, &common, wake_fds, go_rx)?;
+    let (workers, started) = start_workers(cfg, xdp.generic, &programs, &common, wake_fds, go_rx)?;
     let runtime = Runtime::new(
         cfg.clone(),
         &control.config_path,
@@ -126,7 +194,12 @@ pub fn run(
             }
             drop(go);
             announce(cfg, common.shared.snapshot.load().statics.public());
-            let failure = supervise(&common, &workers, &control);
+            let follow = Follow {
+                cfg: cfg.clone(),
+                programs: programs.clone(),
+                current: setup.steering.clone(),
+            };
+            let failure = supervise(&common, &workers, &control, follow);
             (Some(control), failure)
         }
         Err(e) => {
@@ -198,6 +271,7 @@ struct Workers {
 fn start_workers(
     cfg: &Config,
     generic_xdp: bool,
+    programs: &[Arc<XdpProgram>],
     common: &Common,
     wake_fds: Vec<WakeFd>,
     go: Receiver<()>,
@@ -219,6 +293,7 @@ fn start_workers(
                 .copied(),
             opts: queue_options(i, generic_xdp),
             names: names.clone(),
+            programs: programs.to_vec(),
             common: common.clone(),
             stats,
             wake: wake_fds.next(),
@@ -266,6 +341,8 @@ struct WorkerStart {
     opts: XskOptions,
     /// The interfaces whose queue `opts.queue` the worker binds.
     names: Vec<String>,
+    /// braid's XDP program on each of them (none: libxdp's default).
+    programs: Vec<Arc<XdpProgram>>,
     common: Common,
     stats: Arc<WorkerStats>,
     wake: Option<WakeFd>,
@@ -281,7 +358,13 @@ impl WorkerStart {
         if let Some(core) = self.core {
             core_affinity::set_for_current(core);
         }
-        let mut ports = match XskPorts::open(&self.names, &self.opts) {
+        let opened = if self.programs.is_empty() {
+            XskPorts::open(&self.names, &self.opts)
+        } else {
+            let programs: Vec<&XdpProgram> = self.programs.iter().map(Arc::as_ref).collect();
+            XskPorts::open_with(&self.names, &self.opts, &programs)
+        };
+        let mut ports = match opened {
             Ok(p) => p,
             Err(e) => {
                 let msg = format!("worker {i}: {e}");
@@ -325,9 +408,57 @@ fn announce(cfg: &Config, public: [u8; 32]) {
 const SUPERVISE: Duration = Duration::from_millis(100);
 /// Neighbour expiry runs every this many supervision rounds.
 const EXPIRE_ROUNDS: u32 = 2;
+/// The kernel's addresses are read again every this many supervision rounds (1 s).
+const HOST_ROUNDS: u32 = 10;
+
+/// The kernel's addresses followed into braid's XDP programs: an address the host gains on a
+/// shared interface (DHCP, an administrator) goes to the kernel within a second.
+struct Follow {
+    /// The configuration the programs were set from (a reload cannot change what they
+    /// claim: `steer::restart_problem`).
+    cfg: Config,
+    programs: Vec<Arc<XdpProgram>>,
+    current: Vec<Steering>,
+}
+
+impl Follow {
+    fn look(&mut self) {
+        if self.programs.is_empty() {
+            return;
+        }
+        let host = match host::kernel_addresses() {
+            Ok(h) => h,
+            Err(e) => return eprintln!("braidd: cannot read the kernel's addresses: {e}"),
+        };
+        for (i, (program, current)) in self.programs.iter().zip(&mut self.current).enumerate() {
+            let next = match steer::steering(&self.cfg, i, &host) {
+                Ok(s) => s,
+                Err(e) => return eprintln!("braidd: {e}"),
+            };
+            if next == *current {
+                continue;
+            }
+            match program.steer(&next, current) {
+                Ok(()) => {
+                    eprintln!(
+                        "braidd: {}: the host's addresses changed; braid's XDP program follows",
+                        program.interface()
+                    );
+                    *current = next;
+                }
+                Err(e) => eprintln!("braidd: {e}"),
+            }
+        }
+    }
+}
 
 /// Runs the timers until the stop flag is set; the reason to stop, when it is a failure.
-fn supervise(common: &Common, workers: &Workers, control: &Control) -> Option<String> {
+fn supervise(
+    common: &Common,
+    workers: &Workers,
+    control: &Control,
+    mut follow: Follow,
+) -> Option<String> {
     let mut failure = None;
     let mut round = 0u32;
     let mut sessions = SessionLog::default();
@@ -337,6 +468,9 @@ fn supervise(common: &Common, workers: &Workers, control: &Control) -> Option<St
         round = round.wrapping_add(1);
         if round.is_multiple_of(EXPIRE_ROUNDS) {
             common.shared.neighbors.expire(now);
+        }
+        if round.is_multiple_of(HOST_ROUNDS) {
+            follow.look();
         }
         watch_links(&common.shared, &workers.stats, now);
         let drops = |why| workers.stats.iter().map(|s| s.drops_of(why)).sum::<u64>();

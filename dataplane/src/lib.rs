@@ -15,6 +15,7 @@ pub mod route;
 pub mod session;
 pub mod snapshot;
 pub mod stats;
+pub mod steer;
 pub mod tunnel;
 pub mod wire;
 pub mod worker;

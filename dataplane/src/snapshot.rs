@@ -15,8 +15,8 @@ use crate::tunnel::handshake::{Responder, StaticKeys, KEY_LEN};
 use crate::tunnel::{CipherSet, HEADER_LEN, TAG_LEN};
 use crate::wire::Mac;
 use braid_control::config::{
-    Balance, BondMode, Config, Hairpin, LinkState, MasqueradeConfig, NatRefusal, OtherProtocols,
-    Role,
+    Balance, BondMode, Config, Hairpin, InterfaceMode, LinkState, MasqueradeConfig, NatRefusal,
+    OtherProtocols, Role,
 };
 use braid_control::key::{PresharedKey, PrivateKey};
 use ipnet::Ipv4Net;
@@ -91,6 +91,9 @@ pub struct PortInfo {
     pub addr: Ipv4Addr,
     pub net: Ipv4Net,
     pub mtu: u16,
+    /// Shared with the host: braid's ARP requests carry sender address 0.0.0.0, so their
+    /// answers, and no others, come to braid (dataplane/bpf/braid_xdp.c).
+    pub shared: bool,
 }
 
 /// One link of a peer's bond.
@@ -517,6 +520,7 @@ fn build_ports(cfg: &Config, macs: &[Mac]) -> Result<Vec<PortInfo>, String> {
             addr: i.address.addr(),
             net: i.address.trunc(),
             mtu: i.mtu,
+            shared: i.mode == InterfaceMode::Shared,
         })
         .collect())
 }

@@ -55,6 +55,18 @@ pub enum Balance {
     Bytes,
 }
 
+/// Whether braid has an interface to itself or shares it with the host (docs/CONFIG.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InterfaceMode {
+    /// Every frame the interface receives goes to braid, which answers ARP and ping itself.
+    #[default]
+    Owned,
+    /// braid gets only what it handles (frames to be routed, its tunnel's and NAT's ports);
+    /// the rest, ARP and ping of the host's addresses included, goes to the kernel.
+    Shared,
+}
+
 /// Administrative state of a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -331,6 +343,9 @@ pub struct InterfaceConfig {
     /// IP MTU of the interface.
     #[serde(default = "default_mtu")]
     pub mtu: u16,
+    /// `owned` (braid gets every frame) or `shared` with the host's own services.
+    #[serde(default)]
+    pub mode: InterfaceMode,
 }
 
 /// The other end of a tunnel: the hub (on an edge) or one edge (on a hub).

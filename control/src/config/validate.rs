@@ -2,8 +2,8 @@
 //! Each problem names the field (as a TOML path) it is about.
 
 use super::{
-    Config, InterfaceConfig, LinkConfig, LinkState, PeerConfig, Problem, Role, MAX_INTERFACES,
-    MAX_LINKS,
+    Config, InterfaceConfig, InterfaceMode, LinkConfig, LinkState, PeerConfig, Problem, Role,
+    MAX_INTERFACES, MAX_LINKS,
 };
 use crate::key::{PresharedKey, PrivateKey, PublicKey};
 use ipnet::Ipv4Net;
@@ -43,9 +43,65 @@ pub(crate) fn validate(config: &Config, check_key_files: bool) -> Vec<Problem> {
     out
 }
 
+/// Whether interface `name` is shared with the host.
+fn is_shared(config: &Config, name: &str) -> bool {
+    config
+        .interfaces
+        .iter()
+        .any(|i| i.name == name && i.mode == InterfaceMode::Shared)
+}
+
+/// A masquerade on a shared interface: its return traffic is told from the host's by port,
+/// so its ports leave the host's services and the tunnel theirs.
+fn check_shared_masquerade(
+    config: &Config,
+    i: usize,
+    m: &super::MasqueradeConfig,
+    out: &mut Vec<Problem>,
+) {
+    let at = |field: &str| format!("masquerade[{i}].{field}");
+    if m.port_min < FIRST_UNPRIVILEGED_PORT {
+        out.push(Problem::at(
+            at("port_min"),
+            format!(
+                "{} is shared with the host: port_min must be at least \
+                 {FIRST_UNPRIVILEGED_PORT} (the host's services), got {}",
+                m.interface, m.port_min
+            ),
+        ));
+    }
+    let tunnel_first = usize::from(config.tunnel_port);
+    let tunnel_last = tunnel_first + config.workers.max(1) - 1;
+    if usize::from(m.port_min) <= tunnel_last && tunnel_first <= usize::from(m.port_max) {
+        out.push(Problem::at(
+            at("port_min"),
+            format!(
+                "{} is shared with the host: ports {}..={} overlap the tunnel's \
+                 {tunnel_first}..={tunnel_last}",
+                m.interface, m.port_min, m.port_max
+            ),
+        ));
+    }
+    if m.addresses.len() > MAX_SHARED_NAT_POOL {
+        out.push(Problem::at(
+            at("addresses"),
+            format!(
+                "{} is shared with the host: at most {MAX_SHARED_NAT_POOL} addresses, got {}",
+                m.interface,
+                m.addresses.len()
+            ),
+        ));
+    }
+}
+
 /// Limits of the masquerade's numbers (sessions: about 100 bytes each).
 const MAX_NAT_SESSIONS: usize = 1 << 24;
 const MAX_NAT_POOL: usize = 256;
+/// Most outside addresses of a masquerade on a shared interface: braid's XDP program holds a
+/// claim per address the host also has, and one for the tunnel (dataplane/src/io/prog.rs).
+const MAX_SHARED_NAT_POOL: usize = 15;
+/// Ports below this are the host's services on a shared interface, never the NAT's.
+const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
 
 fn check_masquerades(config: &Config, out: &mut Vec<Problem>) {
     let mut seen = HashMap::new();
@@ -95,6 +151,8 @@ fn check_masquerades(config: &Config, out: &mut Vec<Problem>) {
                     m.port_min, m.port_max
                 ),
             ));
+        } else if is_shared(config, &m.interface) {
+            check_shared_masquerade(config, i, m, out);
         }
         for (field, secs) in [
             ("udp_timeout", m.udp_timeout),

@@ -24,6 +24,10 @@ struct Cli {
     /// Use generic (skb) XDP instead of native mode.
     #[arg(long)]
     generic_xdp: bool,
+    /// Let libxdp attach its default program (every frame to braid) instead of braid's own;
+    /// `owned` interfaces only. For comparing their costs (benches/lab.sh).
+    #[arg(long)]
+    libxdp_program: bool,
     /// Control socket path (overrides `control_socket` in the configuration).
     #[arg(long)]
     control_socket: Option<PathBuf>,
@@ -53,7 +57,11 @@ fn main() -> ExitCode {
         config_path: cli.config.clone(),
         socket: cli.control_socket.clone(),
     };
-    match daemon::run(&cfg, setup, cli.generic_xdp, &control) {
+    let xdp = daemon::XdpChoice {
+        generic: cli.generic_xdp,
+        libxdp_default: cli.libxdp_program,
+    };
+    match daemon::run(&cfg, setup, xdp, &control) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("braidd: {e}");

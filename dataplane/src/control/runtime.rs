@@ -169,6 +169,7 @@ impl Runtime {
         if names(old) != names(next) {
             problems.push("interface: the interfaces (names and order) differ".to_string());
         }
+        problems.extend(crate::steer::restart_problem(old, next));
         if old.workers != next.workers {
             problems.push(format!(
                 "workers: {} instead of {}",

@@ -1,5 +1,6 @@
-//! Packet I/O: the ports of one worker. `xsk` drives AF_XDP sockets (the only
-//! `unsafe` in the project); `mem` is an in-memory implementation for tests and benches.
+//! Packet I/O: the ports of one worker. `xsk` drives AF_XDP sockets, `prog` loads braid's
+//! XDP program that feeds them, `host` reads the kernel's addresses (these three hold the
+//! only `unsafe` in the project); `mem` is an in-memory implementation for tests and benches.
 //!
 //! A worker owns one `Ports` value covering queue *i* of every dataplane NIC. With
 //! AF_XDP all of them share one UMEM, so a frame received on one port is transmitted
@@ -16,11 +17,14 @@
     )
 )]
 
+pub mod host;
 pub mod mem;
+pub mod prog;
 pub mod wake;
 pub mod xsk;
 
 pub use mem::MemPorts;
+pub use prog::{Steering, XdpProgram};
 pub use xsk::{XdpMode, XskOptions, XskPorts};
 
 pub use crate::frame::{Frame, PortId, Verdict};

@@ -1,5 +1,5 @@
-//! `XskPorts`: AF_XDP sockets (via xsk-rs) as the [`Ports`] of one worker. This
-//! file holds every `unsafe` block of the project.
+//! `XskPorts`: AF_XDP sockets (via xsk-rs) as the [`Ports`] of one worker. This file,
+//! `prog.rs` and `host.rs` hold every `unsafe` block of the project.
 //!
 //! # Layout
 //! One UMEM per worker, shared by one socket per interface, all bound to the same
@@ -28,6 +28,8 @@
 //!   everywhere, which is why sockets are bound with `XDP_USE_NEED_WAKEUP` (it
 //!   also lets the kernel sleep while `wait` blocks in `poll()`). Sockets that
 //!   join a shared UMEM inherit the first socket's bind flags.
+//! - braidd attaches its own program (`prog.rs`) and binds with libxdp's program loading
+//!   inhibited (`open_with`); what follows holds for `open`, and for tests and tools.
 //! - libxdp loads its default program on first bind (no dispatcher, no bpffs): all
 //!   frames of a bound queue go to the socket, ARP included; frames arriving on a
 //!   queue with no socket go to the kernel stack (`XDP_PASS`). It keeps a
@@ -56,6 +58,7 @@
 // The AF_XDP rings, UMEM and socket calls need unsafe; each block says why it holds.
 #![allow(unsafe_code)]
 
+use super::prog::XdpProgram;
 use super::wake::WakeFd;
 use super::{PortCounters, PortId, Ports, Verdict};
 use crate::frame::Frame;
@@ -66,7 +69,9 @@ use std::os::fd::AsFd;
 use std::os::unix::io::AsRawFd;
 use std::thread;
 use std::time::Duration;
-use xsk_rs::config::{BindFlags, FrameSize, QueueSize, SocketConfig, UmemConfig, XdpFlags};
+use xsk_rs::config::{
+    BindFlags, FrameSize, LibxdpFlags, QueueSize, SocketConfig, UmemConfig, XdpFlags,
+};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 /// Size of one UMEM chunk in bytes.
@@ -270,11 +275,13 @@ fn create_umem(opts: &XskOptions) -> io::Result<(Umem, Vec<FrameDesc>)> {
     })
 }
 
-/// Binds one socket on `name`/`queue` to `umem`, retrying while `EBUSY`.
+/// Binds one socket on `name`/`queue` to `umem`, retrying while `EBUSY`. With `own_program`
+/// libxdp loads no program: the caller's program gets the socket.
 fn bind_socket(
     umem: &Umem,
     name: &str,
     opts: &XskOptions,
+    own_program: bool,
 ) -> io::Result<(TxQueue, RxQueue, FillQueue, CompQueue)> {
     let ring = QueueSize::new(opts.ring_size).map_err(|e| invalid(format!("ring_size: {e}")))?;
     let mode = match opts.mode {
@@ -286,6 +293,11 @@ fn bind_socket(
         .tx_queue_size(ring)
         .xdp_flags(mode)
         .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP)
+        .libxdp_flags(if own_program {
+            LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD
+        } else {
+            LibxdpFlags::empty()
+        })
         .build();
     let ifname = name
         .parse()
@@ -296,7 +308,8 @@ fn bind_socket(
         tries += 1;
         // SAFETY: `open` checked that no interface appears twice, so this
         // (netdev, queue) pair is not yet bound with this UMEM and libxdp may load
-        // its program (xsk-rs' contract for sharing a UMEM).
+        // its program (xsk-rs' contract for sharing a UMEM); with `own_program` it loads
+        // none.
         let result = unsafe { Socket::new(config, umem, &ifname, opts.queue) };
         match result {
             Ok((tx, rx, Some((fill, comp)))) => return Ok((tx, rx, fill, comp)),
@@ -335,7 +348,37 @@ impl XskPorts {
     /// (port *i* is `interfaces[i]`), all sharing one UMEM, and fills their fill
     /// rings. Errors name the interface and what failed: no such interface, a
     /// queue still busy after retries, missing privileges, the memlock limit.
+    /// libxdp attaches its default program, which sends every frame to the sockets.
     pub fn open(interfaces: &[String], opts: &XskOptions) -> io::Result<XskPorts> {
+        XskPorts::open_inner(interfaces, opts, None)
+    }
+
+    /// As [`XskPorts::open`], but the frames come from `programs[i]`, braid's XDP program
+    /// already attached to `interfaces[i]`, which gets each socket at its queue; libxdp loads
+    /// nothing.
+    pub fn open_with(
+        interfaces: &[String],
+        opts: &XskOptions,
+        programs: &[&XdpProgram],
+    ) -> io::Result<XskPorts> {
+        if programs.len() != interfaces.len()
+            || programs
+                .iter()
+                .zip(interfaces)
+                .any(|(p, i)| p.interface() != i)
+        {
+            return Err(invalid(
+                "one XDP program per interface, in the interfaces' order".into(),
+            ));
+        }
+        XskPorts::open_inner(interfaces, opts, Some(programs))
+    }
+
+    fn open_inner(
+        interfaces: &[String],
+        opts: &XskOptions,
+        programs: Option<&[&XdpProgram]>,
+    ) -> io::Result<XskPorts> {
         if interfaces.is_empty() {
             return Err(invalid("no interfaces to open".into()));
         }
@@ -360,9 +403,13 @@ impl XskPorts {
         let (umem, free) = create_umem(opts)?;
         let mut ports = Vec::with_capacity(n);
         let mut pollfds = Vec::with_capacity(n);
-        for name in interfaces {
-            let (tx, rx, fill, comp) = bind_socket(&umem, name, opts)?;
+        for (i, name) in interfaces.iter().enumerate() {
+            let program = programs.and_then(|p| p.get(i));
+            let (tx, rx, fill, comp) = bind_socket(&umem, name, opts, program.is_some())?;
             let fd = rx.fd().as_raw_fd();
+            if let Some(program) = program {
+                program.register(opts.queue, fd)?;
+            }
             if opts.busy_poll {
                 for (opt, value) in [
                     (libc::SO_PREFER_BUSY_POLL, 1),

@@ -30,6 +30,7 @@ pub(super) fn arp(
         Err(_) => return Next::Drop(DropReason::Malformed),
     };
     let ours = a.target_ip == p.addr
+        || (p.shared && a.op == arp::OP_REPLY && a.target_ip.is_unspecified())
         || ctx
             .snap
             .masquerade_on(port)

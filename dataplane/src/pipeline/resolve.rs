@@ -146,7 +146,13 @@ fn arp_request(ctx: &Ctx, out: &mut Out, port: PortId, ip: Ipv4Addr) {
         arp::Arp {
             op: arp::OP_REQUEST,
             sender_mac: p.mac,
-            sender_ip: p.addr,
+            // On a shared port the host answers ARP for the address: braid asks as a probe
+            // would (RFC 5227), and the answer, to 0.0.0.0, is told from the host's.
+            sender_ip: if p.shared {
+                Ipv4Addr::UNSPECIFIED
+            } else {
+                p.addr
+            },
             target_mac: [0; 6],
             target_ip: ip,
         }
