@@ -64,6 +64,18 @@ pub enum LinkState {
     Down,
 }
 
+/// Where a peer's link weights come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightMode {
+    /// The configured `weight` of each link.
+    #[default]
+    Manual,
+    /// Learned from each link's measured capacity (what the peer reports receiving, loss,
+    /// delay growing under load); the configured weights are the start and the fallback.
+    Auto,
+}
+
 /// The whole daemon configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -340,6 +352,9 @@ pub struct PeerConfig {
     /// handshake; relative to the config file's directory.
     #[serde(default)]
     pub preshared_key_file: Option<PathBuf>,
+    /// `manual`: the links' `weight`s; `auto`: learned from the links' measured capacity.
+    #[serde(default)]
+    pub weights: WeightMode,
     /// Inner source prefixes accepted from this peer (anti-spoofing).
     pub allowed: Vec<Ipv4Net>,
     /// The peer's links (`[[peer.link]]`), one per path to it.

@@ -1,4 +1,5 @@
-//! Link scheduling: which of a peer's links carries the next packet.
+//! Link scheduling: which of a peer's links carries the next packet, and the weights
+//! learned from the links' measured capacity.
 
 #![cfg_attr(
     not(test),
@@ -11,6 +12,7 @@
 )]
 
 pub mod flow;
+pub mod learn;
 pub mod scheduler;
 
 pub use flow::flow_hash;
