@@ -11,10 +11,14 @@
 //! last saturated, or twice what it delivers now (at least an equal share) when that is
 //! unknown or it now carries more, so share moves to it until it saturates too. Once every
 //! link is saturated the received rates are the capacities, and the weights their ratio.
+//! A saturated link's capacity is smoothed over its figures; once two agreed, one far (a
+//! quarter) from it counts only when the next one agrees too, so a figure spoilt by a busy
+//! CPU at either end does not move the weights.
 //!
-//! Nothing is learned while no link is saturated (the weights are not what limits traffic)
-//! or while the peer receives less than [`MIN_LOAD_BPS`] in all: the weights stay as they
-//! were. Received rates are measured by the peer over half a second; a decision needs a new
+//! Nothing is learned while no link is saturated (the weights are not what limits traffic),
+//! while the peer receives less than [`MIN_LOAD_BPS`] in all, or while the rate sent changes
+//! by more than a quarter from one decision to the next (traffic that starts or stops): the
+//! weights stay as they were. Received rates are measured by the peer over half a second; a decision needs a new
 //! figure of every link since the last one, and two after a change (the first one spans the
 //! change), so the weights change about once a second at most.
 
@@ -25,7 +29,7 @@ const MIN_SHARE: u32 = 10;
 /// Below this in all (bits per second received by the peer), nothing is learned.
 pub const MIN_LOAD_BPS: u64 = 1_000_000;
 /// One-way delay above the link's minimum that means a queue: the link is saturated.
-const QUEUE_NS: u64 = 4_000_000;
+const QUEUE_NS: u64 = 10_000_000;
 /// A delay that fell by more than this since the last decision belongs to a queue that
 /// drains.
 const DRAINING_NS: u64 = 1_000_000;
@@ -99,6 +103,11 @@ struct Memory {
     base: WindowMin,
     /// What the link delivered when last saturated (bits per second).
     capacity: Option<u64>,
+    /// `capacity` was met again by a figure close to it.
+    confirmed: bool,
+    /// A figure far from a confirmed `capacity` at the last decision, waiting to be
+    /// confirmed.
+    far: Option<u64>,
     /// The link's rate figure count at the last decision and at the last change.
     decided_at: u64,
     changed_at: u64,
@@ -119,8 +128,24 @@ pub struct Saturation {
 }
 
 impl Saturation {
-    fn any(self) -> bool {
+    /// True when any sign says so.
+    pub fn any(self) -> bool {
         self.queue || self.loss || self.short
+    }
+
+    /// The signs as words: `queue`, `loss`, `short`, joined by `+` (empty: none).
+    pub fn words(self) -> String {
+        let signs = [
+            (self.queue, "queue"),
+            (self.loss, "loss"),
+            (self.short, "short"),
+        ];
+        let on: Vec<&str> = signs
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, w)| *w)
+            .collect();
+        on.join("+")
     }
 }
 
@@ -129,8 +154,12 @@ impl Saturation {
 pub struct Learner {
     weights: Vec<u32>,
     links: Vec<Memory>,
+    /// What the last decision found saturated, per link.
+    saturated: Vec<Saturation>,
     /// When the last decision was made (ns), for the sent rates.
     decided_ns: u64,
+    /// Bits per second sent on the usable links over the span before the last decision.
+    sent_before: Option<u64>,
 }
 
 impl Learner {
@@ -144,13 +173,20 @@ impl Learner {
                 .map(|&w| (u64::from(w) * u64::from(SCALE) / total) as u32)
                 .collect(),
             links: vec![Memory::default(); configured.len()],
+            saturated: vec![Saturation::default(); configured.len()],
             decided_ns: now,
+            sent_before: None,
         }
     }
 
     /// The weights as learned so far (the configured ones scaled, until a change).
     pub fn weights(&self) -> &[u32] {
         &self.weights
+    }
+
+    /// Which links the last decision found saturated, and why.
+    pub fn saturated(&self) -> &[Saturation] {
+        &self.saturated
     }
 
     /// Looks at the links' figures at `now` (monotonic ns). Returns the new weights when
@@ -186,6 +222,7 @@ impl Learner {
         let span = now.saturating_sub(self.decided_ns).max(1);
         self.decided_ns = now;
         let mut sat = vec![Saturation::default(); figures.len()];
+        let mut sent_total = 0u64;
         for (i, (m, f)) in self.links.iter_mut().zip(figures).enumerate() {
             let sent = f.sent_bytes.wrapping_sub(m.sent_mark);
             m.sent_mark = f.sent_bytes;
@@ -196,14 +233,24 @@ impl Learner {
                 *s = saturation(m, f, sent_bps);
             }
             m.delay_mark = f.delay_ns;
+            if f.usable {
+                sent_total = sent_total.saturating_add(sent_bps);
+            }
         }
+        // Traffic that starts, stops or changes pace: the peer's figures and our spans
+        // do not cover the same moments, so they do not compare. Wait until it is steady.
+        let steady = self
+            .sent_before
+            .is_some_and(|b| sent_total.abs_diff(b) <= b.max(sent_total) / 4);
+        self.sent_before = Some(sent_total);
+        self.saturated.clone_from(&sat);
         let load: u64 = usable
             .iter()
             .filter_map(|&i| figures.get(i))
             .map(|f| f.delivered_bps)
             .sum();
         let saturated = usable.iter().any(|&i| sat.get(i).is_some_and(|s| s.any()));
-        if load < MIN_LOAD_BPS || !saturated {
+        if load < MIN_LOAD_BPS || !saturated || !steady {
             return None;
         }
         let equal = load / usable.len() as u64;
@@ -220,9 +267,30 @@ impl Learner {
             let r = f.delivered_bps;
             *c = if s.any() {
                 let cap = match m.capacity {
-                    // Close to what it was: smoothed; far from it: the new figure.
-                    Some(old) if r.abs_diff(old) < old / 4 => (old + r) / 2,
-                    _ => r,
+                    // Close to what it was: smoothed, and confirmed.
+                    Some(old) if r.abs_diff(old) < old / 4 => {
+                        m.far = None;
+                        m.confirmed = true;
+                        (old + r) / 2
+                    }
+                    // Far from a confirmed figure twice in a row, on the same side: the
+                    // capacity changed. Once: an outlier (a busy CPU at either end), kept
+                    // aside. A figure not confirmed yet (the first after a change may span
+                    // it) gives way at once.
+                    Some(old) if m.confirmed => match m.far.take() {
+                        Some(before) if (before < old) == (r < old) => {
+                            m.confirmed = false;
+                            r
+                        }
+                        _ => {
+                            m.far = Some(r);
+                            old
+                        }
+                    },
+                    _ => {
+                        m.confirmed = false;
+                        r
+                    }
                 };
                 m.capacity = Some(cap);
                 cap
@@ -232,6 +300,7 @@ impl Learner {
                     _ => {
                         // Never saturated, or carrying more than it did then: find out.
                         m.capacity = None;
+                        m.far = None;
                         (GROWTH * r).max(equal)
                     }
                 }

@@ -38,6 +38,8 @@ struct Sim {
     delay: Vec<i64>,
     /// Relative noise on each rate figure, alternating sign, per mille.
     noise_permille: i64,
+    /// The next rate figures of a link spoilt: (link, figures, per mille of the true rate).
+    spoil: Option<(usize, u32, u64)>,
     changes: usize,
 }
 
@@ -58,6 +60,7 @@ impl Sim {
             samples: 0,
             delay: vec![20 * MS as i64; n],
             noise_permille: 0,
+            spoil: None,
             changes: 0,
         }
     }
@@ -110,6 +113,12 @@ impl Sim {
                 let noise = bps as i64 * sign * self.noise_permille / 1000;
                 self.delivered_bps[i] = (bps as i64 + noise) as u64;
                 self.span[i] = 0;
+            }
+            if let Some((link, n, permille)) = self.spoil.take() {
+                self.delivered_bps[link] = self.delivered_bps[link] * permille / 1000;
+                if n > 1 {
+                    self.spoil = Some((link, n - 1, permille));
+                }
             }
         }
         let figures: Vec<LinkFigures> = (0..self.caps.len())
@@ -247,6 +256,21 @@ fn noisy_rate_figures_do_not_make_the_weights_swing() {
 }
 
 #[test]
+fn one_spoilt_figure_is_an_outlier_two_are_a_change() {
+    let mut sim = Sim::new(&[100 * MBIT, 50 * MBIT], &[2, 1], Traffic::Udp(400 * MBIT));
+    sim.run_s(5);
+    let learned = sim.weights.clone();
+    // isp1's next figure at 70 %: a busy CPU, not the link.
+    sim.spoil = Some((0, 1, 700));
+    sim.run_s(5);
+    assert_eq!(sim.weights, learned);
+    // Two in a row: isp1 now carries 70 Mbit/s.
+    sim.caps[0] = 70 * MBIT;
+    let took = sim.converge(1.4, 10).expect("follows");
+    assert!(took <= 2.0, "took {took} s");
+}
+
+#[test]
 fn a_link_that_is_down_keeps_its_weight_and_one_link_learns_nothing() {
     let mut sim = Sim::new(
         &[100 * MBIT, 50 * MBIT, 50 * MBIT],
@@ -273,12 +297,12 @@ fn each_sign_of_saturation_counts_alone() {
         delivered_bps: 50 * MBIT,
         rate_samples: 3,
         sent_bytes: 0,
-        delay_ns: Some(11 * MS as i64),
+        delay_ns: Some(19 * MS as i64),
         loss_permille: 0,
     };
     assert_eq!(saturation(&m, &f, 50 * MBIT), Saturation::default());
     let queue = LinkFigures {
-        delay_ns: Some(15 * MS as i64),
+        delay_ns: Some(25 * MS as i64),
         ..f
     };
     assert!(saturation(&m, &queue, 50 * MBIT).queue);
@@ -305,4 +329,36 @@ fn figures_of_another_link_count_change_nothing() {
     let mut l = Learner::new(&[1, 2], 0);
     assert_eq!(l.step(TICK, &[LinkFigures::default()]), None);
     assert_eq!(l.weights(), [333, 666]);
+}
+
+#[test]
+fn traffic_that_starts_is_not_taken_for_saturated_links() {
+    // The stream starts: over the span, 300 Mbit/s sent at 1:2, but the peer's last figures
+    // cover mostly the quiet before it (and the links' spans differ): short on both.
+    let mut l = Learner::new(&[1, 2], 0);
+    let at = |samples, sent: [u64; 2], delivered: [u64; 2]| {
+        [0, 1].map(|i| LinkFigures {
+            usable: true,
+            delivered_bps: delivered[i],
+            rate_samples: samples,
+            sent_bytes: sent[i],
+            delay_ns: Some(20 * MS as i64),
+            loss_permille: 0,
+        })
+    };
+    let mb = |mbit: u64| mbit * MBIT / 8; // bytes in a second at `mbit`
+    assert_eq!(l.step(1000 * MS, &at(2, [0, 0], [0, 0])), None);
+    assert_eq!(
+        l.step(2000 * MS, &at(3, [mb(100), mb(200)], [30 * MBIT, 2 * MBIT])),
+        None,
+        "a start is no saturation"
+    );
+    // Steady (150 and 200 sent), and both links full at 100 and 50: learned.
+    let w = l
+        .step(
+            3000 * MS,
+            &at(4, [mb(250), mb(400)], [100 * MBIT, 50 * MBIT]),
+        )
+        .map(<[u32]>::to_vec);
+    assert_eq!(w, Some(vec![667, 333]));
 }

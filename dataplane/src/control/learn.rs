@@ -51,7 +51,8 @@ impl Learners {
                 },
             };
             let figures: Vec<LinkFigures> = peer.links.iter().map(|l| figures(l, stats)).collect();
-            if let Some(weights) = entry.learner.step(now, &figures) {
+            if entry.learner.step(now, &figures).is_some() {
+                let weights = entry.learner.weights();
                 for (l, &w) in peer.links.iter().zip(weights) {
                     l.learned.store(w, Ordering::Relaxed);
                 }
@@ -60,7 +61,11 @@ impl Learners {
                     .links
                     .iter()
                     .zip(weights)
-                    .map(|(l, w)| format!("{} {w}", l.name))
+                    .zip(entry.learner.saturated())
+                    .map(|((l, w), s)| match s.words() {
+                        why if why.is_empty() => format!("{} {w}", l.name),
+                        why => format!("{} {w} (saturated: {why})", l.name),
+                    })
                     .collect();
                 log.push(format!(
                     "weights of {} learned: {}",
