@@ -2,7 +2,8 @@
 //! 100 and isp2 to 200 Mbit/s: the edge learns its weights (`braidctl weights auto`) while a
 //! UDP stream from the LAN host saturates the bond; isp2 is then shaped to 50 Mbit/s at run
 //! time, and the edge's learned weights must reach the new ratio (2:1) within 10 % in under
-//! 5 s and stay there. `braidctl weights isp1=1 isp2=2` makes them manual again.
+//! 5 s and stay there, and stay as they are once the stream ends. `braidctl weights isp1=1
+//! isp2=2` makes them manual again.
 //!
 //! The test builds its own lab under its own prefix and tears it down when it ends, failed or
 //! not. It needs root (network namespaces, AF_XDP): without it it is skipped, or fails if `CI`
@@ -121,7 +122,7 @@ fn learned_weights_follow_a_capacity_changed_at_run_time_within_five_seconds() {
         "{table}"
     );
 
-    let _load = stream(&lab, 20);
+    let load = stream(&lab, 20);
     // Let the stream and the figures settle: at 1:2 over 100 and 200 Mbit/s, 180 Mbit/s
     // saturates neither link, so the weights may stay as configured (or be learned near 1:2).
     thread::sleep(Duration::from_secs(3));
@@ -148,6 +149,15 @@ fn learned_weights_follow_a_capacity_changed_at_run_time_within_five_seconds() {
         thread::sleep(Duration::from_millis(200));
         let now = learned(&lab);
         assert!(near(now, 2.0), "left 2:1 again: {now:?}\n{}", lab.logs());
+    }
+
+    // The stream ends: idle, the learned weights stay.
+    drop(load);
+    let kept = learned(&lab);
+    let idle = Instant::now();
+    while idle.elapsed() < Duration::from_secs(3) {
+        thread::sleep(Duration::from_millis(200));
+        assert_eq!(learned(&lab), kept, "idle, the learned weights move");
     }
 
     // Manual again: the configured weights (0 while a link's health has it down: a full
