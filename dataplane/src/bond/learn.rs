@@ -296,7 +296,9 @@ impl Learner {
                 cap
             } else {
                 match m.capacity {
-                    Some(cap) if r < cap => cap,
+                    // Not using all it carried: it keeps that much (a tenth over it is
+                    // noise, or a TCP sender's queue that just drained).
+                    Some(cap) if r < cap + cap / 10 => cap,
                     _ => {
                         // Never saturated, or carrying more than it did then: find out.
                         m.capacity = None;
