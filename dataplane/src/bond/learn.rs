@@ -4,23 +4,23 @@
 //!
 //! The trap: with weighted splitting, the rate the peer receives on each link mirrors the
 //! weights unless the link is saturated, so received rates alone only repeat the weights
-//! back. The learner therefore looks for the links that are saturated — their one-way delay
-//! grew above its minimum (a queue), their probes are lost, or the peer receives clearly less
-//! than was sent on them — and takes what such a link delivers as its capacity. A link that is
-//! not saturated can carry more than it does: it is credited with what it carried when it was
-//! last saturated, or twice what it delivers now (at least an equal share) when that is
-//! unknown or it now carries more, so share moves to it until it saturates too. Once every
-//! link is saturated the received rates are the capacities, and the weights their ratio.
-//! A saturated link's capacity is smoothed over its figures; once two agreed, one far (a
-//! quarter) from it counts only when the next one agrees too, so a figure spoilt by a busy
-//! CPU at either end does not move the weights.
+//! back. The learner therefore looks for the links that are saturated (their one-way delay
+//! grew above its minimum by a queue that is not draining, their probes are lost, or the
+//! peer receives clearly less than was sent on them) and takes what such a link delivers as
+//! its capacity. A link that is not saturated can carry more than it does: it is credited
+//! with what it carried when it was last saturated, or twice what it delivers now (at least
+//! an equal share) when that is unknown or it now carries more, so share moves to it until
+//! it saturates too. Once every link is saturated the received rates are the capacities, and
+//! the weights their ratio. A saturated link's capacity is smoothed over its figures; once
+//! two agreed, one far (a quarter) from it counts only when the next one agrees too, so a
+//! figure spoilt by a busy CPU at either end does not move the weights.
 //!
 //! Nothing is learned while no link is saturated (the weights are not what limits traffic),
 //! while the peer receives less than [`MIN_LOAD_BPS`] in all, or while the rate sent changes
 //! by more than a quarter from one decision to the next (traffic that starts or stops): the
-//! weights stay as they were. Received rates are measured by the peer over half a second; a decision needs a new
-//! figure of every link since the last one, and two after a change (the first one spans the
-//! change), so the weights change about once a second at most.
+//! weights stay as they were. Received rates are measured by the peer over half a second; a
+//! decision needs a new figure of every link since the last one, and two after a change (the
+//! first one spans the change), so the weights change about once a second at most.
 
 /// The weights the learner hands out add up to about this (per mille of the traffic).
 pub const SCALE: u32 = 1000;
