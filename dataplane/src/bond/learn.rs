@@ -6,7 +6,7 @@
 //! weights unless the link is saturated, so received rates alone only repeat the weights
 //! back. The learner therefore looks for the links that are saturated (their one-way delay
 //! grew above its minimum by a queue that is not draining, their probes are lost, or the
-//! peer receives clearly less than was sent on them) and takes what such a link delivers as
+//! peer received clearly less than was sent on them at two decisions in a row) and takes what such a link delivers as
 //! its capacity. A link that is not saturated can carry more than it does: it is credited
 //! with what it carried when it was last saturated, or twice what it delivers now (at least
 //! an equal share) when that is unknown or it now carries more, so share moves to it until
@@ -111,6 +111,8 @@ struct Memory {
     /// The link's rate figure count at the last decision and at the last change.
     decided_at: u64,
     changed_at: u64,
+    /// The peer received clearly less than was sent at the last decision.
+    was_short: bool,
     /// Sent bytes and the delay at the last decision.
     sent_mark: u64,
     delay_mark: Option<i64>,
@@ -322,7 +324,7 @@ impl Learner {
 
 /// Whether a link is saturated, from its figures and the rate sent on it since the last
 /// decision.
-fn saturation(m: &Memory, f: &LinkFigures, sent_bps: u64) -> Saturation {
+fn saturation(m: &mut Memory, f: &LinkFigures, sent_bps: u64) -> Saturation {
     // A queue that drains does not count: the delay is smoothed, and lags behind a queue
     // that emptied when the link was given less.
     let queue = match (f.delay_ns, m.base.get()) {
@@ -334,12 +336,15 @@ fn saturation(m: &Memory, f: &LinkFigures, sent_bps: u64) -> Saturation {
         }
         _ => false,
     };
+    // Sent and received rates cover slightly different moments: one short figure may be
+    // noise, two in a row are not.
+    let short = sent_bps >= MIN_SENT_BPS
+        && u128::from(f.delivered_bps) * 1000
+            < u128::from(sent_bps) * u128::from(DELIVERED_PERMILLE);
     Saturation {
         queue,
         loss: f.loss_permille >= LOSS_PERMILLE,
-        short: sent_bps >= MIN_SENT_BPS
-            && u128::from(f.delivered_bps) * 1000
-                < u128::from(sent_bps) * u128::from(DELIVERED_PERMILLE),
+        short: std::mem::replace(&mut m.was_short, short) && short,
     }
 }
 
