@@ -31,7 +31,6 @@ readonly SELF_DIR
 readonly ROOT=$SELF_DIR/..
 readonly LAB=$ROOT/tools/braid-lab
 readonly INET_HOST=203.0.113.130
-readonly HUB_ADDR=203.0.113.2
 readonly SHARE=90
 readonly HOLD=3
 
@@ -63,6 +62,9 @@ die() {
 }
 
 note() { echo "failover.sh: $*" >&2; }
+
+# shellcheck source=benches/common.sh
+. "$SELF_DIR/common.sh"
 
 smoke=0
 save=0
@@ -163,9 +165,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Unix time in seconds (bash's clock: no process per reading).
-now() { echo "$EPOCHREALTIME"; }
-
 # Sleeps until Unix time $1 (returns at once if it has passed).
 sleep_until() {
     local d
@@ -175,9 +174,6 @@ sleep_until() {
 
 # Milliseconds from Unix time $1 to $2.
 ms_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) * 1000 }'; }
-
-# braidd $1's (edge or hub) links as JSON.
-links() { "$bin/braidctl" --socket "$run_dir/$1.sock" links --json; }
 
 # isp1's health at braidd $1: true or false.
 isp1_up() { links "$1" | jq -r '.links[] | select(.name == "isp1") | .health.up'; }
@@ -230,12 +226,6 @@ event_delays() {
                 ("edge" in at) ? sprintf("%.0f ms", (at["edge"] - from) * 1000) : "-",
                 ("hub" in at) ? sprintf("%.0f ms", (at["hub"] - from) * 1000) : "-"
         }' "$1"
-}
-
-# The LAN host's TCP counters (only the sender's connection runs there): NAME VALUE lines.
-tcp_counters() {
-    ip netns exec "$prefix-lan" nstat -asz TcpExtTCPTimeouts TcpRetransSegs TcpExtTCPLossProbes \
-        TcpExtTCPSackRecovery | awk '!/^#/ { print $1, $2 }'
 }
 
 # What the sender's TCP did over run $1: the counters' change.
@@ -360,61 +350,7 @@ flow braid "$secs" "$cut_at" "$restore_at" health
 # ---- (b) the kernel ------------------------------------------------------------------------------
 
 note "kernel: VXLAN per uplink, iptables statistic nth 1:2 at both ends, fwmark rules"
-for ns in edge hub; do
-    ip netns exec "$prefix-$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
-        net.ipv4.conf.default.rp_filter=0
-done
-e() { ip -n "$prefix-edge" "$@"; }
-h() { ip -n "$prefix-hub" "$@"; }
-# The emulator takes frames as they are on the wire: the kernel's uplinks must hand it whole
-# frames with their checksums (braid-lab does the same for the kernel ends that send to braid).
-for link in wan1 wan2; do
-    ip netns exec "$prefix-edge" ethtool -K "$link" tx off tso off gso off >/dev/null
-done
-e addr add 198.18.1.1/24 dev lan0
-e addr add 198.18.11.2/24 dev wan1
-e addr add 198.18.12.2/24 dev wan2
-e rule add from 198.18.11.2 lookup 11 pref 11
-e rule add from 198.18.12.2 lookup 12 pref 12
-e route add default via 198.18.11.1 dev wan1 table 11
-e route add default via 198.18.12.1 dev wan2 table 12
-h addr add "$HUB_ADDR/28" dev wan0
-h route add default via 203.0.113.1 dev wan0
-for link in 1 2; do
-    e link add "vx$link" type vxlan id "$link" local "198.18.1$link.2" remote "$HUB_ADDR" \
-        dstport 4789 dev "wan$link"
-    h link add "vx$link" type vxlan id "$link" local "$HUB_ADDR" remote "198.18.1$link.2" \
-        dstport 4789 dev wan0
-    e addr add "198.19.$link.1/30" dev "vx$link"
-    h addr add "198.19.$link.2/30" dev "vx$link"
-    e link set "vx$link" up
-    h link set "vx$link" up
-    e rule add fwmark "$link" lookup "10$link" pref "10$link"
-    e route add default via "198.19.$link.2" dev "vx$link" table "10$link"
-    h rule add fwmark "$link" lookup "10$link" pref "10$link"
-    h route add 198.18.1.0/24 via "198.19.$link.1" dev "vx$link" table "10$link"
-done
-h route add 198.18.1.0/24 via 198.19.1.1 dev vx1
-ip netns exec "$prefix-hub" iptables -t nat -A POSTROUTING -s 198.18.1.0/24 -o wan0 -j MASQUERADE
-# Segments that fit the tunnels (VXLAN's MTU is 1450), both ways, as braid clamps them.
-ip netns exec "$prefix-edge" iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN \
-    -j TCPMSS --set-mss 1410
-
-# The split: "nth" 1 packet in 3 to isp1 and the rest to isp2 at both ends (the edge: what the LAN
-# sends; the hub: what goes back to the LAN), or "isp2" alone.
-kernel_split() {
-    local ns rule
-    for ns in edge hub; do ip netns exec "$prefix-$ns" iptables -t mangle -F PREROUTING; done
-    for ns in edge hub; do
-        if [ "$ns" = edge ]; then rule=(-i lan0); else rule=(-i wan0 -m conntrack --ctorigsrc 198.18.1.0/24); fi
-        if [ "$1" = nth ]; then
-            ip netns exec "$prefix-$ns" iptables -t mangle -A PREROUTING "${rule[@]}" \
-                -m statistic --mode nth --every 3 --packet 0 -j MARK --set-mark 1
-        fi
-        ip netns exec "$prefix-$ns" iptables -t mangle -A PREROUTING "${rule[@]}" -m mark --mark 0 \
-            -j MARK --set-mark 2
-    done
-}
+kernel_recipe_up
 
 note "kernel: reference over isp2 alone ($ref_secs s)"
 kernel_split isp2

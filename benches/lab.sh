@@ -25,7 +25,6 @@ readonly ROOT=$SELF_DIR/..
 readonly LAB=$ROOT/tools/braid-lab
 readonly LAN_HOST=198.18.1.2
 readonly INET_HOST=203.0.113.130
-readonly HUB_ADDR=203.0.113.2
 readonly UNDERLAY_MTU=1600
 # Longest any helper process may live (they are stopped long before; this bounds a crash).
 readonly HELPER_SECONDS=3600
@@ -54,6 +53,9 @@ die() {
 }
 
 note() { echo "lab.sh: $*" >&2; }
+
+# shellcheck source=benches/common.sh
+. "$SELF_DIR/common.sh"
 
 smoke=0
 sizes=
@@ -144,21 +146,6 @@ nsx() {
 }
 
 mac() { nsx "$1" cat "/sys/class/net/$2/address"; }
-
-# Waits up to 10 s until every named interface of namespace $1 has an XDP program.
-wait_xdp() {
-    local ns=$1 dev _ ok
-    shift
-    for _ in $(seq 100); do
-        ok=1
-        for dev in "$@"; do
-            ip -n "$prefix-$ns" -d link show dev "$dev" | grep -q prog/xdp || ok=0
-        done
-        [ "$ok" -eq 0 ] || return 0
-        sleep 0.1
-    done
-    die "no XDP program on $ns: $* after 10 s"
-}
 
 # ---- the lab --------------------------------------------------------------------------------------
 

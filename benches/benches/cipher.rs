@@ -14,7 +14,7 @@ const KEY: [u8; 32] = [7; 32];
 fn message(counter: u64, inner: usize) -> Vec<u8> {
     let mut m = vec![0x5a; HEADER_LEN + inner + TAG_LEN];
     if let Some(h) = m.first_chunk_mut::<HEADER_LEN>() {
-        *h = [2, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+        *h = [2, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
         if let Some(c) = h.last_chunk_mut::<8>() {
             *c = counter.to_be_bytes();
         }

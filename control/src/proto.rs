@@ -431,6 +431,22 @@ pub struct WorkerCounters {
     pub drops: Vec<DropCount>,
     /// Frames received and sent per interface on this worker's queue.
     pub interfaces: Vec<QueueCounters>,
+    /// What the reorder windows this worker owns did.
+    #[serde(default)]
+    pub reorder: ReorderCounters,
+}
+
+/// The reorder windows of one worker: packets out of the tunnel by how they left.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReorderCounters {
+    /// Came in their turn.
+    pub in_order: u64,
+    /// Held until the packets in front of them came (the order repaired).
+    pub repaired: u64,
+    /// Came after their gap was given up: sent out of order.
+    pub late: u64,
+    /// Sequence numbers given up: lost, or later than the wait.
+    pub given_up: u64,
 }
 
 /// Drops for one reason.

@@ -336,6 +336,20 @@ pub fn stats(s: &Stats) -> String {
     }
     out.push('\n');
     out.push_str(&q.render());
+    let mut r = Table::new(&["WORKER", "IN ORDER", "REPAIRED", "LATE", "GIVEN UP"], 0);
+    r.right = vec![true; 5];
+    for w in &s.workers {
+        let c = &w.reorder;
+        r.row(vec![
+            w.worker.to_string(),
+            c.in_order.to_string(),
+            c.repaired.to_string(),
+            c.late.to_string(),
+            c.given_up.to_string(),
+        ]);
+    }
+    out.push_str("\nReorder (packets out of the tunnel, by how they left):\n");
+    out.push_str(&r.render());
     let mut d = Table::new(&["DROP REASON", "PACKETS"], 1);
     for drop in s.drops.iter().filter(|d| d.count > 0) {
         d.row(vec![drop.reason.clone(), drop.count.to_string()]);

@@ -658,3 +658,36 @@ fn more_links_than_the_daemon_carries() {
     );
     assert!(p.line.is_some());
 }
+
+#[test]
+fn redundancy_rules_are_checked_field_by_field() {
+    // The rule goes at the end: an array of tables ends the section it is in.
+    let base = EDGE.to_string() + "\n[[bond.redundant]]\n";
+    let rule = |body: &str| format!("{base}{body}");
+    let p = only_problem(
+        &refuse(&rule("")),
+        "bond.redundant[0].protocol",
+        "at least one",
+    );
+    assert!(p.line.is_some());
+    only_problem(
+        &refuse(&rule("dscp = 64\n")),
+        "bond.redundant[0].dscp",
+        "0..=63",
+    );
+    only_problem(
+        &refuse(&rule("ports = \"5000-4000\"\n")),
+        "bond.redundant[0].ports",
+        "ends before it starts",
+    );
+    only_problem(
+        &refuse(&rule("ports = \"voice\"\n")),
+        "bond.redundant[0].ports",
+        "not a port",
+    );
+    only_problem(
+        &refuse(&rule("protocol = \"icmp\"\nports = 7\n")),
+        "bond.redundant[0].ports",
+        "no ports",
+    );
+}

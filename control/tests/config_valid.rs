@@ -194,3 +194,22 @@ fn limits_are_inclusive() {
         scratch.load(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     }
 }
+
+#[test]
+fn redundancy_rules_load() {
+    use braid_control::config::{Ports, Protocol};
+    let text = EDGE.to_string()
+        + "\n[[bond.redundant]]\nprotocol = \"udp\"\nports = \"3478-3481\"\n\
+           \n[[bond.redundant]]\ndscp = 46\n\n[[bond.redundant]]\nprotocol = \"tcp\"\nports = 22\n";
+    let config = Scratch::new().load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let r = &config.bond.redundant;
+    assert_eq!(r.len(), 3);
+    assert_eq!(r[0].protocol, Some(Protocol::Udp));
+    assert_eq!(
+        r[0].ports.as_ref().map(Ports::bounds),
+        Some(Ok((3478, 3481)))
+    );
+    assert_eq!((r[1].protocol, r[1].dscp), (None, Some(46)));
+    assert_eq!(r[2].ports.as_ref().map(Ports::bounds), Some(Ok((22, 22))));
+    assert!(Scratch::new().load(EDGE).unwrap().bond.redundant.is_empty());
+}

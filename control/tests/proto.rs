@@ -174,6 +174,12 @@ fn every_reply() -> Vec<Reply> {
                     tx_packets: 6,
                     tx_dropped: 7,
                 }],
+                reorder: ReorderCounters {
+                    in_order: 8,
+                    repaired: 9,
+                    late: 10,
+                    given_up: 11,
+                },
             }],
             drops: vec![DropCount {
                 reason: "no_route".into(),

@@ -2,6 +2,7 @@
 //! whole new snapshot and swaps it in (arc-swap); a worker loads it once per batch,
 //! so it sees the old one or the new one, never half of a change.
 
+use crate::bond::redundant::Redundant;
 use crate::bond::Scheduler;
 use crate::frame::PortId;
 use crate::health::{LinkHealth, Timing};
@@ -275,6 +276,8 @@ pub struct Snapshot {
     pub keepalive_ns: u64,
     pub mode: BondMode,
     pub balance: Balance,
+    /// The packets sent on every link that is up.
+    pub redundant: Vec<Redundant>,
     /// The link probes' timers.
     pub health: Timing,
     pub ports: Vec<PortInfo>,
@@ -434,6 +437,7 @@ impl Snapshot {
             keepalive_ns: cfg.keepalive.saturating_mul(1_000_000_000),
             mode: cfg.bond.mode,
             balance: cfg.bond.balance,
+            redundant: cfg.bond.redundant.iter().map(Redundant::of).collect(),
             health: Timing::of(&cfg.health),
             ports,
             peers,

@@ -1,6 +1,7 @@
 //! Per-worker counters. Each worker is the only writer of its own block (plain
 //! load + store, no locked instruction); the control thread reads and sums them.
 
+use crate::bond::reorder::Tally;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Most links (over all peers) that have their own counters (the config allows no more).
@@ -88,6 +89,8 @@ drop_reasons! {
     Broadcast => "broadcast",
     Multicast => "multicast",
     BondLoop => "bond_loop",
+    // A second copy of a packet the reorder window already had (redundant traffic).
+    Duplicate => "duplicate",
 }
 
 /// Traffic of one link as seen by one worker.
@@ -151,8 +154,33 @@ pub struct WorkerStats {
     pub ports: [PortStats; MAX_PORTS],
     /// Masquerade totals of this worker's session tables.
     pub nat: NatStats,
-    /// Frames handed to another worker (NAT session owner).
+    /// Frames handed to another worker (NAT session or reorder window owner).
     pub handed_off: Counter,
+    /// The reorder windows this worker owns.
+    pub reorder: ReorderStats,
+}
+
+/// What the reorder windows of one worker counted (bond/reorder.rs).
+#[derive(Debug, Default)]
+pub struct ReorderStats {
+    /// Packets out of the tunnel that came in their turn.
+    pub in_order: Counter,
+    /// Packets held until the ones in front of them came: the order repaired.
+    pub repaired: Counter,
+    /// Packets that came after their gap was given up (sent out of order).
+    pub late: Counter,
+    /// Sequence numbers given up (lost, or later than the wait).
+    pub given_up: Counter,
+}
+
+impl ReorderStats {
+    /// Adds what a window counted between `old` and `new`; duplicates are drops.
+    pub fn add_since(&self, old: &Tally, new: &Tally) {
+        self.in_order.add(new.in_order.wrapping_sub(old.in_order));
+        self.repaired.add(new.repaired.wrapping_sub(old.repaired));
+        self.late.add(new.late.wrapping_sub(old.late));
+        self.given_up.add(new.given_up.wrapping_sub(old.given_up));
+    }
 }
 
 /// Masquerade totals of one worker.
@@ -177,6 +205,7 @@ impl Default for WorkerStats {
             ports: std::array::from_fn(|_| PortStats::default()),
             nat: NatStats::default(),
             handed_off: Counter::default(),
+            reorder: ReorderStats::default(),
         }
     }
 }

@@ -442,6 +442,7 @@ fn header(lane: u8, link: u8, receiver: u32, counter: u64) -> Header {
         lane,
         receiver,
         counter,
+        seq: 0,
     }
 }
 

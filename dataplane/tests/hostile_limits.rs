@@ -229,6 +229,8 @@ fn replay_windows_are_fixed_per_session_and_lane_and_survive_a_reload() {
         forge(&good, &live.send, &live.send, |h| {
             h.lane = l;
             h.counter = counter;
+            // Not sequenced: this is about the replay windows, not the reorder windows.
+            h.seq = 0;
         })
     };
     // Each lane with a window counts on its own: counter 0 is new on every one of them.

@@ -109,6 +109,8 @@ pub struct UdpSendReport {
     pub corrupt: u64,
     /// Datagrams back more than once.
     pub duplicates: u64,
+    /// Distinct datagrams back after one sent later than them (out of order).
+    pub reordered: u64,
     /// All back, none corrupt.
     pub ok: bool,
     /// Wall time.
@@ -158,11 +160,11 @@ fn run_udp(to: SocketAddr, opts: &UdpSendOpts, report: &mut UdpSendReport) -> io
         done_sending.store(true, Ordering::Release);
         let counts = receiver.join();
         report.sent = *sent.as_ref().unwrap_or(&0);
-        let (received, corrupt, duplicates) =
-            counts.map_err(|_| io::Error::other("receiver thread panicked"))??;
-        report.received = received;
-        report.corrupt = corrupt;
-        report.duplicates = duplicates;
+        let c = counts.map_err(|_| io::Error::other("receiver thread panicked"))??;
+        report.received = c.received;
+        report.corrupt = c.corrupt;
+        report.duplicates = c.duplicates;
+        report.reordered = c.reordered;
         sent.map(|_| ())
     })
 }
@@ -189,18 +191,28 @@ fn transmit(sock: &UdpSocket, opts: &UdpSendOpts, deadline: Deadline) -> io::Res
     Ok(opts.count)
 }
 
+/// What came back, by kind.
+#[derive(Debug, Default)]
+struct Counts {
+    received: u64,
+    corrupt: u64,
+    duplicates: u64,
+    reordered: u64,
+}
+
 /// Receives until all came back, the deadline passes, or [`LINGER`] after sending ended.
 fn receive(
     sock: &UdpSocket,
     opts: &UdpSendOpts,
     deadline: Deadline,
     done_sending: &AtomicBool,
-) -> io::Result<(u64, u64, u64)> {
+) -> io::Result<Counts> {
     let mut back = vec![false; opts.count as usize];
-    let (mut received, mut corrupt, mut duplicates) = (0, 0, 0);
+    let mut c = Counts::default();
+    let mut highest: Option<u64> = None;
     let mut buf = vec![0; 65_536];
     let mut linger: Option<Deadline> = None;
-    while received < opts.count && deadline.remaining().is_ok() {
+    while c.received < opts.count && deadline.remaining().is_ok() {
         if linger.is_none() && done_sending.load(Ordering::Acquire) {
             linger = Some(Deadline::after(LINGER));
         }
@@ -223,15 +235,20 @@ fn receive(
             Err(e) => return Err(e),
         };
         match check(&buf[..n], opts.seed, opts.count, opts.size) {
-            None => corrupt += 1,
-            Some(seq) if back[seq as usize] => duplicates += 1,
+            None => c.corrupt += 1,
+            Some(seq) if back[seq as usize] => c.duplicates += 1,
             Some(seq) => {
                 back[seq as usize] = true;
-                received += 1;
+                c.received += 1;
+                if highest.is_some_and(|h| seq < h) {
+                    c.reordered += 1;
+                } else {
+                    highest = Some(seq);
+                }
             }
         }
     }
-    Ok((received, corrupt, duplicates))
+    Ok(c)
 }
 
 #[cfg(test)]

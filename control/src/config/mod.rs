@@ -2,10 +2,12 @@
 //! Field-by-field documentation: `docs/CONFIG.md`.
 
 mod error;
+mod redundant;
 mod spans;
 mod validate;
 
 pub use error::{ConfigError, Problem};
+pub use redundant::{Ports, Protocol, RedundantRule};
 
 use crate::key::PublicKey;
 use ipnet::Ipv4Net;
@@ -296,6 +298,9 @@ pub struct BondConfig {
     /// What the weights divide in `packet` mode.
     #[serde(default)]
     pub balance: Balance,
+    /// Packets sent on every link that is up (`[[bond.redundant]]`).
+    #[serde(default)]
+    pub redundant: Vec<RedundantRule>,
 }
 
 /// Link probes and failover: how often every link is probed, and how many missed or
@@ -589,12 +594,19 @@ mod tests {
             .skip(1)
             .filter_map(|rest| rest.split("```").next())
             .collect();
-        assert_eq!(blocks.len(), 2, "an edge and a hub example");
-        let roles: Vec<Role> = blocks
+        // Whole files name their role; the other blocks are parts, checked in the edge's.
+        let (whole, parts): (Vec<&str>, Vec<&str>) = blocks
+            .iter()
+            .partition(|b| b.lines().any(|l| l.starts_with("role = ")));
+        assert_eq!(whole.len(), 2, "an edge and a hub example");
+        let roles: Vec<Role> = whole
             .iter()
             .map(|text| parse_example(text, "docs/CONFIG.md").role)
             .collect();
         assert_eq!(roles, [Role::Edge, Role::Hub]);
+        for part in parts {
+            parse_example(&format!("{}\n{part}", whole[0]), "docs/CONFIG.md");
+        }
     }
 
     #[test]

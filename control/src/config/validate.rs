@@ -29,6 +29,7 @@ pub(crate) fn validate(config: &Config, check_key_files: bool) -> Vec<Problem> {
         .flatten();
     check_globals(config, &mut out);
     check_health(config, &mut out);
+    check_redundant(config, &mut out);
     check_interfaces(config, &mut out);
     for (p, peer) in config.peers.iter().enumerate() {
         check_peer(config, p, peer, check_key_files, &mut out);
@@ -201,6 +202,27 @@ fn check_health(config: &Config, out: &mut Vec<Problem>) {
                 format!("health.{field}"),
                 format!("health.{field} must be in {lo}..={hi}, got {v}"),
             ));
+        }
+    }
+}
+
+/// Most `[[bond.redundant]]` rules (each packet into the bond is matched against them).
+const MAX_REDUNDANT_RULES: usize = 16;
+
+fn check_redundant(config: &Config, out: &mut Vec<Problem>) {
+    let rules = &config.bond.redundant;
+    if rules.len() > MAX_REDUNDANT_RULES {
+        out.push(Problem::at(
+            "bond.redundant",
+            format!(
+                "at most {MAX_REDUNDANT_RULES} redundancy rules, got {}",
+                rules.len()
+            ),
+        ));
+    }
+    for (i, r) in rules.iter().enumerate() {
+        for (field, message) in r.problems() {
+            out.push(Problem::at(format!("bond.redundant[{i}].{field}"), message));
         }
     }
 }

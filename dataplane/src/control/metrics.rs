@@ -130,8 +130,32 @@ const NAT_COUNTERS: [(&str, &str, WorkerField); 5] = [
     ),
     (
         "braid_worker_handed_off_packets_total",
-        "Packets a worker handed to the worker owning their masquerade session.",
+        "Packets a worker handed to the worker owning their masquerade session or reorder window.",
         |w| w.handed_off.get(),
+    ),
+];
+
+/// Each worker's reorder windows: name, help, value.
+const REORDER_COUNTERS: [(&str, &str, WorkerField); 4] = [
+    (
+        "braid_reorder_in_order_packets_total",
+        "Packets out of the tunnel that came in their turn.",
+        |w| w.reorder.in_order.get(),
+    ),
+    (
+        "braid_reorder_repaired_packets_total",
+        "Packets out of the tunnel held until the ones in front of them came.",
+        |w| w.reorder.repaired.get(),
+    ),
+    (
+        "braid_reorder_late_packets_total",
+        "Packets out of the tunnel that came after their gap was given up.",
+        |w| w.reorder.late.get(),
+    ),
+    (
+        "braid_reorder_given_up_total",
+        "Bond sequence numbers given up (lost, or later than the wait).",
+        |w| w.reorder.given_up.get(),
     ),
 ];
 
@@ -194,6 +218,9 @@ pub fn render(snap: &Snapshot, stats: &[Arc<WorkerStats>], uptime: Duration) -> 
     ports(&mut out, snap, &totals);
     workers(&mut out, stats);
     nat(&mut out, stats);
+    for (name, help, field) in REORDER_COUNTERS {
+        counter(&mut out, name, help, per_worker(stats, field));
+    }
     drops(&mut out, stats);
     out
 }

@@ -9,7 +9,7 @@ use braid_control::config::WeightMode;
 use braid_control::key::PublicKey;
 use braid_control::proto::{
     DropCount, HealthInfo, InterfaceInfo, InterfaceTraffic, Interfaces, LinkInfo, Links, PeerInfo,
-    QueueCounters, SessionInfo, Stats, Status, WorkerCounters,
+    QueueCounters, ReorderCounters, SessionInfo, Stats, Status, WorkerCounters,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -190,6 +190,12 @@ pub fn stats(snap: &Snapshot, stats: &[Arc<WorkerStats>]) -> Stats {
                         tx_dropped: c.tx_dropped.get(),
                     })
                     .collect(),
+                reorder: ReorderCounters {
+                    in_order: w.reorder.in_order.get(),
+                    repaired: w.reorder.repaired.get(),
+                    late: w.reorder.late.get(),
+                    given_up: w.reorder.given_up.get(),
+                },
             })
             .collect(),
         drops: drops(|why| stats.iter().map(|w| w.drops_of(why)).sum()),

@@ -1055,6 +1055,10 @@ fn counted_workers() -> Vec<Arc<WorkerStats>> {
             s.nat.translated_out.add(base + 513);
             s.nat.translated_in.add(base + 514);
             s.handed_off.add(base + 515);
+            s.reorder.in_order.add(base + 516);
+            s.reorder.repaired.add(base + 517);
+            s.reorder.late.add(base + 518);
+            s.reorder.given_up.add(base + 519);
             for (n, d) in (600u64..).zip(&s.drops) {
                 d.add(base + n);
             }

@@ -1,10 +1,12 @@
 //! Out of the bond: authenticate a tunnel datagram under its session, check it against
-//! replay and the peer's allowed prefixes, and leave the inner packet to be routed.
+//! replay and the peer's allowed prefixes, and leave the inner packet to be put in
+//! order (when its sender sequenced it) and routed.
 //! Handshake messages go to their own stage.
 
 use super::handshake::is_handshake;
 use super::keys::Keys;
 use super::meta::{IpFacts, Meta};
+use super::reorder::Sequenced;
 use super::{Ctx, Next};
 use crate::frame::{Frame, Verdict};
 use crate::ids::PeerIdx;
@@ -88,6 +90,15 @@ pub(super) fn open(
     }
     meta.ip = inner;
     meta.from_peer = Some(idx);
+    if header.seq != 0 {
+        return Next::Order(Sequenced {
+            peer: idx,
+            lane: header.lane,
+            seq: header.seq,
+            session: header.receiver,
+            link: header.link,
+        });
+    }
     Next::Route
 }
 

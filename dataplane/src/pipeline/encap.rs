@@ -1,14 +1,18 @@
 //! Into the bond: pick a link, wrap the inner IPv4 packet in outer IPv4, UDP and
-//! the braid header, seal it, and leave it for delivery to the link's next hop.
+//! the braid header, seal it, and leave it for delivery to the link's next hop. A packet
+//! of a redundancy rule is also copied to every other link in use.
 
 use super::forward::too_big;
 use super::keys::Keys;
 use super::meta::Meta;
+use super::out::Out;
 use super::schedulers::Schedulers;
 use super::{Ctx, Next};
 use crate::bond::flow_hash;
+use crate::bond::redundant::any_matches;
 use crate::frame::Frame;
 use crate::ids::PeerIdx;
+use crate::session::Live;
 use crate::stats::{DropReason, WorkerStats};
 use crate::tunnel::{Header, MsgType, SessionKey, HEADER_LEN, TAG_LEN};
 use crate::wire::{ethernet, ipv4, l4, udp};
@@ -24,7 +28,7 @@ pub(super) const OUTER_LEN: usize = ipv4::MIN_HEADER_LEN + udp::HEADER_LEN + HEA
 pub(super) fn seal(
     ctx: &Ctx,
     keys: &Keys,
-    scheds: &mut Schedulers,
+    (scheds, out): (&mut Schedulers, &mut Out),
     stats: &WorkerStats,
     meta: &mut Meta,
     frame: &mut Frame<'_>,
@@ -53,6 +57,45 @@ pub(super) fn seal(
     else {
         return Next::Drop(DropReason::NoLink);
     };
+    let copies = redundant_links(ctx, scheds, meta, frame, (peer, link.id));
+    let seq = if copies.is_some() {
+        scheds.next_seq_always(peer)
+    } else {
+        scheds.next_seq(peer)
+    };
+    if let Some(others) = copies {
+        // The same packet on every other link in use, each sealed on its own: the
+        // receiver keeps the first to arrive.
+        for l in others
+            .into_iter()
+            .filter_map(|i| p.links.get(usize::from(i)))
+        {
+            let mut buf = frame.data().to_vec();
+            let len = buf.len();
+            buf.resize(frame.capacity(), 0);
+            let mut copy = Frame::new(&mut buf, len);
+            if let Next::Deliver(port, hop) =
+                seal_on(ctx, keys, stats, &mut copy, (l, live, seq), inner_len)
+            {
+                let len = copy.len();
+                out.again(Next::Deliver(port, hop), *meta, buf, len);
+            }
+        }
+    }
+    seal_on(ctx, keys, stats, frame, (link, live, seq), inner_len)
+}
+
+/// Wraps and seals the packet in `frame` for `link` under session `live`, with bond
+/// sequence `seq`, and counts it on the link.
+#[inline]
+fn seal_on(
+    ctx: &Ctx,
+    keys: &Keys,
+    stats: &WorkerStats,
+    frame: &mut Frame<'_>,
+    (link, live, seq): (&crate::snapshot::Link, &Live, u32),
+    inner_len: usize,
+) -> Next {
     let Some(out) = ctx.snap.ports.get(link.port) else {
         return Next::Drop(DropReason::NoLink);
     };
@@ -73,6 +116,7 @@ pub(super) fn seal(
         lane: keys.lane().0,
         receiver: live.remote_index,
         counter,
+        seq,
     };
     if !wrap(frame, &to, &header, &live.send) {
         return Next::Drop(DropReason::TooBig);
@@ -82,6 +126,39 @@ pub(super) fn seal(
         c.tx_bytes.add(inner_len as u64);
     }
     Next::Deliver(link.port, link.gateway.unwrap_or(*remote.ip()))
+}
+
+/// The links other than `picked` that a packet of a redundancy rule goes on too (those
+/// in use), or None when it is not such a packet or no other link is in use.
+#[inline]
+fn redundant_links(
+    ctx: &Ctx,
+    scheds: &Schedulers,
+    meta: &Meta,
+    frame: &Frame<'_>,
+    (peer, picked): (PeerIdx, u8),
+) -> Option<Vec<u8>> {
+    if ctx.snap.redundant.is_empty() {
+        return None;
+    }
+    let inner = frame.data().get(ethernet::HEADER_LEN..)?;
+    let dscp = ipv4::Ipv4::parse(inner).ok()?.dscp();
+    let ip = &meta.ip;
+    let ports = ip.l4.src_port().zip(ip.l4.dst_port()).filter(|_| {
+        !ip.later_fragment && (ip.protocol == ipv4::PROTO_UDP || ip.protocol == ipv4::PROTO_TCP)
+    });
+    if !any_matches(&ctx.snap.redundant, ip.protocol, ports, dscp) {
+        return None;
+    }
+    let others: Vec<u8> = scheds
+        .get(peer)?
+        .weights()
+        .iter()
+        .enumerate()
+        .filter(|&(i, &w)| w > 0 && i != usize::from(picked))
+        .map(|(i, _)| i as u8)
+        .collect();
+    (!others.is_empty()).then_some(others)
 }
 
 /// Where one tunnel datagram goes, and from where.

@@ -6,7 +6,7 @@
 
 use super::icmp_error::IcmpError;
 use super::meta::Meta;
-use super::{Ctx, Next};
+use super::{Ctx, Next, Resume};
 use crate::frame::{Frame, PortId};
 use crate::ids::{Lane, MasqIdx};
 use crate::nat::{self, NatError, NatTable, PortSlice, Proto, SessionInfo};
@@ -16,8 +16,6 @@ use crate::wire::{ethernet, icmp};
 use braid_control::config::{Hairpin, NatRefusal, OtherProtocols};
 use std::net::Ipv4Addr;
 
-/// Frames a worker's handoff queue holds.
-pub const HANDOFF_QUEUE: usize = 4096;
 /// Expired NAT sessions a worker reclaims per batch and table.
 const NAT_EXPIRE_BUDGET: usize = 64;
 
@@ -27,25 +25,6 @@ pub struct MasqOut {
     pub port: PortId,
     pub next_hop: Ipv4Addr,
     pub masq: MasqIdx,
-}
-
-/// Where a handed-off packet resumes on its owner.
-#[derive(Debug, Clone, Copy)]
-pub enum Resume {
-    /// Translate outbound, then leave as [`MasqOut`] says.
-    Out(MasqOut),
-    /// Translate inbound, then route.
-    In(MasqIdx),
-}
-
-/// A packet travelling to the worker that owns its session.
-#[derive(Debug)]
-pub struct Handoff {
-    pub(super) resume: Resume,
-    pub(super) meta: Meta,
-    /// The frame in a buffer as large as the one it came in.
-    pub(super) buf: Vec<u8>,
-    pub(super) len: usize,
 }
 
 /// This worker's session table per masquerade, kept while its masquerade is unchanged.

@@ -12,6 +12,7 @@
 //!           └─ Ipv4 ─┬─ MasqIn ─► TranslateIn ─► Route           (or Handoff)
 //!                    ├─ Local ─┬─ echo ─────────────────────► Done
 //!                    │         └─ Open (decap) ─┬─ Route
+//!                    │                          ├─ Order ─► Route (or Handoff, or held)
 //!                    │                          ├─ Answer (a probe) ─► Deliver
 //!                    │                          ├─ Heard (an answer) ─► Done
 //!                    │                          └─ Handshake ─► Deliver (answer)
@@ -29,7 +30,7 @@
 //! worker's view of the sessions) and [`Schedulers`] (the bond), [`Resolve`]
 //! (neighbours), [`IcmpLimiter`],
 //! [`Masq`] (NAT tables), [`Out`] (frames sent by copy, handoffs) and the
-//! worker's counters. Time comes in through [`Pipeline::begin_batch`]; the
+//! worker's counters, and [`Reorder`] (the reorder windows this worker owns). Time comes in through [`Pipeline::begin_batch`]; the
 //! pipeline reports its next deadline through [`Pipeline::next_deadline`].
 
 #![cfg_attr(
@@ -56,11 +57,12 @@ mod meta;
 mod out;
 mod pairing;
 mod probe;
+mod reorder;
 mod resolve;
 mod schedulers;
 
-pub use masq::{Handoff, HANDOFF_QUEUE};
 pub use out::Out;
+pub use reorder::{PEER_BYTES, PEER_PACKETS};
 
 use crate::bond::Scheduler;
 use crate::frame::{Frame, PortId, Verdict};
@@ -76,9 +78,10 @@ use arc_swap::ArcSwap;
 use handshake::{Handshaker, DUE_FRAME};
 use icmp_error::{IcmpError, IcmpLimiter};
 use keys::Keys;
-use masq::{Masq, MasqOut, Resume};
+use masq::{Masq, MasqOut};
 use meta::Meta;
 use probe::{Prober, PROBE_FRAME};
+use reorder::{Reorder, Sequenced};
 use resolve::Resolve;
 use schedulers::Schedulers;
 use std::net::Ipv4Addr;
@@ -129,6 +132,8 @@ enum Next {
     Heard(PeerIdx, u8),
     /// A handshake message: answer an initiation, or make the session of a response.
     Handshake,
+    /// A packet out of the tunnel, in its sender's order: to its reorder window.
+    Order(Sequenced),
     /// Hygiene (never forwarded: broadcast, multicast, martians, back into the
     /// bond it came from), TTL and policy routing.
     Route,
@@ -153,6 +158,30 @@ enum Next {
     /// The frame's way ends: sent on a port, or consumed (answered by copy,
     /// queued, handed off).
     Done(Verdict),
+}
+
+/// Frames a worker's handoff queue holds.
+pub const HANDOFF_QUEUE: usize = 4096;
+
+/// Where a handed-off packet resumes on its owner.
+#[derive(Debug, Clone, Copy)]
+pub enum Resume {
+    /// Translate outbound, then leave as [`MasqOut`] says.
+    Out(MasqOut),
+    /// Translate inbound, then route.
+    In(MasqIdx),
+    /// Into the reorder window of its (peer, sender lane), then route.
+    Order(Sequenced),
+}
+
+/// A packet travelling to the worker that owns its NAT session or its reorder window.
+#[derive(Debug)]
+pub struct Handoff {
+    resume: Resume,
+    meta: Meta,
+    /// The frame in a buffer as large as the one it came in.
+    buf: Vec<u8>,
+    len: usize,
 }
 
 /// Most stages one frame passes. The longest way (a masqueraded packet that
@@ -183,6 +212,7 @@ pub struct Pipeline {
     masq: Masq,
     prober: Prober,
     handshaker: Handshaker,
+    reorder: Reorder,
     out: Out,
     stats: Arc<WorkerStats>,
 }
@@ -210,6 +240,7 @@ impl Pipeline {
             masq: Masq::new(lane, seed),
             prober: Prober::new(lane),
             handshaker: Handshaker::new(lane),
+            reorder: Reorder::new(lane),
             out: Out::default(),
             stats,
         };
@@ -223,6 +254,7 @@ impl Pipeline {
     /// it again at the same time does nothing more.
     pub fn begin_batch(&mut self, now: u64) {
         self.ctx.now = now;
+        self.reorder.begin_round();
         self.ctx.snap = self.shared.snapshot.load_full();
         self.ctx.neigh = self.shared.neighbors.load();
         if self.ctx.snap.generation != self.generation {
@@ -234,6 +266,7 @@ impl Pipeline {
             self.link_changes = changes;
             self.scheds.sync(&self.ctx.snap);
             self.handshaker.links_changed();
+            self.reorder.flush(&self.stats);
         }
         let learned = self.shared.board.weight_changes();
         if learned != self.weight_changes {
@@ -253,6 +286,8 @@ impl Pipeline {
         self.resolve
             .on_timeout(&self.ctx, &mut self.out, &self.stats);
         self.masq.on_timeout(now, &self.stats);
+        self.reorder.on_timeout(&self.ctx, &self.stats);
+        self.send_more();
     }
 
     /// The earliest time (monotonic ns) at which [`Pipeline::begin_batch`] has
@@ -263,6 +298,7 @@ impl Pipeline {
             self.prober.next_deadline(),
             self.resolve.next_deadline(),
             self.masq.next_deadline(),
+            self.reorder.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -275,6 +311,7 @@ impl Pipeline {
     fn sync_snapshot(&mut self) {
         let snap = &self.ctx.snap;
         self.masq.sync(snap);
+        self.reorder.clear(&self.stats);
         self.link_changes = self.shared.board.changes();
         self.weight_changes = self.shared.board.weight_changes();
         self.scheds.sync(snap);
@@ -323,7 +360,35 @@ impl Pipeline {
     pub fn process(&mut self, port: PortId, frame: &mut Frame<'_>) -> Verdict {
         let mut meta = Meta::new(port);
         let next = ingress::ethernet(&self.ctx, &mut meta, frame);
-        self.run(next, &mut meta, frame)
+        let verdict = self.run(next, &mut meta, frame);
+        self.send_more();
+        verdict
+    }
+
+    /// Runs the packets a frame's way left to go on by copy: those the reorder windows
+    /// released (routed, in order), and redundant copies (delivered).
+    #[inline]
+    fn send_more(&mut self) {
+        if self.reorder.has_released() {
+            let mut released = self.reorder.take_released();
+            for p in released.drain(..) {
+                self.run_copy(Next::Route, p.meta, p.buf, p.len);
+            }
+            self.reorder.give_back(released);
+        }
+        while let Some((next, meta, buf, len)) = self.out.take_again() {
+            self.run_copy(next, meta, buf, len);
+        }
+    }
+
+    /// Runs a packet held in `buf` (`len` bytes) from `next`; what it sends goes by copy.
+    fn run_copy(&mut self, next: Next, mut meta: Meta, mut buf: Vec<u8>, len: usize) {
+        let mut frame = Frame::new(&mut buf, len);
+        if let Verdict::Tx(port) = self.run(next, &mut meta, &mut frame) {
+            let len = frame.len();
+            buf.truncate(len);
+            self.out.send_copy(port, buf);
+        }
     }
 
     /// Continues a packet another worker handed over (see [`Out::take_handoffs`]);
@@ -331,20 +396,17 @@ impl Pipeline {
     pub fn resume(&mut self, h: Handoff) {
         let Handoff {
             resume,
-            mut meta,
-            mut buf,
+            meta,
+            buf,
             len,
         } = h;
-        let mut frame = Frame::new(&mut buf, len);
         let next = match resume {
             Resume::Out(o) => Next::TranslateOut(o),
             Resume::In(m) => Next::TranslateIn(m),
+            Resume::Order(s) => Next::Order(s),
         };
-        if let Verdict::Tx(port) = self.run(next, &mut meta, &mut frame) {
-            let len = frame.len();
-            buf.truncate(len);
-            self.out.send_copy(port, buf);
-        }
+        self.run_copy(next, meta, buf, len);
+        self.send_more();
     }
 
     /// The stage loop: runs stages from `next` until the frame's way ends.
@@ -372,10 +434,17 @@ impl Pipeline {
                 Next::Heard(peer, link) => {
                     probe::heard(ctx, &self.shared.board, stats, frame, (peer, link))
                 }
+                Next::Order(s) => reorder::order(ctx, &mut self.reorder, stats, meta, frame, s),
                 Next::Route => forward::route(ctx, meta, frame),
-                Next::Seal(peer) => {
-                    encap::seal(ctx, &self.keys, &mut self.scheds, stats, meta, frame, peer)
-                }
+                Next::Seal(peer) => encap::seal(
+                    ctx,
+                    &self.keys,
+                    (&mut self.scheds, &mut self.out),
+                    stats,
+                    meta,
+                    frame,
+                    peer,
+                ),
                 Next::MasqOut(o) => masq::outbound(ctx, &self.masq, meta, frame, o),
                 Next::MasqIn(m) => masq::inbound(ctx, &self.masq, meta, frame, m),
                 Next::TranslateOut(o) => masq::translate_out(ctx, &mut self.masq, meta, frame, o),
@@ -478,5 +547,7 @@ mod tests_hygiene;
 mod tests_nat;
 #[cfg(test)]
 mod tests_probe;
+#[cfg(test)]
+mod tests_reorder;
 #[cfg(test)]
 mod tests_timers;

@@ -2,21 +2,36 @@
 //! released and resumed packets) and packets for other workers. The pipeline only
 //! fills these; the worker moves them to ports and queues.
 
-use super::masq::{Handoff, Resume, HANDOFF_QUEUE};
 use super::meta::Meta;
-use super::Next;
+use super::{Handoff, Next, Resume, HANDOFF_QUEUE};
 use crate::frame::{Frame, PortId, Verdict};
 use crate::ids::Lane;
 use crate::stats::{DropReason, WorkerStats};
+
+/// A packet copy that goes on its way from a stage after the frame that made it.
+type Again = (Next, Meta, Vec<u8>, usize);
 
 /// Frames and handoffs waiting for the worker.
 #[derive(Debug, Default)]
 pub struct Out {
     copies: Vec<(PortId, Vec<u8>)>,
     handoffs: Vec<(Lane, Handoff)>,
+    again: Vec<Again>,
 }
 
 impl Out {
+    /// Leaves a copy of a packet (`buf[..len]`, with `meta`) to go on from `next` once the
+    /// current frame's way ends.
+    pub(super) fn again(&mut self, next: Next, meta: Meta, buf: Vec<u8>, len: usize) {
+        self.again.push((next, meta, buf, len));
+    }
+
+    /// The next copy left by [`Out::again`].
+    #[inline]
+    pub(super) fn take_again(&mut self) -> Option<Again> {
+        self.again.pop()
+    }
+
     /// Queues `frame` to be sent on `port`.
     pub fn send_copy(&mut self, port: PortId, frame: Vec<u8>) {
         self.copies.push((port, frame));

@@ -287,6 +287,7 @@ fn seal(
         lane: keys.lane().0,
         receiver: live.remote_index,
         counter,
+        seq: 0,
     };
     if !wrap(frame, &addrs, &header, &live.send) {
         return Next::Drop(DropReason::TooBig);

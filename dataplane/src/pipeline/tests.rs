@@ -265,7 +265,8 @@ fn encapsulates_lan_traffic_golden() {
             link: 1,
             lane: 0,
             receiver,
-            counter: 0
+            counter: 0,
+            seq: 1,
         }
     );
     let inner = &msg[HEADER_LEN..msg.len() - TAG_LEN];

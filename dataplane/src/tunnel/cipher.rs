@@ -140,7 +140,7 @@ impl fmt::Debug for SessionKey {
 /// The nonce of a message: lane (header byte 3, as 4 bytes big-endian) | counter (header bytes
 /// 8..16, big-endian as they are), and the counter.
 fn nonce(header: &[u8; HEADER_LEN]) -> ([u8; NONCE_LEN], u64) {
-    let [_, _, _, lane, _, _, _, _, counter @ ..] = *header;
+    let [_, _, _, lane, _, _, _, _, counter @ .., _, _, _, _] = *header;
     let mut n = [0u8; NONCE_LEN];
     let (lane_part, counter_part) = n.split_at_mut(4);
     lane_part.copy_from_slice(&u32::from(lane).to_be_bytes());
@@ -246,12 +246,13 @@ mod tests {
         buf
     }
 
-    /// A v2 data header: version 2, type 1, link 7, `lane`, receiver index, `counter`.
+    /// A v2 data header: version 2, type 1, link 7, `lane`, receiver index, `counter`, bond
+    /// sequence 0.
     fn header(lane: u8, counter: u64) -> [u8; HEADER_LEN] {
         let mut h = [
-            2, 1, 7, lane, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0, 0, 0, 0, 0,
+            2, 1, 7, lane, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
         ];
-        h[8..].copy_from_slice(&counter.to_be_bytes());
+        h[8..16].copy_from_slice(&counter.to_be_bytes());
         h
     }
 

@@ -464,7 +464,7 @@ mod tests {
 
     /// A data message sealed with `from`, opened with `to`.
     fn carries(from: &SessionKey, to: &SessionKey) -> bool {
-        let mut msg = vec![2, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9];
+        let mut msg = vec![2, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0];
         msg.extend_from_slice(b"over the tunnel");
         msg.extend_from_slice(&[0; DATA_TAG_LEN]);
         from.seal(&mut msg).unwrap();

@@ -1,9 +1,9 @@
-//! The 16-byte header of the tunnel's data-class messages and the probe payload.
+//! The 20-byte header of the tunnel's data-class messages and the probe payload.
 
 use super::TunnelError;
 
 /// Length of the fixed header that starts every data-class message.
-pub const HEADER_LEN: usize = 16;
+pub const HEADER_LEN: usize = 20;
 
 /// The protocol version this code speaks.
 pub const VERSION: u8 = 2;
@@ -50,6 +50,10 @@ pub struct Header {
     pub receiver: u32,
     /// Per (session, direction, lane) message number from 0; with the lane, the nonce.
     pub counter: u64,
+    /// Data: the bond sequence, per (peer, direction, lane) across links and sessions,
+    /// that the receiver restores the order by; 0 when the sender does not ask for it
+    /// (one link in use, flow mode) and in every other type.
+    pub seq: u32,
 }
 
 impl Header {
@@ -64,13 +68,15 @@ impl Header {
             OLD_VERSION => return Err(TunnelError::OldVersion),
             _ => return Err(TunnelError::BadVersion),
         }
-        let [_, ty, link, lane, r0, r1, r2, r3, q @ ..] = *b;
+        let [_, ty, link, lane, r0, r1, r2, r3, c0, c1, c2, c3, c4, c5, c6, c7, s0, s1, s2, s3] =
+            *b;
         Ok(Header {
             msg_type: MsgType::from_u8(ty)?,
             link,
             lane,
             receiver: u32::from_be_bytes([r0, r1, r2, r3]),
-            counter: u64::from_be_bytes(q),
+            counter: u64::from_be_bytes([c0, c1, c2, c3, c4, c5, c6, c7]),
+            seq: u32::from_be_bytes([s0, s1, s2, s3]),
         })
     }
 
@@ -82,6 +88,7 @@ impl Header {
         buf[3] = self.lane;
         buf[4..8].copy_from_slice(&self.receiver.to_be_bytes());
         buf[8..16].copy_from_slice(&self.counter.to_be_bytes());
+        buf[16..20].copy_from_slice(&self.seq.to_be_bytes());
     }
 }
 
@@ -152,7 +159,7 @@ mod tests {
 
     const GOLDEN: [u8; HEADER_LEN] = [
         0x02, 0x03, 0x05, 0x02, 0xde, 0xad, 0xbe, 0xef, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
-        0x07,
+        0x07, 0x80, 0x00, 0x00, 0x2a,
     ];
 
     fn golden_header() -> Header {
@@ -162,6 +169,7 @@ mod tests {
             lane: 2,
             receiver: 0xdead_beef,
             counter: 0x0001_0203_0405_0607,
+            seq: 0x8000_002a,
         }
     }
 
@@ -250,8 +258,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn header_round_trip(ty in any_type(), link: u8, lane: u8, receiver: u32, counter: u64) {
-            let h = Header { msg_type: ty, link, lane, receiver, counter };
+        fn header_round_trip(ty in any_type(), link: u8, lane: u8, receiver: u32, counter: u64, seq: u32) {
+            let h = Header { msg_type: ty, link, lane, receiver, counter, seq };
             let mut buf = [0u8; HEADER_LEN];
             h.emit(&mut buf);
             prop_assert_eq!(Header::parse(&buf), Ok(h));

@@ -157,6 +157,10 @@ impl<'a> Ipv4<'a> {
     pub fn protocol(&self) -> u8 {
         get_u8(&self.h, field::PROTOCOL)
     }
+    /// Differentiated Services Code Point (the six high bits of the second byte).
+    pub fn dscp(&self) -> u8 {
+        get_u8(&self.h, field::DSCP_ECN) >> 2
+    }
     /// Header checksum field.
     pub fn checksum(&self) -> u16 {
         get_u16(&self.h, field::CHECKSUM)

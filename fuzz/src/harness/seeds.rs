@@ -27,11 +27,12 @@ const fn sealed(port: u8) -> u8 {
 }
 
 /// A braid header: `kind`, `link`, lane 0, receiver index `receiver` (to the pipeline
-/// harness, which peer's session seals it), `counter`.
+/// harness, which peer's session seals it), `counter`, bond sequence 0 (not sequenced).
 fn header(kind: u8, link: u8, receiver: u32, counter: u64) -> Vec<u8> {
     let mut h = vec![2, kind, link, 0];
     h.extend_from_slice(&receiver.to_be_bytes());
     h.extend_from_slice(&counter.to_be_bytes());
+    h.extend_from_slice(&0u32.to_be_bytes());
     h
 }
 

@@ -1,8 +1,10 @@
 //! `braid-goodput`: a TCP flow's goodput over time. `sink` counts received bytes per interval and
 //! prints them as JSON lines; `send` sends as fast as it can for a bounded time; `report` sums up
-//! failover runs (benches/failover.sh) as a table, JSON and an SVG chart.
+//! failover runs (benches/failover.sh) as a table, JSON and an SVG chart; `steady` prints flows'
+//! steady goodput; `bonding` sums up the bonding bench (benches/bonding.sh) as a markdown table
+//! and an SVG chart.
 
-use braid_tools::goodput::{self, flow, series, Events, Run};
+use braid_tools::goodput::{self, bonding, flow, series, Events, Run};
 use clap::{Parser, Subcommand};
 use std::fs::{self, File};
 use std::io::{self, BufReader, Write};
@@ -79,6 +81,29 @@ enum Cmd {
         /// Write the summaries here, one JSON object a line.
         #[arg(long)]
         json: Option<PathBuf>,
+    },
+    /// Print the steady goodput of flows (sinks' outputs) added up, in Mbit/s: each flow's mean
+    /// after its first second, its last (short) interval left out; "null" if none has one.
+    Steady {
+        /// A sink's output per flow.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Sum up a bonding bench: its points (one JSON object a line) as a markdown table on stdout,
+    /// optionally one TCP flow's goodput against the RTT difference as an SVG chart.
+    Bonding {
+        /// The points, as benches/bonding.sh writes them.
+        #[arg(long)]
+        points: PathBuf,
+        /// The chart's title.
+        #[arg(
+            long,
+            default_value = "One TCP flow over two bonded links of unequal delay"
+        )]
+        title: String,
+        /// Write the chart here.
+        #[arg(long)]
+        svg: Option<PathBuf>,
     },
 }
 
@@ -187,6 +212,30 @@ fn report(
     Ok(())
 }
 
+/// The steady goodputs of `files` added up (None if no flow has a steady interval).
+fn steady(files: &[PathBuf]) -> io::Result<Option<f64>> {
+    let mut sum = None;
+    for f in files {
+        if let Some(g) = series::steady_mbps(&read_series(f)?, goodput::RAMP_SECS) {
+            sum = Some(sum.unwrap_or(0.0) + g);
+        }
+    }
+    Ok(sum)
+}
+
+fn bonding_report(points: &Path, title: &str, svg: Option<&Path>) -> io::Result<()> {
+    let file = File::open(points)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", points.display())))?;
+    let points = bonding::read_points(BufReader::new(file))
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", points.display())))?;
+    print!("{}", bonding::table(&points));
+    if let Some(path) = svg {
+        let chart = bonding::chart(title, &points);
+        fs::write(path, goodput::svg::render(&chart))?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let result = match Cli::parse().cmd {
         Cmd::Sink {
@@ -226,6 +275,16 @@ fn main() -> ExitCode {
                 json,
             };
             report(&runs, &events, &references, &opts).map(|()| true)
+        }
+        Cmd::Steady { files } => steady(&files).map(|g| {
+            match g {
+                Some(g) => println!("{g:.1}"),
+                None => println!("null"),
+            }
+            true
+        }),
+        Cmd::Bonding { points, title, svg } => {
+            bonding_report(&points, &title, svg.as_deref()).map(|()| true)
         }
     };
     match result {

@@ -1,7 +1,9 @@
-//! Goodput over time, for the failover bench (`benches/failover.sh`, `braid-goodput`): a TCP sink
-//! that counts received bytes per interval, a sender bounded in time, and the report of a run
-//! (failover time, goodput before, during and after a cut, a table and an SVG chart).
+//! Goodput over time, for the failover and bonding benches (`benches/failover.sh`,
+//! `benches/bonding.sh`, `braid-goodput`): a TCP sink that counts received bytes per interval, a
+//! sender bounded in time, the report of a failover run (failover time, goodput before, during and
+//! after a cut, a table and an SVG chart) and the bonding bench's table and chart.
 
+pub mod bonding;
 pub mod flow;
 pub mod series;
 pub mod svg;
@@ -185,11 +187,13 @@ pub fn chart(title: &str, runs: &[Run], summaries: &[Summary], share: f64) -> sv
                     .map(|t| (format!("{:.0}% alone ({})", share * 100.0, run.name), t))
                     .into_iter()
                     .collect(),
+                style: svg::Style::default(),
             }
         })
         .collect();
     svg::Chart {
         title: title.to_string(),
+        x_label: "time (s)".to_string(),
         lines,
     }
 }

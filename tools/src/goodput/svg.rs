@@ -1,5 +1,6 @@
-//! Goodput over time as an SVG line chart, written by hand: one step line per series, vertical
-//! marks for events (a cut, a restore), dashed horizontal reference lines, labelled axes.
+//! Goodput as an SVG line chart, written by hand: one step line per series (or points joined by
+//! straight lines: a step of no length is a point), vertical marks for events (a cut, a restore),
+//! dashed horizontal reference lines, labelled axes.
 
 use std::fmt::Write;
 
@@ -14,17 +15,30 @@ const RIGHT: f64 = 190.0;
 const TOP: f64 = 50.0;
 const BOTTOM: f64 = 60.0;
 
-/// A series: its goodput as steps, one `(start s, end s, Mbit/s)` per interval.
+/// How a series is drawn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    /// Index into the palette; None: the series' place in the chart.
+    pub colour: Option<usize>,
+    /// A dashed line instead of a solid one.
+    pub dashed: bool,
+    /// A dot on the end of every step (for points: on every point).
+    pub dots: bool,
+}
+
+/// A series: its goodput as steps, one `(start, end, Mbit/s)` per interval.
 #[derive(Debug, Clone)]
 pub struct Line {
     /// Shown in the legend.
     pub name: String,
-    /// The intervals, in time order.
+    /// The intervals, in x order; one with `start == end` is a point, joined to its neighbours.
     pub steps: Vec<(f64, f64, f64)>,
     /// Instants marked by a vertical line, with their label (e.g. "cut").
     pub marks: Vec<(String, f64)>,
     /// Goodput levels drawn dashed across the chart, with their label.
     pub levels: Vec<(String, f64)>,
+    /// Colour, dashes and dots.
+    pub style: Style,
 }
 
 /// The chart: a title and its series; the axes fit them.
@@ -32,6 +46,8 @@ pub struct Line {
 pub struct Chart {
     /// Printed above the plot.
     pub title: String,
+    /// The x axis' label, e.g. "time (s)".
+    pub x_label: String,
     /// Drawn in order, each in the next colour.
     pub lines: Vec<Line>,
 }
@@ -133,9 +149,10 @@ pub fn render(chart: &Chart) -> String {
     );
     let _ = writeln!(
         s,
-        r#"<text x="{}" y="{}" text-anchor="middle">time (s)</text>"#,
+        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
         LEFT + pw / 2.0,
-        HEIGHT - 16.0
+        HEIGHT - 16.0,
+        escape(&chart.x_label)
     );
     let _ = writeln!(
         s,
@@ -146,7 +163,12 @@ pub fn render(chart: &Chart) -> String {
     let mut labelled = Vec::new();
     let mut level_label_ys: Vec<f64> = Vec::new();
     for (i, line) in chart.lines.iter().enumerate() {
-        let colour = PALETTE[i % PALETTE.len()];
+        let colour = PALETTE[line.style.colour.unwrap_or(i) % PALETTE.len()];
+        let dashes = if line.style.dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
         for (label, at) in &line.marks {
             let _ = writeln!(
                 s,
@@ -194,19 +216,32 @@ pub fn render(chart: &Chart) -> String {
             .collect();
         let _ = writeln!(
             s,
-            r#"<polyline fill="none" stroke="{}" stroke-width="1.6" points="{}"><title>{}</title></polyline>"#,
+            r#"<polyline fill="none" stroke="{}" stroke-width="1.6"{} points="{}"><title>{}</title></polyline>"#,
             colour,
+            dashes,
             points.join(" "),
             escape(&line.name)
         );
+        if line.style.dots {
+            for &(_, b, v) in &line.steps {
+                let _ = writeln!(
+                    s,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{}"/>"#,
+                    px(b),
+                    py(v),
+                    colour
+                );
+            }
+        }
         let ly = TOP + 14.0 + 20.0 * i as f64;
         let _ = writeln!(
             s,
-            r#"<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="{3}" stroke-width="3"/><text x="{4}" y="{5}">{6}</text>"#,
+            r#"<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="{3}" stroke-width="3"{4}/><text x="{5}" y="{6}">{7}</text>"#,
             LEFT + pw + 10.0,
             ly,
             LEFT + pw + 34.0,
             colour,
+            dashes,
             LEFT + pw + 40.0,
             ly + 4.0,
             escape(&line.name)
@@ -232,18 +267,21 @@ mod tests {
     fn chart() -> Chart {
         Chart {
             title: "braid & kernel <failover>".into(),
+            x_label: "time (s)".into(),
             lines: vec![
                 Line {
                     name: "braid".into(),
                     steps: vec![(0.0, 1.0, 100.0), (1.0, 2.0, 200.0)],
                     marks: vec![("cut".into(), 1.0), ("restore".into(), 1.5)],
                     levels: vec![("90% of isp2 alone".into(), 150.0)],
+                    style: Style::default(),
                 },
                 Line {
                     name: "kernel".into(),
                     steps: vec![(0.0, 2.0, 50.0)],
                     marks: vec![("cut".into(), 1.01)],
                     levels: vec![("90% (kernel)".into(), 151.0)],
+                    style: Style::default(),
                 },
             ],
         }
