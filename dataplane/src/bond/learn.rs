@@ -4,9 +4,9 @@
 //!
 //! The trap: with weighted splitting, the rate the peer receives on each link mirrors the
 //! weights unless the link is saturated, so received rates alone only repeat the weights
-//! back. The learner therefore looks for the links that are saturated (their one-way delay
-//! grew above its minimum by a queue that is not draining, their probes are lost, or the
-//! peer received clearly less than was sent on them at two decisions in a row) and takes what such a link delivers as
+//! back. The learner therefore looks for the links that are saturated (at two decisions in a
+//! row, their one-way delay grew above its minimum by a queue that is not draining, or the
+//! peer received clearly less than was sent on them; or their probes are lost) and takes what such a link delivers as
 //! its capacity. A link that is not saturated can carry more than it does: it is credited
 //! with what it carried when it was last saturated, or twice what it delivers now (at least
 //! an equal share) when that is unknown or it now carries more, so share moves to it until
@@ -28,8 +28,10 @@ pub const SCALE: u32 = 1000;
 const MIN_SHARE: u32 = 10;
 /// Below this in all (bits per second received by the peer), nothing is learned.
 pub const MIN_LOAD_BPS: u64 = 1_000_000;
-/// One-way delay above the link's minimum that means a queue: the link is saturated.
-const QUEUE_NS: u64 = 10_000_000;
+/// One-way delay above the link's minimum that means a queue: the link is saturated (when
+/// seen at two decisions in a row). A TCP flow whose receiver puts the links' packets back
+/// in order keeps a saturated link's queue at a few milliseconds.
+const QUEUE_NS: u64 = 3_000_000;
 /// A delay that fell by more than this since the last decision belongs to a queue that
 /// drains.
 const DRAINING_NS: u64 = 1_000_000;
@@ -113,6 +115,8 @@ struct Memory {
     changed_at: u64,
     /// The peer received clearly less than was sent at the last decision.
     was_short: bool,
+    /// The link had a queue at the last decision.
+    was_queued: bool,
     /// Sent bytes and the delay at the last decision.
     sent_mark: u64,
     delay_mark: Option<i64>,
@@ -326,7 +330,8 @@ impl Learner {
 /// decision.
 fn saturation(m: &mut Memory, f: &LinkFigures, sent_bps: u64) -> Saturation {
     // A queue that drains does not count: the delay is smoothed, and lags behind a queue
-    // that emptied when the link was given less.
+    // that emptied when the link was given less. One look at a queue may be noise (a busy
+    // CPU on the way), two in a row are not.
     let queue = match (f.delay_ns, m.base.get()) {
         (Some(d), Some(base)) => {
             let draining = m
@@ -336,6 +341,7 @@ fn saturation(m: &mut Memory, f: &LinkFigures, sent_bps: u64) -> Saturation {
         }
         _ => false,
     };
+    let queue = std::mem::replace(&mut m.was_queued, queue) && queue;
     // Sent and received rates cover slightly different moments: one short figure may be
     // noise, two in a row are not.
     let short = sent_bps >= MIN_SENT_BPS

@@ -297,14 +297,18 @@ fn each_sign_of_saturation_counts_alone() {
         delivered_bps: 50 * MBIT,
         rate_samples: 3,
         sent_bytes: 0,
-        delay_ns: Some(19 * MS as i64),
+        delay_ns: Some(12 * MS as i64),
         loss_permille: 0,
     };
     assert_eq!(saturation(&mut m, &f, 50 * MBIT), Saturation::default());
     let queue = LinkFigures {
-        delay_ns: Some(25 * MS as i64),
+        delay_ns: Some(14 * MS as i64),
         ..f
     };
+    assert!(
+        !saturation(&mut m, &queue, 50 * MBIT).queue,
+        "once may be noise"
+    );
     assert!(saturation(&mut m, &queue, 50 * MBIT).queue);
     let lossy = LinkFigures {
         loss_permille: 150,
