@@ -6,7 +6,9 @@
 //! decoded strictly (unknown fields are errors); responses leniently, so a newer daemon may add
 //! fields.
 
-use crate::config::{Balance, BondMode, Config, LinkState, Role, RouteConfig, RuleConfig};
+use crate::config::{
+    Balance, BondMode, Config, LinkState, Role, RouteConfig, RuleConfig, WeightMode,
+};
 use crate::key::PublicKey;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -38,6 +40,13 @@ pub enum Request {
         peer: Option<String>,
         /// New weights by link name.
         weights: Vec<LinkWeight>,
+    },
+    /// Lets one peer's weights follow its links' measured capacity (`weights = "auto"`);
+    /// `set_weights` goes back to manual weights.
+    AutoWeights {
+        /// The peer (None: the only one).
+        #[serde(default)]
+        peer: Option<String>,
     },
     /// Sets the bond mode (and optionally what packet mode balances).
     SetMode {
@@ -331,7 +340,14 @@ pub struct LinkInfo {
     pub state: LinkState,
     /// Configured weight (kept while the link is down).
     pub weight: u32,
-    /// Weight the scheduler uses: 0 while down.
+    /// Where the peer's weights come from.
+    #[serde(default)]
+    pub weights: WeightMode,
+    /// The weight learned from the link's measured capacity (auto weights only; None:
+    /// nothing learned yet, the configured weight is used).
+    #[serde(default)]
+    pub learned_weight: Option<u32>,
+    /// Weight the scheduler uses: the learned one (auto) or the configured one, 0 while down.
     pub effective_weight: u32,
     /// Tunnel packets sent over the link.
     pub tx: Traffic,
@@ -551,6 +567,9 @@ pub struct Running {
     pub balance: Balance,
     /// Every link's weight and state.
     pub links: Vec<RunningLink>,
+    /// Where each peer's weights come from.
+    #[serde(default)]
+    pub peers: Vec<RunningPeer>,
     /// The static routes.
     pub routes: Vec<RouteConfig>,
     /// The policy rules, in order.
@@ -576,10 +595,27 @@ impl Running {
                     })
                 })
                 .collect(),
+            peers: config
+                .peers
+                .iter()
+                .map(|p| RunningPeer {
+                    peer: p.name.clone(),
+                    weights: p.weights,
+                })
+                .collect(),
             routes: config.routes.clone(),
             rules: config.rules.clone(),
         }
     }
+}
+
+/// One peer's runtime settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningPeer {
+    /// The peer.
+    pub peer: String,
+    /// Manual or learned weights.
+    pub weights: WeightMode,
 }
 
 /// One link's runtime settings.

@@ -1,7 +1,8 @@
-//! `braidctl save`: the running weights, link states, bond mode, routes and rules written back
+//! `braidctl save`: the running weights (and whether they are learned), link states, bond mode,
+//! routes and rules written back
 //! into the configuration file, keeping its comments and layout, and replacing it atomically.
 
-use crate::config::{Balance, BondMode, Config, LinkState, RouteConfig, RuleConfig};
+use crate::config::{Balance, BondMode, Config, LinkState, RouteConfig, RuleConfig, WeightMode};
 use crate::proto::Running;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -22,6 +23,9 @@ pub fn merge(text: &str, running: &Running) -> Result<String, String> {
     merge_bond(&mut doc, running);
     for link in &running.links {
         merge_link(&mut doc, link)?;
+    }
+    for peer in &running.peers {
+        merge_peer(&mut doc, peer)?;
     }
     merge_routes(&mut doc, &running.routes);
     merge_rules(&mut doc, &running.rules);
@@ -120,6 +124,31 @@ fn merge_link(doc: &mut DocumentMut, link: &crate::proto::RunningLink) -> Result
     };
     if state != link.state {
         set(table, "state", name_of(link.state));
+    }
+    Ok(())
+}
+
+/// A peer's weight mode: `weights = "auto"`, or absent for manual weights (the default) unless
+/// the file says `"manual"` already.
+fn merge_peer(doc: &mut DocumentMut, peer: &crate::proto::RunningPeer) -> Result<(), String> {
+    let table = doc
+        .get_mut("peer")
+        .map(tables_mut)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|t| t.get("name").and_then(Item::as_str) == Some(&peer.peer))
+        .ok_or_else(|| {
+            format!(
+                "peer {} is not in the file (was it edited since braidd read it?)",
+                peer.peer
+            )
+        })?;
+    let mode = match table.get("weights").and_then(Item::as_str) {
+        Some("auto") => WeightMode::Auto,
+        _ => WeightMode::Manual,
+    };
+    if mode != peer.weights {
+        set(table, "weights", name_of(peer.weights));
     }
     Ok(())
 }
@@ -282,6 +311,15 @@ fn check_round_trip(text: &str, running: &Running) -> Result<(), String> {
     for l in &running.links {
         if !links.contains(&(l.peer.as_str(), l.link.as_str(), l.weight, l.state)) {
             return wrong(&format!("link {}/{}", l.peer, l.link));
+        }
+    }
+    for p in &running.peers {
+        if !config
+            .peers
+            .iter()
+            .any(|c| c.name == p.peer && c.weights == p.weights)
+        {
+            return wrong(&format!("weights of peer {}", p.peer));
         }
     }
     // Routes are looked up by prefix, so only their set matters; rules are tried in order.

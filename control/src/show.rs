@@ -1,6 +1,6 @@
 //! `braidctl`'s tables for people: each reply rendered as aligned text.
 
-use crate::config::{LinkState, RouteConfig};
+use crate::config::{LinkState, RouteConfig, WeightMode};
 use crate::proto::{HealthInfo, Interfaces, Links, Nat, Routes, Rules, Stats, Status, Traffic};
 use std::fmt::Write;
 
@@ -227,10 +227,17 @@ fn health_cells(h: &HealthInfo) -> [String; 4] {
     ]
 }
 
-/// `braidctl weights` without arguments.
+/// `braidctl weights` without arguments: per link, where its peer's weights come from
+/// (`manual` or `auto`), the configured weight, the learned one (`-`: none), the state and
+/// the share of the peer's traffic the scheduler gives it.
 pub fn weights(l: &Links) -> String {
-    let mut t = Table::new(&["PEER", "LINK", "WEIGHT", "STATE", "SHARE"], 2);
-    t.right[3] = false;
+    let mut t = Table::new(
+        &[
+            "PEER", "LINK", "MODE", "WEIGHT", "LEARNED", "STATE", "SHARE",
+        ],
+        3,
+    );
+    t.right[5] = false;
     for k in &l.links {
         let total: u32 = l
             .links
@@ -243,10 +250,17 @@ pub fn weights(l: &Links) -> String {
         } else {
             100.0 * f64::from(k.effective_weight) / f64::from(total)
         };
+        let mode = match k.weights {
+            WeightMode::Manual => "manual",
+            WeightMode::Auto => "auto",
+        };
         t.row(vec![
             k.peer.clone(),
             k.name.clone(),
+            mode.into(),
             k.weight.to_string(),
+            k.learned_weight
+                .map_or_else(|| "-".into(), |w| w.to_string()),
             state(k.state).into(),
             format!("{share:.1}%"),
         ]);
@@ -518,6 +532,8 @@ mod tests {
             remote: Some("203.0.113.2:7420".parse().unwrap()),
             state,
             weight,
+            weights: WeightMode::Manual,
+            learned_weight: None,
             effective_weight: if state == LinkState::Up { weight } else { 0 },
             tx: Traffic::default(),
             rx: Traffic::default(),
@@ -537,10 +553,26 @@ mod tests {
         };
         assert_eq!(
             weights(&reply),
-            "PEER  LINK  WEIGHT  STATE  SHARE\n\
-             hub   isp1       1  down    0.0%\n\
-             hub   isp2       3  up     75.0%\n\
-             hub   isp3       1  up     25.0%\n"
+            "PEER  LINK  MODE    WEIGHT  LEARNED  STATE  SHARE\n\
+             hub   isp1  manual       1        -  down    0.0%\n\
+             hub   isp2  manual       3        -  up     75.0%\n\
+             hub   isp3  manual       1        -  up     25.0%\n"
+        );
+        // Learned weights: the scheduler's share follows them, the configured ones stay shown.
+        let mut auto = reply.clone();
+        for (k, learned) in auto.links.iter_mut().zip([None, Some(300), Some(700)]) {
+            k.weights = WeightMode::Auto;
+            k.learned_weight = learned;
+            if let Some(w) = learned {
+                k.effective_weight = w;
+            }
+        }
+        assert_eq!(
+            weights(&auto),
+            "PEER  LINK  MODE  WEIGHT  LEARNED  STATE  SHARE\n\
+             hub   isp1  auto       1        -  down    0.0%\n\
+             hub   isp2  auto       3      300  up     30.0%\n\
+             hub   isp3  auto       1      700  up     70.0%\n"
         );
         let table = links(&reply);
         let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();

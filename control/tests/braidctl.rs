@@ -4,7 +4,7 @@
 //! The daemon here is a stub that answers from canned replies; the real one is tested in the
 //! dataplane crate and in the lab (tools/tests/lab_control.rs).
 
-use braid_control::config::{Balance, BondMode, LinkState, Role};
+use braid_control::config::{Balance, BondMode, LinkState, Role, WeightMode};
 use braid_control::key::{PresharedKey, PrivateKey};
 use braid_control::proto::{
     self, Changed, HealthInfo, InterfaceTraffic, Interfaces, LinkInfo, Links, Outcome, Reply,
@@ -140,6 +140,8 @@ fn link() -> LinkInfo {
         remote: Some("203.0.113.2:7420".parse().unwrap()),
         state: LinkState::Up,
         weight: 1,
+        weights: WeightMode::Manual,
+        learned_weight: None,
         effective_weight: 0,
         tx: traffic(100),
         rx: traffic(50),
@@ -179,7 +181,9 @@ fn answer(r: &Request) -> Outcome {
             }],
             links: vec![link()],
         }),
-        Request::SetWeights { .. } => Reply::Changed(Changed { generation: 5 }),
+        Request::SetWeights { .. } | Request::AutoWeights { .. } => {
+            Reply::Changed(Changed { generation: 5 })
+        }
         _ => {
             return Outcome::Error(proto::ErrorReply::new(
                 proto::ErrorKind::Refused,
@@ -229,6 +233,7 @@ fn usage_errors_are_caught_before_the_daemon_is_asked() {
         &["weights", "isp1"][..],
         &["weights", "isp1=x"],
         &["weights", "=3"],
+        &["weights", "auto", "isp1=2"],
         &["link", "isp1", "sideways"],
         &["mode", "random"],
         &["routes", "add", "198.19.0.0/16"],
@@ -368,12 +373,24 @@ fn tables_for_people_json_for_machines() {
     let out = braidctl(&["--socket", socket, "--json", "weights", "isp1=2"]);
     assert_eq!(stdout(&out), "{\"type\":\"changed\",\"generation\":5}\n");
 
+    let out = braidctl(&["--socket", socket, "weights", "auto", "--peer", "hub"]);
+    assert_eq!(
+        stdout(&out),
+        "weights: auto (learned from the links' capacity) (generation 5)\n"
+    );
+
     let out = braidctl(&["--socket", socket, "reload"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stderr(&out), "braidctl: the stub does not do that\n");
 
     let requests = stub.requests();
-    assert_eq!(requests.len(), 8);
+    assert_eq!(requests.len(), 9);
+    assert_eq!(
+        requests[7],
+        Request::AutoWeights {
+            peer: Some("hub".into())
+        }
+    );
     assert_eq!(
         requests[5],
         Request::SetWeights {

@@ -153,6 +153,20 @@ fn unknown_enum_value_names_field_and_line() {
     let text = edit(EDGE, "mode = \"packet\"", "balance = \"bits\"");
     let err = refuse(&text);
     assert_problem(&err, "bond.balance", Some(6), "unknown variant `bits`");
+
+    let text = edit(
+        EDGE,
+        "allowed = [\"0.0.0.0/0\"]",
+        "allowed = [\"0.0.0.0/0\"]\nweights = \"learned\"",
+    );
+    let err = refuse(&text);
+    let line = line_of(&text, "weights = ");
+    assert_problem(
+        &err,
+        "peer[0].weights",
+        Some(line),
+        "unknown variant `learned`, expected `manual` or `auto`",
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 mod common;
 
 use base64::Engine;
-use braid_control::config::{Balance, BondMode, Config, Role};
+use braid_control::config::{Balance, BondMode, Config, Role, WeightMode};
 use braid_control::key::{PrivateKey, PublicKey};
 use braid_testkit::{EDGE_PRIVATE, EDGE_PUBLIC, HUB_PRIVATE, HUB_PUBLIC};
 use common::{edit, Scratch, EDGE, EDGE2_PUBLIC, EDGE_KEY_FILE, HUB};
@@ -35,6 +35,7 @@ fn lab_edge_loads() {
     assert_eq!(hub.public_key, HUB_PUBLIC.parse::<PublicKey>().unwrap());
     assert_eq!(hub.preshared_key_file, None);
     assert_eq!(hub.allowed, ["0.0.0.0/0".parse().unwrap()]);
+    assert_eq!(hub.weights, WeightMode::Manual);
     let isp2 = &hub.links[1];
     assert_eq!(isp2.name, "isp2");
     assert_eq!(isp2.interface, "wan2");
@@ -53,6 +54,21 @@ fn lab_edge_loads() {
         ("bond", Some("hub"))
     );
     assert_eq!((route.via, route.dev.as_deref()), (None, None));
+}
+
+#[test]
+fn learned_weights_are_asked_for_per_peer() {
+    let scratch = Scratch::new();
+    let text = EDGE.replacen(
+        "allowed = [\"0.0.0.0/0\"]",
+        "allowed = [\"0.0.0.0/0\"]\nweights = \"auto\"",
+        1,
+    );
+    let config = scratch.load(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.peers[0].weights, WeightMode::Auto);
+    // The configured weights stay: the start and the fallback.
+    let w: Vec<u32> = config.peers[0].links.iter().map(|l| l.weight).collect();
+    assert_eq!(w, [1, 2]);
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! The control protocol: every request and reply survives encoding and decoding unchanged,
 //! requests are decoded strictly, and no input makes the decoder panic.
 
-use braid_control::config::{Balance, BondMode, LinkState, Role, RouteConfig, RuleConfig};
+use braid_control::config::{
+    Balance, BondMode, LinkState, Role, RouteConfig, RuleConfig, WeightMode,
+};
 use braid_control::proto::*;
 use proptest::prelude::*;
 
@@ -39,6 +41,9 @@ fn every_request() -> Vec<Request> {
                     weight: 3,
                 },
             ],
+        },
+        Request::AutoWeights {
+            peer: Some("hub".into()),
         },
         Request::SetMode {
             mode: BondMode::Flow,
@@ -125,7 +130,9 @@ fn every_reply() -> Vec<Reply> {
                 remote: None,
                 state: LinkState::Up,
                 weight: 2,
-                effective_weight: 2,
+                weights: WeightMode::Auto,
+                learned_weight: Some(667),
+                effective_weight: 667,
                 tx: traffic(10),
                 rx: traffic(20),
                 interface_tx_dropped: 3,
@@ -224,6 +231,10 @@ fn every_reply() -> Vec<Reply> {
                 weight: 4,
                 state: LinkState::Down,
             }],
+            peers: vec![RunningPeer {
+                peer: "hub".into(),
+                weights: WeightMode::Auto,
+            }],
             routes: vec![route()],
             rules: vec![rule()],
         }),
@@ -236,7 +247,7 @@ fn every_reply() -> Vec<Reply> {
 #[test]
 fn every_request_round_trips() {
     let all = every_request();
-    assert_eq!(all.len(), 17, "a new request needs a case here");
+    assert_eq!(all.len(), 18, "a new request needs a case here");
     for request in all {
         let line = encode_request(&request);
         assert!(
@@ -286,6 +297,16 @@ fn the_wire_format_is_as_documented() {
         encode_response(Outcome::Ok(Reply::Changed(Changed { generation: 2 }))),
         "{\"version\":1,\"ok\":{\"type\":\"changed\",\"generation\":2}}\n"
     );
+    assert_eq!(
+        encode_request(&Request::AutoWeights { peer: None }),
+        "{\"version\":1,\"request\":{\"type\":\"auto_weights\",\"peer\":null}}\n"
+    );
+    // A reply of a daemon before learned weights reads as manual, nothing learned.
+    let old = br#"{"version":1,"ok":{"type":"running","config":"/c","mode":"packet","balance":"packets","links":[],"routes":[],"rules":[]}}"#;
+    match decode_response(old).map(|r| r.outcome) {
+        Ok(Outcome::Ok(Reply::Running(r))) => assert!(r.peers.is_empty()),
+        other => panic!("{other:?}"),
+    }
     // Options may be left out of a request.
     let r = decode_request(
         br#"{"version":1,"request":{"type":"set_link_state","link":"isp1","state":"down"}}"#,

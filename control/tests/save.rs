@@ -1,7 +1,9 @@
 //! `braidctl save`: the running state merged into the config file keeps the file's comments and
 //! layout, reads back as exactly the running state, and replaces the file atomically.
 
-use braid_control::config::{Balance, BondMode, Config, LinkState, RouteConfig, RuleConfig};
+use braid_control::config::{
+    Balance, BondMode, Config, LinkState, RouteConfig, RuleConfig, WeightMode,
+};
 use braid_control::proto::Running;
 use braid_control::save::{merge, write_atomic};
 use proptest::prelude::*;
@@ -79,6 +81,30 @@ fn weights_states_and_mode_change_only_their_values() {
     let again = merge(&out, &running).unwrap();
     assert!(again.contains("state = \"up\""));
     assert_eq!(decode(&again).peers[0].links[0].state, LinkState::Up);
+}
+
+#[test]
+fn learned_weights_are_saved_in_the_peers_table_and_manual_again_is_too() {
+    let mut running = running_of(EDGE);
+    assert_eq!(running.peers[0].weights, WeightMode::Manual);
+    running.peers[0].weights = WeightMode::Auto;
+    let out = merge(EDGE, &running).unwrap();
+    let (added, removed) = diff(EDGE, &out);
+    assert_eq!(added, ["weights = \"auto\""]);
+    assert!(removed.is_empty(), "{removed:?}");
+    let c = decode(&out);
+    assert_eq!(c.peers[0].weights, WeightMode::Auto);
+    // The configured weights stay as they were: the start and the fallback.
+    let w: Vec<u32> = c.peers[0].links.iter().map(|l| l.weight).collect();
+    assert_eq!(w, [1, 2]);
+    // In the peer's own table, before its links.
+    let at = out.find("weights = \"auto\"").unwrap();
+    assert!(at < out.find("[[peer.link]]").unwrap(), "{out}");
+
+    running.peers[0].weights = WeightMode::Manual;
+    let again = merge(&out, &running).unwrap();
+    assert!(again.contains("weights = \"manual\""), "{again}");
+    assert_eq!(decode(&again).peers[0].weights, WeightMode::Manual);
 }
 
 #[test]

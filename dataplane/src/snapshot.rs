@@ -16,12 +16,13 @@ use crate::tunnel::{CipherSet, HEADER_LEN, TAG_LEN};
 use crate::wire::Mac;
 use braid_control::config::{
     Balance, BondMode, Config, Hairpin, InterfaceMode, LinkState, MasqueradeConfig, NatRefusal,
-    OtherProtocols, Role,
+    OtherProtocols, Role, WeightMode,
 };
 use braid_control::key::{PresharedKey, PrivateKey};
 use ipnet::Ipv4Net;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,6 +113,11 @@ pub struct Link {
     pub endpoint: Arc<Endpoint>,
     /// Configured weight, kept while the link is down.
     pub weight: u32,
+    /// The peer's weights are learned (`weights = "auto"`).
+    pub auto: bool,
+    /// The weight learned from the link's measured capacity (0: none yet); written by the
+    /// control thread's learner, carried over like `health` while the peer stays in auto.
+    pub learned: Arc<AtomicU32>,
     /// Administrative state: a link that is down is scheduled as if its weight were 0.
     pub state: LinkState,
     /// Slot of this link in the workers' counters.
@@ -132,13 +138,23 @@ impl Link {
         }
     }
 
-    /// The configured weight while the link is administratively up, else 0: what the
-    /// schedulers are laid out by.
+    /// The weight while the link is administratively up, else 0: what the schedulers are
+    /// laid out by. That is the learned weight when the peer's weights are learned and
+    /// one was learned, else the configured one.
     pub fn admin_weight(&self) -> u32 {
         match self.state {
-            LinkState::Up => self.weight,
+            LinkState::Up => self.learned_weight().unwrap_or(self.weight),
             LinkState::Down => 0,
         }
+    }
+
+    /// The weight learned for this link, when its peer's weights are learned and one was.
+    /// A link configured with weight 0 stays unused.
+    pub fn learned_weight(&self) -> Option<u32> {
+        if !self.auto || self.weight == 0 {
+            return None;
+        }
+        Some(self.learned.load(Ordering::Relaxed)).filter(|&w| w > 0)
     }
 
     /// Where the link's messages go: the endpoint learned from the peer, else the one
@@ -548,6 +564,13 @@ fn build_peers(
                 return Err(format!("more than {MAX_LINKS} links in all"));
             }
             let kept = before.and_then(|p| p.links.iter().find(|l| l.name == lc.name));
+            let auto = pc.weights == WeightMode::Auto;
+            // Learned weights stay while the peer stays in auto; a peer that goes to auto
+            // starts from its configured weights.
+            let learned = kept
+                .filter(|l| l.auto && auto)
+                .map(|l| Arc::clone(&l.learned))
+                .unwrap_or_default();
             links.push(Link {
                 name: lc.name.clone(),
                 id: id as u8,
@@ -556,6 +579,8 @@ fn build_peers(
                 remote: lc.remote,
                 endpoint: kept.map(|l| Arc::clone(&l.endpoint)).unwrap_or_default(),
                 weight: lc.weight,
+                auto,
+                learned,
                 state: lc.state,
                 slot: LinkSlot(slot),
                 health: kept.map(|l| Arc::clone(&l.health)).unwrap_or_default(),

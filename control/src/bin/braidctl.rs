@@ -7,7 +7,7 @@ use braid_control::config::{
 use braid_control::key::{PresharedKey, PrivateKey};
 use braid_control::proto::{LinkWeight, Reply, Request, NAT_LIST_DEFAULT};
 use braid_control::{save, show};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use ipnet::Ipv4Net;
 use std::io::{IsTerminal, Read, Write};
 use std::net::Ipv4Addr;
@@ -41,11 +41,13 @@ enum Command {
     Status,
     /// Every link: state, weight, packets and bytes each way, rates, drops.
     Links,
-    /// Show the link weights, or set some at once: `braidctl weights isp1=1 isp2=3`.
+    /// Show the link weights (configured and learned), set some at once (`braidctl weights
+    /// isp1=1 isp2=3`, manual weights), or learn them from the links' capacity (`braidctl
+    /// weights auto`).
     Weights {
-        /// LINK=WEIGHT pairs, applied together or not at all.
+        /// LINK=WEIGHT pairs, applied together or not at all; or `auto` alone.
         #[arg(value_parser = parse_weight)]
-        set: Vec<LinkWeight>,
+        set: Vec<WeightArg>,
         /// The peer whose links these are (needed when there are several).
         #[arg(long)]
         peer: Option<String>,
@@ -192,7 +194,19 @@ enum StateArg {
     Down,
 }
 
-fn parse_weight(s: &str) -> Result<LinkWeight, String> {
+/// One argument of `braidctl weights`.
+#[derive(Clone, Debug, PartialEq)]
+enum WeightArg {
+    /// Learned weights.
+    Auto,
+    /// A link's manual weight.
+    Link(LinkWeight),
+}
+
+fn parse_weight(s: &str) -> Result<WeightArg, String> {
+    if s == "auto" {
+        return Ok(WeightArg::Auto);
+    }
     let (link, weight) = s
         .split_once('=')
         .ok_or_else(|| format!("{s:?} is not LINK=WEIGHT"))?;
@@ -202,10 +216,30 @@ fn parse_weight(s: &str) -> Result<LinkWeight, String> {
     if link.is_empty() {
         return Err(format!("{s:?}: no link name"));
     }
-    Ok(LinkWeight {
+    Ok(WeightArg::Link(LinkWeight {
         link: link.to_string(),
         weight,
-    })
+    }))
+}
+
+/// The request of `braidctl weights SET.. [--peer P]`: `auto` alone, or LINK=WEIGHT pairs
+/// (manual weights).
+fn weights_request(set: &[WeightArg], peer: Option<&String>) -> Result<Request, String> {
+    let peer = peer.cloned();
+    if set.contains(&WeightArg::Auto) {
+        if set.len() > 1 {
+            return Err("weights: `auto` goes alone, without LINK=WEIGHT pairs".into());
+        }
+        return Ok(Request::AutoWeights { peer });
+    }
+    let weights = set
+        .iter()
+        .filter_map(|a| match a {
+            WeightArg::Link(w) => Some(w.clone()),
+            WeightArg::Auto => None,
+        })
+        .collect();
+    Ok(Request::SetWeights { peer, weights })
 }
 
 /// How often `watch` asks for a new sample (the daemon takes one a second).
@@ -213,7 +247,13 @@ const WATCH_POLL: Duration = Duration::from_millis(200);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli) {
+    let request = match request_of(&cli.command) {
+        Ok(request) => request,
+        Err(e) => Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, e)
+            .exit(),
+    };
+    match run(&cli, request) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("braidctl: {e}");
@@ -222,8 +262,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<(), String> {
-    let Some(request) = request_of(&cli.command) else {
+fn run(cli: &Cli, request: Option<Request>) -> Result<(), String> {
+    let Some(request) = request else {
         return local(cli);
     };
     let mut client = Client::connect(&cli.socket).map_err(|e| e.to_string())?;
@@ -268,16 +308,14 @@ fn local(cli: &Cli) -> Result<(), String> {
     }
 }
 
-/// The request a command sends; None for the commands [`local`] runs.
-fn request_of(command: &Command) -> Option<Request> {
-    Some(match command {
+/// The request a command sends; None for the commands [`local`] runs; an error for
+/// arguments that do not go together.
+fn request_of(command: &Command) -> Result<Option<Request>, String> {
+    Ok(Some(match command {
         Command::Status => Request::Status,
         Command::Links => Request::Links,
         Command::Weights { set, .. } if set.is_empty() => Request::Links,
-        Command::Weights { set, peer } => Request::SetWeights {
-            peer: peer.clone(),
-            weights: set.clone(),
-        },
+        Command::Weights { set, peer } => return weights_request(set, peer.as_ref()).map(Some),
         Command::Mode { mode: None, .. } => Request::Status,
         Command::Mode {
             mode: Some(mode),
@@ -344,8 +382,8 @@ fn request_of(command: &Command) -> Option<Request> {
         | Command::Pubkey { .. }
         | Command::Genpsk { .. }
         | Command::Watch { .. }
-        | Command::Save { .. } => return None,
-    })
+        | Command::Save { .. } => return Ok(None),
+    }))
 }
 
 fn call(client: &mut Client, request: &Request) -> Result<Reply, String> {
@@ -391,6 +429,7 @@ fn done(request: &Request) -> String {
                 .collect();
             format!("weights set: {}", set.join(" "))
         }
+        Request::AutoWeights { .. } => "weights: auto (learned from the links' capacity)".into(),
         Request::SetMode { .. } => "mode set".into(),
         Request::SetLinkState { link, state, .. } => {
             let state = serde_json::to_value(state).unwrap_or_default();

@@ -78,6 +78,18 @@ pub enum LinkState {
     Down,
 }
 
+/// Where a peer's link weights come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightMode {
+    /// The configured `weight` of each link.
+    #[default]
+    Manual,
+    /// Learned from each link's measured capacity (what the peer reports receiving, loss,
+    /// delay growing under load); the configured weights are the start and the fallback.
+    Auto,
+}
+
 /// The whole daemon configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -360,6 +372,9 @@ pub struct PeerConfig {
     /// handshake; relative to the config file's directory.
     #[serde(default)]
     pub preshared_key_file: Option<PathBuf>,
+    /// `manual`: the links' `weight`s; `auto`: learned from the links' measured capacity.
+    #[serde(default)]
+    pub weights: WeightMode,
     /// Inner source prefixes accepted from this peer (anti-spoofing).
     pub allowed: Vec<Ipv4Net>,
     /// The peer's links (`[[peer.link]]`), one per path to it.
@@ -594,12 +609,19 @@ mod tests {
             .skip(1)
             .filter_map(|rest| rest.split("```").next())
             .collect();
-        assert_eq!(blocks.len(), 2, "an edge and a hub example");
-        let roles: Vec<Role> = blocks
+        // Whole files name their role; the other blocks are parts, checked in the edge's.
+        let (whole, parts): (Vec<&str>, Vec<&str>) = blocks
+            .iter()
+            .partition(|b| b.lines().any(|l| l.starts_with("role = ")));
+        assert_eq!(whole.len(), 2, "an edge and a hub example");
+        let roles: Vec<Role> = whole
             .iter()
             .map(|text| parse_example(text, "docs/CONFIG.md").role)
             .collect();
         assert_eq!(roles, [Role::Edge, Role::Hub]);
+        for part in parts {
+            parse_example(&format!("{}\n{part}", whole[0]), "docs/CONFIG.md");
+        }
     }
 
     #[test]

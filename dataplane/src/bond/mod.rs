@@ -1,5 +1,6 @@
-//! Link scheduling: which of a peer's links carries the next packet; and at the
-//! receiver, the order the packets spread over the links leave in.
+//! Link scheduling: which of a peer's links carries the next packet, and the weights
+//! learned from the links' measured capacity; and at the receiver, the order the packets
+//! spread over the links leave in.
 
 #![cfg_attr(
     not(test),
@@ -12,6 +13,7 @@
 )]
 
 pub mod flow;
+pub mod learn;
 pub mod redundant;
 pub mod reorder;
 pub mod scheduler;

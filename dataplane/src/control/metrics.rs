@@ -278,6 +278,15 @@ fn links(out: &mut String, snap: &Snapshot, totals: &Totals) {
         "Configured weight of a link.",
         weights,
     );
+    let learned = links
+        .iter()
+        .filter_map(|(labels, l)| l.learned_weight().map(|w| (labels, w)));
+    gauge(
+        out,
+        "braid_link_learned_weight",
+        "Weight learned from a link's measured capacity (peers with auto weights).",
+        learned,
+    );
     let up = links
         .iter()
         .map(|(labels, l)| (labels, u8::from(l.state == LinkState::Up)));

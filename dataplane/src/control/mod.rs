@@ -6,6 +6,7 @@
 //! old snapshot or the new one, never half of a change.
 
 mod counters;
+mod learn;
 mod metrics;
 mod nat;
 mod report;

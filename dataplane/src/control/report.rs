@@ -5,6 +5,7 @@ use super::runtime::Runtime;
 use crate::health::Figures;
 use crate::snapshot::{Peer, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
+use braid_control::config::WeightMode;
 use braid_control::key::PublicKey;
 use braid_control::proto::{
     DropCount, HealthInfo, InterfaceInfo, InterfaceTraffic, Interfaces, LinkInfo, Links, PeerInfo,
@@ -117,6 +118,12 @@ fn link_infos(snap: &Snapshot, totals: &Totals, sampler: &Sampler) -> Vec<LinkIn
                 remote: l.destination(),
                 state: l.state,
                 weight: l.weight,
+                weights: if l.auto {
+                    WeightMode::Auto
+                } else {
+                    WeightMode::Manual
+                },
+                learned_weight: l.learned_weight(),
                 effective_weight: l.effective_weight(),
                 tx: traffic.tx,
                 rx: traffic.rx,

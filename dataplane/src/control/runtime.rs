@@ -5,7 +5,7 @@
 use crate::pipeline::Shared;
 use crate::snapshot::{Secrets, Snapshot};
 use crate::wire::Mac;
-use braid_control::config::{Config, LinkConfig, PeerConfig, Problem, RuleConfig};
+use braid_control::config::{Config, LinkConfig, PeerConfig, Problem, RuleConfig, WeightMode};
 use braid_control::proto::{Changed, ErrorKind, ErrorReply, LinkWeight, Request, Running};
 use ipnet::Ipv4Net;
 use std::path::{Path, PathBuf};
@@ -84,6 +84,10 @@ impl Runtime {
     pub fn apply(&mut self, request: &Request) -> Result<Changed, ErrorReply> {
         match request {
             Request::SetWeights { peer, weights } => self.set_weights(peer.as_deref(), weights),
+            Request::AutoWeights { peer } => self.change(|c| {
+                peer_mut(c, peer.as_deref())?.weights = WeightMode::Auto;
+                Ok(())
+            }),
             Request::SetMode { mode, balance } => self.change(|c| {
                 c.bond.mode = *mode;
                 if let Some(balance) = balance {
@@ -134,6 +138,8 @@ impl Runtime {
         }
         self.change(|c| {
             let peer = peer_mut(c, peer)?;
+            // Weights given by hand are the peer's weights again, not learned ones.
+            peer.weights = WeightMode::Manual;
             for (i, w) in weights.iter().enumerate() {
                 if weights[..i].iter().any(|o| o.link == w.link) {
                     return Err(refused(format!("link {} is given twice", w.link)));

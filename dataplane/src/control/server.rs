@@ -1,7 +1,8 @@
 //! The control socket and the metrics port: binding them, the control thread that accepts
-//! clients and samples rates, and the conversation with one client.
+//! clients, samples rates and runs the weight learners, and the conversation with one client.
 
 use super::counters::{Sampler, Totals};
+use super::learn::{Learners, LEARN_EVERY};
 use super::runtime::Runtime;
 use super::{metrics, nat, report};
 use crate::pipeline::Shared;
@@ -297,6 +298,8 @@ fn spawn_client(
 
 fn control_loop(ctx: &Arc<Context>, listeners: Listeners) {
     let mut next_sample = Instant::now() + SAMPLE_EVERY;
+    let mut learners = Learners::default();
+    let mut next_learn = Instant::now();
     let mut quiet = 0u32;
     while !ctx.stop.load(Ordering::Relaxed) {
         let mut idle = true;
@@ -326,6 +329,13 @@ fn control_loop(ctx: &Arc<Context>, listeners: Listeners) {
             );
         }
         let now = Instant::now();
+        if now >= next_learn {
+            let t = ctx.started.elapsed().as_nanos() as u64;
+            for line in learners.step(&ctx.shared, &ctx.stats, t) {
+                eprintln!("braidd: {line}");
+            }
+            next_learn = now + LEARN_EVERY;
+        }
         if now >= next_sample {
             ctx.sample();
             next_sample += SAMPLE_EVERY;

@@ -12,7 +12,7 @@ use crate::tunnel::Header;
 use crate::wire::{ethernet, ipv4, Mac};
 use crate::worker::Mailboxes;
 use braid_control::client::{Client, ClientError};
-use braid_control::config::{BondMode, Config, LinkState, RouteConfig, RuleConfig};
+use braid_control::config::{BondMode, Config, LinkState, RouteConfig, RuleConfig, WeightMode};
 use braid_control::proto::{
     self, ErrorKind, LinkWeight, Outcome, Reply, Request, Response, MAX_LINE,
 };
@@ -132,6 +132,14 @@ impl Daemon {
 
     fn generation(&self) -> u64 {
         self.shared.snapshot.load().generation
+    }
+
+    /// The weight mode of the only peer, as `braidctl save` would write it.
+    fn runtime_weights(&self) -> WeightMode {
+        match self.call(Request::Running) {
+            Ok(Reply::Running(r)) => r.peers[0].weights,
+            other => panic!("{other:?}"),
+        }
     }
 
     fn weights(&self) -> Vec<u32> {
@@ -649,6 +657,82 @@ fn workers_follow_weights_and_link_state_and_counters_never_repeat() {
         "one lane's counters run on across changes: the session stays"
     );
     assert_eq!(counters[0], 0);
+}
+
+#[test]
+fn learned_weights_drive_the_workers_until_weights_are_set_by_hand() {
+    let d = Daemon::edge();
+    let hub_d = Daemon::start(HUB, &[HUB_MAC]);
+    d.shared.pair_with(&hub_d.shared, S).unwrap();
+    let mut edge = Pipeline::new(Arc::clone(&d.shared), Lane(0), 7, Arc::clone(&d.stats[0]));
+    let n = &d.shared.neighbors;
+    n.learn(1, "198.18.11.1".parse().unwrap(), GW_MAC, S);
+    n.learn(2, "198.18.12.1".parse().unwrap(), GW_MAC, S);
+    let links = |d: &Daemon| match d.call(Request::Links) {
+        Ok(Reply::Links(l)) => l.links,
+        other => panic!("{other:?}"),
+    };
+
+    let e = refusal(d.call(Request::AutoWeights {
+        peer: Some("nobody".into()),
+    }));
+    assert_eq!(e.message, "there is no peer nobody (peers: hub)");
+    assert_eq!(d.generation(), 1);
+    assert_eq!(changed(d.call(Request::AutoWeights { peer: None })), 2);
+    assert_eq!(d.runtime_weights(), WeightMode::Auto);
+    // Nothing learned yet: the configured weights, shown as such.
+    for l in links(&d) {
+        assert_eq!((l.weights, l.learned_weight), (WeightMode::Auto, None));
+        assert_eq!(l.effective_weight, l.weight);
+    }
+    assert_eq!(per_port(&send(&mut edge, 300)), [0, 100, 200]);
+
+    // What the learner does when it learns 3:1: store, then announce.
+    let learn = |d: &Daemon, w: [u32; 2]| {
+        let snap = d.shared.snapshot.load();
+        for (l, w) in snap.peers[0].links.iter().zip(w) {
+            l.learned.store(w, Ordering::Relaxed);
+        }
+        d.shared.board.weights_learned();
+    };
+    learn(&d, [750, 250]);
+    assert_eq!(
+        per_port(&send(&mut edge, 400)),
+        [0, 300, 100],
+        "the next batch follows the learned weights"
+    );
+    let l = links(&d);
+    assert_eq!(
+        (l[0].weight, l[0].learned_weight, l[0].effective_weight),
+        (1, Some(750), 750)
+    );
+    let body = http(d.metrics, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(
+        body.contains("braid_link_learned_weight{peer=\"hub\",link=\"isp2\"} 250\n"),
+        "{body}"
+    );
+    // Another change keeps what was learned.
+    changed(d.call(Request::SetMode {
+        mode: BondMode::Packet,
+        balance: Some(braid_control::config::Balance::Bytes),
+    }));
+    assert_eq!(links(&d)[1].learned_weight, Some(250));
+
+    // Weights by hand: manual again, the learned ones gone.
+    changed(d.call(set_weights(1, 2)));
+    assert_eq!(d.runtime_weights(), WeightMode::Manual);
+    for l in links(&d) {
+        assert_eq!((l.weights, l.learned_weight), (WeightMode::Manual, None));
+    }
+    changed(d.call(Request::SetMode {
+        mode: BondMode::Packet,
+        balance: Some(braid_control::config::Balance::Packets),
+    }));
+    assert_eq!(per_port(&send(&mut edge, 300)), [0, 100, 200]);
+    // Auto again starts from the configured weights, not from what was learned before.
+    changed(d.call(Request::AutoWeights { peer: None }));
+    assert!(links(&d).iter().all(|l| l.learned_weight.is_none()));
+    assert_eq!(per_port(&send(&mut edge, 300)), [0, 100, 200]);
 }
 
 #[test]

@@ -153,14 +153,26 @@ impl fmt::Display for LinkEvent {
 }
 
 /// Where link state changes are announced: a counter the workers watch to rebuild
-/// their schedulers, and the events the daemon logs.
+/// their schedulers, and the events the daemon logs; and a counter of learned weights'
+/// changes, which rebuild the schedulers too.
 #[derive(Debug, Default)]
 pub struct Board {
     changes: AtomicU64,
     events: Mutex<VecDeque<LinkEvent>>,
+    weights: AtomicU64,
 }
 
 impl Board {
+    /// Bumped each time learned weights are stored in the links.
+    pub fn weight_changes(&self) -> u64 {
+        self.weights.load(Ordering::Acquire)
+    }
+
+    /// Tells the workers that learned weights changed (stored before this call).
+    pub fn weights_learned(&self) {
+        self.weights.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Bumped on every change of any link's state.
     pub fn changes(&self) -> u64 {
         self.changes.load(Ordering::Acquire)

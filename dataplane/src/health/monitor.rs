@@ -76,6 +76,8 @@ pub struct Figures {
     pub rev_offset_ns: Option<i64>,
     /// Bits per second of data the peer reports receiving on this link.
     pub peer_rx_bps: u64,
+    /// Received-rate figures so far: moves by one with each new `peer_rx_bps`.
+    pub rate_samples: u64,
     /// Probes sent, answered, and lost.
     pub sent: u64,
     pub answered: u64,
@@ -95,6 +97,8 @@ struct RateMeter {
     /// Peer clock and byte count at the start of the current span.
     start: Option<(u64, u64)>,
     bps: u64,
+    /// Figures made so far.
+    samples: u64,
 }
 
 impl RateMeter {
@@ -111,6 +115,7 @@ impl RateMeter {
         if span >= RATE_SPAN_NS {
             let bits = u128::from(bytes.wrapping_sub(b0)) * 8 * 1_000_000_000;
             self.bps = u64::try_from(bits / u128::from(span)).unwrap_or(u64::MAX);
+            self.samples += 1;
             self.start = Some((peer_ns, bytes));
         }
     }
@@ -271,6 +276,7 @@ impl Monitor {
         self.figures.rev_offset_ns = Some(smooth(self.figures.rev_offset_ns, offset));
         self.rate.sample(peer_tx_ns, peer_rx_bytes);
         self.figures.peer_rx_bps = self.rate.bps;
+        self.figures.rate_samples = self.rate.samples;
     }
 
     /// Resolves probes that waited too long, and takes the link down when it has been

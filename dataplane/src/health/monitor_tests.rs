@@ -323,6 +323,8 @@ fn the_peer_rate_and_reverse_offset_come_from_its_clock() {
     let f = m.figures();
     // 125 kB every 100 ms: 10 Mbit/s.
     assert_eq!(f.peer_rx_bps, 10_000_000);
+    // Spans of 500 ms of the peer's clock: 2 s gave four figures.
+    assert_eq!(f.rate_samples, 4);
     assert_eq!(f.rev_offset_ns, Some(5003 * MS as i64));
 }
 

@@ -201,8 +201,10 @@ pub struct Pipeline {
     shared: Arc<Shared>,
     ctx: Ctx,
     generation: u64,
-    /// The board's change count the schedulers were built at.
+    /// The board's change counts (link states, learned weights) the schedulers were
+    /// built at.
     link_changes: u64,
+    weight_changes: u64,
     keys: Keys,
     scheds: Schedulers,
     resolve: Resolve,
@@ -230,6 +232,7 @@ impl Pipeline {
             },
             generation: u64::MAX,
             link_changes: 0,
+            weight_changes: 0,
             keys: Keys::new(lane),
             scheds: Schedulers::default(),
             resolve: Resolve::new(lane),
@@ -264,6 +267,12 @@ impl Pipeline {
             self.scheds.sync(&self.ctx.snap);
             self.handshaker.links_changed();
             self.reorder.flush(&self.stats);
+        }
+        let learned = self.shared.board.weight_changes();
+        if learned != self.weight_changes {
+            // New learned weights: the schedulers follow them from this batch on.
+            self.weight_changes = learned;
+            self.scheds.sync(&self.ctx.snap);
         }
         self.send_handshakes();
         // The epoch is read before the sessions: a change made meanwhile moves it again.
@@ -304,6 +313,7 @@ impl Pipeline {
         self.masq.sync(snap);
         self.reorder.clear(&self.stats);
         self.link_changes = self.shared.board.changes();
+        self.weight_changes = self.shared.board.weight_changes();
         self.scheds.sync(snap);
         self.prober.reset();
         self.handshaker.reset();

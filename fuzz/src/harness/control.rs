@@ -97,6 +97,7 @@ fn is_change(r: &Request) -> bool {
     matches!(
         r,
         Request::SetWeights { .. }
+            | Request::AutoWeights { .. }
             | Request::SetMode { .. }
             | Request::SetLinkState { .. }
             | Request::AddRoute { .. }
