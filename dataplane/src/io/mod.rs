@@ -25,7 +25,7 @@ pub mod xsk;
 
 pub use mem::MemPorts;
 pub use prog::{Steering, XdpProgram};
-pub use xsk::{XdpMode, XskOptions, XskPorts};
+pub use xsk::{XskOptions, XskPorts};
 
 pub use crate::frame::{Frame, PortId, Verdict};
 pub use crate::stats::PortCounters;
@@ -70,4 +70,14 @@ pub trait Ports {
 
     /// Counters of `port`.
     fn counters(&self, port: PortId) -> PortCounters;
+}
+
+/// How the XDP program is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum XdpMode {
+    /// In the driver (`drv`): faster, and spreads veth flows over queues.
+    #[default]
+    Native,
+    /// In the generic network stack (`skb`): works on any device.
+    Generic,
 }

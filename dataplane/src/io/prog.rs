@@ -8,7 +8,7 @@
 // The libbpf calls need unsafe; each block says why it holds.
 #![allow(unsafe_code)]
 
-use super::xsk::XdpMode;
+use super::XdpMode;
 use std::ffi::CString;
 use std::io;
 use std::net::Ipv4Addr;

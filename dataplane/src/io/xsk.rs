@@ -60,6 +60,7 @@
 
 use super::prog::XdpProgram;
 use super::wake::WakeFd;
+use super::XdpMode;
 use super::{PortCounters, PortId, Ports, Verdict};
 use crate::frame::Frame;
 use std::ffi::CString;
@@ -89,16 +90,6 @@ const BIND_RETRY_PAUSE: Duration = Duration::from_millis(20);
 const BUSY_POLL_USECS: libc::c_int = 20;
 /// NAPI budget per busy-poll round.
 const BUSY_POLL_BUDGET: libc::c_int = 64;
-
-/// How the XDP program is attached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum XdpMode {
-    /// In the driver (`drv`): faster, and spreads veth flows over queues.
-    #[default]
-    Native,
-    /// In the generic network stack (`skb`): works on any device.
-    Generic,
-}
 
 /// Options for [`XskPorts::open`].
 #[derive(Debug, Clone, PartialEq, Eq)]
