@@ -1,7 +1,9 @@
-//! What a router never forwards (RFC 1812), in the namespace lab (`tools/braid-lab up --nat`,
-//! braid owning its interfaces): broadcasts (limited and the LAN's directed one), multicast and
-//! martian sources from the LAN host put not one packet on an uplink, and the edge counts each
-//! refusal under its reason. Before, 100 datagrams to the LAN's directed broadcast put 3200
+//! What a router never forwards (RFC 1812), in the namespace lab (`tools/braid-lab up --nat`):
+//! broadcasts (limited and the LAN's directed one), multicast and martian sources from the LAN
+//! host put not one packet on an uplink, with braid owning the LAN interface (the edge counts
+//! each refusal under its reason) and sharing it with the host (`--shared-lan`: broadcasts and
+//! multicast are the kernel's and never reach braid; a martian source to a routed address is
+//! braid's, and refused). Before, 100 datagrams to the LAN's directed broadcast put 3200
 //! packets on the uplinks: the edge sent them into the bond, the hub routed the LAN's prefix back
 //! into it, until their TTL ran out.
 //!
@@ -12,7 +14,7 @@
 mod common;
 
 use braid_testkit::lab::{can_run, Need};
-use common::{exec, idle_link_packets, sh, text, Lab};
+use common::{drops, exec, idle_link_packets, sh, text, Lab};
 use serde_json::Value;
 use std::time::Instant;
 
@@ -27,17 +29,6 @@ fn sealed(lab: &Lab) -> u64 {
         .expect("links")
         .iter()
         .map(|l| l["tx"]["packets"].as_u64().expect("tx packets"))
-        .sum()
-}
-
-/// The edge's drops of `reason`, summed over workers.
-fn drops(stats: &Value, reason: &str) -> u64 {
-    stats["drops"]
-        .as_array()
-        .expect("drops")
-        .iter()
-        .filter(|d| d["reason"] == reason)
-        .filter_map(|d| d["count"].as_u64())
         .sum()
 }
 
@@ -68,10 +59,26 @@ fn pings(lab: &Lab, extra: &str, dst: &str) {
 
 #[test]
 fn broadcasts_multicast_and_martians_from_the_lan_never_reach_an_uplink() {
+    lan_noise_stays_home("hy", false);
+}
+
+#[test]
+fn broadcasts_and_martians_from_a_shared_lan_never_reach_an_uplink() {
+    lan_noise_stays_home("sb", true);
+}
+
+/// Broadcasts, multicast and a martian source from the LAN host, on a LAN braid owns or
+/// shares with the host: nothing goes up an uplink, and braid refuses what it sees.
+fn lan_noise_stays_home(prefix: &str, shared: bool) {
     if !can_run(Need::Namespaces) {
         return;
     }
-    let lab = Lab::up(format!("hy{}", std::process::id()), "--nat");
+    let options = if shared {
+        "--nat --shared-lan"
+    } else {
+        "--nat"
+    };
+    let lab = Lab::up(format!("{prefix}{}", std::process::id()), options);
     lab.start_braid();
     lab.wait_for_path();
     // A link-local source on the LAN host, as a host without DHCP lease picks one.
@@ -106,13 +113,24 @@ fn broadcasts_multicast_and_martians_from_the_lan_never_reach_an_uplink() {
     );
     eprintln!("up the uplinks (isp1, isp2): {up:?}, probes and ARP allowed: {idle} each");
     let counted = |reason: &str| drops(&after.2, reason) - drops(&before.2, reason);
-    assert!(counted("broadcast") >= 2 * COUNT, "{}", after.2["drops"]);
-    // The multicast MAC is not the edge's: refused at Ethernet already, or as multicast.
-    assert!(
-        counted("multicast") + counted("not_for_us") >= COUNT,
-        "{}",
-        after.2["drops"]
-    );
+    if shared {
+        // Broadcasts and multicast are the kernel's on a shared LAN: braid never sees them.
+        assert_eq!(
+            counted("broadcast") + counted("multicast"),
+            0,
+            "{}",
+            after.2["drops"]
+        );
+    } else {
+        assert!(counted("broadcast") >= 2 * COUNT, "{}", after.2["drops"]);
+        // The multicast MAC is not the edge's: refused at Ethernet already, or as multicast.
+        assert!(
+            counted("multicast") + counted("not_for_us") >= COUNT,
+            "{}",
+            after.2["drops"]
+        );
+    }
+    // A martian source to a routed address is braid's in either mode, and refused.
     assert!(counted("martian_source") >= COUNT, "{}", after.2["drops"]);
     eprintln!(
         "the edge refused: broadcast {}, multicast {}, not_for_us {}, martian_source {}",

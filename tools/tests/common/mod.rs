@@ -269,3 +269,14 @@ impl Drop for Transfer {
         }
     }
 }
+
+/// Drops of `reason` in `stats` (`braidctl stats --json`), summed over workers.
+pub fn drops(stats: &Value, reason: &str) -> u64 {
+    stats["drops"]
+        .as_array()
+        .expect("drops")
+        .iter()
+        .filter(|d| d["reason"] == reason)
+        .filter_map(|d| d["count"].as_u64())
+        .sum()
+}
