@@ -188,12 +188,21 @@ fn learns(test: &str, way: &Way) {
     }
     let took = changed.elapsed();
     eprintln!("lab_weights: {role} learned {last:?} (2:1 within 10 %) {took:?} after the change");
+    // It holds there while the load lasts. The stream saturates both links and the two cores
+    // that carry the lab: a reading that starved for CPU may move it for a moment, so three
+    // readings in four must be at 2:1.
     let hold = Instant::now();
+    let mut held = Vec::new();
     while hold.elapsed() < HOLD {
         thread::sleep(Duration::from_millis(200));
-        let now = learned(&lab, role);
-        assert!(near(now, 2.0), "left 2:1 again: {now:?}\n{}", lab.logs());
+        held.push(learned(&lab, role));
     }
+    let at = held.iter().filter(|w| near(**w, 2.0)).count();
+    assert!(
+        at * 4 >= held.len() * 3,
+        "left 2:1 while loaded: {held:?}\n{}",
+        lab.logs()
+    );
 
     // The stream ends: idle (once the last figures with traffic are in), the learned
     // weights stay.
