@@ -43,8 +43,6 @@ pub struct Tally {
     pub late: u64,
     /// Sequence numbers skipped when their wait ran out or room was needed.
     pub given_up: u64,
-    /// Second copies dropped.
-    pub duplicates: u64,
 }
 
 /// One held packet.
@@ -112,7 +110,6 @@ impl<T> Window<T> {
         }
         if ahead < CAPACITY as u32 {
             if self.slot(seq).is_some_and(|h| h.is_some()) {
-                self.tally.duplicates += 1;
                 return Admit::Duplicate;
             }
             return Admit::Ahead;
@@ -120,7 +117,6 @@ impl<T> Window<T> {
         let behind = self.next.wrapping_sub(seq);
         if behind <= CAPACITY as u32 {
             if self.was_delivered(seq) {
-                self.tally.duplicates += 1;
                 return Admit::Duplicate;
             }
             self.mark_delivered(seq);

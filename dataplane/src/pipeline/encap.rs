@@ -5,7 +5,7 @@
 use super::forward::too_big;
 use super::keys::Keys;
 use super::meta::Meta;
-use super::out::Out;
+use super::out::{Out, Packet};
 use super::schedulers::Schedulers;
 use super::{Ctx, Next};
 use crate::bond::flow_hash;
@@ -57,28 +57,29 @@ pub(super) fn seal(
     else {
         return Next::Drop(DropReason::NoLink);
     };
-    let copies = redundant_links(ctx, scheds, meta, frame, (peer, link.id));
-    let seq = if copies.is_some() {
+    let redundant = is_redundant(ctx, scheds, meta, frame, peer);
+    let seq = if redundant {
         scheds.next_seq_always(peer)
     } else {
         scheds.next_seq(peer)
     };
-    if let Some(others) = copies {
+    if redundant {
         // The same packet on every other link in use, each sealed on its own: the
         // receiver keeps the first to arrive.
-        for l in others
-            .into_iter()
-            .filter_map(|i| p.links.get(usize::from(i)))
+        let weights = scheds.get(peer).map_or(&[][..], |s| s.weights());
+        for (l, _) in p
+            .links
+            .iter()
+            .zip(weights)
+            .filter(|&(l, &w)| w > 0 && l.id != link.id)
         {
-            let mut buf = frame.data().to_vec();
-            let len = buf.len();
-            buf.resize(frame.capacity(), 0);
-            let mut copy = Frame::new(&mut buf, len);
+            let mut copy = Packet::copy(meta, frame);
+            let mut f = Frame::new(&mut copy.buf, copy.len);
             if let Next::Deliver(port, hop) =
-                seal_on(ctx, keys, stats, &mut copy, (l, live, seq), inner_len)
+                seal_on(ctx, keys, stats, &mut f, (l, live, seq), inner_len)
             {
-                let len = copy.len();
-                out.again(Next::Deliver(port, hop), *meta, buf, len);
+                copy.len = f.len();
+                out.again(Next::Deliver(port, hop), copy);
             }
         }
     }
@@ -128,37 +129,34 @@ fn seal_on(
     Next::Deliver(link.port, link.gateway.unwrap_or(*remote.ip()))
 }
 
-/// The links other than `picked` that a packet of a redundancy rule goes on too (those
-/// in use), or None when it is not such a packet or no other link is in use.
+/// True for a packet of a redundancy rule while more than one of `peer`'s links is in use.
 #[inline]
-fn redundant_links(
+fn is_redundant(
     ctx: &Ctx,
     scheds: &Schedulers,
     meta: &Meta,
     frame: &Frame<'_>,
-    (peer, picked): (PeerIdx, u8),
-) -> Option<Vec<u8>> {
+    peer: PeerIdx,
+) -> bool {
     if ctx.snap.redundant.is_empty() {
-        return None;
+        return false;
     }
-    let inner = frame.data().get(ethernet::HEADER_LEN..)?;
-    let dscp = ipv4::Ipv4::parse(inner).ok()?.dscp();
+    let Some(dscp) = frame
+        .data()
+        .get(ethernet::HEADER_LEN..)
+        .and_then(|inner| ipv4::Ipv4::parse(inner).ok())
+        .map(|ip| ip.dscp())
+    else {
+        return false;
+    };
     let ip = &meta.ip;
     let ports = ip.l4.src_port().zip(ip.l4.dst_port()).filter(|_| {
         !ip.later_fragment && (ip.protocol == ipv4::PROTO_UDP || ip.protocol == ipv4::PROTO_TCP)
     });
-    if !any_matches(&ctx.snap.redundant, ip.protocol, ports, dscp) {
-        return None;
-    }
-    let others: Vec<u8> = scheds
-        .get(peer)?
-        .weights()
-        .iter()
-        .enumerate()
-        .filter(|&(i, &w)| w > 0 && i != usize::from(picked))
-        .map(|(i, _)| i as u8)
-        .collect();
-    (!others.is_empty()).then_some(others)
+    any_matches(&ctx.snap.redundant, ip.protocol, ports, dscp)
+        && scheds
+            .get(peer)
+            .is_some_and(|s| s.weights().iter().filter(|&&w| w > 0).count() > 1)
 }
 
 /// Where one tunnel datagram goes, and from where.

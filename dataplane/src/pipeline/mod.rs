@@ -61,7 +61,7 @@ mod reorder;
 mod resolve;
 mod schedulers;
 
-pub use out::Out;
+pub use out::{Out, Packet};
 pub use reorder::{PEER_BYTES, PEER_PACKETS};
 
 use crate::bond::Scheduler;
@@ -178,10 +178,7 @@ pub enum Resume {
 #[derive(Debug)]
 pub struct Handoff {
     resume: Resume,
-    meta: Meta,
-    /// The frame in a buffer as large as the one it came in.
-    buf: Vec<u8>,
-    len: usize,
+    packet: Packet,
 }
 
 /// Most stages one frame passes. The longest way (a masqueraded packet that
@@ -372,17 +369,22 @@ impl Pipeline {
         if self.reorder.has_released() {
             let mut released = self.reorder.take_released();
             for p in released.drain(..) {
-                self.run_copy(Next::Route, p.meta, p.buf, p.len);
+                self.run_copy(Next::Route, p);
             }
             self.reorder.give_back(released);
         }
-        while let Some((next, meta, buf, len)) = self.out.take_again() {
-            self.run_copy(next, meta, buf, len);
+        while let Some((next, packet)) = self.out.take_again() {
+            self.run_copy(next, packet);
         }
     }
 
-    /// Runs a packet held in `buf` (`len` bytes) from `next`; what it sends goes by copy.
-    fn run_copy(&mut self, next: Next, mut meta: Meta, mut buf: Vec<u8>, len: usize) {
+    /// Runs a packet copy from `next`; what it sends goes by copy.
+    fn run_copy(&mut self, next: Next, packet: Packet) {
+        let Packet {
+            mut meta,
+            mut buf,
+            len,
+        } = packet;
         let mut frame = Frame::new(&mut buf, len);
         if let Verdict::Tx(port) = self.run(next, &mut meta, &mut frame) {
             let len = frame.len();
@@ -394,18 +396,13 @@ impl Pipeline {
     /// Continues a packet another worker handed over (see [`Out::take_handoffs`]);
     /// what it sends goes to [`Pipeline::take_out`].
     pub fn resume(&mut self, h: Handoff) {
-        let Handoff {
-            resume,
-            meta,
-            buf,
-            len,
-        } = h;
+        let Handoff { resume, packet } = h;
         let next = match resume {
             Resume::Out(o) => Next::TranslateOut(o),
             Resume::In(m) => Next::TranslateIn(m),
             Resume::Order(s) => Next::Order(s),
         };
-        self.run_copy(next, meta, buf, len);
+        self.run_copy(next, packet);
         self.send_more();
     }
 

@@ -8,8 +8,32 @@ use crate::frame::{Frame, PortId, Verdict};
 use crate::ids::Lane;
 use crate::stats::{DropReason, WorkerStats};
 
+/// A copy of a packet, off its receive buffer (handed to another worker, held in a reorder
+/// window, or sent on a second link): `buf[..len]` is the frame, in a buffer as large as the
+/// one it came in.
+#[derive(Debug)]
+pub struct Packet {
+    pub meta: Meta,
+    pub buf: Vec<u8>,
+    pub len: usize,
+}
+
+impl Packet {
+    /// A copy of the packet in `frame`, with its facts `meta`.
+    pub fn copy(meta: &Meta, frame: &Frame<'_>) -> Packet {
+        let mut buf = frame.data().to_vec();
+        let len = buf.len();
+        buf.resize(frame.capacity(), 0);
+        Packet {
+            meta: *meta,
+            buf,
+            len,
+        }
+    }
+}
+
 /// A packet copy that goes on its way from a stage after the frame that made it.
-type Again = (Next, Meta, Vec<u8>, usize);
+type Again = (Next, Packet);
 
 /// Frames and handoffs waiting for the worker.
 #[derive(Debug, Default)]
@@ -20,10 +44,9 @@ pub struct Out {
 }
 
 impl Out {
-    /// Leaves a copy of a packet (`buf[..len]`, with `meta`) to go on from `next` once the
-    /// current frame's way ends.
-    pub(super) fn again(&mut self, next: Next, meta: Meta, buf: Vec<u8>, len: usize) {
-        self.again.push((next, meta, buf, len));
+    /// Leaves a copy of a packet to go on from `next` once the current frame's way ends.
+    pub(super) fn again(&mut self, next: Next, packet: Packet) {
+        self.again.push((next, packet));
     }
 
     /// The next copy left by [`Out::again`].
@@ -60,16 +83,11 @@ impl Out {
         if self.handoffs.len() >= HANDOFF_QUEUE {
             return Next::Drop(DropReason::HandoffFull);
         }
-        let mut buf = frame.data().to_vec();
-        let len = buf.len();
-        buf.resize(frame.capacity(), 0);
         self.handoffs.push((
             owner,
             Handoff {
                 resume,
-                meta: *meta,
-                buf,
-                len,
+                packet: Packet::copy(meta, frame),
             },
         ));
         stats.handed_off.add(1);

@@ -28,6 +28,7 @@
 //! what it holds go at once (what that link carried is not coming).
 
 use super::meta::Meta;
+use super::out::Packet;
 use super::{Ctx, Next, Resume};
 use crate::bond::reorder::{Admit, Tally, Window, CAPACITY};
 use crate::frame::{Frame, Verdict};
@@ -68,15 +69,6 @@ pub struct Sequenced {
     pub session: u32,
     /// The link it came on (the sender's index).
     pub link: u8,
-}
-
-/// A copy of a packet, held or released: `buf[..len]` is the frame, in a buffer as
-/// large as the one it came in.
-#[derive(Debug)]
-pub struct Packet {
-    pub meta: Meta,
-    pub buf: Vec<u8>,
-    pub len: usize,
 }
 
 /// The window of one (peer, sender lane), the round it last sent by copy in, and
@@ -427,7 +419,7 @@ pub(super) fn order(
             released.extend(l.window.release_before());
             if released.len() > before || l.copied_in == round {
                 // Copies of this window go out before it: it must not overtake them.
-                released.push(copy_of(meta, frame));
+                released.push(Packet::copy(meta, frame));
                 l.copied_in = round;
                 Next::Done(Verdict::Drop)
             } else {
@@ -436,7 +428,7 @@ pub(super) fn order(
         }
         Admit::Duplicate => Next::Drop(DropReason::Duplicate),
         Admit::Ahead => {
-            let copy = copy_of(meta, frame);
+            let copy = Packet::copy(meta, frame);
             let bytes = copy.buf.len();
             l.window.hold(s.seq, copy, bytes, ctx.now);
             Next::Done(Verdict::Drop)
@@ -463,16 +455,4 @@ pub(super) fn order(
         _ => {}
     }
     next
-}
-
-/// A copy of the packet in `frame`, in a buffer as large as the frame's.
-fn copy_of(meta: &Meta, frame: &Frame<'_>) -> Packet {
-    let mut buf = frame.data().to_vec();
-    let len = buf.len();
-    buf.resize(frame.capacity(), 0);
-    Packet {
-        meta: *meta,
-        buf,
-        len,
-    }
 }
