@@ -533,8 +533,12 @@ fn build_ports(cfg: &Config, macs: &[Mac]) -> Result<Vec<PortInfo>, String> {
         .map(|(i, mac)| PortInfo {
             name: i.name.clone(),
             mac: *mac,
-            addr: i.address.addr(),
-            net: i.address.trunc(),
+            // Waiting for the kernel's address: none, and an empty subnet (its links are down).
+            addr: i.address.net().map_or(Ipv4Addr::UNSPECIFIED, |n| n.addr()),
+            net: i
+                .address
+                .net()
+                .map_or(Ipv4Net::from(Ipv4Addr::UNSPECIFIED), |n| n.trunc()),
             mtu: i.mtu,
             shared: i.mode == InterfaceMode::Shared,
         })

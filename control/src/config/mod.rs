@@ -1,11 +1,13 @@
 //! The TOML configuration of `braidd`: its schema, loading and validation.
 //! Field-by-field documentation: `docs/CONFIG.md`.
 
+mod address;
 mod error;
 mod redundant;
 mod spans;
 mod validate;
 
+pub use address::{InterfaceAddress, KERNEL};
 pub use error::{ConfigError, Problem};
 pub use redundant::{Ports, Protocol, RedundantRule};
 
@@ -350,8 +352,8 @@ impl Default for HealthConfig {
 pub struct InterfaceConfig {
     /// Kernel interface name.
     pub name: String,
-    /// braid's own address and prefix on this interface.
-    pub address: Ipv4Net,
+    /// braid's own address and prefix on this interface, or the kernel's (`"kernel"`).
+    pub address: InterfaceAddress,
     /// IP MTU of the interface.
     #[serde(default = "default_mtu")]
     pub mtu: u16,
@@ -587,6 +589,18 @@ mod tests {
         let weights: Vec<u32> = hub.links.iter().map(|l| l.weight).collect();
         assert_eq!(weights, [1, 2]);
         assert_eq!(config.interface_index(&hub.links[1].interface), Some(2));
+    }
+
+    #[test]
+    fn dhcp_edge_example_parses_and_validates() {
+        let config = parse_example(
+            include_str!("../../../deploy/edge-dhcp.example.toml"),
+            "deploy/edge-dhcp.example.toml",
+        );
+        let eth1 = &config.interfaces[1];
+        assert_eq!(eth1.address, InterfaceAddress::Kernel(None));
+        assert_eq!(eth1.mode, InterfaceMode::Shared);
+        assert_eq!(config.peers[0].links[0].gateway, None);
     }
 
     #[test]

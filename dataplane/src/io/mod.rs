@@ -19,6 +19,7 @@
 
 pub mod host;
 pub mod mem;
+pub mod netlink;
 pub mod prog;
 pub mod wake;
 pub mod xsk;
