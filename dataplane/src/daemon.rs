@@ -194,7 +194,7 @@ pub fn run(
     let serving = match started {
         Ok(()) => {
             let (mail, stop) = (Arc::clone(&common.mail), Arc::clone(&common.stop));
-            let follow = Follow::new(programs.clone(), setup.steering.clone());
+            let follow = Follow::new(programs.clone(), setup.steering.clone(), common.epoch);
             listeners.serve(runtime, workers.stats.clone(), mail, stop, follow)
         }
         Err(e) => Err(e),

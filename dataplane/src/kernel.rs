@@ -1,10 +1,12 @@
-//! What the kernel says of braid's interfaces (their addresses and default routes), and the
+//! What the kernel says of braid's interfaces (their addresses, default routes and
+//! neighbours), and the
 //! configuration resolved with it: an interface with `address = "kernel"` takes the kernel's
 //! address there, and each link on it without a `gateway` takes the kernel's default route out
 //! of that interface. So an uplink whose address DHCP gives is followed: the daemon reads the
 //! kernel again when it reports a change (`io::netlink`) and installs the result.
 
 use crate::io::host::{self, HostAddress};
+use crate::wire::Mac;
 use braid_control::config::{Config, InterfaceAddress, LinkConfig, LinkState};
 use ipnet::Ipv4Net;
 use std::net::Ipv4Addr;
@@ -17,11 +19,46 @@ pub struct DefaultRoute {
     pub metric: u32,
 }
 
-/// The kernel's addresses and default routes, as read at one moment.
+/// A neighbour whose link-layer address the kernel has resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelNeighbour {
+    pub interface: String,
+    pub ip: Ipv4Addr,
+    pub mac: Mac,
+}
+
+/// The kernel's addresses, default routes and resolved neighbours, as read at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KernelView {
     pub addresses: Vec<HostAddress>,
     pub routes: Vec<DefaultRoute>,
+    pub neighbours: Vec<KernelNeighbour>,
+}
+
+/// `ATF_COM` in /proc/net/arp's flags: the entry is resolved.
+const RESOLVED: u32 = 0x2;
+
+/// The resolved neighbours in the text of /proc/net/arp:
+/// `IP address  HW type  Flags  HW address  Mask  Device`. Lines that do not parse are skipped.
+pub fn neighbours(text: &str) -> Vec<KernelNeighbour> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let flags = u32::from_str_radix(f.get(2)?.trim_start_matches("0x"), 16).ok()?;
+            let mut mac = [0u8; 6];
+            let mut parts = f.get(3)?.split(':');
+            for b in &mut mac {
+                *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+            }
+            let (interface, ip) = ((*f.get(5)?).to_owned(), f.first()?.parse().ok()?);
+            (flags & RESOLVED != 0 && mac != [0; 6]).then_some(KernelNeighbour {
+                interface,
+                ip,
+                mac,
+            })
+        })
+        .collect()
 }
 
 /// `RTF_UP | RTF_GATEWAY` in /proc/net/route's flags.
@@ -178,15 +215,19 @@ impl KernelView {
     pub fn read() -> Result<KernelView, String> {
         let addresses = host::kernel_addresses()
             .map_err(|e| format!("cannot read the kernel's addresses: {e}"))?;
-        let routes = std::fs::read_to_string(ROUTES)
-            .map(|t| default_routes(&t))
-            .map_err(|e| format!("{ROUTES}: {e}"))?;
-        Ok(KernelView { addresses, routes })
+        let read = |path: &str| std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"));
+        Ok(KernelView {
+            addresses,
+            routes: default_routes(&read(ROUTES)?),
+            neighbours: neighbours(&read(NEIGHBOURS)?),
+        })
     }
 }
 
 /// The kernel's IPv4 routes of the main table, as text.
 const ROUTES: &str = "/proc/net/route";
+/// The kernel's IPv4 neighbours (ARP), as text.
+const NEIGHBOURS: &str = "/proc/net/arp";
 
 #[cfg(test)]
 mod tests {
@@ -250,6 +291,7 @@ dummy\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0
                 .into_iter()
                 .collect(),
             routes: default_routes(routes),
+            neighbours: Vec::new(),
         }
     }
 
@@ -274,6 +316,26 @@ dummy\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0
         assert_eq!(routes, vec![wan1, eth9]);
         assert!(default_routes("").is_empty());
         assert!(default_routes("header\nwan1 zz 00 03 0 0 0 00\n").is_empty());
+    }
+
+    #[test]
+    fn resolved_neighbours_are_read_from_the_arp_text() {
+        let text = "IP address       HW type     Flags       HW address            Mask     Device
+198.18.11.1      0x1         0x2         02:fc:00:00:00:05     *        wan1
+198.18.11.5      0x1         0x0         00:00:00:00:00:00     *        wan1
+198.18.11.6      0x1         0x6         02:fc:00:00:00:06     *        wan1
+bogus            0x1         0x2         02:fc:00:00:00:07     *        wan1
+";
+        let n = neighbours(text);
+        let want = |ip: [u8; 4], last: u8| KernelNeighbour {
+            interface: "wan1".into(),
+            ip: Ipv4Addr::from(ip),
+            mac: [2, 0xfc, 0, 0, 0, last],
+        };
+        assert_eq!(
+            n,
+            vec![want([198, 18, 11, 1], 5), want([198, 18, 11, 6], 6)]
+        );
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! Following the kernel, on the control thread: when the kernel reports that its addresses,
 //! routes or links changed (`io::netlink`), its view is read again, the runtime resolves the
-//! configuration with it (an uplink's address from DHCP re-points its links) and braid's XDP
+//! configuration with it (an uplink's address from DHCP re-points its links), braid's XDP
 //! programs claim what the resolved configuration claims, passing the host's new addresses to
-//! the kernel.
+//! the kernel, and on shared interfaces the neighbours the kernel has resolved and braid has not
+//! go into braid's neighbour cache (a new gateway needs no ARP of braid's own).
 
 use super::runtime::Runtime;
 use crate::io::netlink::KernelEvents;
 use crate::io::{Steering, XdpProgram};
 use crate::kernel::KernelView;
+use crate::pipeline::Shared;
+use crate::route::neighbor::Lookup;
 use crate::steer;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -24,12 +27,15 @@ pub struct Follow {
     current: Vec<Steering>,
     events: Option<KernelEvents>,
     next_read: Instant,
+    /// Time zero of the workers' clocks (the neighbour cache's times).
+    epoch: Instant,
 }
 
 impl Follow {
     /// Follows the kernel into `programs` (one per interface, told `current` at start; none:
-    /// libxdp's program, which claims everything and has nothing to follow).
-    pub fn new(programs: Vec<Arc<XdpProgram>>, current: Vec<Steering>) -> Follow {
+    /// libxdp's program, which claims everything and has nothing to follow); `epoch` is time
+    /// zero of the workers' clocks.
+    pub fn new(programs: Vec<Arc<XdpProgram>>, current: Vec<Steering>, epoch: Instant) -> Follow {
         let events = if programs.is_empty() {
             None
         } else {
@@ -48,6 +54,7 @@ impl Follow {
             events,
             // The first look reads the kernel: what changed since the daemon read it.
             next_read: Instant::now(),
+            epoch,
         }
     }
 
@@ -70,6 +77,7 @@ impl Follow {
         for line in rt.follow(view.clone()) {
             eprintln!("braidd: {line}");
         }
+        self.learn_neighbours(rt.shared(), &view);
         let cfg = rt.resolved();
         for (i, (program, current)) in self.programs.iter().zip(&mut self.current).enumerate() {
             let next = match steer::steering(cfg, i, &view.addresses) {
@@ -90,5 +98,77 @@ impl Follow {
                 Err(e) => eprintln!("braidd: {e}"),
             }
         }
+    }
+
+    /// The kernel's resolved neighbours on shared interfaces that braid's cache lacks. Only
+    /// those: braid's own confirmed entries are fresher than a kernel entry that may be stale.
+    fn learn_neighbours(&self, shared: &Shared, view: &KernelView) {
+        let snap = shared.snapshot.load();
+        let now = self.epoch.elapsed().as_nanos() as u64;
+        let cache = shared.neighbors.load();
+        for n in &view.neighbours {
+            let Some(port) = (snap.ports.iter()).position(|p| p.shared && p.name == n.interface)
+            else {
+                continue;
+            };
+            if cache.lookup(port, n.ip, now) == Lookup::Missing {
+                shared.neighbors.learn(port, n.ip, n.mac, now);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::KernelNeighbour;
+    use crate::snapshot::{Secrets, Snapshot};
+    use braid_control::config::Config;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn the_kernels_neighbours_fill_what_braid_lacks_on_shared_interfaces() {
+        // wan1 shared, wan2 owned.
+        let text = braid_testkit::EDGE.replacen(
+            "address = \"198.18.11.2/24\"",
+            "address = \"198.18.11.2/24\"\nmode = \"shared\"",
+            1,
+        );
+        let cfg: Config = toml::from_str(&text).unwrap();
+        let snap = Snapshot::build(&cfg, &braid_testkit::EDGE_MACS, &Secrets::of_lab(&cfg), 1);
+        let shared = Shared::new(snap.unwrap(), 7);
+        let follow = Follow::new(Vec::new(), Vec::new(), Instant::now());
+        let gateway = Ipv4Addr::new(198, 18, 11, 1);
+        let n = |interface: &str, ip: Ipv4Addr, last: u8| KernelNeighbour {
+            interface: interface.into(),
+            ip,
+            mac: [2, 0, 0, 0, 0, last],
+        };
+        // braid's own entry for the gateway stays: it was confirmed by braid itself.
+        shared.neighbors.learn(1, gateway, [2, 0, 0, 0, 0, 9], 0);
+        let view = KernelView {
+            neighbours: vec![
+                n("wan1", gateway, 1),
+                n("wan1", Ipv4Addr::new(198, 18, 11, 7), 7),
+                n("wan2", Ipv4Addr::new(198, 18, 12, 1), 3),
+            ],
+            ..KernelView::default()
+        };
+        follow.learn_neighbours(&shared, &view);
+        let now = follow.epoch.elapsed().as_nanos() as u64;
+        let cache = shared.neighbors.load();
+        assert_eq!(
+            cache.lookup(1, gateway, now),
+            Lookup::Fresh([2, 0, 0, 0, 0, 9])
+        );
+        assert_eq!(
+            cache.lookup(1, Ipv4Addr::new(198, 18, 11, 7), now),
+            Lookup::Fresh([2, 0, 0, 0, 0, 7])
+        );
+        // wan2 is owned: its neighbours are braid's alone.
+        assert_eq!(
+            cache.lookup(2, Ipv4Addr::new(198, 18, 12, 1), now),
+            Lookup::Missing
+        );
     }
 }

@@ -102,7 +102,7 @@ impl Daemon {
                 stats.clone(),
                 Arc::clone(&mail),
                 Arc::clone(&stop),
-                Follow::new(Vec::new(), Vec::new()),
+                Follow::new(Vec::new(), Vec::new(), std::time::Instant::now()),
             )
             .unwrap();
         Daemon {
@@ -1311,6 +1311,7 @@ fn the_runtime_follows_the_kernels_address_of_an_uplink() {
             via: Ipv4Addr::new(198, 18, 11, 1),
             metric: 0,
         }],
+        neighbours: Vec::new(),
     };
     let isp1 = |s: &Snapshot| {
         let l = &s.peers[0].links[0];
