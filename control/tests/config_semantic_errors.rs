@@ -170,6 +170,23 @@ fn a_kernel_address_needs_a_shared_interface() {
 }
 
 #[test]
+fn the_earliest_scheduler_needs_packet_mode_and_each_links_rate() {
+    let text = edit(EDGE, "[bond]\n", "[bond]\nscheduler = \"earliest\"\n");
+    let err = refuse(&text);
+    assert_problem(&err, "peer[0].link[0].rate", None, "needs each link's rate");
+    assert_problem(&err, "peer[0].link[1].rate", None, "needs each link's rate");
+    let text = edit(&text, "weight = 1\n", "weight = 1\nrate = \"100mbit\"\n");
+    let text = edit(&text, "weight = 2\n", "weight = 2\nrate = \"200mbit\"\n");
+    let c: braid_control::config::Config = toml::from_str(&text).unwrap();
+    c.validate().expect("valid with both rates");
+    assert_eq!(c.peers[0].links[1].rate.map(|r| r.bps()), Some(200_000_000));
+    let flow = edit(&text, "mode = \"packet\"", "mode = \"flow\"");
+    only_problem(&refuse(&flow), "bond.scheduler", "needs mode = \"packet\"");
+    let bad = edit(&text, "\"100mbit\"", "\"100mbps\"");
+    only_problem(&refuse(&bad), "peer[0].link[0].rate", "unit");
+}
+
+#[test]
 fn no_interface_at_all() {
     let text = format!(
         "role = \"hub\"\nprivate_key_file = \"hub.key\"\n{}",

@@ -3,12 +3,14 @@
 
 mod address;
 mod error;
+mod rate;
 mod redundant;
 mod spans;
 mod validate;
 
 pub use address::{InterfaceAddress, KERNEL};
 pub use error::{ConfigError, Problem};
+pub use rate::Rate;
 pub use redundant::{Ports, Protocol, RedundantRule};
 
 use crate::key::PublicKey;
@@ -312,9 +314,25 @@ pub struct BondConfig {
     /// What the weights divide in `packet` mode.
     #[serde(default)]
     pub balance: Balance,
+    /// How `packet` mode picks each packet's link.
+    #[serde(default)]
+    pub scheduler: Scheduling,
     /// Packets sent on every link that is up (`[[bond.redundant]]`).
     #[serde(default)]
     pub redundant: Vec<RedundantRule>,
+}
+
+/// How `packet` mode picks each packet's link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduling {
+    /// Smooth weighted round robin: the weights' shares, packet by packet.
+    #[default]
+    Wrr,
+    /// Earliest delivery: the link where the packet is expected to arrive first, given the
+    /// links' one-way delays and what this end has queued on each (at the links' rates,
+    /// shared as the weights say).
+    Earliest,
 }
 
 /// Link probes and failover: how often every link is probed, and how many missed or
@@ -402,6 +420,9 @@ pub struct LinkConfig {
     /// Share of traffic; 0 leaves the link unused.
     #[serde(default = "default_weight")]
     pub weight: u32,
+    /// The link's rate towards the peer (what `scheduler = "earliest"` models queues with).
+    #[serde(default)]
+    pub rate: Option<Rate>,
     /// Administrative state; a link that is down carries nothing but keeps its weight.
     #[serde(default)]
     pub state: LinkState,

@@ -2,8 +2,8 @@
 //! Each problem names the field (as a TOML path) it is about.
 
 use super::{
-    Config, InterfaceConfig, InterfaceMode, LinkConfig, LinkState, PeerConfig, Problem, Role,
-    KERNEL, MAX_INTERFACES, MAX_LINKS,
+    BondMode, Config, InterfaceConfig, InterfaceMode, LinkConfig, LinkState, PeerConfig, Problem,
+    Role, Scheduling, KERNEL, MAX_INTERFACES, MAX_LINKS,
 };
 use crate::key::{PresharedKey, PrivateKey, PublicKey};
 use ipnet::Ipv4Net;
@@ -30,6 +30,7 @@ pub(crate) fn validate(config: &Config, check_key_files: bool) -> Vec<Problem> {
     check_globals(config, &mut out);
     check_health(config, &mut out);
     check_redundant(config, &mut out);
+    check_scheduler(config, &mut out);
     check_interfaces(config, &mut out);
     for (p, peer) in config.peers.iter().enumerate() {
         check_peer(config, p, peer, check_key_files, &mut out);
@@ -281,6 +282,33 @@ fn check_redundant(config: &Config, out: &mut Vec<Problem>) {
     for (i, r) in rules.iter().enumerate() {
         for (field, message) in r.problems() {
             out.push(Problem::at(format!("bond.redundant[{i}].{field}"), message));
+        }
+    }
+}
+
+/// The earliest-delivery scheduler picks per packet, and models each link's queue at its rate.
+fn check_scheduler(config: &Config, out: &mut Vec<Problem>) {
+    if config.bond.scheduler != Scheduling::Earliest {
+        return;
+    }
+    if config.bond.mode != BondMode::Packet {
+        out.push(Problem::at(
+            "bond.scheduler",
+            "\"earliest\" picks a link per packet: it needs mode = \"packet\"",
+        ));
+    }
+    for (p, peer) in config.peers.iter().enumerate() {
+        for (l, link) in peer.links.iter().enumerate() {
+            if link.rate.is_none() {
+                out.push(Problem::at(
+                    format!("peer[{p}].link[{l}].rate"),
+                    format!(
+                        "link {}: scheduler = \"earliest\" needs each link's rate (e.g. \
+                         rate = \"100mbit\") to know what is queued on it",
+                        link.name
+                    ),
+                ));
+            }
         }
     }
 }
