@@ -159,7 +159,7 @@ mod tests {
                 first_slow = Some(now);
                 // isp2's queue then holds about isp1's extra 10 ms.
                 let queued = e.links[1].busy_until_ns - now;
-                assert!(queued >= 9 * MS && queued <= 11 * MS, "{queued}");
+                assert!((9 * MS..=11 * MS).contains(&queued), "{queued}");
             }
         }
         assert!(first_slow.is_some(), "isp1 never used at 250 Mbit/s");
