@@ -6,6 +6,8 @@
 //!   reorder windows put it back in order (they count the packets they repaired).
 //! - Both links lose 5 % each way: datagrams of a `[[bond.redundant]]` rule go on both links
 //!   and reach the application far more often than those of another port, in the same run.
+//! - With `scheduler = "earliest"` a light stream over the same unequal links goes all on the
+//!   faster one, and the windows have nothing to wait for.
 //!
 //! They need root (network namespaces); without it they are skipped, or fail if `CI` or
 //! `BRAID_LAB=1` is set (`braid_testkit::lab`). One at a time: their figures need the cores.
@@ -160,4 +162,58 @@ fn redundant_datagrams_get_through_links_that_lose() {
     assert!(drops(&lab.braidctl("hub", "stats"), "duplicate") > count / 2);
     let edge = lab.braidctl("edge", "stats");
     assert!(drops(&edge, "duplicate") > count / 2, "{edge}");
+}
+
+#[test]
+fn earliest_delivery_keeps_a_light_stream_on_the_faster_link() {
+    if !can_run(Need::Namespaces) {
+        return;
+    }
+    let _one = serial();
+    let lab = Lab::up(
+        format!("bre{}", std::process::id()),
+        &format!("--nat --linkem-bin {} --delay2 10ms", linkem()),
+    );
+    // Both ends pick by earliest delivery, each link said to carry 100 Mbit/s.
+    for role in ["edge", "hub"] {
+        let path = lab.run_dir().join(format!("{role}.toml"));
+        let cfg = std::fs::read_to_string(&path)
+            .expect("lab config")
+            .replacen("[bond]\n", "[bond]\nscheduler = \"earliest\"\n", 1)
+            .replace("name = \"isp1\"\n", "name = \"isp1\"\nrate = \"100mbit\"\n")
+            .replace("name = \"isp2\"\n", "name = \"isp2\"\nrate = \"100mbit\"\n");
+        std::fs::write(&path, cfg).expect("write lab config");
+    }
+    lab.start_braid();
+    lab.wait_for_path();
+    // The probes measure the links' delays (a few rounds of 50 ms).
+    thread::sleep(Duration::from_millis(800));
+    let _echo = echo(&lab, 6301);
+    thread::sleep(Duration::from_millis(300));
+    let (isp1, isp2) = lab.upstream_packets();
+    // 4 Mbit/s: far below what isp1 carries, so every datagram is there first by isp1.
+    let count = 2000;
+    let r = udp_send(&lab, 6301, count, 1000);
+    let (isp1_after, isp2_after) = lab.upstream_packets();
+    let received = n(&r, "received");
+    assert!(received >= count * 9 / 10, "lost too many: {r}");
+    assert!(
+        isp1_after - isp1 >= received,
+        "isp1 carried {} of {received}",
+        isp1_after - isp1
+    );
+    assert!(
+        isp2_after - isp2 <= common::idle_link_packets(2.5),
+        "isp2 carried {} packets: more than its probes",
+        isp2_after - isp2
+    );
+    // Nothing to put back in order: the windows repaired (waited for) next to nothing.
+    assert!(n(&r, "reordered") * 100 <= received, "{r}");
+    for role in ["hub", "edge"] {
+        let repaired = reorder(&lab, role, "repaired");
+        assert!(
+            repaired * 100 <= received,
+            "{role} repaired {repaired} of {received}"
+        );
+    }
 }
