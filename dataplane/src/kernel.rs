@@ -233,38 +233,6 @@ const NEIGHBOURS: &str = "/proc/net/arp";
 mod tests {
     use super::*;
 
-    /// An edge whose uplink wan1 takes its address from the kernel (DHCP) and wan2 is written.
-    const EDGE: &str = r#"
-role = "edge"
-private_key_file = "edge.key"
-[[interface]]
-name = "lan0"
-address = "198.18.1.1/24"
-[[interface]]
-name = "wan1"
-address = "kernel"
-mode = "shared"
-[[interface]]
-name = "wan2"
-address = "198.18.12.2/24"
-[[peer]]
-name = "hub"
-public_key = "pOCSkrZRwni5dyxWn1+puxPZBrRqtoyd+dwrRAn4ogk="
-allowed = ["0.0.0.0/0"]
-[[peer.link]]
-name = "isp1"
-interface = "wan1"
-remote = "203.0.113.2:7420"
-[[peer.link]]
-name = "isp2"
-interface = "wan2"
-gateway = "198.18.12.1"
-remote = "203.0.113.2:7420"
-[[route]]
-to = "0.0.0.0/0"
-peer = "hub"
-"#;
-
     /// /proc/net/route with a default route out of wan1 (metric 100) and eth9 (metric 0), a
     /// connected route, and a default route without RTF_GATEWAY.
     const ROUTES_TEXT: &str =
@@ -275,8 +243,19 @@ wan1\t000B12C6\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0
 dummy\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0
 ";
 
+    /// The lab edge with uplink wan1's address from the kernel (DHCP), isp1 without a gateway.
+    fn edge_text() -> String {
+        braid_testkit::EDGE
+            .replacen(
+                "address = \"198.18.11.2/24\"",
+                "address = \"kernel\"\nmode = \"shared\"",
+                1,
+            )
+            .replacen("gateway = \"198.18.11.1\"\n", "", 1)
+    }
+
     fn config() -> Config {
-        let c: Config = toml::from_str(EDGE).expect("parses");
+        let c: Config = toml::from_str(&edge_text()).expect("parses");
         c.validate().expect("valid as written");
         c
     }
@@ -404,7 +383,7 @@ bogus            0x1         0x2         02:fc:00:00:00:07     *        wan1
 
     #[test]
     fn a_written_gateway_and_state_win_over_the_kernel() {
-        let text = EDGE.replace(
+        let text = edge_text().replace(
             "interface = \"wan1\"\n",
             "interface = \"wan1\"\ngateway = \"198.18.11.254\"\nstate = \"down\"\n",
         );

@@ -1124,18 +1124,23 @@ fn metrics_text_is_unchanged() {
     );
 }
 
-#[test]
-fn a_runtime_without_a_socket_refuses_reads_as_changes() {
-    let d = Daemon::edge();
+/// A runtime (no socket) over the edge daemon `d`'s file and state.
+fn runtime_of(d: &Daemon) -> Runtime {
     let cfg = Config::load(&d.config_path()).unwrap();
     let secrets = Secrets::load(&cfg).unwrap();
-    let mut rt = Runtime::new(
+    Runtime::new(
         cfg,
         Path::new(&d.config_path()),
         EDGE_MACS.to_vec(),
         secrets,
         Arc::clone(&d.shared),
-    );
+    )
+}
+
+#[test]
+fn a_runtime_without_a_socket_refuses_reads_as_changes() {
+    let d = Daemon::edge();
+    let mut rt = runtime_of(&d);
     let e = rt.apply(&Request::Status).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Malformed);
     assert_eq!(rt.apply(&set_weights(3, 3)).unwrap().generation, 2);
@@ -1292,15 +1297,7 @@ fn the_runtime_follows_the_kernels_address_of_an_uplink() {
         )
         .replacen("gateway = \"198.18.11.1\"\n", "", 1);
     let d = Daemon::start(&text, &EDGE_MACS);
-    let cfg = Config::load(&d.config_path()).unwrap();
-    let secrets = Secrets::load(&cfg).unwrap();
-    let mut rt = Runtime::new(
-        cfg,
-        Path::new(&d.config_path()),
-        EDGE_MACS.to_vec(),
-        secrets,
-        Arc::clone(&d.shared),
-    );
+    let mut rt = runtime_of(&d);
     let lease = |addr: &str| KernelView {
         addresses: vec![HostAddress {
             interface: "wan1".into(),
