@@ -17,7 +17,10 @@
 //! The model's queues are this end's estimate, not measured: a rate set too high makes the
 //! scheduler trust a fast link that is in fact backed up, and the receiver waits again (the
 //! reorder buffer still puts packets in order). The delays are the links' base delays (their
-//! lowest in the last seconds), so the queues the probes see are not counted twice.
+//! lowest in the last seconds), so the queues the probes see are not counted twice; below
+//! 250 µs a difference is the probes' noise and counts as none. A link that loses packets is
+//! counted slower by what a loss costs on average (its loss times two round trips, added by the
+//! pipeline), so that with equal delays a lightly loaded flow does not sit on the lossy link.
 
 /// Picoseconds per second times bits per byte: `PS_BITS / bps` is a byte's time in ps.
 const PS_BITS: u128 = 8_000_000_000_000;

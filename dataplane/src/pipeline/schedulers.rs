@@ -10,6 +10,9 @@ use braid_control::config::{BondMode, Scheduling};
 const DELAYS_EVERY_NS: u64 = 20_000_000;
 /// Each half of the window a link's base delay is the lowest of.
 const BASE_WINDOW_NS: u64 = 5_000_000_000;
+/// Delay differences below this are the probes' noise, not the links': taken as none.
+const DELAY_NOISE_NS: u64 = 250_000;
+
 /// Bytes a packet takes on a link beyond its inner IP packet: the tunnel's IP, UDP and header,
 /// the AEAD tag, the Ethernet header.
 const WIRE_OVERHEAD: usize = 64 + 14;
@@ -100,13 +103,20 @@ impl Schedulers {
         self.delays_at = Some(now);
         for (peer, e) in snap.peers.iter().zip(&mut self.earliest) {
             let Some((e, bases)) = e else { continue };
-            let base: Vec<Option<i64>> = (peer.links.iter().zip(bases.iter_mut()))
-                .map(|(l, b)| l.health.figures().fwd_offset_ns.map(|o| b.add(now, o)))
+            let figures: Vec<_> = peer.links.iter().map(|l| l.health.figures()).collect();
+            let base: Vec<Option<i64>> = (figures.iter().zip(bases.iter_mut()))
+                .map(|(f, b)| f.fwd_offset_ns.map(|o| b.add(now, o)))
                 .collect();
             let fastest = base.iter().flatten().min().copied().unwrap_or(0);
-            let delays: Vec<u64> = base
-                .iter()
-                .map(|b| b.map_or(0, |b| b.saturating_sub(fastest).max(0) as u64))
+            let delays: Vec<u64> = (base.iter().zip(&figures))
+                .map(|(b, f)| {
+                    let above = b.map_or(0, |b| b.saturating_sub(fastest).max(0) as u64);
+                    let above = if above < DELAY_NOISE_NS { 0 } else { above };
+                    // A lost packet arrives a retransmission later: about two round trips
+                    // (the sender's and the loss's noticing), as often as the link loses.
+                    let loss = 2 * f.srtt_ns * u64::from(f.loss_permille) / 1000;
+                    above + loss
+                })
                 .collect();
             e.set_delays(&delays);
         }
