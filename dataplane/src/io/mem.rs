@@ -238,6 +238,30 @@ mod tests {
     }
 
     #[test]
+    fn frames_arrive_after_the_headroom_and_leave_from_their_start() {
+        let mut ports = MemPorts::new(1, 64);
+        assert!(ports.inject(0, &[1, 2, 3, 4, 5]));
+        assert!(ports.inject(0, &[6, 7]));
+        let mut decap = true;
+        ports
+            .rx_batch(0, 2, &mut |f| {
+                assert_eq!(f.start(), HEADROOM);
+                if std::mem::take(&mut decap) {
+                    assert!(f.pull_front(2));
+                } else {
+                    assert!(f.push_front(HEADROOM));
+                    f.data_mut()[..HEADROOM].fill(9);
+                }
+                Verdict::Tx(0)
+            })
+            .unwrap();
+        ports.flush().unwrap();
+        let mut second = vec![9; HEADROOM];
+        second.extend([6, 7]);
+        assert_eq!(ports.take_tx(0), vec![vec![3, 4, 5], second]);
+    }
+
+    #[test]
     fn buffers_are_reused_without_leaking_old_lengths() {
         let mut ports = MemPorts::new(1, 32);
         ports.inject(0, &[7; 20]);
