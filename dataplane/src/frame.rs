@@ -36,13 +36,14 @@ pub enum Verdict {
 /// more than the 76 bytes the longest way (an ICMP error about a packet, then sealed) adds.
 pub const HEADROOM: usize = 256;
 
-/// One frame: `buf[start..start + len]` is the packet, what is in front of it is room for
-/// headers, what is behind it tail room.
+/// One frame: `buf[start..end]` is the packet, what is in front of it is room for headers,
+/// what is behind it tail room. (Start and end rather than a length: the slice of the
+/// packet is then taken without an addition.)
 #[derive(Debug)]
 pub struct Frame<'a> {
     buf: &'a mut [u8],
     start: usize,
-    len: usize,
+    end: usize,
 }
 
 impl<'a> Frame<'a> {
@@ -55,8 +56,8 @@ impl<'a> Frame<'a> {
     #[inline]
     pub fn at(buf: &'a mut [u8], start: usize, len: usize) -> Self {
         let start = start.min(buf.len());
-        let len = len.min(buf.len() - start);
-        Frame { buf, start, len }
+        let end = start + len.min(buf.len() - start);
+        Frame { buf, start, end }
     }
 
     /// Where the frame starts in its buffer.
@@ -68,28 +69,24 @@ impl<'a> Frame<'a> {
     /// The frame's bytes.
     #[inline]
     pub fn data(&self) -> &[u8] {
-        self.buf
-            .get(self.start..self.start + self.len)
-            .unwrap_or_default()
+        self.buf.get(self.start..self.end).unwrap_or_default()
     }
 
     /// The frame's bytes, writable.
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
-        self.buf
-            .get_mut(self.start..self.start + self.len)
-            .unwrap_or_default()
+        self.buf.get_mut(self.start..self.end).unwrap_or_default()
     }
 
     /// Length of the frame in bytes.
     #[inline]
     pub fn len(&self) -> usize {
-        self.len
+        self.end - self.start
     }
 
     /// True when the frame holds no bytes.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.end == self.start
     }
 
     /// Bytes from the frame's start to the end of its buffer: the longest it may grow
@@ -105,15 +102,13 @@ impl<'a> Frame<'a> {
     pub fn push_front(&mut self, n: usize) -> bool {
         if n <= self.start {
             self.start -= n;
-            self.len += n;
             return true;
         }
-        if self.start + self.len + n > self.buf.len() {
+        if self.end + n > self.buf.len() {
             return false;
         }
-        self.buf
-            .copy_within(self.start..self.start + self.len, self.start + n);
-        self.len += n;
+        self.buf.copy_within(self.start..self.end, self.start + n);
+        self.end += n;
         true
     }
 
@@ -121,11 +116,10 @@ impl<'a> Frame<'a> {
     /// shorter.
     #[inline]
     pub fn pull_front(&mut self, n: usize) -> bool {
-        if n > self.len {
+        if n > self.len() {
             return false;
         }
         self.start += n;
-        self.len -= n;
         true
     }
 
@@ -135,7 +129,7 @@ impl<'a> Frame<'a> {
         if len > self.capacity() {
             return false;
         }
-        self.len = len;
+        self.end = self.start + len;
         true
     }
 }

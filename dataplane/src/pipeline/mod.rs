@@ -370,8 +370,17 @@ impl Pipeline {
 
     /// Runs the packets a frame's way left to go on by copy: those the reorder windows
     /// released (routed, in order), and redundant copies (delivered).
-    #[inline]
+    #[inline(always)]
     fn send_more(&mut self) {
+        if !self.reorder.has_released() && !self.out.has_again() {
+            return;
+        }
+        self.send_held();
+    }
+
+    /// What [`Pipeline::send_more`] does when there is something to send.
+    #[inline(never)]
+    fn send_held(&mut self) {
         if self.reorder.has_released() {
             let mut released = self.reorder.take_released();
             for p in released.drain(..) {

@@ -89,6 +89,12 @@ impl Out {
         self.again.push((next, packet));
     }
 
+    /// True when copies left by [`Out::again`] wait.
+    #[inline]
+    pub(super) fn has_again(&self) -> bool {
+        !self.again.is_empty()
+    }
+
     /// The next copy left by [`Out::again`].
     #[inline]
     pub(super) fn take_again(&mut self) -> Option<Again> {
