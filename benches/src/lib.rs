@@ -263,8 +263,10 @@ mod tests {
             1514 + 20 + 8 + 20 + 16
         );
         assert_eq!(run_batch(&mut h, 0, &wire, &mut bufs), BATCH);
-        // The hub hands the inner frame on: same payload, TTL down by two.
-        let out = &bufs[5][..64];
+        // The hub hands the inner frame on: same payload, TTL down by two. Decapsulation
+        // advanced the frame's start past the outer IPv4, UDP and braid headers.
+        let at = HEADROOM + 20 + 8 + 20;
+        let out = &bufs[5][at..at + 64];
         assert_eq!(&out[34..], &lan[5][34..]);
         assert_eq!(out[22], 62);
         // Replayed: the same sealed frames are refused the second time.
