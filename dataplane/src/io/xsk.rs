@@ -1,5 +1,5 @@
 //! `XskPorts`: AF_XDP sockets (via xsk-rs) as the [`Ports`] of one worker. This file,
-//! `prog.rs` and `host.rs` hold every `unsafe` block of the project.
+//! `tx_ring.rs`, `prog.rs` and `host.rs` hold every `unsafe` block of the project.
 //!
 //! # Layout
 //! One UMEM per worker, shared by one socket per interface, all bound to the same

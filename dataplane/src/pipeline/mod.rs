@@ -63,7 +63,8 @@ mod resolve;
 mod schedulers;
 
 pub use out::{Out, Packet};
-pub use pool::{Pool, Spares};
+use pool::Pool;
+pub use pool::Spares;
 pub use reorder::{PEER_BYTES, PEER_PACKETS};
 
 use crate::bond::Scheduler;
