@@ -3,7 +3,7 @@
 //! a runner that pushes a batch through a pipeline as a worker does. The lab bench is `lab.sh`.
 
 use braid_control::config::Config;
-use braid_dataplane::frame::Frame;
+use braid_dataplane::frame::{Frame, HEADROOM};
 use braid_dataplane::ids::Lane;
 use braid_dataplane::io::xsk::FRAME_CAPACITY;
 use braid_dataplane::io::{PortId, Verdict};
@@ -164,9 +164,10 @@ pub fn lan_frame(len: usize, n: u32) -> Vec<u8> {
     f
 }
 
-/// Buffers the size of an AF_XDP frame, one per frame of a batch.
+/// Buffers the size of an AF_XDP chunk (the headroom, then the frame's room), one per frame
+/// of a batch.
 pub fn buffers() -> Vec<Vec<u8>> {
-    vec![vec![0u8; FRAME_CAPACITY]; BATCH]
+    vec![vec![0u8; HEADROOM + FRAME_CAPACITY]; BATCH]
 }
 
 /// What a worker does with one batch: `begin_batch`, then each frame of `frames` (copied into
@@ -181,8 +182,8 @@ pub fn run_batch(
     p.begin_batch(NOW);
     let mut tx = 0;
     for (f, buf) in frames.iter().zip(bufs.iter_mut()) {
-        buf[..f.len()].copy_from_slice(f);
-        let mut frame = Frame::new(buf, f.len());
+        buf[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
+        let mut frame = Frame::at(buf, HEADROOM, f.len());
         if let Verdict::Tx(_) = p.process(port, &mut frame) {
             tx += 1;
         }
@@ -197,9 +198,9 @@ pub fn tunnel_frames(edge: &mut Pipeline, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
     frames
         .iter()
         .map(|f| {
-            let mut buf = vec![0u8; FRAME_CAPACITY];
-            buf[..f.len()].copy_from_slice(f);
-            let mut frame = Frame::new(&mut buf, f.len());
+            let mut buf = vec![0u8; HEADROOM + FRAME_CAPACITY];
+            buf[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
+            let mut frame = Frame::at(&mut buf, HEADROOM, f.len());
             let _ = edge.process(0, &mut frame);
             let mut out = frame.data().to_vec();
             out[..6].copy_from_slice(&HUB_MAC);
@@ -262,8 +263,10 @@ mod tests {
             1514 + 20 + 8 + 20 + 16
         );
         assert_eq!(run_batch(&mut h, 0, &wire, &mut bufs), BATCH);
-        // The hub hands the inner frame on: same payload, TTL down by two.
-        let out = &bufs[5][..64];
+        // The hub hands the inner frame on: same payload, TTL down by two. Decapsulation
+        // advanced the frame's start past the outer IPv4, UDP and braid headers.
+        let at = HEADROOM + 20 + 8 + 20;
+        let out = &bufs[5][at..at + 64];
         assert_eq!(&out[34..], &lan[5][34..]);
         assert_eq!(out[22], 62);
         // Replayed: the same sealed frames are refused the second time.

@@ -507,8 +507,13 @@ fn forward(mut ports: XskPorts, queue: u32, total: &AtomicU32) -> (String, XskPo
     let (mut mine, mut short_room) = (0u64, 0u64);
     loop {
         let mut handle = |f: &mut Frame<'_>| {
-            // Outer headers must fit in front of the packet, as in the tunnel.
-            if f.capacity() != FRAME_CAPACITY || !f.push_front(100) || !f.pull_front(100) {
+            // Outer headers must fit in front of the packet, in place, as in the tunnel.
+            let at = f.start();
+            if f.capacity() != FRAME_CAPACITY
+                || !f.push_front(100)
+                || f.start() + 100 != at
+                || !f.pull_front(100)
+            {
                 short_room += 1;
                 return Verdict::Drop;
             }
@@ -518,6 +523,17 @@ fn forward(mut ports: XskPorts, queue: u32, total: &AtomicU32) -> (String, XskPo
             let eth = f.data_mut();
             eth[..6].copy_from_slice(&B0_MAC);
             eth[6..12].copy_from_slice(&B1_MAC);
+            if mine % 2 == 1 {
+                // Every other datagram leaves from 40 bytes earlier in its chunk (moved
+                // there here): the TX descriptor must follow the frame's start.
+                let len = f.len();
+                if !f.push_front(40) {
+                    short_room += 1;
+                    return Verdict::Drop;
+                }
+                f.data_mut().copy_within(40.., 0);
+                f.set_len(len);
+            }
             mine += 1;
             total.fetch_add(1, Ordering::Relaxed);
             Verdict::Tx(1)

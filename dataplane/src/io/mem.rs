@@ -1,14 +1,15 @@
 //! `MemPorts`: ports backed by in-memory queues, for tests and benches.
 //!
-//! It keeps the contract of the AF_XDP backend: every received frame sits at the
-//! start of a buffer of a fixed size (pass [`crate::io::xsk::FRAME_CAPACITY`] to
-//! give handlers exactly the room an AF_XDP frame has), a verdict moves the
+//! It keeps the contract of the AF_XDP backend: every received frame sits [`HEADROOM`]
+//! bytes into a buffer, with room of a fixed size from there (pass
+//! [`crate::io::xsk::FRAME_CAPACITY`] to give handlers exactly the room an AF_XDP frame
+//! has), a verdict moves the
 //! handler's final bytes to the target port's TX queue, and nothing is
 //! transmitted until [`Ports::flush`]. Queues are bounded like rings: a full
 //! queue drops and counts.
 
 use super::{PortCounters, PortId, Ports, Verdict};
-use crate::frame::Frame;
+use crate::frame::{Frame, HEADROOM};
 use std::collections::VecDeque;
 use std::io;
 use std::time::Duration;
@@ -67,8 +68,11 @@ impl MemPorts {
         if p.rx.len() >= MEM_RING_SIZE {
             return false;
         }
-        let mut bytes = self.spare.pop().unwrap_or_else(|| vec![0; self.frame_size]);
-        let Some(to) = bytes.get_mut(..frame.len()) else {
+        let mut bytes = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| vec![0; HEADROOM + self.frame_size]);
+        let Some(to) = bytes.get_mut(HEADROOM..HEADROOM + frame.len()) else {
             return false;
         };
         to.copy_from_slice(frame);
@@ -109,7 +113,7 @@ impl MemPorts {
 
     /// Keeps a buffer for reuse, restored to full size.
     fn recycle(&mut self, mut bytes: Vec<u8>) {
-        bytes.resize(self.frame_size, 0);
+        bytes.resize(HEADROOM + self.frame_size, 0);
         self.spare.push(bytes);
     }
 }
@@ -145,12 +149,14 @@ impl Ports for MemPorts {
             let counters = &mut self.ports.get_mut(port).ok_or_else(no_port)?.counters;
             counters.rx_packets += 1;
             counters.rx_bytes += buf.len as u64;
-            let mut frame = Frame::new(&mut buf.bytes, buf.len);
+            let mut frame = Frame::at(&mut buf.bytes, HEADROOM, buf.len);
             let verdict = handle(&mut frame);
-            let len = frame.len();
+            let (start, len) = (frame.start(), frame.len());
             match verdict {
                 Verdict::Tx(to) => {
-                    buf.bytes.truncate(len);
+                    // What an AF_XDP descriptor would send: the frame from its start.
+                    buf.bytes.truncate(start + len);
+                    buf.bytes.drain(..start);
                     self.queue_tx(to, buf.bytes, port);
                 }
                 Verdict::Drop => self.recycle(buf.bytes),
@@ -229,6 +235,30 @@ mod tests {
                 ..Default::default()
             }
         );
+    }
+
+    #[test]
+    fn frames_arrive_after_the_headroom_and_leave_from_their_start() {
+        let mut ports = MemPorts::new(1, 64);
+        assert!(ports.inject(0, &[1, 2, 3, 4, 5]));
+        assert!(ports.inject(0, &[6, 7]));
+        let mut decap = true;
+        ports
+            .rx_batch(0, 2, &mut |f| {
+                assert_eq!(f.start(), HEADROOM);
+                if std::mem::take(&mut decap) {
+                    assert!(f.pull_front(2));
+                } else {
+                    assert!(f.push_front(HEADROOM));
+                    f.data_mut()[..HEADROOM].fill(9);
+                }
+                Verdict::Tx(0)
+            })
+            .unwrap();
+        ports.flush().unwrap();
+        let mut second = vec![9; HEADROOM];
+        second.extend([6, 7]);
+        assert_eq!(ports.take_tx(0), vec![vec![3, 4, 5], second]);
     }
 
     #[test]

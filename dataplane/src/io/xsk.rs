@@ -1,5 +1,5 @@
 //! `XskPorts`: AF_XDP sockets (via xsk-rs) as the [`Ports`] of one worker. This file,
-//! `prog.rs` and `host.rs` hold every `unsafe` block of the project.
+//! `tx_ring.rs`, `prog.rs` and `host.rs` hold every `unsafe` block of the project.
 //!
 //! # Layout
 //! One UMEM per worker, shared by one socket per interface, all bound to the same
@@ -11,10 +11,12 @@
 //! so a port that receives a flood cannot take the buffers the others need.
 //!
 //! A received frame keeps its UMEM chunk when it is forwarded: the verdict moves
-//! the descriptor to the target port's TX ring with the handler's final length.
-//! The packet always starts [`XDP_PACKET_HEADROOM`] bytes into its chunk (xsk-rs
-//! fixes a descriptor's start address), so a frame's capacity is
-//! [`FRAME_CAPACITY`] and `Frame::push_front` moves the packet within it.
+//! the descriptor to the target port's TX ring with the handler's final start and
+//! length. A packet arrives [`XDP_PACKET_HEADROOM`] bytes into its chunk; the handler
+//! sees the whole chunk, so headers go in front of the packet in place and
+//! decapsulation only advances its start; a frame's room from there is
+//! [`FRAME_CAPACITY`]. xsk-rs sends a frame only from the address it arrived at, so the
+//! TX rings are written by `tx_ring.rs`; xsk-rs keeps the RX, fill and completion rings.
 //!
 //! # AF_XDP facts this code relies on (measured on veth, kernel 6.x)
 //! - veth supports copy mode only; binding without a mode flag lets the kernel
@@ -59,10 +61,11 @@
 #![allow(unsafe_code)]
 
 use super::prog::XdpProgram;
+use super::tx_ring::TxRing;
 use super::wake::WakeFd;
 use super::XdpMode;
 use super::{PortCounters, PortId, Ports, Verdict};
-use crate::frame::Frame;
+use crate::frame::{Frame, HEADROOM};
 use std::ffi::CString;
 use std::io;
 use std::num::NonZeroU32;
@@ -81,6 +84,9 @@ pub const FRAME_SIZE: usize = 2048;
 pub const XDP_PACKET_HEADROOM: usize = 256;
 /// Room for a packet in one chunk: what `Frame::capacity` is for AF_XDP frames.
 pub const FRAME_CAPACITY: usize = FRAME_SIZE - XDP_PACKET_HEADROOM;
+
+// The pipeline's headroom is the one the kernel leaves in a chunk.
+const _: () = assert!(HEADROOM == XDP_PACKET_HEADROOM);
 
 /// Attempts to bind a socket when the kernel answers `EBUSY`.
 const BIND_TRIES: u32 = 50;
@@ -133,16 +139,28 @@ pub struct XskKernelCounters {
     pub tx_invalid: u64,
 }
 
+/// A descriptor waiting for a TX ring: the frame is `len` bytes at UMEM address `addr`,
+/// in `desc`'s chunk.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    desc: FrameDesc,
+    addr: u64,
+    len: u32,
+}
+
 /// One socket: an interface's queue and its four rings.
 #[derive(Debug)]
 struct Port {
     name: String,
     rx: RxQueue,
+    /// xsk-rs' view of the TX ring, used only for its wake-up call.
     tx: TxQueue,
+    /// The TX ring, written here.
+    tx_ring: TxRing,
     fill: FillQueue,
     comp: CompQueue,
     /// Descriptors queued for this port's TX ring by `rx_batch`/`tx_copy`.
-    tx_pending: Vec<FrameDesc>,
+    tx_pending: Vec<Pending>,
     /// Descriptors handed to the fill ring and not yet taken back from RX.
     fill_owned: usize,
     /// How many descriptors `flush` keeps on the fill side.
@@ -153,13 +171,12 @@ struct Port {
 impl Port {
     /// True if one more descriptor fits on the TX ring after those pending.
     fn tx_has_room(&mut self) -> bool {
-        let pending = self.tx_pending.len();
-        self.tx.nb_free(pending as u32 + 1) as usize > pending
+        self.tx_ring.free() as usize > self.tx_pending.len()
     }
 
     /// Descriptors on the TX ring that the kernel has not read yet.
-    fn tx_outstanding(&mut self, ring_size: usize) -> usize {
-        ring_size.saturating_sub(self.tx.nb_free_exact() as usize)
+    fn tx_outstanding(&mut self) -> usize {
+        self.tx_ring.outstanding() as usize
     }
 }
 
@@ -177,7 +194,6 @@ pub struct XskPorts {
     pollfds: Vec<libc::pollfd>,
     /// Written by other threads to end a `wait` early.
     wake: Option<WakeFd>,
-    ring_size: usize,
     /// Declared last: the sockets above hold their own handles on it, so it is
     /// freed only after the last of them is closed.
     umem: Umem,
@@ -195,6 +211,24 @@ fn with_context(err: &io::Error, what: String) -> io::Error {
 /// The OS error behind an xsk-rs error, if any.
 fn os_source<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a io::Error> {
     err.source().and_then(|s| s.downcast_ref::<io::Error>())
+}
+
+/// The whole UMEM chunk of `desc` (the packet's headroom included) and where `desc`'s
+/// address lies in it.
+///
+/// # Safety
+/// `desc` must name a chunk of `umem` that no ring, list or other reference uses while the
+/// slice lives.
+unsafe fn chunk<'a>(umem: &'a Umem, desc: &'a mut FrameDesc) -> (&'a mut [u8], usize) {
+    let offset = desc.addr() % FRAME_SIZE;
+    // SAFETY: the caller's contract, which is xsk-rs' for `data_mut`.
+    let mut data = unsafe { umem.data_mut(desc) };
+    let at = data.contents_mut().as_mut_ptr();
+    // SAFETY: chunks are FRAME_SIZE bytes, aligned to FRAME_SIZE from the UMEM's start (an
+    // aligned UMEM), and `desc`'s address is `offset` bytes into its chunk: the slice is
+    // exactly that chunk, inside the UMEM mapping, used by no one else (the contract).
+    let chunk = unsafe { std::slice::from_raw_parts_mut(at.sub(offset), FRAME_SIZE) };
+    (chunk, offset)
 }
 
 /// Kernel index of interface `name` in the caller's network namespace.
@@ -398,6 +432,8 @@ impl XskPorts {
             let program = programs.and_then(|p| p.get(i));
             let (tx, rx, fill, comp) = bind_socket(&umem, name, opts, program.is_some())?;
             let fd = rx.fd().as_raw_fd();
+            let tx_ring = TxRing::map(fd, opts.ring_size)
+                .map_err(|e| with_context(&e, format!("{name}: mapping the TX ring")))?;
             if let Some(program) = program {
                 program.register(opts.queue, fd)?;
             }
@@ -420,6 +456,7 @@ impl XskPorts {
                 name: name.clone(),
                 rx,
                 tx,
+                tx_ring,
                 fill,
                 comp,
                 tx_pending: Vec::with_capacity(ring_size),
@@ -434,7 +471,6 @@ impl XskPorts {
             scratch: vec![FrameDesc::default(); ring_size],
             pollfds,
             wake: None,
-            ring_size,
             umem,
         };
         xsk.refill()?;
@@ -481,29 +517,34 @@ impl XskPorts {
     fn transmit(&mut self, port: PortId) -> io::Result<()> {
         let p = &mut self.ports[port];
         if !p.tx_pending.is_empty() {
-            // SAFETY: every pending descriptor belongs to this UMEM and sits only
-            // on this list (it was taken from RX or the free list and removed from
-            // there); `tx_has_room` kept the list no longer than the ring's free
-            // space, so the kernel takes all of them and owns them until it returns
-            // them on the completion ring.
-            let sent = unsafe { p.tx.produce(&p.tx_pending) };
-            for d in &p.tx_pending[..sent] {
+            // Every pending descriptor belongs to this UMEM and sits only on this list
+            // (it was taken from RX or the free list and removed from there), its frame
+            // within its chunk; `tx_has_room` kept the list no longer than the ring's
+            // free space, so the kernel takes all of them and owns them until it
+            // returns them on the completion ring.
+            let mut sent = 0;
+            for d in &p.tx_pending {
+                if !p.tx_ring.push(d.addr, d.len) {
+                    break;
+                }
+                sent += 1;
                 p.counters.tx_packets += 1;
-                p.counters.tx_bytes += d.lengths().data() as u64;
+                p.counters.tx_bytes += u64::from(d.len);
             }
+            p.tx_ring.submit();
             p.counters.tx_dropped += (p.tx_pending.len() - sent) as u64;
-            self.free.extend_from_slice(&p.tx_pending[sent..]);
+            self.free
+                .extend(p.tx_pending[sent..].iter().map(|d| d.desc));
             p.tx_pending.clear();
         }
-        let ring_size = self.ring_size;
-        let mut outstanding = self.ports[port].tx_outstanding(ring_size);
-        while outstanding > 0 && self.ports[port].tx.needs_wakeup() {
+        let mut outstanding = self.ports[port].tx_outstanding();
+        while outstanding > 0 && self.ports[port].tx_ring.needs_wakeup() {
             self.ports[port]
                 .tx
                 .wakeup()
                 .map_err(|e| with_context(&e, format!("{}: TX kick", self.ports[port].name)))?;
             self.reclaim(port);
-            let now = self.ports[port].tx_outstanding(ring_size);
+            let now = self.ports[port].tx_outstanding();
             if now >= outstanding {
                 break;
             }
@@ -538,19 +579,19 @@ impl XskPorts {
         Ok(())
     }
 
-    /// Queues `desc` for TX on `to`; frees it and counts a drop on `counted_on`
+    /// Queues `d` for TX on `to`; frees it and counts a drop on `counted_on`
     /// when `to` does not exist or its ring is full.
-    fn queue_tx(&mut self, to: PortId, desc: FrameDesc, counted_on: PortId) {
+    fn queue_tx(&mut self, to: PortId, d: Pending, counted_on: PortId) {
         if let Some(p) = self.ports.get_mut(to) {
             if p.tx_has_room() {
-                p.tx_pending.push(desc);
+                p.tx_pending.push(d);
                 return;
             }
         }
         if let Some(p) = self.ports.get_mut(counted_on) {
             p.counters.tx_dropped += 1;
         }
-        self.free.push(desc);
+        self.free.push(d.desc);
     }
 }
 
@@ -585,22 +626,26 @@ impl Ports for XskPorts {
             let counters = &mut self.ports[port].counters;
             counters.rx_packets += 1;
             counters.rx_bytes += rx_len as u64;
-            let verdict = {
+            let base = (desc.addr() - desc.addr() % FRAME_SIZE) as u64;
+            let (verdict, start, len) = {
                 // SAFETY: `desc` was just taken off this UMEM's RX ring, so it
                 // names a chunk of `self.umem` that neither the kernel nor any other
                 // reference touches until the descriptor goes onto a ring or the
-                // free list below, after `data` is gone.
-                let mut data = unsafe { self.umem.data_mut(&mut desc) };
-                let capacity = data.cursor().buf_len();
-                data.cursor().set_pos(capacity);
-                let mut frame = Frame::new(data.contents_mut(), rx_len);
+                // free list below, after `buf` is gone.
+                let (buf, at) = unsafe { chunk(&self.umem, &mut desc) };
+                let mut frame = Frame::at(buf, at, rx_len);
                 let verdict = handle(&mut frame);
-                let len = frame.len();
-                data.cursor().set_pos(len);
-                verdict
+                (verdict, frame.start(), frame.len())
             };
             match verdict {
-                Verdict::Tx(to) => self.queue_tx(to, desc, port),
+                Verdict::Tx(to) => {
+                    let d = Pending {
+                        desc,
+                        addr: base + start as u64,
+                        len: len as u32,
+                    };
+                    self.queue_tx(to, d, port);
+                }
                 Verdict::Drop => self.free.push(desc),
             }
         }
@@ -620,15 +665,19 @@ impl Ports for XskPorts {
             p.counters.tx_dropped += 1;
             return false;
         };
+        let base = (desc.addr() - desc.addr() % FRAME_SIZE) as u64;
         {
             // SAFETY: `desc` was on this UMEM's free list, which no ring and no
             // other reference shares, and it goes onto the pending list only after
-            // `data` is gone.
-            let mut data = unsafe { self.umem.data_mut(&mut desc) };
-            data.cursor().set_pos(frame.len());
-            data.contents_mut().copy_from_slice(frame);
+            // `buf` is gone.
+            let (buf, _) = unsafe { chunk(&self.umem, &mut desc) };
+            buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
         }
-        p.tx_pending.push(desc);
+        p.tx_pending.push(Pending {
+            desc,
+            addr: base + HEADROOM as u64,
+            len: frame.len() as u32,
+        });
         true
     }
 

@@ -73,13 +73,13 @@ pub(super) fn seal(
             .zip(weights)
             .filter(|&(l, &w)| w > 0 && l.id != link.id)
         {
-            let mut copy = Packet::copy(meta, frame);
-            let mut f = Frame::new(&mut copy.buf, copy.len);
-            if let Next::Deliver(port, hop) =
-                seal_on(ctx, keys, stats, &mut f, (l, live, seq), inner_len)
-            {
-                copy.len = f.len();
-                out.again(Next::Deliver(port, hop), copy);
+            let mut copy = Packet::copy(out.pool(), meta, frame);
+            let mut f = copy.frame();
+            let next = seal_on(ctx, keys, stats, &mut f, (l, live, seq), inner_len);
+            (copy.start, copy.len) = (f.start(), f.len());
+            match next {
+                Next::Deliver(port, hop) => out.again(Next::Deliver(port, hop), copy),
+                _ => out.pool().give(copy.buf),
             }
         }
     }

@@ -56,12 +56,15 @@ mod masq;
 mod meta;
 mod out;
 mod pairing;
+mod pool;
 mod probe;
 mod reorder;
 mod resolve;
 mod schedulers;
 
 pub use out::{Out, Packet};
+use pool::Pool;
+pub use pool::Spares;
 pub use reorder::{PEER_BYTES, PEER_PACKETS};
 
 use crate::bond::Scheduler;
@@ -100,6 +103,8 @@ pub struct Shared {
     pub board: Board,
     /// Session changes and numbering (the sessions are in the snapshot's peers).
     pub sessions: Sessions,
+    /// Packet buffers the workers' pools have to spare.
+    pub spares: Arc<Spares>,
 }
 
 impl Shared {
@@ -111,6 +116,7 @@ impl Shared {
             neighbors: Neighbors::new(crate::route::neighbor::DEFAULT_CAPACITY),
             board: Board::default(),
             sessions: Sessions::new(seed),
+            spares: Arc::default(),
         }
     }
 }
@@ -220,6 +226,7 @@ impl Pipeline {
     pub fn new(shared: Arc<Shared>, lane: Lane, seed: u64, stats: Arc<WorkerStats>) -> Pipeline {
         let snap = shared.snapshot.load_full();
         let neigh = shared.neighbors.load();
+        let pool = Pool::new(shared.spares.clone());
         let mut p = Pipeline {
             shared,
             ctx: Ctx {
@@ -238,7 +245,7 @@ impl Pipeline {
             prober: Prober::new(lane),
             handshaker: Handshaker::new(lane),
             reorder: Reorder::new(lane),
-            out: Out::default(),
+            out: Out::new(pool),
             stats,
         };
         p.sync_snapshot();
@@ -365,8 +372,17 @@ impl Pipeline {
 
     /// Runs the packets a frame's way left to go on by copy: those the reorder windows
     /// released (routed, in order), and redundant copies (delivered).
-    #[inline]
+    #[inline(always)]
     fn send_more(&mut self) {
+        if !self.reorder.has_released() && !self.out.has_again() {
+            return;
+        }
+        self.send_held();
+    }
+
+    /// What [`Pipeline::send_more`] does when there is something to send.
+    #[inline(never)]
+    fn send_held(&mut self) {
         if self.reorder.has_released() {
             let mut released = self.reorder.take_released();
             for p in released.drain(..) {
@@ -384,13 +400,15 @@ impl Pipeline {
         let Packet {
             mut meta,
             mut buf,
+            start,
             len,
         } = packet;
-        let mut frame = Frame::new(&mut buf, len);
-        if let Verdict::Tx(port) = self.run(next, &mut meta, &mut frame) {
-            let len = frame.len();
-            buf.truncate(len);
-            self.out.send_copy(port, buf);
+        let mut frame = Frame::at(&mut buf, start, len);
+        let verdict = self.run(next, &mut meta, &mut frame);
+        let (start, len) = (frame.start(), frame.len());
+        match verdict {
+            Verdict::Tx(port) => self.out.send_packet(port, buf, start, len),
+            Verdict::Drop => self.out.pool().give(buf),
         }
     }
 
@@ -432,7 +450,14 @@ impl Pipeline {
                 Next::Heard(peer, link) => {
                     probe::heard(ctx, &self.shared.board, stats, frame, (peer, link))
                 }
-                Next::Order(s) => reorder::order(ctx, &mut self.reorder, stats, meta, frame, s),
+                Next::Order(s) => reorder::order(
+                    ctx,
+                    (&mut self.reorder, self.out.pool()),
+                    stats,
+                    meta,
+                    frame,
+                    s,
+                ),
                 Next::Route => forward::route(ctx, meta, frame),
                 Next::Seal(peer) => encap::seal(
                     ctx,
@@ -475,18 +500,24 @@ impl Pipeline {
 
     /// Frames to send by copy (ARP requests, released and resumed packets),
     /// produced since the last call.
-    pub fn take_out(&mut self) -> std::vec::Drain<'_, (PortId, Vec<u8>)> {
+    pub fn take_out(&mut self) -> impl Iterator<Item = (PortId, Vec<u8>)> + '_ {
         self.out.take_copies()
     }
 
     /// Hands every frame to send by copy to `send`; a frame it refuses (false) is
     /// counted as [`DropReason::TxFull`].
-    pub fn send_out(&mut self, mut send: impl FnMut(PortId, &[u8]) -> bool) {
-        for (port, frame) in self.out.take_copies() {
-            if !send(port, &frame) {
-                self.stats.count_drop(DropReason::TxFull);
+    pub fn send_out(&mut self, send: impl FnMut(PortId, &[u8]) -> bool) {
+        let refused = self.out.send_all(send);
+        if refused > 0 {
+            if let Some(c) = self.stats.drops.get(DropReason::TxFull as usize) {
+                c.add(refused);
             }
         }
+    }
+
+    /// Packet buffers this worker allocated because its pool and the spares were empty.
+    pub fn pool_misses(&mut self) -> u64 {
+        self.out.pool().misses()
     }
 
     /// Packets handed to other workers since the last call, with the lane of each.

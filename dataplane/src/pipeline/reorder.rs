@@ -29,6 +29,7 @@
 
 use super::meta::Meta;
 use super::out::Packet;
+use super::pool::Pool;
 use super::{Ctx, Next, Resume};
 use crate::bond::reorder::{Admit, Tally, Window, CAPACITY};
 use crate::frame::{Frame, Verdict};
@@ -380,7 +381,7 @@ pub(super) fn wait_for(peer: &Peer) -> u64 {
 /// The `Order` stage: the packet `frame` (opened, routed next) of place `s`.
 pub(super) fn order(
     ctx: &Ctx,
-    reorder: &mut Reorder,
+    (reorder, pool): (&mut Reorder, &mut Pool),
     stats: &WorkerStats,
     meta: &Meta,
     frame: &Frame<'_>,
@@ -419,7 +420,7 @@ pub(super) fn order(
             released.extend(l.window.release_before());
             if released.len() > before || l.copied_in == round {
                 // Copies of this window go out before it: it must not overtake them.
-                released.push(Packet::copy(meta, frame));
+                released.push(Packet::copy(pool, meta, frame));
                 l.copied_in = round;
                 Next::Done(Verdict::Drop)
             } else {
@@ -428,7 +429,7 @@ pub(super) fn order(
         }
         Admit::Duplicate => Next::Drop(DropReason::Duplicate),
         Admit::Ahead => {
-            let copy = Packet::copy(meta, frame);
+            let copy = Packet::copy(pool, meta, frame);
             let bytes = copy.buf.len();
             l.window.hold(s.seq, copy, bytes, ctx.now);
             Next::Done(Verdict::Drop)

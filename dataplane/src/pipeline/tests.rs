@@ -2,7 +2,7 @@
 //! counters out, checked byte by byte and with etherparse.
 
 use super::{Pipeline, Shared};
-use crate::frame::{Frame, Verdict};
+use crate::frame::{Frame, Verdict, HEADROOM};
 use crate::ids::Lane;
 use crate::session::Live;
 use crate::snapshot::{Secrets, Snapshot};
@@ -96,11 +96,11 @@ pub(super) fn hub_resolved() -> Pipeline {
     p
 }
 
-/// Runs one frame through `p` (in a 2048-byte buffer, like a UMEM frame).
+/// Runs one frame through `p` (in a 2048-byte buffer after the headroom, like a UMEM frame).
 pub(super) fn run(p: &mut Pipeline, port: usize, bytes: &[u8]) -> (Verdict, Vec<u8>) {
     let mut buf = vec![0u8; 2048];
-    buf[..bytes.len()].copy_from_slice(bytes);
-    let mut f = Frame::new(&mut buf, bytes.len());
+    buf[HEADROOM..HEADROOM + bytes.len()].copy_from_slice(bytes);
+    let mut f = Frame::at(&mut buf, HEADROOM, bytes.len());
     let v = p.process(port, &mut f);
     let out = f.data().to_vec();
     (v, out)

@@ -8,7 +8,7 @@ use super::tests::{
     addr, pair, run, udp_frame, EDGE_LAN_MAC, EDGE_WAN1_MAC, EDGE_WAN2_MAC, HUB_MAC,
 };
 use super::{Next, Pipeline};
-use crate::frame::{Frame, Verdict};
+use crate::frame::{Frame, Verdict, HEADROOM};
 use crate::ids::PeerIdx;
 use crate::stats::DropReason;
 use crate::wire::{ipv4, BROADCAST};
@@ -43,8 +43,8 @@ fn refused(p: &mut Pipeline, port: usize, frame: &[u8], why: DropReason, what: &
 /// the destination MAC of `to_mac`: an authentic datagram whatever its inner addresses.
 fn sealed(p: &mut Pipeline, inner: &[u8], to_mac: [u8; 6]) -> (usize, Vec<u8>) {
     let mut buf = vec![0u8; 2048];
-    buf[..inner.len()].copy_from_slice(inner);
-    let mut f = Frame::new(&mut buf, inner.len());
+    buf[HEADROOM..HEADROOM + inner.len()].copy_from_slice(inner);
+    let mut f = Frame::at(&mut buf, HEADROOM, inner.len());
     let mut meta = Meta::new(0);
     meta.ip = IpFacts::of(&ipv4::Ipv4::parse(&inner[14..]).unwrap());
     let v = p.run(Next::Seal(PeerIdx(0)), &mut meta, &mut f);

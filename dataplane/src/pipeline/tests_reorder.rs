@@ -280,6 +280,48 @@ fn a_lane_arriving_at_another_worker_is_ordered_by_its_owner() {
     assert_eq!(h0.stats().reorder.repaired.get(), 2);
 }
 
+/// Handed-off packets travel in pooled buffers that come back once sent: after the pools
+/// have filled, a long run of handoffs allocates nothing, on either worker.
+#[test]
+fn handed_off_packets_reuse_buffers() {
+    let mut e = edge_resolved();
+    let hub2 = HUB.replacen("role = \"hub\"\n", "role = \"hub\"\nworkers = 2\n", 1);
+    let mut h0 = hub_resolved();
+    reload(&mut h0, &hub2, S);
+    connect(&mut e, &mut h0);
+    let mut h1 = Pipeline::new(
+        std::sync::Arc::clone(h0.shared()),
+        crate::ids::Lane(1),
+        7,
+        std::sync::Arc::new(crate::stats::WorkerStats::default()),
+    );
+    let mut misses_after = Vec::new();
+    for k in 0..60u64 {
+        let sent: Vec<Vec<u8>> = upstream(&mut e, 64).into_iter().map(|(_, f)| f).collect();
+        h1.begin_batch(S + k * MS);
+        for f in &sent {
+            assert_eq!(run(&mut h1, 0, f).0, Verdict::Drop);
+        }
+        h0.begin_batch(S + k * MS);
+        let mut delivered = Vec::new();
+        h1.post_handoffs(|_, h| {
+            h0.resume(h);
+            true
+        });
+        h0.send_out(|_, f| {
+            delivered.push(f[42]);
+            true
+        });
+        assert_eq!(delivered, (0..64).collect::<Vec<u8>>(), "round {k}");
+        misses_after.push(h0.pool_misses() + h1.pool_misses());
+    }
+    assert_eq!(h1.stats().handed_off.get(), 60 * 64);
+    // Worker 0 keeps up to 512 buffers before giving its surplus to the spares.
+    let warm = misses_after[20];
+    assert!(warm <= 512 + 2 * 64, "{warm} buffers allocated warming up");
+    assert_eq!(misses_after[59], warm, "allocated in the steady state");
+}
+
 #[test]
 fn the_wait_follows_the_spread_of_the_links_delays() {
     let (_, h) = pair();

@@ -6,7 +6,7 @@ use crate::tunnel::handshake::Session;
 use crate::tunnel::{ReplayWindow, SessionKey};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 /// Heard times are written at most this often (a shared line is not written per packet).
 const HEARD_GRAIN_NS: u64 = 1 << 26;
@@ -17,8 +17,9 @@ const HEARD_GRAIN_NS: u64 = 1 << 26;
 struct LaneCounter(AtomicU64);
 
 /// A window of one sender lane, made when its first message arrives: a peer uses as many
-/// lanes as it has workers, so a session holds a 1 KiB window per lane the peer uses, not 64.
-type LaneWindow = OnceLock<Box<Mutex<ReplayWindow>>>;
+/// lanes as it has workers, so a session holds a 2 KiB window per lane the peer uses, not 64.
+/// Every worker that receives the lane's messages updates it, without a lock.
+type LaneWindow = OnceLock<Box<ReplayWindow>>;
 
 /// A session both ends agreed on: its keys, both indices, a send counter and a replay
 /// window per lane, and when it was made and last heard from.
@@ -90,11 +91,9 @@ impl Live {
     /// authenticated): false for a replay or a message too old.
     #[inline]
     pub fn accept(&self, lane: u8, counter: u64) -> bool {
-        self.replay.get(usize::from(lane)).is_some_and(|w| {
-            w.get_or_init(|| Box::new(Mutex::new(ReplayWindow::new())))
-                .lock()
-                .is_ok_and(|mut w| w.update(counter))
-        })
+        self.replay
+            .get(usize::from(lane))
+            .is_some_and(|w| w.get_or_init(Box::default).accept(counter))
     }
 
     /// Records that an authenticated message arrived at `now`.

@@ -8,8 +8,8 @@
 //! Why a mutex per peer and an epoch: sessions change a few times in two minutes, packets
 //! pass millions of times a second. Workers keep their own view (a map from receiver index
 //! to session, the session each peer is sent with) and rebuild it only when the epoch
-//! moves, so the data path reads one atomic per batch and takes no lock but the replay
-//! window's.
+//! moves, so the data path reads one atomic per batch and takes no lock (the replay
+//! windows are lock-free, `crate::tunnel::replay`).
 
 #![cfg_attr(
     not(test),

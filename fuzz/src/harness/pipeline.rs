@@ -200,6 +200,7 @@ pub fn shared_of(snap: Arc<Snapshot>) -> Arc<Shared> {
         neighbors: Neighbors::new(DEFAULT_CAPACITY),
         board: Default::default(),
         sessions: Sessions::new(7),
+        spares: Default::default(),
     })
 }
 

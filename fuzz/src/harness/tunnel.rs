@@ -344,7 +344,7 @@ fn through_hub(bytes: &[u8]) -> Outcome {
 
 /// A replay window against a set of accepted counters.
 fn replay(bytes: &[u8]) -> Outcome {
-    let mut w = ReplayWindow::new();
+    let w = ReplayWindow::new();
     let mut seen = BTreeSet::new();
     let mut top: Option<u64> = None;
     // Counters start at 0 under each session.
@@ -360,7 +360,7 @@ fn replay(bytes: &[u8]) -> Outcome {
             Some(t) => seq > t || (t - seq < ReplayWindow::SIZE && !seen.contains(&seq)),
         };
         assert_eq!(w.check(seq), want, "check {seq}");
-        assert_eq!(w.update(seq), want, "update {seq}");
+        assert_eq!(w.accept(seq), want, "accept {seq}");
         assert!(!w.check(seq), "accepted twice: {seq}");
         if want {
             seen.insert(seq);
