@@ -321,6 +321,9 @@ struct Index {
     masq_on: Vec<Option<MasqIdx>>,
     /// The directed broadcast of each connected prefix shorter than /31, as numbers.
     broadcasts: Vec<u32>,
+    /// The low bits every one of them has set (at least two: a prefix of /30 or shorter): an
+    /// address without them all is no directed broadcast, known without looking at the list.
+    broadcast_tail: u32,
 }
 
 /// The use of `ip` in `addrs`, added (unused) if new.
@@ -368,11 +371,18 @@ impl Index {
             .collect();
         broadcasts.sort_unstable();
         broadcasts.dedup();
+        let ones = broadcasts
+            .iter()
+            .map(|b| b.trailing_ones())
+            .min()
+            .unwrap_or(32);
+        let broadcast_tail = u32::MAX.checked_shr(32 - ones).unwrap_or(0);
         Index {
             addrs,
             peer_keys,
             masq_on,
             broadcasts,
+            broadcast_tail,
         }
     }
 
@@ -483,8 +493,8 @@ impl Snapshot {
     /// shorter than /31 have one).
     #[inline]
     pub fn is_directed_broadcast(&self, ip: Ipv4Addr) -> bool {
-        let ip = u32::from(ip);
-        self.index.broadcasts.contains(&ip)
+        let (ip, tail) = (u32::from(ip), self.index.broadcast_tail);
+        ip & tail == tail && self.index.broadcasts.contains(&ip)
     }
 
     /// The port whose own address is `ip`.
@@ -668,6 +678,27 @@ mod tests {
         (0..3000u32)
             .map(|i| s.pick(i.wrapping_mul(0x9e37_79b9), 64 + (i as usize * 37) % 1400))
             .collect()
+    }
+
+    #[test]
+    fn directed_broadcasts_are_those_of_the_connected_prefixes_only() {
+        // The lab edge's /24s, with wan2 made a /28 (broadcast .15: four low bits set).
+        let text = EDGE.replacen("198.18.12.2/24", "198.18.12.2/28", 1);
+        let cfg: Config = toml::from_str(&text).unwrap();
+        let snap =
+            Snapshot::build(&cfg, &[[2, 0, 0, 0, 1, 0]; 3], &Secrets::of_lab(&cfg), 1).unwrap();
+        for (ip, yes) in [
+            ("198.18.1.255", true),
+            ("198.18.11.255", true),
+            ("198.18.12.15", true),
+            ("198.18.12.255", false),
+            ("198.18.12.7", false),
+            ("198.18.1.15", false),
+            ("203.0.113.255", false),
+            ("255.255.255.255", false),
+        ] {
+            assert_eq!(snap.is_directed_broadcast(ip.parse().unwrap()), yes, "{ip}");
+        }
     }
 
     #[test]
