@@ -131,7 +131,7 @@ fn table_batched(c: &mut Criterion) {
                 },
                 |mut packets| {
                     t.translate_out_batch(&mut packets, NOW, |_, r| {
-                        std::hint::black_box(r);
+                        let _ = std::hint::black_box(r);
                     });
                     packets
                 },

@@ -17,6 +17,14 @@ fn resident_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
+/// Resident bytes of this process on transparent huge pages.
+fn huge_page_bytes() -> Option<u64> {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
+    let line = rollup.lines().find(|l| l.starts_with("AnonHugePages:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / f64::from(1 << 20)
 }
@@ -45,12 +53,13 @@ fn main() {
     let grown = full.saturating_sub(before);
     println!(
         "nat memory: {} sessions (max_sessions {}): resident +{:.1} MiB ({:.1} bytes per session), \
-         +{:.1} MiB when empty; heap_bytes {:.1} MiB",
+         +{:.1} MiB when empty; heap_bytes {:.1} MiB; {:.1} MiB on huge pages",
         table.len(),
         config.max_sessions,
         mib(grown),
         grown as f64 / f64::from(SESSIONS),
         mib(empty.saturating_sub(before)),
         mib(table.heap_bytes() as u64),
+        mib(huge_page_bytes().unwrap_or(0)),
     );
 }

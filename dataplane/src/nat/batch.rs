@@ -3,28 +3,35 @@
 //! twice per lookup (index entry, then session slot); one packet at a time,
 //! each miss waits alone, while a batch overlaps them.
 
-use super::packet::{inbound_endpoint, outbound_endpoint};
+use super::packet::{parse, Parsed};
 use super::session::Dir;
 use super::table::NatTable;
 use super::translate::Translated;
 use super::NatError;
+use crate::wire::ipv4::Ipv4Mut;
 
-/// Packets whose reads are in flight together: enough to overlap many memory
-/// latencies, few enough that the lines fetched are still cached when used.
-const CHUNK: usize = 16;
+/// How many packets ahead of the one translated its slot is loaded, and twice
+/// that ahead its index entry: at least one memory latency's worth of
+/// translations, and few enough lines to stay in L1.
+const AHEAD: usize = 8;
+/// Packets parsed and not yet translated (a power of two above `2 * AHEAD`).
+const RING: usize = 4 * AHEAD;
+
+/// A packet parsed ahead of its translation, and the tag of its lookup.
+type Staged<'a> = (Result<(Ipv4Mut<'a>, Parsed), NatError>, Option<u32>);
 
 impl NatTable {
     /// Translates `packets` inside→outside, in order, each exactly as
     /// [`NatTable::translate_out`] would, passing `each` the packet's position
-    /// and result. For up to 16 packets at a time, their index entries and then
-    /// their session slots are loaded before the first is translated.
+    /// and result. Each packet's index entry is loaded 16 packets ahead of its
+    /// translation, and its session slot 8 ahead.
     pub fn translate_out_batch<P: AsMut<[u8]>>(
         &mut self,
         packets: &mut [P],
         now: u64,
         each: impl FnMut(usize, Result<Translated, NatError>),
     ) {
-        self.batch(packets, Dir::Out, each, |t, p| t.translate_out(p, now));
+        self.batch(packets, Dir::Out, now, each);
     }
 
     /// Translates `packets` outside→inside like [`NatTable::translate_out_batch`],
@@ -35,31 +42,47 @@ impl NatTable {
         now: u64,
         each: impl FnMut(usize, Result<Translated, NatError>),
     ) {
-        self.batch(packets, Dir::In, each, |t, p| t.translate_in(p, now));
+        self.batch(packets, Dir::In, now, each);
     }
 
+    /// Each packet is parsed once, when its index entry is loaded.
     fn batch<P: AsMut<[u8]>>(
         &mut self,
         packets: &mut [P],
         dir: Dir,
+        now: u64,
         mut each: impl FnMut(usize, Result<Translated, NatError>),
-        translate: impl Fn(&mut NatTable, &mut [u8]) -> Result<Translated, NatError>,
     ) {
-        for (c, chunk) in packets.chunks_mut(CHUNK).enumerate() {
-            let mut tags = [None; CHUNK];
-            for (tag, p) in tags.iter_mut().zip(chunk.iter_mut()) {
-                let packet = p.as_mut();
-                let ep = match dir {
-                    Dir::Out => outbound_endpoint(packet),
-                    Dir::In => inbound_endpoint(packet),
+        let n = packets.len();
+        let mut ring: [Option<Staged<'_>>; RING] = std::array::from_fn(|_| None);
+        let mut rest = packets.iter_mut();
+        for i in 0..n + 2 * AHEAD {
+            if let Some(p) = rest.next() {
+                let staged = Ipv4Mut::parse(p.as_mut())
+                    .map_err(|_| NatError::Malformed)
+                    .and_then(|ip| parse(&ip.view(), dir).map(|parsed| (ip, parsed)));
+                let tag = match &staged {
+                    Ok((_, parsed)) => Some(self.prefetch_entry(parsed.ep, dir)),
+                    Err(_) => None,
                 };
-                *tag = ep.ok().map(|ep| self.prefetch_entry(ep, dir));
+                if let Some(r) = ring.get_mut(i % RING) {
+                    *r = Some((staged, tag));
+                }
             }
-            for &tag in tags.iter().flatten() {
-                self.prefetch_slot(tag, dir);
+            if let Some(j) = i.checked_sub(AHEAD).filter(|&j| j < n) {
+                if let Some(Some((_, Some(tag)))) = ring.get(j % RING) {
+                    self.prefetch_slot(*tag, dir);
+                }
             }
-            for (k, p) in chunk.iter_mut().enumerate() {
-                each(c * CHUNK + k, translate(self, p.as_mut()));
+            let Some(k) = i.checked_sub(2 * AHEAD) else {
+                continue;
+            };
+            if let Some(Some((staged, _))) = ring.get_mut(k % RING).map(Option::take) {
+                let result = staged.and_then(|(ip, parsed)| match dir {
+                    Dir::Out => self.translate_out_parsed(ip, parsed, now),
+                    Dir::In => self.translate_in_parsed(ip, parsed, now),
+                });
+                each(k, result);
             }
         }
     }
