@@ -4,7 +4,7 @@
 //! tombstones, so the array never needs to grow or be rebuilt.
 //!
 //! An entry is one `u64`: a 32-bit tag of the key's hash above the slot number
-//! + 1, and 0 when empty, so the array starts as zeroed memory that the OS
+//! plus one, and 0 when empty, so the array starts as zeroed memory that the OS
 //! commits only as it fills. The key itself is not stored: the session slot
 //! holds it, and the lookup reads that slot anyway, so a caller-given check
 //! confirms a tag match (a false match, about one probe in 2^(32 - bits of the
@@ -232,7 +232,7 @@ mod tests {
             // 16 keys in 32 entries, every tag's home 0 or the last position
             // (the top bit of the tag picks), so runs wrap around the end.
             let mut index = Index::new(16, 0);
-            let tag = |t: u32| if t % 2 == 0 { t } else { u32::MAX - t };
+            let tag = |t: u32| if t.is_multiple_of(2) { t } else { u32::MAX - t };
             for (slot, &t) in tags.iter().enumerate() {
                 index.insert(tag(t), slot as u32);
             }

@@ -308,9 +308,12 @@ fn small_table(sessions: usize) -> NatTable {
     table(&cfg)
 }
 
+/// One packet of a batch: outbound or not, host, port and protocol numbers.
+type BatchOp = (bool, u8, u16, u8);
+
 /// Random packets both ways among 8 hosts × 8 ports (the inbound ones to the
 /// outside ports those are likely to get), in batches, with time advancing.
-fn batches() -> impl Strategy<Value = Vec<(Vec<(bool, u8, u16, u8)>, u64)>> {
+fn batches() -> impl Strategy<Value = Vec<(Vec<BatchOp>, u64)>> {
     proptest::collection::vec(
         (
             proptest::collection::vec((any::<bool>(), 0u8..8, 0u16..8, 0u8..3), 0..40),
