@@ -340,21 +340,26 @@ impl NatTable {
 
     /// The session of inside endpoint `ep`, timed out or not.
     fn find_inside(&self, ep: Endpoint) -> Option<u32> {
-        let k = key(ep.proto, ep.addr.into(), ep.port);
+        let (addr, port) = (u32::from(ep.addr), ep.port);
         let slots = &self.slots;
-        self.in2out.get(self.in2out.tag(k), |i| {
-            slots.get(i as usize).is_some_and(|s| inside_key(s) == k)
+        let tag = self.in2out.tag(key(ep.proto, addr, port));
+        self.in2out.get(tag, |i| {
+            slots
+                .get(i as usize)
+                .is_some_and(|s| s.inside == addr && s.inside_port == port && s.proto == ep.proto)
         })
     }
 
     /// The session of outside endpoint `ep`, timed out or not.
     fn find_outside(&self, ep: Endpoint) -> Option<u32> {
-        let k = key(ep.proto, ep.addr.into(), ep.port);
         let (slots, pool) = (&self.slots, &self.config.pool);
-        self.out2in.get(self.out2in.tag(k), |i| {
-            slots
-                .get(i as usize)
-                .is_some_and(|s| outside_key(pool, s) == Some(k))
+        let tag = self.out2in.tag(key(ep.proto, ep.addr.into(), ep.port));
+        self.out2in.get(tag, |i| {
+            slots.get(i as usize).is_some_and(|s| {
+                s.outside_port == ep.port
+                    && s.proto == ep.proto
+                    && pool.get(usize::from(s.pool)) == Some(&ep.addr)
+            })
         })
     }
 
