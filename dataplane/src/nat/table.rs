@@ -89,7 +89,7 @@ pub struct NatTable {
 }
 
 /// A map key: protocol, address and port packed in one word.
-pub(crate) fn key(proto: Proto, addr: u32, port: u16) -> u64 {
+fn key(proto: Proto, addr: u32, port: u16) -> u64 {
     u64::from(addr) << 32 | u64::from(port) << 16 | u64::from(proto.number())
 }
 
@@ -398,14 +398,11 @@ impl NatTable {
         let Some(i) = index.get(tag, |_| true) else {
             return;
         };
-        // A 40-byte slot may cross into the next cache line.
-        for s in self
-            .slots
-            .get(i as usize..=i as usize + 1)
-            .into_iter()
-            .flatten()
-        {
-            pages::prefetch(s);
+        // A 40-byte slot may cross into the next cache line: the next slot's.
+        for s in [i as usize, i as usize + 1] {
+            if let Some(s) = self.slots.get(s) {
+                pages::prefetch(s);
+            }
         }
     }
 
