@@ -54,6 +54,8 @@ usage: benches/bonding.sh [options]          (root)
   --braidd PATH    the daemon; braidctl, braid-goodput, braid-linkem and braid-pktgen are taken
                    from its directory (default: $CARGO_TARGET_DIR or target/, release)
   --out DIR        keep the points, table, chart, series and logs there
+  --earliest       also braid with [bond] scheduler = "earliest" (each link's rate given), a
+                   third variant, braid-earliest, between braid and the kernel
   --save           copy the chart and the points to benches/bonding.svg and benches/bonding.jsonl
 EOF
 }
@@ -74,6 +76,7 @@ secs=
 rtt_diffs=
 losses=
 cc=cubic
+earliest=0
 prefix=bbond
 braidd=
 out=
@@ -86,6 +89,10 @@ while [ $# -gt 0 ]; do
         ;;
     --save)
         save=1
+        shift
+        ;;
+    --earliest)
+        earliest=1
         shift
         ;;
     --secs | --rtt-diffs | --losses | --cc | --prefix | --braidd | --out)
@@ -269,6 +276,17 @@ note "braid: braidd at the edge and the hub, per-packet 1:2"
 wait_probed
 sweep braid
 "$LAB" stop --prefix "$prefix" >/dev/null
+
+if [ "$earliest" -eq 1 ]; then
+    note "braid-earliest: the same, each packet on the link where it arrives first"
+    sed -i -E -e 's/^\[bond\]$/[bond]\nscheduler = "earliest"/' \
+        -e '/^name = "isp1"$/a rate = "100mbit"' -e '/^name = "isp2"$/a rate = "200mbit"' \
+        "$run_dir/edge.toml" "$run_dir/hub.toml"
+    "$LAB" start --prefix "$prefix" --braidd "$braidd" >/dev/null
+    wait_probed
+    sweep braid-earliest
+    "$LAB" stop --prefix "$prefix" >/dev/null
+fi
 
 note "kernel: VXLAN per uplink, iptables statistic nth 1:2 at both ends, fwmark rules"
 kernel_recipe_up

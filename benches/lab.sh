@@ -5,10 +5,11 @@
 #
 #  P-lan eth0: braid-pktgen rfc2544 ─ lan0 [P-edge] wan1/wan2 ─ P-net ─ wan0 [P-hub] ─ P-net ─ eth0 P-inet: sink
 #
-# The same path, the same frame sizes, the same two cores for four edge+hub pairs, one after another:
+# The same path, the same frame sizes, the same two cores for five edge+hub pairs, one after another:
 #   ceiling  braid-pktgen reflect in P-edge (lan0 -> wan1) and P-hub (wan0 -> wan0): AF_XDP
 #            forwarding that only rewrites MACs; net routes what comes from e1 to the hub and what
-#            comes back from the hub to the internet host.
+#            comes back from the hub to the internet host. Its frames come from libxdp's program.
+#   ceiling-braid  the same reflectors fed by braid's own XDP program (reflect --braid-program).
 #   braid    braidd at both ends, per-packet bonding, weights 1:2 (braid-lab's defaults); the hub
 #            masquerades the LAN (braid-lab --nat). Its frames come from braid's own XDP program.
 #   braid-libxdp  the same, fed by libxdp's default program (braidd --libxdp-program): what braid's
@@ -229,27 +230,36 @@ measure() {
 
 # ---- (a) the ceiling: AF_XDP reflection --------------------------------------------------------
 
-note "ceiling: AF_XDP reflectors at the edge and the hub"
-ip -n "$prefix-net" rule add iif e1 lookup 100 pref 100
-ip -n "$prefix-net" route add default via "$HUB_ADDR" dev h0 table 100
-ip -n "$prefix-net" neigh replace "$HUB_ADDR" lladdr "$(mac hub wan0)" dev h0 nud permanent
-ip netns exec "$prefix-edge" "$pktgen" reflect --in lan0 --out wan1 --dst-mac "$(mac net e1)" \
-    --duration "$HELPER_SECONDS" >"$work/reflect-edge.log" 2>&1 &
-helpers+=($!)
-edge_reflector=$!
-wait_xdp edge lan0 wan1
-ip netns exec "$prefix-hub" "$pktgen" reflect --in wan0 --out wan0 --dst-mac "$(mac net h0)" \
-    --duration "$HELPER_SECONDS" >"$work/reflect-hub.log" 2>&1 &
-helpers+=($!)
-hub_reflector=$!
-wait_xdp hub wan0
-warm_up ceiling
-measure ceiling "edge=$edge_reflector" "hub=$hub_reflector" "sink=$sink_pid"
-kill -TERM "$edge_reflector" "$hub_reflector"
-wait "$edge_reflector" "$hub_reflector" || true
-ip -n "$prefix-net" rule del iif e1 lookup 100 pref 100
-ip -n "$prefix-net" route flush table 100
-ip -n "$prefix-net" neigh del "$HUB_ADDR" dev h0
+# ceiling NAME [REFLECT_FLAGS...]: the search with AF_XDP reflectors in place of braid.
+ceiling() {
+    local name=$1
+    shift
+    ip -n "$prefix-net" rule add iif e1 lookup 100 pref 100
+    ip -n "$prefix-net" route add default via "$HUB_ADDR" dev h0 table 100
+    ip -n "$prefix-net" neigh replace "$HUB_ADDR" lladdr "$(mac hub wan0)" dev h0 nud permanent
+    ip netns exec "$prefix-edge" "$pktgen" reflect --in lan0 --out wan1 --dst-mac "$(mac net e1)" \
+        --duration "$HELPER_SECONDS" "$@" >"$work/reflect-edge-$name.log" 2>&1 &
+    helpers+=($!)
+    local edge_reflector=$!
+    wait_xdp edge lan0 wan1
+    ip netns exec "$prefix-hub" "$pktgen" reflect --in wan0 --out wan0 --dst-mac "$(mac net h0)" \
+        --duration "$HELPER_SECONDS" "$@" >"$work/reflect-hub-$name.log" 2>&1 &
+    helpers+=($!)
+    local hub_reflector=$!
+    wait_xdp hub wan0
+    warm_up "$name"
+    measure "$name" "edge=$edge_reflector" "hub=$hub_reflector" "sink=$sink_pid"
+    kill -TERM "$edge_reflector" "$hub_reflector"
+    wait "$edge_reflector" "$hub_reflector" || true
+    ip -n "$prefix-net" rule del iif e1 lookup 100 pref 100
+    ip -n "$prefix-net" route flush table 100
+    ip -n "$prefix-net" neigh del "$HUB_ADDR" dev h0
+}
+
+note "ceiling: AF_XDP reflectors at the edge and the hub, fed by libxdp's default program"
+ceiling ceiling
+note "ceiling-braid: the same reflectors fed by braid's own XDP program"
+ceiling ceiling-braid --braid-program
 
 # ---- (b) braid -----------------------------------------------------------------------------------
 
@@ -317,12 +327,13 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
     echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
     echo "command: benches/lab.sh $([ "$smoke" -eq 1 ] && echo --smoke) $([ "$nat" -eq 0 ] && echo --no-nat) --sizes $sizes --trial $trial --max-trials $max_trials --precision $precision --flows $flows"
     echo
-    "$pktgen" compare --variant "ceiling=$work/ceiling.json" --variant "braid=$work/braid.json" \
+    "$pktgen" compare --variant "ceiling=$work/ceiling.json" \
+        --variant "ceiling-braid=$work/ceiling-braid.json" --variant "braid=$work/braid.json" \
         --variant "braid-libxdp=$work/braid-libxdp.json" --variant "kernel=$work/kernel.json" \
-        --subject braid --against braid-libxdp,kernel,ceiling
+        --subject braid --against braid-libxdp,kernel,ceiling,ceiling-braid
     echo
     echo "CPU while searching (2 cores: the generator, the sink, the two ends and the kernel share them):"
-    cat "$work/ceiling.cpu" "$work/braid.cpu" "$work/braid-libxdp.cpu" "$work/kernel.cpu"
+    cat "$work/ceiling.cpu" "$work/ceiling-braid.cpu" "$work/braid.cpu" "$work/braid-libxdp.cpu" "$work/kernel.cpu"
     echo "braidd's own drop counters (all trials):"
     grep -h "dropped" "$work/braidd-edge.log" "$work/braidd-hub.log" | sed 's/^/  /' || echo "  none"
 } | tee "$work/table.txt"

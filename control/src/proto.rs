@@ -266,8 +266,11 @@ pub struct Status {
 pub struct InterfaceInfo {
     /// Kernel name.
     pub name: String,
-    /// braid's address and prefix on it.
-    pub address: Ipv4Net,
+    /// braid's address and prefix on it (none: the kernel has not given one yet).
+    pub address: Option<Ipv4Net>,
+    /// Whether the address is the kernel's (`address = "kernel"`).
+    #[serde(default)]
+    pub kernel: bool,
     /// MAC address, `aa:bb:cc:dd:ee:ff`.
     pub mac: String,
     /// IP MTU.

@@ -1,7 +1,9 @@
 //! `braidctl`'s tables for people: each reply rendered as aligned text.
 
-use crate::config::{LinkState, RouteConfig, WeightMode};
-use crate::proto::{HealthInfo, Interfaces, Links, Nat, Routes, Rules, Stats, Status, Traffic};
+use crate::config::{InterfaceAddress, LinkState, RouteConfig, WeightMode};
+use crate::proto::{
+    HealthInfo, InterfaceInfo, Interfaces, Links, Nat, Routes, Rules, Stats, Status, Traffic,
+};
 use std::fmt::Write;
 
 /// Columns of a table: a header, rows, and whether each column is right-aligned.
@@ -81,6 +83,14 @@ pub fn duration(ms: u64) -> String {
     }
 }
 
+/// An interface's address as `braidctl status` shows it.
+fn address_text(i: &InterfaceInfo) -> String {
+    match (i.address, i.kernel) {
+        (Some(a), false) => InterfaceAddress::Static(a).to_string(),
+        (a, _) => InterfaceAddress::Kernel(a).to_string(),
+    }
+}
+
 fn lower<T: serde::Serialize>(v: T) -> String {
     serde_json::to_value(v)
         .ok()
@@ -107,7 +117,7 @@ pub fn status(s: &Status) -> String {
     for i in &s.interfaces {
         t.row(vec![
             i.name.clone(),
-            i.address.to_string(),
+            address_text(i),
             i.mac.clone(),
             i.mtu.to_string(),
         ]);

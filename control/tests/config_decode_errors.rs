@@ -102,6 +102,14 @@ fn bad_prefix_names_field_and_line() {
         "quotes the value: {err}"
     );
 
+    let text = edit(EDGE, "198.18.11.2/24", "kernl");
+    let p = only_problem(&refuse(&text), "interface[1].address", "or \"kernel\"");
+    assert!(
+        p.message.contains("\"kernl\""),
+        "quotes the value: {}",
+        p.message
+    );
+
     let text = edit(EDGE, "198.18.11.2/24", "198.18.11.2/33");
     assert_problem(
         &refuse(&text),

@@ -102,12 +102,22 @@ fn every_reply() -> Vec<Reply> {
             config: "/etc/braid/braidd.toml".into(),
             mode: BondMode::Packet,
             balance: Balance::Packets,
-            interfaces: vec![InterfaceInfo {
-                name: "wan0".into(),
-                address: "203.0.113.2/28".parse().unwrap(),
-                mac: "02:00:00:00:02:00".into(),
-                mtu: 1500,
-            }],
+            interfaces: vec![
+                InterfaceInfo {
+                    name: "wan0".into(),
+                    address: Some("203.0.113.2/28".parse().unwrap()),
+                    kernel: false,
+                    mac: "02:00:00:00:02:00".into(),
+                    mtu: 1500,
+                },
+                InterfaceInfo {
+                    name: "wan1".into(),
+                    address: None,
+                    kernel: true,
+                    mac: "02:00:00:00:02:01".into(),
+                    mtu: 1500,
+                },
+            ],
             peers: vec![PeerInfo {
                 name: "edge1".into(),
                 public_key: braid_testkit::EDGE_PUBLIC.parse().unwrap(),

@@ -2,10 +2,11 @@
 //! first snapshot, starts one pinned worker per queue, runs the timers and stops
 //! everything cleanly on SIGINT/SIGTERM (closing the sockets detaches XDP).
 
-use crate::control::{Control, ControlOptions, Listeners, Runtime};
+use crate::control::{Control, ControlOptions, Follow, Listeners, Runtime};
 use crate::ids::Lane;
 use crate::io::wake::WakeFd;
-use crate::io::{host, Steering, XdpMode, XdpProgram, XskOptions, XskPorts};
+use crate::io::{Steering, XdpMode, XdpProgram, XskOptions, XskPorts};
+use crate::kernel::{self, KernelView};
 use crate::pipeline::{Pipeline, Shared};
 use crate::session::SessionLog;
 use crate::snapshot::{Secrets, Snapshot};
@@ -28,11 +29,14 @@ use std::time::{Duration, Instant};
 const UMEM_FRAMES: u32 = 8192;
 
 /// What the daemon reads from the system before it starts: each interface's
-/// MAC, the key files, and what braid's XDP program sends it on each interface.
+/// MAC, the key files, the kernel's addresses and default routes (and the configuration
+/// resolved with them), and what braid's XDP program sends it on each interface.
 pub struct Setup {
     macs: Vec<Mac>,
     secrets: Secrets,
     steering: Vec<Steering>,
+    kernel: KernelView,
+    resolved: Config,
 }
 
 /// How braid's sockets get their frames.
@@ -66,22 +70,28 @@ impl Setup {
             }
         }
         let secrets = Secrets::load(cfg)?;
-        let host = host::kernel_addresses()
-            .map_err(|e| format!("cannot read the kernel's addresses: {e}"))?;
+        let kernel = KernelView::read()?;
+        let resolved = kernel::resolve(cfg, &kernel);
+        for line in &resolved.waiting {
+            eprintln!("braidd: {line}");
+        }
+        let resolved = resolved.config;
         if cfg
             .interfaces
             .iter()
             .any(|i| i.mode == InterfaceMode::Shared)
         {
-            steer::check_ephemeral(cfg, &host, steer::ephemeral_ports()?)?;
+            steer::check_ephemeral(&resolved, &kernel.addresses, steer::ephemeral_ports()?)?;
         }
         let steering = (0..cfg.interfaces.len())
-            .map(|i| steer::steering(cfg, i, &host))
+            .map(|i| steer::steering(&resolved, i, &kernel.addresses))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Setup {
             macs,
             secrets,
             steering,
+            kernel,
+            resolved,
         })
     }
 }
@@ -157,7 +167,7 @@ pub fn run(
     xdp: XdpChoice,
     control: &ControlOptions,
 ) -> Result<(), String> {
-    let snapshot = Snapshot::build(cfg, &setup.macs, &setup.secrets, 1)?;
+    let snapshot = Snapshot::build(&setup.resolved, &setup.macs, &setup.secrets, 1)?;
     // Bound before the NICs are taken, so a second daemon on the same socket stops here.
     let socket = control
         .socket
@@ -179,11 +189,13 @@ pub fn run(
         setup.macs,
         setup.secrets,
         Arc::clone(&common.shared),
-    );
+    )
+    .with_kernel(setup.kernel);
     let serving = match started {
         Ok(()) => {
             let (mail, stop) = (Arc::clone(&common.mail), Arc::clone(&common.stop));
-            listeners.serve(runtime, workers.stats.clone(), mail, stop)
+            let follow = Follow::new(programs.clone(), setup.steering.clone(), common.epoch);
+            listeners.serve(runtime, workers.stats.clone(), mail, stop, follow)
         }
         Err(e) => Err(e),
     };
@@ -194,12 +206,7 @@ pub fn run(
             }
             drop(go);
             announce(cfg, common.shared.snapshot.load().statics.public());
-            let follow = Follow {
-                cfg: cfg.clone(),
-                programs: programs.clone(),
-                current: setup.steering.clone(),
-            };
-            let failure = supervise(&common, &workers, &control, follow);
+            let failure = supervise(&common, &workers, &control);
             (Some(control), failure)
         }
         Err(e) => {
@@ -414,57 +421,8 @@ const SUPERVISE: Duration = Duration::from_millis(100);
 const PUBLISH_RX: Duration = Duration::from_millis(10);
 /// Neighbour expiry runs every this many supervision rounds.
 const EXPIRE_ROUNDS: u32 = 2;
-/// The kernel's addresses are read again every this many supervision rounds (1 s).
-const HOST_ROUNDS: u32 = 10;
-
-/// The kernel's addresses followed into braid's XDP programs: an address the host gains on a
-/// shared interface (DHCP, an administrator) goes to the kernel within a second.
-struct Follow {
-    /// The configuration the programs were set from (a reload cannot change what they
-    /// claim: `steer::restart_problem`).
-    cfg: Config,
-    programs: Vec<Arc<XdpProgram>>,
-    current: Vec<Steering>,
-}
-
-impl Follow {
-    fn look(&mut self) {
-        if self.programs.is_empty() {
-            return;
-        }
-        let host = match host::kernel_addresses() {
-            Ok(h) => h,
-            Err(e) => return eprintln!("braidd: cannot read the kernel's addresses: {e}"),
-        };
-        for (i, (program, current)) in self.programs.iter().zip(&mut self.current).enumerate() {
-            let next = match steer::steering(&self.cfg, i, &host) {
-                Ok(s) => s,
-                Err(e) => return eprintln!("braidd: {e}"),
-            };
-            if next == *current {
-                continue;
-            }
-            match program.steer(&next, current) {
-                Ok(()) => {
-                    eprintln!(
-                        "braidd: {}: the host's addresses changed; braid's XDP program follows",
-                        program.interface()
-                    );
-                    *current = next;
-                }
-                Err(e) => eprintln!("braidd: {e}"),
-            }
-        }
-    }
-}
-
 /// Runs the timers until the stop flag is set; the reason to stop, when it is a failure.
-fn supervise(
-    common: &Common,
-    workers: &Workers,
-    control: &Control,
-    mut follow: Follow,
-) -> Option<String> {
+fn supervise(common: &Common, workers: &Workers, control: &Control) -> Option<String> {
     let mut failure = None;
     let mut round = 0u32;
     let mut sessions = SessionLog::default();
@@ -482,9 +440,6 @@ fn supervise(
         round = round.wrapping_add(1);
         if round.is_multiple_of(EXPIRE_ROUNDS) {
             common.shared.neighbors.expire(now);
-        }
-        if round.is_multiple_of(HOST_ROUNDS) {
-            follow.look();
         }
         watch_links(&common.shared, now);
         let drops = |why| workers.stats.iter().map(|s| s.drops_of(why)).sum::<u64>();

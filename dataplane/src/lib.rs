@@ -9,6 +9,7 @@ pub mod frame;
 pub mod health;
 pub mod ids;
 pub mod io;
+pub mod kernel;
 pub mod nat;
 pub mod pipeline;
 pub mod route;

@@ -16,7 +16,7 @@ use crate::tunnel::{CipherSet, HEADER_LEN, TAG_LEN};
 use crate::wire::Mac;
 use braid_control::config::{
     Balance, BondMode, Config, Hairpin, InterfaceMode, LinkState, MasqueradeConfig, NatRefusal,
-    OtherProtocols, Role, WeightMode,
+    OtherProtocols, Role, Scheduling, WeightMode,
 };
 use braid_control::key::{PresharedKey, PrivateKey};
 use ipnet::Ipv4Net;
@@ -113,6 +113,9 @@ pub struct Link {
     pub endpoint: Arc<Endpoint>,
     /// Configured weight, kept while the link is down.
     pub weight: u32,
+    /// The link's rate towards the peer, bits per second (`rate`; the earliest-delivery
+    /// scheduler's model).
+    pub rate_bps: Option<u64>,
     /// The peer's weights are learned (`weights = "auto"`).
     pub auto: bool,
     /// The weight learned from the link's measured capacity (0: none yet); written by the
@@ -279,6 +282,8 @@ pub struct Snapshot {
     pub keepalive_ns: u64,
     pub mode: BondMode,
     pub balance: Balance,
+    /// How `packet` mode picks each packet's link.
+    pub scheduling: Scheduling,
     /// The packets sent on every link that is up.
     pub redundant: Vec<Redundant>,
     /// The link probes' timers.
@@ -440,6 +445,7 @@ impl Snapshot {
             keepalive_ns: cfg.keepalive.saturating_mul(1_000_000_000),
             mode: cfg.bond.mode,
             balance: cfg.bond.balance,
+            scheduling: cfg.bond.scheduler,
             redundant: cfg.bond.redundant.iter().map(Redundant::of).collect(),
             health: Timing::of(&cfg.health),
             ports,
@@ -533,8 +539,12 @@ fn build_ports(cfg: &Config, macs: &[Mac]) -> Result<Vec<PortInfo>, String> {
         .map(|(i, mac)| PortInfo {
             name: i.name.clone(),
             mac: *mac,
-            addr: i.address.addr(),
-            net: i.address.trunc(),
+            // Waiting for the kernel's address: none, and an empty subnet (its links are down).
+            addr: i.address.net().map_or(Ipv4Addr::UNSPECIFIED, |n| n.addr()),
+            net: i
+                .address
+                .net()
+                .map_or(Ipv4Net::from(Ipv4Addr::UNSPECIFIED), |n| n.trunc()),
             mtu: i.mtu,
             shared: i.mode == InterfaceMode::Shared,
         })
@@ -579,6 +589,7 @@ fn build_peers(
                 remote: lc.remote,
                 endpoint: kept.map(|l| Arc::clone(&l.endpoint)).unwrap_or_default(),
                 weight: lc.weight,
+                rate_bps: lc.rate.map(|r| r.bps()),
                 auto,
                 learned,
                 state: lc.state,

@@ -4,7 +4,7 @@
 
 use crate::io::host::HostAddress;
 use crate::io::prog::{protos, AddrClass, Claim, Steering};
-use braid_control::config::{Config, InterfaceMode};
+use braid_control::config::{Config, InterfaceAddress, InterfaceMode, KERNEL};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
@@ -24,7 +24,7 @@ fn masquerade_on(cfg: &Config, i: usize) -> Option<(usize, Vec<Ipv4Addr>, RangeI
         .enumerate()
         .find(|(_, m)| m.interface == iface.name)?;
     let pool = if masq.addresses.is_empty() {
-        vec![iface.address.addr()]
+        iface.address.net().map(|n| n.addr()).into_iter().collect()
     } else {
         masq.addresses.clone()
     };
@@ -56,22 +56,22 @@ pub fn steering(cfg: &Config, i: usize, host: &[HostAddress]) -> Result<Steering
     let is_host = |a: &Ipv4Addr| addrs.get(a) == Some(&AddrClass::Host);
     let mut claims = Vec::new();
     let mut braid_only = Vec::new();
-    let own = iface.address.addr();
     let tunnel = cfg
         .peers
         .iter()
         .flat_map(|p| &p.links)
         .any(|l| l.interface == iface.name);
-    if is_host(&own) {
-        if tunnel {
+    // None while the kernel has not given the interface its address: nothing to claim.
+    if let Some(own) = iface.address.net().map(|n| n.addr()) {
+        if !is_host(&own) {
+            braid_only.push(own);
+        } else if tunnel {
             claims.push(Claim {
                 addr: own,
                 protos: protos::UDP,
                 ports: tunnel_ports(cfg),
             });
         }
-    } else {
-        braid_only.push(own);
     }
     if let Some((_, pool, ports)) = masquerade_on(cfg, i) {
         for a in pool {
@@ -127,7 +127,7 @@ pub fn check_ephemeral(
             }
         }
         let tunnel = tunnel_ports(cfg);
-        if is_host(iface.address.addr()) && overlaps(&tunnel) {
+        if iface.address.net().is_some_and(|n| is_host(n.addr())) && overlaps(&tunnel) {
             return Err(format!(
                 "tunnel_port: {} is shared with the host, whose own connections take source \
                  ports {lo}..={hi} (net.ipv4.ip_local_port_range); the tunnel's ports {}..={} \
@@ -141,14 +141,13 @@ pub fn check_ephemeral(
     Ok(())
 }
 
-/// What braid's XDP program was given from the configuration of each shared interface: its
-/// address, whether a link uses it, its masquerade's outside addresses and ports, the tunnel's
-/// ports. Owned interfaces contribute their mode alone.
+/// What braid's XDP program was given from the configuration of each shared interface, as
+/// written: its address (or `kernel`), whether a link uses it, its masquerade's outside
+/// addresses and ports, the tunnel's ports. Owned interfaces contribute their mode alone.
 fn steered(cfg: &Config) -> Vec<String> {
     cfg.interfaces
         .iter()
-        .enumerate()
-        .map(|(i, iface)| {
+        .map(|iface| {
             if iface.mode == InterfaceMode::Owned {
                 return "owned".to_owned();
             }
@@ -157,10 +156,16 @@ fn steered(cfg: &Config) -> Vec<String> {
                 .iter()
                 .flat_map(|p| &p.links)
                 .any(|l| l.interface == iface.name);
+            let address = match iface.address {
+                InterfaceAddress::Static(n) => n.addr().to_string(),
+                InterfaceAddress::Kernel(_) => KERNEL.to_owned(),
+            };
+            // As written: no addresses means the interface's, whatever the kernel gave it.
+            let masquerade = (cfg.masquerades.iter())
+                .find(|m| m.interface == iface.name)
+                .map(|m| (&m.addresses, m.port_min..=m.port_max));
             format!(
-                "shared {} {tunnel} {:?} {:?}",
-                iface.address.addr(),
-                masquerade_on(cfg, i).map(|(_, pool, ports)| (pool, ports)),
+                "shared {address} {tunnel} {masquerade:?} {:?}",
                 tunnel_ports(cfg)
             )
         })
@@ -294,6 +299,22 @@ port_max = 29999
         let s = steering(&cfg, 0, &host(&[("lo", "127.0.0.1/8")])).unwrap();
         assert_eq!(class(&s, [203, 0, 113, 2]), Some(AddrClass::Braid));
         assert!(s.claims.is_empty());
+    }
+
+    #[test]
+    fn a_kernel_address_is_claimed_once_the_kernel_gives_it() {
+        let text = HUB.replace("address = \"203.0.113.2/28\"", "address = \"kernel\"");
+        let mut cfg = config(&text);
+        let h = host(&[("wan0", "203.0.113.2/28")]);
+        // Not yet given: nothing claimed, neither the tunnel nor the masquerade.
+        let s = steering(&cfg, 0, &h).unwrap();
+        assert!(s.claims.is_empty(), "{s:?}");
+        cfg.interfaces[0].address =
+            InterfaceAddress::Kernel(Some("203.0.113.2/28".parse().unwrap()));
+        let s = steering(&cfg, 0, &h).unwrap();
+        assert_eq!(s.claims.len(), 2, "tunnel and masquerade: {s:?}");
+        // What the kernel gives is no change of what the file claims.
+        assert_eq!(restart_problem(&config(&text), &cfg), None);
     }
 
     #[test]

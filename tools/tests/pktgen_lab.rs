@@ -404,7 +404,13 @@ fn lab_bench_smoke_mode_starts_and_stops_cleanly() {
     .wait();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", text(&out));
-    for variant in ["ceiling", "braid", "kernel"] {
+    for variant in [
+        "ceiling",
+        "ceiling-braid",
+        "braid",
+        "braid-libxdp",
+        "kernel",
+    ] {
         assert!(
             stdout.lines().any(|l| l.trim_start().starts_with(variant)),
             "no {variant} row:\n{}",

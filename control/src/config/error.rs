@@ -26,6 +26,16 @@ impl Problem {
     }
 }
 
+/// `<field path>: <what is wrong>` (the field path left out when unknown).
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{field}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
 /// Why a configuration was refused: every problem found, in file order where lines are known.
 ///
 /// Display prints one problem per line as `<file>:<line>: <field path>: <what is wrong>`

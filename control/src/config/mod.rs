@@ -1,12 +1,16 @@
 //! The TOML configuration of `braidd`: its schema, loading and validation.
 //! Field-by-field documentation: `docs/CONFIG.md`.
 
+mod address;
 mod error;
+mod rate;
 mod redundant;
 mod spans;
 mod validate;
 
+pub use address::{InterfaceAddress, KERNEL};
 pub use error::{ConfigError, Problem};
+pub use rate::Rate;
 pub use redundant::{Ports, Protocol, RedundantRule};
 
 use crate::key::PublicKey;
@@ -310,9 +314,25 @@ pub struct BondConfig {
     /// What the weights divide in `packet` mode.
     #[serde(default)]
     pub balance: Balance,
+    /// How `packet` mode picks each packet's link.
+    #[serde(default)]
+    pub scheduler: Scheduling,
     /// Packets sent on every link that is up (`[[bond.redundant]]`).
     #[serde(default)]
     pub redundant: Vec<RedundantRule>,
+}
+
+/// How `packet` mode picks each packet's link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduling {
+    /// Smooth weighted round robin: the weights' shares, packet by packet.
+    #[default]
+    Wrr,
+    /// Earliest delivery: the link where the packet is expected to arrive first, given the
+    /// links' one-way delays and what this end has queued on each (at the links' rates,
+    /// shared as the weights say).
+    Earliest,
 }
 
 /// Link probes and failover: how often every link is probed, and how many missed or
@@ -350,8 +370,8 @@ impl Default for HealthConfig {
 pub struct InterfaceConfig {
     /// Kernel interface name.
     pub name: String,
-    /// braid's own address and prefix on this interface.
-    pub address: Ipv4Net,
+    /// braid's own address and prefix on this interface, or the kernel's (`"kernel"`).
+    pub address: InterfaceAddress,
     /// IP MTU of the interface.
     #[serde(default = "default_mtu")]
     pub mtu: u16,
@@ -400,6 +420,9 @@ pub struct LinkConfig {
     /// Share of traffic; 0 leaves the link unused.
     #[serde(default = "default_weight")]
     pub weight: u32,
+    /// The link's rate towards the peer (what `scheduler = "earliest"` models queues with).
+    #[serde(default)]
+    pub rate: Option<Rate>,
     /// Administrative state; a link that is down carries nothing but keeps its weight.
     #[serde(default)]
     pub state: LinkState,
@@ -587,6 +610,18 @@ mod tests {
         let weights: Vec<u32> = hub.links.iter().map(|l| l.weight).collect();
         assert_eq!(weights, [1, 2]);
         assert_eq!(config.interface_index(&hub.links[1].interface), Some(2));
+    }
+
+    #[test]
+    fn dhcp_edge_example_parses_and_validates() {
+        let config = parse_example(
+            include_str!("../../../deploy/edge-dhcp.example.toml"),
+            "deploy/edge-dhcp.example.toml",
+        );
+        let eth1 = &config.interfaces[1];
+        assert_eq!(eth1.address, InterfaceAddress::Kernel(None));
+        assert_eq!(eth1.mode, InterfaceMode::Shared);
+        assert_eq!(config.peers[0].links[0].gateway, None);
     }
 
     #[test]

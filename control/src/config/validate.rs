@@ -2,8 +2,8 @@
 //! Each problem names the field (as a TOML path) it is about.
 
 use super::{
-    Config, InterfaceConfig, InterfaceMode, LinkConfig, LinkState, PeerConfig, Problem, Role,
-    MAX_INTERFACES, MAX_LINKS,
+    BondMode, Config, InterfaceConfig, InterfaceMode, LinkConfig, LinkState, PeerConfig, Problem,
+    Role, Scheduling, KERNEL, MAX_INTERFACES, MAX_LINKS,
 };
 use crate::key::{PresharedKey, PrivateKey, PublicKey};
 use ipnet::Ipv4Net;
@@ -30,6 +30,7 @@ pub(crate) fn validate(config: &Config, check_key_files: bool) -> Vec<Problem> {
     check_globals(config, &mut out);
     check_health(config, &mut out);
     check_redundant(config, &mut out);
+    check_scheduler(config, &mut out);
     check_interfaces(config, &mut out);
     for (p, peer) in config.peers.iter().enumerate() {
         check_peer(config, p, peer, check_key_files, &mut out);
@@ -285,6 +286,33 @@ fn check_redundant(config: &Config, out: &mut Vec<Problem>) {
     }
 }
 
+/// The earliest-delivery scheduler picks per packet, and models each link's queue at its rate.
+fn check_scheduler(config: &Config, out: &mut Vec<Problem>) {
+    if config.bond.scheduler != Scheduling::Earliest {
+        return;
+    }
+    if config.bond.mode != BondMode::Packet {
+        out.push(Problem::at(
+            "bond.scheduler",
+            "\"earliest\" picks a link per packet: it needs mode = \"packet\"",
+        ));
+    }
+    for (p, peer) in config.peers.iter().enumerate() {
+        for (l, link) in peer.links.iter().enumerate() {
+            if link.rate.is_none() {
+                out.push(Problem::at(
+                    format!("peer[{p}].link[{l}].rate"),
+                    format!(
+                        "link {}: scheduler = \"earliest\" needs each link's rate (e.g. \
+                         rate = \"100mbit\") to know what is queued on it",
+                        link.name
+                    ),
+                ));
+            }
+        }
+    }
+}
+
 fn check_interfaces(config: &Config, out: &mut Vec<Problem>) {
     if config.interfaces.is_empty() {
         out.push(Problem::at(
@@ -324,7 +352,18 @@ fn check_interfaces(config: &Config, out: &mut Vec<Problem>) {
                 ),
             ));
         }
-        if let Err(why) = check_host_address(iface.address) {
+        if iface.address.is_kernel() && iface.mode != InterfaceMode::Shared {
+            out.push(Problem::at(
+                at("address"),
+                format!(
+                    "interface {}: \"{KERNEL}\" needs mode = \"shared\": the kernel of an \
+                     owned interface never sees its frames, so it has no address to give",
+                    iface.name
+                ),
+            ));
+        }
+        // A kernel address is checked once the daemon has it (`net` is then set).
+        if let Some(Err(why)) = iface.address.net().map(check_host_address) {
             out.push(Problem::at(
                 at("address"),
                 format!("interface {}: {why}", iface.name),
@@ -610,16 +649,20 @@ fn check_link_next_hop(
     at: impl Fn(&str) -> String,
     out: &mut Vec<Problem>,
 ) {
-    let subnet = iface.address.trunc();
+    // An address the kernel has not given yet: checked once it has.
+    let Some(address) = iface.address.net() else {
+        return;
+    };
+    let subnet = address.trunc();
     match link.gateway {
-        Some(gateway) if !iface.address.contains(&gateway) => out.push(Problem::at(
+        Some(gateway) if !address.contains(&gateway) => out.push(Problem::at(
             at("gateway"),
             format!(
                 "link {}: gateway {gateway} is not inside {}'s prefix {subnet}",
                 link.name, iface.name
             ),
         )),
-        Some(gateway) if gateway == iface.address.addr() => out.push(Problem::at(
+        Some(gateway) if gateway == address.addr() => out.push(Problem::at(
             at("gateway"),
             format!(
                 "link {}: gateway {gateway} is {}'s own address",
@@ -628,7 +671,7 @@ fn check_link_next_hop(
         )),
         Some(_) => {}
         None => match link.remote {
-            Some(remote) if !iface.address.contains(remote.ip()) => out.push(Problem::at(
+            Some(remote) if !address.contains(remote.ip()) => out.push(Problem::at(
                 at("remote"),
                 format!(
                     "link {}: remote {} is not on {}'s subnet {subnet}; set `gateway` to the \
@@ -688,15 +731,15 @@ fn check_routes(config: &Config, out: &mut Vec<Problem>) {
                     at("dev"),
                     format!("route to {to}: interface {dev} is not defined in [[interface]]"),
                 )),
-                Some(iface) => match route.via {
-                    Some(via) if !iface.address.contains(&via) => out.push(Problem::at(
+                Some(iface) => match (route.via, iface.address.net()) {
+                    (Some(via), Some(address)) if !address.contains(&via) => out.push(Problem::at(
                         at("via"),
                         format!(
                             "route to {to}: via {via} is not inside {dev}'s prefix {}",
-                            iface.address.trunc()
+                            address.trunc()
                         ),
                     )),
-                    Some(via) if via == iface.address.addr() => out.push(Problem::at(
+                    (Some(via), Some(address)) if via == address.addr() => out.push(Problem::at(
                         at("via"),
                         format!("route to {to}: via {via} is {dev}'s own address"),
                     )),

@@ -12,11 +12,13 @@
     )
 )]
 
+pub mod earliest;
 pub mod flow;
 pub mod learn;
 pub mod redundant;
 pub mod reorder;
 pub mod scheduler;
 
+pub use earliest::Earliest;
 pub use flow::flow_hash;
 pub use scheduler::Scheduler;

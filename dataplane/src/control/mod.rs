@@ -6,6 +6,7 @@
 //! old snapshot or the new one, never half of a change.
 
 mod counters;
+mod follow;
 mod learn;
 mod metrics;
 mod nat;
@@ -13,6 +14,7 @@ mod report;
 mod runtime;
 mod server;
 
+pub use follow::Follow;
 pub use runtime::Runtime;
 pub use server::{Control, Listeners};
 

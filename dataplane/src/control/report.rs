@@ -36,13 +36,15 @@ pub fn status(rt: &Runtime, uptime: Duration) -> Status {
         config: rt.config_path().to_path_buf(),
         mode: snap.mode,
         balance: snap.balance,
-        interfaces: c
+        interfaces: rt
+            .resolved()
             .interfaces
             .iter()
             .zip(rt.macs())
             .map(|(i, mac)| InterfaceInfo {
                 name: i.name.clone(),
-                address: i.address,
+                address: i.address.net(),
+                kernel: i.address.is_kernel(),
                 mac: mac_text(mac),
                 mtu: i.mtu,
             })

@@ -1,7 +1,11 @@
 //! The running configuration and its changes. A change is made to a copy of the config, the
 //! copy is validated whole as a file would be, a new snapshot is built from it and swapped in:
 //! workers see the old one or the new one, and a refused change leaves everything as it was.
+//! The snapshot is built from the config resolved with the kernel's view (`kernel::resolve`:
+//! the addresses and gateways of interfaces with `address = "kernel"`), which the daemon
+//! updates when the kernel reports a change (`Runtime::follow`).
 
+use crate::kernel::{self, Facts, KernelView};
 use crate::pipeline::Shared;
 use crate::snapshot::{Secrets, Snapshot};
 use crate::wire::Mac;
@@ -14,6 +18,10 @@ use std::sync::Arc;
 /// The loaded config with the runtime changes made since, and what a snapshot is built from.
 pub struct Runtime {
     config: Config,
+    /// The kernel's view the snapshot was built with, and `config` resolved with it.
+    kernel: KernelView,
+    resolved: Config,
+    facts: Facts,
     config_path: PathBuf,
     macs: Vec<Mac>,
     secrets: Secrets,
@@ -30,13 +38,7 @@ fn invalid(problems: &[Problem]) -> ErrorReply {
     ErrorReply {
         kind: ErrorKind::Refused,
         message: "the change would make the configuration invalid; nothing was changed".into(),
-        problems: problems
-            .iter()
-            .map(|p| match &p.field {
-                Some(field) => format!("{field}: {}", p.message),
-                None => p.message.clone(),
-            })
-            .collect(),
+        problems: problems.iter().map(ToString::to_string).collect(),
     }
 }
 
@@ -50,8 +52,13 @@ impl Runtime {
         secrets: Secrets,
         shared: Arc<Shared>,
     ) -> Runtime {
+        let kernel = KernelView::default();
+        let resolved = kernel::resolve(&config, &kernel);
         Runtime {
             config,
+            kernel,
+            facts: resolved.facts(),
+            resolved: resolved.config,
             config_path: std::fs::canonicalize(config_path)
                 .unwrap_or_else(|_| config_path.to_path_buf()),
             macs,
@@ -60,9 +67,50 @@ impl Runtime {
         }
     }
 
-    /// The running configuration.
+    /// The same runtime, its snapshot built with the kernel's view `kernel` (the daemon reads it
+    /// before the first snapshot).
+    pub fn with_kernel(mut self, kernel: KernelView) -> Runtime {
+        let resolved = kernel::resolve(&self.config, &kernel);
+        self.facts = resolved.facts();
+        self.resolved = resolved.config;
+        self.kernel = kernel;
+        self
+    }
+
+    /// The running configuration, as written (kernel addresses not filled in).
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The running configuration with the kernel's addresses and gateways: what runs.
+    pub fn resolved(&self) -> &Config {
+        &self.resolved
+    }
+
+    /// Takes a new view of the kernel; when it changes what the configuration resolves to
+    /// (an address DHCP gave or took, a default route), installs the result. Lines to log.
+    pub fn follow(&mut self, view: KernelView) -> Vec<String> {
+        let next = kernel::resolve(&self.config, &view);
+        self.kernel = view;
+        if next.facts() == self.facts {
+            return Vec::new();
+        }
+        let mut log = next.waiting;
+        match self.install(self.config.clone(), None) {
+            Ok(changed) => {
+                let addresses: Vec<String> = (self.resolved.interfaces.iter())
+                    .filter(|i| i.address.is_kernel())
+                    .map(|i| format!("{} {}", i.name, i.address))
+                    .collect();
+                log.push(format!(
+                    "the kernel's addresses changed: {}; now generation {}",
+                    addresses.join(", "),
+                    changed.generation
+                ));
+            }
+            Err(e) => log.push(format!("the kernel's addresses changed: {}", e.message)),
+        }
+        log
     }
 
     /// The configuration file.
@@ -216,11 +264,14 @@ impl Runtime {
     fn install(&mut self, next: Config, secrets: Option<Secrets>) -> Result<Changed, ErrorReply> {
         let previous = self.shared.snapshot.load();
         let secrets = secrets.unwrap_or_else(|| self.secrets.clone());
-        let snapshot =
-            Snapshot::rebuild(&next, &self.macs, &secrets, &previous).map_err(refused)?;
+        let resolved = kernel::resolve(&next, &self.kernel);
+        let snapshot = Snapshot::rebuild(&resolved.config, &self.macs, &secrets, &previous)
+            .map_err(refused)?;
         let generation = snapshot.generation;
         self.shared.snapshot.store(Arc::new(snapshot));
         self.config = next;
+        self.facts = resolved.facts();
+        self.resolved = resolved.config;
         self.secrets = secrets;
         Ok(Changed { generation })
     }

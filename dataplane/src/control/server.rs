@@ -2,6 +2,7 @@
 //! clients, samples rates and runs the weight learners, and the conversation with one client.
 
 use super::counters::{Sampler, Totals};
+use super::follow::Follow;
 use super::learn::{Learners, LEARN_EVERY};
 use super::runtime::Runtime;
 use super::{metrics, nat, report};
@@ -86,13 +87,15 @@ impl Listeners {
     }
 
     /// Starts the control thread, serving `runtime` and the counters of `stats` until
-    /// `stop`; NAT sessions are asked of the workers through `mail`.
+    /// `stop`; NAT sessions are asked of the workers through `mail`; the kernel's changes
+    /// are followed into the runtime and braid's XDP programs by `follow`.
     pub fn serve(
         self,
         runtime: Runtime,
         stats: Vec<Arc<WorkerStats>>,
         mail: Arc<Mailboxes>,
         stop: Arc<AtomicBool>,
+        follow: Follow,
     ) -> Result<Control, String> {
         let ctx = Arc::new(Context {
             shared: Arc::clone(runtime.shared()),
@@ -107,7 +110,7 @@ impl Listeners {
         ctx.sample();
         let thread = thread::Builder::new()
             .name("braid-control".into())
-            .spawn(move || control_loop(&ctx, self))
+            .spawn(move || control_loop(&ctx, self, follow))
             .map_err(|e| format!("cannot start the control thread: {e}"))?;
         Ok(Control { thread })
     }
@@ -296,7 +299,7 @@ fn spawn_client(
     }
 }
 
-fn control_loop(ctx: &Arc<Context>, listeners: Listeners) {
+fn control_loop(ctx: &Arc<Context>, listeners: Listeners, mut follow: Follow) {
     let mut next_sample = Instant::now() + SAMPLE_EVERY;
     let mut learners = Learners::default();
     let mut next_learn = Instant::now();
@@ -328,6 +331,7 @@ fn control_loop(ctx: &Arc<Context>, listeners: Listeners) {
                 || {},
             );
         }
+        follow.look(&ctx.runtime);
         let now = Instant::now();
         if now >= next_learn {
             let t = ctx.started.elapsed().as_nanos() as u64;

@@ -2,7 +2,7 @@
 //! request answered, changes applied whole or not at all and seen by the workers at once,
 //! malformed requests refused without harm, reloads, metrics over HTTP.
 
-use super::{Control, Listeners, Runtime};
+use super::{Control, Follow, Listeners, Runtime};
 use crate::frame::{Frame, Verdict};
 use crate::ids::Lane;
 use crate::pipeline::{Pipeline, Shared};
@@ -97,7 +97,13 @@ impl Daemon {
         let metrics = listeners.metrics_addr().unwrap();
         let runtime = Runtime::new(cfg, &path, macs.to_vec(), secrets, Arc::clone(&shared));
         let control = listeners
-            .serve(runtime, stats.clone(), Arc::clone(&mail), Arc::clone(&stop))
+            .serve(
+                runtime,
+                stats.clone(),
+                Arc::clone(&mail),
+                Arc::clone(&stop),
+                Follow::new(Vec::new(), Vec::new(), std::time::Instant::now()),
+            )
             .unwrap();
         Daemon {
             dir,
@@ -288,7 +294,10 @@ fn every_request_is_answered() {
     let names: Vec<&str> = s.interfaces.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["lan0", "wan1", "wan2"]);
     assert_eq!(s.interfaces[2].mac, "02:00:00:00:01:02");
-    assert_eq!(s.interfaces[1].address.to_string(), "198.18.11.2/24");
+    assert_eq!(
+        s.interfaces[1].address,
+        Some("198.18.11.2/24".parse().unwrap())
+    );
     assert_eq!((s.peers[0].name.as_str(), s.peers[0].links), ("hub", 2));
     assert_eq!(s.peers[0].links_active, 2);
 
@@ -1269,4 +1278,77 @@ fn nat_lists_the_sessions_the_workers_hold() {
         .contains("braid_nat_sessions_created_total{worker=\"0\"} 3\n"));
     stop.store(true, Ordering::Relaxed);
     worker.join().unwrap();
+}
+
+#[test]
+fn the_runtime_follows_the_kernels_address_of_an_uplink() {
+    use crate::io::host::HostAddress;
+    use crate::kernel::{DefaultRoute, KernelView};
+    let text = EDGE
+        .replacen(
+            "address = \"198.18.11.2/24\"",
+            "address = \"kernel\"\nmode = \"shared\"",
+            1,
+        )
+        .replacen("gateway = \"198.18.11.1\"\n", "", 1);
+    let d = Daemon::start(&text, &EDGE_MACS);
+    let cfg = Config::load(&d.config_path()).unwrap();
+    let secrets = Secrets::load(&cfg).unwrap();
+    let mut rt = Runtime::new(
+        cfg,
+        Path::new(&d.config_path()),
+        EDGE_MACS.to_vec(),
+        secrets,
+        Arc::clone(&d.shared),
+    );
+    let lease = |addr: &str| KernelView {
+        addresses: vec![HostAddress {
+            interface: "wan1".into(),
+            net: addr.parse().unwrap(),
+        }],
+        routes: vec![DefaultRoute {
+            interface: "wan1".into(),
+            via: Ipv4Addr::new(198, 18, 11, 1),
+            metric: 0,
+        }],
+        neighbours: Vec::new(),
+    };
+    let isp1 = |s: &Snapshot| {
+        let l = &s.peers[0].links[0];
+        (s.ports[1].addr, l.gateway, l.state)
+    };
+    let generation = d.shared.snapshot.load().generation;
+    let log = rt.follow(lease("198.18.11.7/24"));
+    assert!(log[0].contains("wan1 198.18.11.7/24 (kernel)"), "{log:?}");
+    let snap = d.shared.snapshot.load();
+    assert_eq!(snap.generation, generation + 1);
+    let gateway = Some(Ipv4Addr::new(198, 18, 11, 1));
+    assert_eq!(
+        isp1(&snap),
+        (Ipv4Addr::new(198, 18, 11, 7), gateway, LinkState::Up)
+    );
+    // The same view again changes nothing; a new lease is a new snapshot.
+    assert!(rt.follow(lease("198.18.11.7/24")).is_empty());
+    assert_eq!(d.shared.snapshot.load().generation, generation + 1);
+    rt.follow(lease("198.18.11.9/24"));
+    assert_eq!(
+        isp1(&d.shared.snapshot.load()).0,
+        Ipv4Addr::new(198, 18, 11, 9)
+    );
+    // The lease gone: no address, isp1 down; runtime changes keep what the kernel gave.
+    let log = rt.follow(KernelView::default());
+    assert!(log.iter().any(|l| l.contains("no IPv4 address")), "{log:?}");
+    assert_eq!(
+        isp1(&d.shared.snapshot.load()),
+        (Ipv4Addr::UNSPECIFIED, None, LinkState::Down)
+    );
+    rt.follow(lease("198.18.11.9/24"));
+    rt.apply(&set_weights(3, 3)).unwrap();
+    let snap = d.shared.snapshot.load();
+    assert_eq!(
+        isp1(&snap),
+        (Ipv4Addr::new(198, 18, 11, 9), gateway, LinkState::Up)
+    );
+    assert_eq!(snap.peers[0].links[0].weight, 3);
+    assert_eq!(rt.config().interfaces[1].address.net(), None, "as written");
 }

@@ -1,7 +1,7 @@
 //! Packet I/O: the ports of one worker. `xsk` drives AF_XDP sockets, `prog` loads braid's
-//! XDP program that feeds them, `host` reads the kernel's addresses, `pages` gives large
-//! tables huge pages and prefetches (these four hold the only `unsafe` in the project); `mem`
-//! is an in-memory implementation for tests and benches.
+//! XDP program that feeds them, `host` reads the kernel's addresses, `netlink` hears that they
+//! changed, `pages` gives large tables huge pages and prefetches (these five hold the only
+//! `unsafe` in the project); `mem` is an in-memory implementation for tests and benches.
 //!
 //! A worker owns one `Ports` value covering queue *i* of every dataplane NIC. With
 //! AF_XDP all of them share one UMEM, so a frame received on one port is transmitted
@@ -20,6 +20,7 @@
 
 pub mod host;
 pub mod mem;
+pub mod netlink;
 pub mod pages;
 pub mod prog;
 pub mod wake;

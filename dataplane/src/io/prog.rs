@@ -193,7 +193,7 @@ impl XdpProgram {
         prog.prog_fd = prog.fd_of_program(c"braid_xdp", &what)?;
         prog.xsks_fd = prog.fd_of_map(c"braid_xsks", &what)?;
         prog.addrs_fd = prog.fd_of_map(c"braid_addrs", &what)?;
-        let params_fd = prog.fd_of_map(c"braid_params", &what)?;
+        prog.params_fd = prog.fd_of_map(c"braid_params", &what)?;
         for (addr, class) in &steering.addrs {
             let key = u32::from_ne_bytes(addr.octets());
             update(
@@ -203,7 +203,12 @@ impl XdpProgram {
                 &what("filling braid_addrs"),
             )?;
         }
-        update(params_fd, &0u32, &params, &what("filling braid_params"))?;
+        update(
+            prog.params_fd,
+            &0u32,
+            &params,
+            &what("filling braid_params"),
+        )?;
         // SAFETY: plain system call on descriptors this object owns; null options.
         let rc = unsafe {
             libbpf_sys::bpf_xdp_attach(prog.ifindex, prog.prog_fd, flags, std::ptr::null())
@@ -280,7 +285,8 @@ impl XdpProgram {
                         (&key as *const u32).cast::<c_void>(),
                     )
                 };
-                if rc != 0 {
+                // Gone already (a change that failed half way): what was asked.
+                if rc != 0 && rc.saturating_neg() != libc::ENOENT {
                     return Err(bpf_error(rc, &what("emptying braid_addrs")));
                 }
             }

@@ -271,6 +271,7 @@ impl Pipeline {
             self.weight_changes = learned;
             self.scheds.sync(&self.ctx.snap);
         }
+        self.scheds.tick(&self.ctx.snap, now);
         self.send_handshakes();
         // The epoch is read before the sessions: a change made meanwhile moves it again.
         let epoch = self.shared.sessions.epoch();
@@ -536,6 +537,8 @@ impl Pipeline {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_earliest;
 #[cfg(test)]
 mod tests_handshake;
 #[cfg(test)]

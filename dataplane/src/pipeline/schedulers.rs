@@ -1,20 +1,57 @@
 //! The bond's link schedulers of one worker, one per peer, and the bond sequence this
 //! worker (a sender lane) numbers its data packets to each peer with.
 
-use crate::bond::Scheduler;
+use crate::bond::{Earliest, Scheduler};
 use crate::ids::PeerIdx;
-use crate::snapshot::Snapshot;
-use braid_control::config::BondMode;
+use crate::snapshot::{Peer, Snapshot};
+use braid_control::config::{BondMode, Scheduling};
+
+/// How often the earliest-delivery schedulers take the links' delays from the probes.
+const DELAYS_EVERY_NS: u64 = 20_000_000;
+/// Each half of the window a link's base delay is the lowest of.
+const BASE_WINDOW_NS: u64 = 5_000_000_000;
+/// Bytes a packet takes on a link beyond its inner IP packet: the tunnel's IP, UDP and header,
+/// the AEAD tag, the Ethernet header.
+const WIRE_OVERHEAD: usize = 64 + 14;
 
 /// One link scheduler per peer, rebuilt (restarted) on every snapshot change, and one
 /// bond sequence per peer, kept across them.
 #[derive(Debug, Default)]
 pub struct Schedulers {
     scheds: Vec<Scheduler>,
+    /// Per peer with `scheduler = "earliest"` (packet mode): the earliest-delivery choice,
+    /// used instead of the round robin, and its links' base delays.
+    earliest: Vec<Option<(Earliest, Vec<BaseDelay>)>>,
+    /// The worker's time at the start of this batch, and when the delays were last taken.
+    now: u64,
+    delays_at: Option<u64>,
     /// Per peer: the packets spread over more than one link (packet mode, two links in use).
     spreads: Vec<bool>,
     /// Per peer: the last bond sequence given.
     seqs: Vec<u32>,
+}
+
+/// A link's forward one-way delay (plus the clocks' offset) at its lowest over the last one
+/// to two windows: the delay without the queues the probes also see, which the
+/// earliest-delivery model counts itself.
+#[derive(Debug, Clone, Copy, Default)]
+struct BaseDelay {
+    current: Option<i64>,
+    previous: Option<i64>,
+    started: u64,
+}
+
+impl BaseDelay {
+    fn add(&mut self, now: u64, value: i64) -> i64 {
+        if now.saturating_sub(self.started) >= BASE_WINDOW_NS {
+            self.previous = self.current;
+            self.current = None;
+            self.started = now;
+        }
+        let current = self.current.map_or(value, |c| c.min(value));
+        self.current = Some(current);
+        self.previous.map_or(current, |p| p.min(current))
+    }
 }
 
 impl Schedulers {
@@ -25,6 +62,16 @@ impl Schedulers {
             .iter()
             .map(|p| p.scheduler(snap.mode, snap.balance))
             .collect();
+        let earliest = snap.scheduling == Scheduling::Earliest && snap.mode == BondMode::Packet;
+        self.earliest = snap
+            .peers
+            .iter()
+            .zip(&self.scheds)
+            .map(|(p, s)| {
+                earliest.then(|| (earliest_of(p, s), vec![BaseDelay::default(); p.links.len()]))
+            })
+            .collect();
+        self.delays_at = None;
         self.spreads = self
             .scheds
             .iter()
@@ -40,10 +87,38 @@ impl Schedulers {
         self.scheds.get(peer.0)
     }
 
+    /// The start of a batch at `now`: the earliest-delivery schedulers take the links'
+    /// delays from the probes every [`DELAYS_EVERY_NS`].
+    pub fn tick(&mut self, snap: &Snapshot, now: u64) {
+        self.now = now;
+        if self
+            .delays_at
+            .is_some_and(|t| now.saturating_sub(t) < DELAYS_EVERY_NS)
+        {
+            return;
+        }
+        self.delays_at = Some(now);
+        for (peer, e) in snap.peers.iter().zip(&mut self.earliest) {
+            let Some((e, bases)) = e else { continue };
+            let base: Vec<Option<i64>> = (peer.links.iter().zip(bases.iter_mut()))
+                .map(|(l, b)| l.health.figures().fwd_offset_ns.map(|o| b.add(now, o)))
+                .collect();
+            let fastest = base.iter().flatten().min().copied().unwrap_or(0);
+            let delays: Vec<u64> = base
+                .iter()
+                .map(|b| b.map_or(0, |b| b.saturating_sub(fastest).max(0) as u64))
+                .collect();
+            e.set_delays(&delays);
+        }
+    }
+
     /// The link (index among the peer's links) for a packet of flow `hash` and
     /// `bytes` bytes.
     #[inline]
     pub fn pick(&mut self, peer: PeerIdx, hash: u32, bytes: usize) -> Option<usize> {
+        if let Some(Some((e, _))) = self.earliest.get_mut(peer.0) {
+            return e.pick(self.now, bytes + WIRE_OVERHEAD);
+        }
         self.scheds.get_mut(peer.0)?.pick(hash, bytes)
     }
 
@@ -68,4 +143,11 @@ impl Schedulers {
         *seq = seq.wrapping_add(1).max(1);
         *seq
     }
+}
+
+/// The earliest-delivery choice over `peer`'s links with the weights of its scheduler `s`
+/// (links down or of weight 0 unused) and their configured rates.
+fn earliest_of(peer: &Peer, s: &Scheduler) -> Earliest {
+    let rates: Vec<u64> = peer.links.iter().map(|l| l.rate_bps.unwrap_or(0)).collect();
+    Earliest::new(&rates, s.weights())
 }

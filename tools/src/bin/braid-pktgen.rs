@@ -148,6 +148,10 @@ enum Cmd {
         /// Seconds to run at most.
         #[arg(long, default_value_t = 60.0, value_parser = seconds)]
         duration: f64,
+        /// Feed the sockets with braid's own XDP program (every frame, as on an owned
+        /// interface) instead of libxdp's default program.
+        #[arg(long)]
+        braid_program: bool,
         #[command(flatten)]
         xdp: XdpArgs,
     },
@@ -404,13 +408,14 @@ fn main() -> ExitCode {
             dst_mac,
             src_mac,
             duration,
+            braid_program,
             xdp,
         } => reflect(
             &input,
             &output,
-            &dst_mac,
-            src_mac.as_deref(),
+            (&dst_mac, src_mac.as_deref()),
             duration,
+            braid_program,
             &xdp,
         ),
     };
@@ -656,9 +661,9 @@ fn rfc2544(
 fn reflect(
     input: &str,
     output: &str,
-    dst_mac: &str,
-    src_mac: Option<&str>,
+    (dst_mac, src_mac): (&str, Option<&str>),
     duration: f64,
+    braid_program: bool,
     xdp: &XdpArgs,
 ) -> Result<(), String> {
     let stop = stop_flag()?;
@@ -678,6 +683,7 @@ fn reflect(
         (dst, src),
         Duration::from_secs_f64(duration),
         &stop,
+        braid_program,
     )?;
     println!("reflected {} frames", report::thousands(n));
     Ok(())

@@ -10,7 +10,7 @@ use super::rate::Rate;
 use super::reflect::{reflect_round, Reflection};
 use super::sink::{sink_round, KernelDrops, SinkState, SinkTally};
 use super::size::SizeMix;
-use braid_dataplane::io::{Ports, XdpMode, XskOptions, XskPorts};
+use braid_dataplane::io::{Ports, Steering, XdpMode, XdpProgram, XskOptions, XskPorts};
 use braid_dataplane::wire::Mac;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -309,13 +309,16 @@ impl Drop for SinkPool {
 
 /// Reflects frames received on `t`'s interface out of `to` (possibly the same interface) with
 /// `macs` (destination, source), on each of `t`'s queues, one thread per queue, until `stop` is
-/// set or `duration` passes. Returns the frames reflected.
+/// set or `duration` passes. Returns the frames reflected. With `braid_program`, braid's own XDP
+/// program (as on an owned interface: every frame to the socket) feeds the sockets instead of
+/// libxdp's, so the ceiling can be measured with either.
 pub fn reflect(
     t: &XskTarget,
     to: &str,
     macs: (Mac, Mac),
     duration: Duration,
     stop: &Arc<AtomicBool>,
+    braid_program: bool,
 ) -> Result<u64, String> {
     let ifaces: Vec<String> = if t.iface == to {
         vec![to.to_string()]
@@ -329,9 +332,28 @@ pub fn reflect(
         src_mac: macs.1,
     };
     let batch = t.batch;
+    let owned = Steering {
+        owned: true,
+        ..Steering::default()
+    };
+    // Detached when dropped, after the sockets (closed as their threads end below).
+    let programs = if braid_program {
+        (ifaces.iter())
+            .map(|i| XdpProgram::attach(i, t.mode, &owned).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
+    let program_refs: Vec<&XdpProgram> = programs.iter().collect();
     let mut sockets = Vec::new();
     for &queue in &t.queues {
-        sockets.push(XskPorts::open(&ifaces, &xsk_options(t, queue)).map_err(|e| e.to_string())?);
+        let opts = xsk_options(t, queue);
+        let opened = if braid_program {
+            XskPorts::open_with(&ifaces, &opts, &program_refs)
+        } else {
+            XskPorts::open(&ifaces, &opts)
+        };
+        sockets.push(opened.map_err(|e| e.to_string())?);
     }
     let deadline = Instant::now() + duration;
     let handles: Vec<JoinHandle<io::Result<u64>>> = sockets
