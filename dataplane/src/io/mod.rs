@@ -1,6 +1,8 @@
 //! Packet I/O: the ports of one worker. `xsk` drives AF_XDP sockets, `prog` loads braid's
 //! XDP program that feeds them (`tx_ring` writes their TX rings), `host` reads the kernel's
-//! addresses (these four hold the only `unsafe` in the project); `mem` is an in-memory implementation for tests and benches.
+//! addresses, `netlink` hears that they changed, `pages` gives large tables huge pages and
+//! prefetches (these hold the only `unsafe` in the project); `mem` is an in-memory
+//! implementation for tests and benches.
 //!
 //! A worker owns one `Ports` value covering queue *i* of every dataplane NIC. With
 //! AF_XDP all of them share one UMEM, so a frame received on one port is transmitted
@@ -20,6 +22,7 @@
 pub mod host;
 pub mod mem;
 pub mod netlink;
+pub mod pages;
 pub mod prog;
 mod tx_ring;
 pub mod wake;

@@ -18,6 +18,9 @@
 //!   the session if needed.
 //! - Outside→inside: [`NatTable::translate_in`] rewrites the destination of
 //!   packets for a live session.
+//! - [`NatTable::translate_out_batch`] and [`NatTable::translate_in_batch`] do
+//!   the same for many packets, faster on a large table (their lookups' memory
+//!   reads overlap).
 //! - Both translate ICMP errors (destination unreachable, time exceeded,
 //!   parameter problem) for the session of the packet they quote.
 //! - Any [`NatError`] means: drop the packet and count the reason; the packet is
@@ -68,6 +71,7 @@
     )
 )]
 
+mod batch;
 mod config;
 mod hash;
 mod index;

@@ -15,6 +15,7 @@ use super::session::{
     CLASS_TCP_ESTABLISHED, CLASS_TCP_TRANSITORY, CLASS_UDP,
 };
 use super::NatError;
+use crate::io::pages;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
@@ -92,6 +93,17 @@ fn key(proto: Proto, addr: u32, port: u16) -> u64 {
     u64::from(addr) << 32 | u64::from(port) << 16 | u64::from(proto.number())
 }
 
+/// The key of session `s`'s inside endpoint.
+fn inside_key(s: &Session) -> u64 {
+    key(s.proto, s.inside, s.inside_port)
+}
+
+/// The key of session `s`'s outside endpoint (`None` for a pool index out of range).
+fn outside_key(pool: &[Ipv4Addr], s: &Session) -> Option<u64> {
+    let addr = pool.get(usize::from(s.pool))?;
+    Some(key(s.proto, u32::from(*addr), s.outside_port))
+}
+
 /// Nanoseconds in a duration, saturating.
 fn ns(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -115,12 +127,14 @@ impl NatTable {
         timeouts[usize::from(CLASS_TCP_TRANSITORY)] = ns(t.tcp_transitory);
         timeouts[usize::from(CLASS_ICMP)] = ns(t.icmp);
         let hasher = SeededState::new(seed);
+        let mut slots: Vec<Session> = Vec::with_capacity(cap);
+        pages::advise_huge_pages(slots.spare_capacity_mut());
         Ok(NatTable {
             config: config.clone(),
             timeouts,
             capacity,
             per_host,
-            slots: Vec::with_capacity(cap),
+            slots,
             free: NIL,
             heads: [NIL; CLASSES],
             tails: [NIL; CLASSES],
@@ -324,16 +338,72 @@ impl NatTable {
         Some(i)
     }
 
+    /// The session of inside endpoint `ep`, timed out or not.
+    fn find_inside(&self, ep: Endpoint) -> Option<u32> {
+        let (addr, port) = (u32::from(ep.addr), ep.port);
+        let slots = &self.slots;
+        let tag = self.in2out.tag(key(ep.proto, addr, port));
+        self.in2out.get(tag, |i| {
+            slots
+                .get(i as usize)
+                .is_some_and(|s| s.inside == addr && s.inside_port == port && s.proto == ep.proto)
+        })
+    }
+
+    /// The session of outside endpoint `ep`, timed out or not.
+    fn find_outside(&self, ep: Endpoint) -> Option<u32> {
+        let (slots, pool) = (&self.slots, &self.config.pool);
+        let tag = self.out2in.tag(key(ep.proto, ep.addr.into(), ep.port));
+        self.out2in.get(tag, |i| {
+            slots.get(i as usize).is_some_and(|s| {
+                s.outside_port == ep.port
+                    && s.proto == ep.proto
+                    && pool.get(usize::from(s.pool)) == Some(&ep.addr)
+            })
+        })
+    }
+
     /// The live session of inside endpoint `ep`.
     pub(crate) fn by_inside(&mut self, ep: Endpoint, now: u64) -> Option<u32> {
-        let found = self.in2out.get(key(ep.proto, ep.addr.into(), ep.port));
+        let found = self.find_inside(ep);
         self.live(found, now)
     }
 
     /// The live session of outside endpoint `ep`.
     pub(crate) fn by_outside(&mut self, ep: Endpoint, now: u64) -> Option<u32> {
-        let found = self.out2in.get(key(ep.proto, ep.addr.into(), ep.port));
+        let found = self.find_outside(ep);
         self.live(found, now)
+    }
+
+    /// Starts loading the index entry where the lookup of `ep` (going `dir`)
+    /// begins; returns its tag for [`NatTable::prefetch_slot`].
+    pub(crate) fn prefetch_entry(&self, ep: Endpoint, dir: Dir) -> u32 {
+        let k = key(ep.proto, ep.addr.into(), ep.port);
+        let index = match dir {
+            Dir::Out => &self.in2out,
+            Dir::In => &self.out2in,
+        };
+        let tag = index.tag(k);
+        index.prefetch(tag);
+        tag
+    }
+
+    /// Starts loading the session slot the index names first for `tag` (going
+    /// `dir`): the one a lookup will check, nearly always the session.
+    pub(crate) fn prefetch_slot(&self, tag: u32, dir: Dir) {
+        let index = match dir {
+            Dir::Out => &self.in2out,
+            Dir::In => &self.out2in,
+        };
+        let Some(i) = index.get(tag, |_| true) else {
+            return;
+        };
+        // A 40-byte slot may cross into the next cache line: the next slot's.
+        for s in [i as usize, i as usize + 1] {
+            if let Some(s) = self.slots.get(s) {
+                pages::prefetch(s);
+            }
+        }
     }
 
     /// The live session of inside endpoint `ep`, created if there is none.
@@ -420,9 +490,10 @@ impl NatTable {
         };
         let class = class_of(session.state());
         self.link_tail(i, class);
-        self.in2out.insert(key(ep.proto, inside, ep.port), i);
-        let outside = self.config.pool[usize::from(pool)];
-        self.out2in.insert(key(ep.proto, outside.into(), port), i);
+        self.in2out.insert(self.in2out.tag(inside_key(&session)), i);
+        if let Some(k) = outside_key(&self.config.pool, &session) {
+            self.out2in.insert(self.out2in.tag(k), i);
+        }
         *self.hosts.entry(inside).or_insert(0) += 1;
         self.live += 1;
         self.counters.created += 1;
@@ -450,10 +521,9 @@ impl NatTable {
     fn remove(&mut self, i: u32) {
         self.unlink(i);
         let s = self.slots[i as usize];
-        self.in2out.remove(key(s.proto, s.inside, s.inside_port));
-        if let Some(&outside) = self.config.pool.get(usize::from(s.pool)) {
-            self.out2in
-                .remove(key(s.proto, outside.into(), s.outside_port));
+        self.in2out.remove(self.in2out.tag(inside_key(&s)), i);
+        if let Some(k) = outside_key(&self.config.pool, &s) {
+            self.out2in.remove(self.out2in.tag(k), i);
         }
         self.ports
             .release(usize::from(s.pool), s.proto.index(), s.outside_port);

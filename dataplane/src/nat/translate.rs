@@ -1,7 +1,7 @@
 //! Translation of whole IPv4 packets in place: TCP, UDP, ICMP echo, and ICMP
 //! errors for the session they quote.
 
-use super::packet::{parse, Endpoint, Kind};
+use super::packet::{parse, Endpoint, Kind, Parsed};
 use super::session::Dir;
 use super::table::NatTable;
 use super::NatError;
@@ -30,8 +30,18 @@ impl NatTable {
     /// Checksums are updated incrementally; trailing bytes past the IPv4 total
     /// length are left alone. On error the packet is unchanged.
     pub fn translate_out(&mut self, packet: &mut [u8], now: u64) -> Result<Translated, NatError> {
-        let mut ip = Ipv4Mut::parse(packet).map_err(|_| NatError::Malformed)?;
+        let ip = Ipv4Mut::parse(packet).map_err(|_| NatError::Malformed)?;
         let p = parse(&ip.view(), Dir::Out)?;
+        self.translate_out_parsed(ip, p, now)
+    }
+
+    /// [`NatTable::translate_out`] of packet `ip`, parsed as `p`.
+    pub(crate) fn translate_out_parsed(
+        &mut self,
+        mut ip: Ipv4Mut<'_>,
+        p: Parsed,
+        now: u64,
+    ) -> Result<Translated, NatError> {
         let t = match p.kind {
             Kind::Flow { tcp_flags } => {
                 let (i, created) = self.by_inside_or_new(p.ep, now)?;
@@ -72,8 +82,18 @@ impl NatTable {
     /// out gets its outer destination and the quoted source translated back.
     /// On error the packet is unchanged.
     pub fn translate_in(&mut self, packet: &mut [u8], now: u64) -> Result<Translated, NatError> {
-        let mut ip = Ipv4Mut::parse(packet).map_err(|_| NatError::Malformed)?;
+        let ip = Ipv4Mut::parse(packet).map_err(|_| NatError::Malformed)?;
         let p = parse(&ip.view(), Dir::In)?;
+        self.translate_in_parsed(ip, p, now)
+    }
+
+    /// [`NatTable::translate_in`] of packet `ip`, parsed as `p`.
+    pub(crate) fn translate_in_parsed(
+        &mut self,
+        mut ip: Ipv4Mut<'_>,
+        p: Parsed,
+        now: u64,
+    ) -> Result<Translated, NatError> {
         let t = match p.kind {
             Kind::Flow { tcp_flags } => {
                 let i = self.by_outside(p.ep, now).ok_or(NatError::NoSession)?;

@@ -291,3 +291,164 @@ fn tr_proto(p: u8) -> Proto {
         _ => Proto::Icmp,
     }
 }
+
+/// A table of `sessions` for tests of the index: ports 2000..=2127 on one
+/// address, UDP, TCP and ICMP timing out after 30, 60, 20 and 10 s.
+fn small_table(sessions: usize) -> NatTable {
+    let mut cfg = NatConfig::new(vec![PUBLIC]);
+    cfg.ports = PortRange { lo: 2000, hi: 2127 };
+    cfg.max_sessions = sessions;
+    cfg.max_per_host = 1000;
+    cfg.timeouts = NatTimeouts {
+        udp: std::time::Duration::from_secs(30),
+        tcp_established: std::time::Duration::from_secs(60),
+        tcp_transitory: std::time::Duration::from_secs(20),
+        icmp: std::time::Duration::from_secs(10),
+    };
+    table(&cfg)
+}
+
+/// One packet of a batch: outbound or not, host, port and protocol numbers.
+type BatchOp = (bool, u8, u16, u8);
+
+/// Random packets both ways among 8 hosts × 8 ports (the inbound ones to the
+/// outside ports those are likely to get), in batches, with time advancing.
+fn batches() -> impl Strategy<Value = Vec<(Vec<BatchOp>, u64)>> {
+    proptest::collection::vec(
+        (
+            proptest::collection::vec((any::<bool>(), 0u8..8, 0u16..8, 0u8..3), 0..40),
+            0u64..25,
+        ),
+        1..12,
+    )
+}
+
+/// The packet of one random operation of [`batches`].
+fn batch_packet(out: bool, host: u8, port: u16, proto: u8) -> Vec<u8> {
+    let inside = (Ipv4Addr::new(198, 18, 0, host), 2000 + port);
+    let outside = (PUBLIC, 2000 + port + u16::from(host));
+    match (out, proto) {
+        (true, 0) => udp(inside, (REMOTE, 53), b""),
+        (true, 1) => tcp(inside, (REMOTE, 80), SYN, b""),
+        (true, _) => echo(inside.0, REMOTE, true, inside.1, b""),
+        (false, 0) => udp((REMOTE, 53), outside, b""),
+        (false, 1) => tcp((REMOTE, 80), outside, SYN | ACK, b""),
+        (false, _) => echo(REMOTE, outside.0, false, outside.1, b""),
+    }
+}
+
+proptest! {
+    /// The batch calls give every packet the same result and bytes as one call
+    /// per packet, and leave the same sessions and counters, through creation,
+    /// expiry, refusals of a full table and lookups that fail.
+    #[test]
+    fn a_batch_translates_like_one_call_per_packet(ops in batches(), sessions in 1usize..30) {
+        let (mut one, mut many) = (small_table(sessions), small_table(sessions));
+        let mut now = 0;
+        for (batch, dt) in ops {
+            now += dt * S;
+            for out in [true, false] {
+                let mut packets: Vec<Vec<u8>> = batch
+                    .iter()
+                    .filter(|op| op.0 == out)
+                    .map(|&(o, h, p, pr)| batch_packet(o, h, p, pr))
+                    .collect();
+                let mut expected = Vec::new();
+                for p in &packets {
+                    let mut p = p.clone();
+                    let r = if out { one.translate_out(&mut p, now) } else { one.translate_in(&mut p, now) };
+                    expected.push((r, p));
+                }
+                let mut got = Vec::new();
+                let each = |i: usize, r| got.push((i, r));
+                if out {
+                    many.translate_out_batch(&mut packets, now, each);
+                } else {
+                    many.translate_in_batch(&mut packets, now, each);
+                }
+                prop_assert_eq!(got.len(), packets.len());
+                for (((i, r), p), (want_r, want_p)) in got.into_iter().zip(&packets).zip(&expected) {
+                    prop_assert_eq!(&r, want_r, "packet {}", i);
+                    prop_assert_eq!(p, want_p, "packet {}", i);
+                }
+            }
+            prop_assert_eq!(one.counters(), many.counters());
+            let (a, b): (Vec<_>, Vec<_>) = (one.sessions(now).collect(), many.sessions(now).collect());
+            prop_assert_eq!(a, b);
+        }
+    }
+
+    /// Against a model of the sessions (a HashMap from inside to outside
+    /// endpoint and last packet): lookups both ways find exactly the live
+    /// sessions, a session times out exactly at its timeout and its entries
+    /// leave both indexes (removals from the middle of probe runs), a full
+    /// table refuses only while every session is live, and sweeps of any
+    /// budget change nothing visible. Time moves in steps of the table's
+    /// 4-second expiry-list tick: between ticks a sweep may reclaim a session
+    /// up to a timeout late (lookups still see it expired), which this model
+    /// does not follow.
+    #[test]
+    fn sessions_follow_a_model_through_expiry_and_a_full_table(
+        ops in proptest::collection::vec((0u8..4, 0u8..8, 0u16..8, 0u64..4, 0usize..4), 1..300),
+        sessions in 1usize..24,
+    ) {
+        const TIMEOUT: u64 = 30 * S;
+        let mut t = small_table(sessions);
+        let mut model: HashMap<Addr, (u16, u64)> = HashMap::new();
+        let mut now = 0;
+        for (op, host, port, dt, budget) in ops {
+            now += dt * 4 * S;
+            let inside = (Ipv4Addr::new(198, 18, 0, host), 2000 + port);
+            model.retain(|_, &mut (_, last)| now < last + TIMEOUT);
+            match op {
+                // Out: found, created or refused.
+                0 | 1 => {
+                    let mut p = udp(inside, (REMOTE, 53), b"");
+                    let r = t.translate_out(&mut p, now);
+                    let held = model.len();
+                    match model.get_mut(&inside) {
+                        Some((out_port, last)) => {
+                            let tr = r.expect("live session");
+                            prop_assert!(!tr.created);
+                            prop_assert_eq!(tr.outside.port, *out_port);
+                            *last = now;
+                        }
+                        None if held >= sessions => {
+                            prop_assert_eq!(r, Err(NatError::TableFull));
+                        }
+                        None => {
+                            let tr = r.expect("created");
+                            prop_assert!(tr.created);
+                            prop_assert!(model.values().all(|&(o, _)| o != tr.outside.port), "port in use");
+                            model.insert(inside, (tr.outside.port, now));
+                        }
+                    }
+                }
+                // In: to an outside port, live or not.
+                2 => {
+                    let out_port = 2000 + port * 8 + u16::from(host);
+                    let mut p = udp((REMOTE, 53), (PUBLIC, out_port), b"");
+                    let r = t.translate_in(&mut p, now);
+                    match model.iter_mut().find(|(_, (o, _))| *o == out_port) {
+                        Some((&ins, (_, last))) => {
+                            let tr = r.expect("live session");
+                            prop_assert_eq!((tr.inside.addr, tr.inside.port), ins);
+                            *last = now;
+                        }
+                        None => prop_assert_eq!(r, Err(NatError::NoSession)),
+                    }
+                }
+                // A sweep.
+                _ => {
+                    t.expire(now, budget);
+                }
+            }
+            let live: HashMap<Addr, u16> = t
+                .sessions(now)
+                .map(|s| ((s.inside.addr, s.inside.port), s.outside.port))
+                .collect();
+            let want: HashMap<Addr, u16> = model.iter().map(|(&k, &(o, _))| (k, o)).collect();
+            prop_assert_eq!(live, want);
+        }
+    }
+}

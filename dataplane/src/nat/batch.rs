@@ -1,0 +1,89 @@
+//! Translating a batch of packets with the memory reads of their lookups
+//! started before the first is needed. A table larger than the caches misses
+//! twice per lookup (index entry, then session slot); one packet at a time,
+//! each miss waits alone, while a batch overlaps them.
+
+use super::packet::{parse, Parsed};
+use super::session::Dir;
+use super::table::NatTable;
+use super::translate::Translated;
+use super::NatError;
+use crate::wire::ipv4::Ipv4Mut;
+
+/// How many packets ahead of the one translated its slot is loaded, and twice
+/// that ahead its index entry: at least one memory latency's worth of
+/// translations, and few enough lines to stay in L1.
+const AHEAD: usize = 8;
+/// Packets parsed and not yet translated (a power of two above `2 * AHEAD`).
+const RING: usize = 4 * AHEAD;
+
+/// A packet parsed ahead of its translation, and the tag of its lookup.
+type Staged<'a> = (Result<(Ipv4Mut<'a>, Parsed), NatError>, Option<u32>);
+
+impl NatTable {
+    /// Translates `packets` inside→outside, in order, each exactly as
+    /// [`NatTable::translate_out`] would, passing `each` the packet's position
+    /// and result. Each packet's index entry is loaded 16 packets ahead of its
+    /// translation, and its session slot 8 ahead.
+    pub fn translate_out_batch<P: AsMut<[u8]>>(
+        &mut self,
+        packets: &mut [P],
+        now: u64,
+        each: impl FnMut(usize, Result<Translated, NatError>),
+    ) {
+        self.batch(packets, Dir::Out, now, each);
+    }
+
+    /// Translates `packets` outside→inside like [`NatTable::translate_out_batch`],
+    /// each exactly as [`NatTable::translate_in`] would.
+    pub fn translate_in_batch<P: AsMut<[u8]>>(
+        &mut self,
+        packets: &mut [P],
+        now: u64,
+        each: impl FnMut(usize, Result<Translated, NatError>),
+    ) {
+        self.batch(packets, Dir::In, now, each);
+    }
+
+    /// Each packet is parsed once, when its index entry is loaded.
+    fn batch<P: AsMut<[u8]>>(
+        &mut self,
+        packets: &mut [P],
+        dir: Dir,
+        now: u64,
+        mut each: impl FnMut(usize, Result<Translated, NatError>),
+    ) {
+        let n = packets.len();
+        let mut ring: [Option<Staged<'_>>; RING] = std::array::from_fn(|_| None);
+        let mut rest = packets.iter_mut();
+        for i in 0..n + 2 * AHEAD {
+            if let Some(p) = rest.next() {
+                let staged = Ipv4Mut::parse(p.as_mut())
+                    .map_err(|_| NatError::Malformed)
+                    .and_then(|ip| parse(&ip.view(), dir).map(|parsed| (ip, parsed)));
+                let tag = match &staged {
+                    Ok((_, parsed)) => Some(self.prefetch_entry(parsed.ep, dir)),
+                    Err(_) => None,
+                };
+                if let Some(r) = ring.get_mut(i % RING) {
+                    *r = Some((staged, tag));
+                }
+            }
+            if let Some(j) = i.checked_sub(AHEAD).filter(|&j| j < n) {
+                if let Some(Some((_, Some(tag)))) = ring.get(j % RING) {
+                    self.prefetch_slot(*tag, dir);
+                }
+            }
+            let Some(k) = i.checked_sub(2 * AHEAD) else {
+                continue;
+            };
+            if let Some(Some((staged, _))) = ring.get_mut(k % RING).map(Option::take) {
+                let result = staged.and_then(|(ip, parsed)| match dir {
+                    Dir::Out => self.translate_out_parsed(ip, parsed, now),
+                    Dir::In => self.translate_in_parsed(ip, parsed, now),
+                });
+                each(k, result);
+            }
+        }
+    }
+}
