@@ -88,6 +88,13 @@ fn filled_table(n: u32) -> NatTable {
     t
 }
 
+/// A batch of IPv4 packets (no Ethernet header) of flows picked among the first `n`.
+fn packets(pick: &mut Pick, n: u32) -> Vec<Vec<u8>> {
+    (0..BATCH)
+        .map(|_| flow_frame(pick.next(n))[14..].to_vec())
+        .collect()
+}
+
 fn table_only(c: &mut Criterion) {
     let mut g = c.benchmark_group("nat translate_out alone");
     g.throughput(Throughput::Elements(BATCH as u64));
@@ -96,11 +103,7 @@ fn table_only(c: &mut Criterion) {
         let mut pick = Pick(0x2545_f491_4f6c_dd1d);
         g.bench_function(format!("{n} sessions"), |b| {
             b.iter_batched(
-                || {
-                    (0..BATCH)
-                        .map(|_| flow_frame(pick.next(n))[14..].to_vec())
-                        .collect::<Vec<_>>()
-                },
+                || packets(&mut pick, n),
                 |mut packets| {
                     for p in &mut packets {
                         let _ = t.translate_out(p, NOW);
@@ -124,11 +127,7 @@ fn table_batched(c: &mut Criterion) {
         let mut pick = Pick(0x2545_f491_4f6c_dd1d);
         g.bench_function(format!("{n} sessions"), |b| {
             b.iter_batched(
-                || {
-                    (0..BATCH)
-                        .map(|_| flow_frame(pick.next(n))[14..].to_vec())
-                        .collect::<Vec<_>>()
-                },
+                || packets(&mut pick, n),
                 |mut packets| {
                     t.translate_out_batch(&mut packets, NOW, |_, r| {
                         let _ = std::hint::black_box(r);

@@ -246,20 +246,26 @@ fn a_restarted_edge_is_followed_from_its_first_packet() {
     assert_eq!(h.stats().drops_of(DropReason::Duplicate), 0);
 }
 
-#[test]
-fn a_lane_arriving_at_another_worker_is_ordered_by_its_owner() {
-    let mut e = edge_resolved();
+/// Workers 0 and 1 of a hub with two workers, in session with the edge `e`.
+fn two_worker_hub(e: &mut Pipeline) -> (Pipeline, Pipeline) {
     let hub2 = HUB.replacen("role = \"hub\"\n", "role = \"hub\"\nworkers = 2\n", 1);
     assert_ne!(hub2, HUB);
     let mut h0 = hub_resolved();
     reload(&mut h0, &hub2, S);
-    connect(&mut e, &mut h0);
-    let mut h1 = Pipeline::new(
+    connect(e, &mut h0);
+    let h1 = Pipeline::new(
         std::sync::Arc::clone(h0.shared()),
         crate::ids::Lane(1),
         7,
         std::sync::Arc::new(crate::stats::WorkerStats::default()),
     );
+    (h0, h1)
+}
+
+#[test]
+fn a_lane_arriving_at_another_worker_is_ordered_by_its_owner() {
+    let mut e = edge_resolved();
+    let (mut h0, mut h1) = two_worker_hub(&mut e);
     let sent: Vec<Vec<u8>> = upstream(&mut e, 5).into_iter().map(|(_, f)| f).collect();
     assert!(sent.iter().all(|f| header(f).lane == 0));
     // Worker 1 receives them out of order; lane 0's window is worker 0's.
@@ -285,16 +291,7 @@ fn a_lane_arriving_at_another_worker_is_ordered_by_its_owner() {
 #[test]
 fn handed_off_packets_reuse_buffers() {
     let mut e = edge_resolved();
-    let hub2 = HUB.replacen("role = \"hub\"\n", "role = \"hub\"\nworkers = 2\n", 1);
-    let mut h0 = hub_resolved();
-    reload(&mut h0, &hub2, S);
-    connect(&mut e, &mut h0);
-    let mut h1 = Pipeline::new(
-        std::sync::Arc::clone(h0.shared()),
-        crate::ids::Lane(1),
-        7,
-        std::sync::Arc::new(crate::stats::WorkerStats::default()),
-    );
+    let (mut h0, mut h1) = two_worker_hub(&mut e);
     let mut misses_after = Vec::new();
     for k in 0..60u64 {
         let sent: Vec<Vec<u8>> = upstream(&mut e, 64).into_iter().map(|(_, f)| f).collect();
