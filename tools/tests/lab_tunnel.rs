@@ -159,11 +159,13 @@ impl Capture {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| lab.fail(&format!("tcpdump (scripts/deps installs it): {e}")));
-        // tcpdump writes the file's header once it listens.
+        // Running once it has written a captured packet after the file's header: the links'
+        // probes (every 50 ms both ways) bring one soon, and the traffic the test must see
+        // comes after it.
         let start = Instant::now();
-        while std::fs::metadata(file).map(|m| m.len()).unwrap_or(0) < 24 {
+        while std::fs::metadata(file).map(|m| m.len()).unwrap_or(0) <= 24 {
             if start.elapsed() > Duration::from_secs(5) {
-                lab.fail("tcpdump did not start");
+                lab.fail("tcpdump did not start capturing");
             }
             thread::sleep(Duration::from_millis(50));
         }
