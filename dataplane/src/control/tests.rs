@@ -623,8 +623,9 @@ fn per_port(frames: &[(usize, Vec<u8>)]) -> [usize; 3] {
     n
 }
 
-#[test]
-fn workers_follow_weights_and_link_state_and_counters_never_repeat() {
+/// An edge daemon in session with a hub daemon, and worker 0's pipeline of the edge, its
+/// gateways resolved.
+fn paired_edge() -> (Daemon, Daemon, Pipeline) {
     let d = Daemon::edge();
     let hub_d = Daemon::start(HUB, &[HUB_MAC]);
     d.shared.pair_with(&hub_d.shared, S).unwrap();
@@ -632,6 +633,12 @@ fn workers_follow_weights_and_link_state_and_counters_never_repeat() {
     let n = &d.shared.neighbors;
     n.learn(1, "198.18.11.1".parse().unwrap(), GW_MAC, S);
     n.learn(2, "198.18.12.1".parse().unwrap(), GW_MAC, S);
+    (d, hub_d, edge)
+}
+
+#[test]
+fn workers_follow_weights_and_link_state_and_counters_never_repeat() {
+    let (d, _hub_d, mut edge) = paired_edge();
 
     let mut all = send(&mut edge, 300);
     assert_eq!(per_port(&all), [0, 100, 200]);
@@ -670,13 +677,7 @@ fn workers_follow_weights_and_link_state_and_counters_never_repeat() {
 
 #[test]
 fn learned_weights_drive_the_workers_until_weights_are_set_by_hand() {
-    let d = Daemon::edge();
-    let hub_d = Daemon::start(HUB, &[HUB_MAC]);
-    d.shared.pair_with(&hub_d.shared, S).unwrap();
-    let mut edge = Pipeline::new(Arc::clone(&d.shared), Lane(0), 7, Arc::clone(&d.stats[0]));
-    let n = &d.shared.neighbors;
-    n.learn(1, "198.18.11.1".parse().unwrap(), GW_MAC, S);
-    n.learn(2, "198.18.12.1".parse().unwrap(), GW_MAC, S);
+    let (d, _hub_d, mut edge) = paired_edge();
     let links = |d: &Daemon| match d.call(Request::Links) {
         Ok(Reply::Links(l)) => l.links,
         other => panic!("{other:?}"),
