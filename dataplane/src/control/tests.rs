@@ -629,7 +629,7 @@ fn paired_edge() -> (Daemon, Daemon, Pipeline) {
     let d = Daemon::edge();
     let hub_d = Daemon::start(HUB, &[HUB_MAC]);
     d.shared.pair_with(&hub_d.shared, S).unwrap();
-    let mut edge = Pipeline::new(Arc::clone(&d.shared), Lane(0), 7, Arc::clone(&d.stats[0]));
+    let edge = Pipeline::new(Arc::clone(&d.shared), Lane(0), 7, Arc::clone(&d.stats[0]));
     let n = &d.shared.neighbors;
     n.learn(1, "198.18.11.1".parse().unwrap(), GW_MAC, S);
     n.learn(2, "198.18.12.1".parse().unwrap(), GW_MAC, S);
