@@ -133,10 +133,13 @@ fn redundant_datagrams_get_through_links_that_lose() {
         &format!("--nat --linkem-bin {} --loss1 5% --loss2 5%", linkem()),
     );
     // Port 6201 is redundant both ways: the edge sends it up both links, the hub down both.
-    // The links stay up whatever the probes lose (their loss would take a link down now and
-    // then, and a link that is down gets no copies): this is about the data.
+    // The links are not probed, so they stay up whatever they lose: a link that is down gets
+    // no copies, and one taken down (by lost probes, or by a moment of silence while the
+    // other link receives when the link emulator is starved of CPU) comes back only after 8
+    // answers in a row, which a 10 % round-trip loss can take a second to give. This test is
+    // about the data.
     let rule = "\n[[bond.redundant]]\nprotocol = \"udp\"\nports = 6201\n\
-                \n[health]\nloss_down_percent = 100\n";
+                \n[health]\nprobe = false\n";
     for role in ["edge", "hub"] {
         let path = lab.run_dir().join(format!("{role}.toml"));
         let mut cfg = std::fs::read_to_string(&path).expect("lab config");
@@ -151,16 +154,16 @@ fn redundant_datagrams_get_through_links_that_lose() {
     let redundant = udp_send(&lab, 6201, count, 2000);
     let plain = udp_send(&lab, 6202, count, 2000);
     // A round trip crosses a 5 % link twice: about 10 % lost. Sent on both links, a
-    // datagram is lost only when both copies are, 0.25 % each way: about 0.5 %. On a loaded
-    // machine a link that misses its probes for a moment gets no copies and the emulator may
-    // lose more (2-3 % was seen under CI's load): the bound is a third of the plain loss,
-    // still far from what one link alone gives.
+    // datagram is lost only when both copies are, 0.25 % each way: about 0.5 %.
     let lost = |r: &Value| n(r, "lost") as f64 / count as f64;
     assert!(lost(&plain) > 0.05, "the links lose less than set: {plain}");
-    assert!(
-        lost(&redundant) < lost(&plain) / 3.0,
-        "redundant: {redundant}; plain: {plain}"
-    );
+    if lost(&redundant) >= 0.02 {
+        lab.fail(&format!(
+            "redundant: {redundant}; plain: {plain}\nedge links: {}\nhub links: {}",
+            lab.braidctl("edge", "links"),
+            lab.braidctl("hub", "links")
+        ));
+    }
     assert_eq!(n(&redundant, "duplicates"), 0, "{redundant}");
     assert!(drops(&lab.braidctl("hub", "stats"), "duplicate") > count / 2);
     let edge = lab.braidctl("edge", "stats");
