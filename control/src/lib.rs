@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod config;
+pub mod held;
 pub mod key;
 pub mod proto;
 pub mod save;

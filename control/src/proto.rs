@@ -440,7 +440,7 @@ pub struct WorkerCounters {
 }
 
 /// The reorder windows of one worker: packets out of the tunnel by how they left.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReorderCounters {
     /// Came in their turn.
     pub in_order: u64,
@@ -450,6 +450,26 @@ pub struct ReorderCounters {
     pub late: u64,
     /// Sequence numbers given up: lost, or later than the wait.
     pub given_up: u64,
+    /// How long the repaired and given-up-for packets were held: `[upper edge µs,
+    /// packets]` per non-empty bucket of [`crate::held`], in order (`u64::MAX`: longer
+    /// than 250 ms).
+    #[serde(default)]
+    pub held_us: Vec<[u64; 2]>,
+}
+
+impl ReorderCounters {
+    /// The `q` quantile of the time the window added to every packet that passed it (0
+    /// for those that came in their turn or late), in µs.
+    pub fn added_us(&self, q: f64) -> u64 {
+        let held: u64 = self.held_us.iter().map(|b| b[1]).sum();
+        let passed = self.in_order + self.late + self.repaired;
+        crate::held::quantile_us(&self.held_us, passed.saturating_sub(held), q)
+    }
+
+    /// The `q` quantile of the time held packets waited, in µs (0 with none held).
+    pub fn held_quantile_us(&self, q: f64) -> u64 {
+        crate::held::quantile_us(&self.held_us, 0, q)
+    }
 }
 
 /// Drops for one reason.

@@ -346,19 +346,38 @@ pub fn stats(s: &Stats) -> String {
     }
     out.push('\n');
     out.push_str(&q.render());
-    let mut r = Table::new(&["WORKER", "IN ORDER", "REPAIRED", "LATE", "GIVEN UP"], 0);
-    r.right = vec![true; 5];
+    let mut r = Table::new(
+        &[
+            "WORKER",
+            "IN ORDER",
+            "REPAIRED",
+            "LATE",
+            "GIVEN UP",
+            "HELD P50",
+            "HELD P99",
+            "ADDED P99",
+        ],
+        0,
+    );
+    r.right = vec![true; 8];
     for w in &s.workers {
         let c = &w.reorder;
+        let held = !c.held_us.is_empty();
         r.row(vec![
             w.worker.to_string(),
             c.in_order.to_string(),
             c.repaired.to_string(),
             c.late.to_string(),
             c.given_up.to_string(),
+            held_ms(held, c.held_quantile_us(0.5)),
+            held_ms(held, c.held_quantile_us(0.99)),
+            held_ms(held, c.added_us(0.99)),
         ]);
     }
-    out.push_str("\nReorder (packets out of the tunnel, by how they left):\n");
+    out.push_str(
+        "\nReorder (packets out of the tunnel, by how they left; HELD: how long held packets \
+         waited, ADDED: the wait over every packet):\n",
+    );
     out.push_str(&r.render());
     let mut d = Table::new(&["DROP REASON", "PACKETS"], 1);
     for drop in s.drops.iter().filter(|d| d.count > 0) {
@@ -371,6 +390,17 @@ pub fn stats(s: &Stats) -> String {
         out.push_str(&d.render());
     }
     out
+}
+
+/// A time a reorder window held packets, from [`crate::held`]'s bucket edges:
+/// "≤ 1.25 ms"; "-" when nothing was held.
+fn held_ms(any: bool, us: u64) -> String {
+    match (any, us) {
+        (false, _) => "-".into(),
+        (true, u64::MAX) => "> 250 ms".into(),
+        (true, 0) => "0".into(),
+        (true, us) => format!("≤ {:.2} ms", us as f64 / 1000.0),
+    }
 }
 
 /// One refresh of `braidctl watch`: the per-interface rates, with a total row.
@@ -490,7 +520,7 @@ pub fn nat(n: &Nat) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{InterfaceTraffic, LinkInfo};
+    use crate::proto::{InterfaceTraffic, LinkInfo, ReorderCounters, WorkerCounters};
 
     fn traffic(packets: u64, bytes: u64, pps: u64, bps: u64) -> Traffic {
         Traffic {
@@ -499,6 +529,39 @@ mod tests {
             pps,
             bps,
         }
+    }
+
+    #[test]
+    fn reorder_table_shows_how_long_packets_were_held() {
+        let worker = |worker, held_us: Vec<[u64; 2]>| WorkerCounters {
+            worker,
+            forwarded: 0,
+            local: 0,
+            icmp_errors: 0,
+            drops: vec![],
+            interfaces: vec![],
+            reorder: ReorderCounters {
+                in_order: 90,
+                repaired: held_us.iter().map(|b| b[1]).sum(),
+                late: 0,
+                given_up: 0,
+                held_us,
+            },
+        };
+        let s = Stats {
+            // Worker 0: 90 in order, 9 held up to 1.25 ms, 1 up to 10.25 ms.
+            workers: vec![worker(0, vec![[1250, 9], [10_250, 1]]), worker(1, vec![])],
+            drops: vec![],
+        };
+        let text = stats(&s);
+        assert!(
+            text.contains(
+                "WORKER  IN ORDER  REPAIRED  LATE  GIVEN UP   HELD P50    HELD P99  ADDED P99\n\
+                 \x20    0        90        10     0         0  ≤ 1.25 ms  ≤ 10.25 ms  ≤ 1.25 ms\n\
+                 \x20    1        90         0     0         0          -           -          -\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -189,6 +189,7 @@ fn every_reply() -> Vec<Reply> {
                     repaired: 9,
                     late: 10,
                     given_up: 11,
+                    held_us: vec![[1250, 9], [u64::MAX, 1]],
                 },
             }],
             drops: vec![DropCount {

@@ -2,6 +2,7 @@
 //! load + store, no locked instruction); the control thread reads and sums them.
 
 use crate::bond::reorder::Tally;
+use braid_control::held;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Most links (over all peers) that have their own counters (the config allows no more).
@@ -161,7 +162,7 @@ pub struct WorkerStats {
 }
 
 /// What the reorder windows of one worker counted (bond/reorder.rs).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ReorderStats {
     /// Packets out of the tunnel that came in their turn.
     pub in_order: Counter,
@@ -171,9 +172,45 @@ pub struct ReorderStats {
     pub late: Counter,
     /// Sequence numbers given up (lost, or later than the wait).
     pub given_up: Counter,
+    /// Held packets by how long they were held (buckets of `braid_control::held`).
+    pub held: Box<[Counter; held::BUCKETS]>,
+    /// The time held packets were held, added up (ns).
+    pub held_ns: Counter,
+}
+
+impl Default for ReorderStats {
+    fn default() -> Self {
+        ReorderStats {
+            in_order: Counter::default(),
+            repaired: Counter::default(),
+            late: Counter::default(),
+            given_up: Counter::default(),
+            held: Box::new(std::array::from_fn(|_| Counter::default())),
+            held_ns: Counter::default(),
+        }
+    }
 }
 
 impl ReorderStats {
+    /// Counts a packet that was held `ns` nanoseconds before it was released.
+    #[inline]
+    pub fn held_for(&self, ns: u64) {
+        if let Some(c) = self.held.get(held::bucket(ns)) {
+            c.add(1);
+        }
+        self.held_ns.add(ns);
+    }
+
+    /// `[upper edge µs, packets]` of every non-empty bucket of [`ReorderStats::held`].
+    pub fn held_us(&self) -> Vec<[u64; 2]> {
+        self.held
+            .iter()
+            .enumerate()
+            .map(|(i, c)| [held::upper_us(i), c.get()])
+            .filter(|b| b[1] > 0)
+            .collect()
+    }
+
     /// Adds what a window counted between `old` and `new`; duplicates are drops.
     pub fn add_since(&self, old: &Tally, new: &Tally) {
         self.in_order.add(new.in_order.wrapping_sub(old.in_order));

@@ -45,6 +45,13 @@ pub struct Tally {
     pub given_up: u64,
 }
 
+/// A packet the window released after holding it, and when it arrived.
+#[derive(Debug)]
+pub struct Released<T> {
+    pub item: T,
+    pub since: u64,
+}
+
 /// One held packet.
 #[derive(Debug)]
 struct Held<T> {
@@ -66,7 +73,7 @@ pub struct Window<T> {
     /// Bit `seq & MASK`: `seq` was delivered, for `seq` in `next - CAPACITY .. next`.
     delivered: Vec<u64>,
     /// Packets released by the last call, in order, for the caller to send.
-    ready: VecDeque<T>,
+    ready: VecDeque<Released<T>>,
     /// The last packet admitted was in its turn: the run it unblocks is a gap filled.
     filling: bool,
     /// When the longest-held packet of the last filled gap arrived.
@@ -225,7 +232,7 @@ impl<T> Window<T> {
 
     /// The packets released, in order, since the last call, with those the last
     /// admitted packet unblocked.
-    pub fn release(&mut self) -> std::collections::vec_deque::Drain<'_, T> {
+    pub fn release(&mut self) -> std::collections::vec_deque::Drain<'_, Released<T>> {
         if std::mem::take(&mut self.filling) {
             self.filled_since = self.run_since().or(self.filled_since);
         }
@@ -241,7 +248,7 @@ impl<T> Window<T> {
 
     /// The packets that leave before the one just admitted (gaps given up to make
     /// room for it, or a restarted sender's window let go), in order.
-    pub fn release_before(&mut self) -> std::collections::vec_deque::Drain<'_, T> {
+    pub fn release_before(&mut self) -> std::collections::vec_deque::Drain<'_, Released<T>> {
         self.ready.drain(..)
     }
 
@@ -320,11 +327,14 @@ impl<T> Window<T> {
         }
     }
 
-    fn take(&mut self, seq: u32) -> Option<T> {
+    fn take(&mut self, seq: u32) -> Option<Released<T>> {
         let h = self.held.get_mut((seq & MASK) as usize)?.take()?;
         self.held_count -= 1;
         self.held_bytes -= h.bytes;
-        Some(h.item)
+        Some(Released {
+            item: h.item,
+            since: h.since,
+        })
     }
 
     /// Moves `next` on by one, recording whether the sequence it leaves was delivered.

@@ -9,13 +9,13 @@ fn arrive(w: &mut Window<u32>, seq: u32, now: u64) -> Vec<u32> {
     let mut out = Vec::new();
     match w.admit(seq) {
         Admit::InOrder | Admit::Late => {
-            out.extend(w.release_before());
+            out.extend(w.release_before().map(|r| r.item));
             out.push(seq);
         }
         Admit::Ahead => assert!(w.hold(seq, seq, 100, now)),
         Admit::Duplicate => {}
     }
-    out.extend(w.release());
+    out.extend(w.release().map(|r| r.item));
     out
 }
 
@@ -51,13 +51,16 @@ fn a_gap_is_given_up_when_its_wait_runs_out_and_its_packet_is_then_late() {
     arrive(&mut w, 3, MS);
     arrive(&mut w, 5, 2 * MS);
     w.expire(5 * MS, 5 * MS);
-    assert_eq!(w.release().collect::<Vec<_>>(), Vec::<u32>::new());
+    assert_eq!(
+        w.release().map(|r| r.item).collect::<Vec<_>>(),
+        Vec::<u32>::new()
+    );
     // 3 waited 5 ms: 2 is given up, 3 goes; 5 has waited 4 ms only.
     w.expire(6 * MS, 5 * MS);
-    assert_eq!(w.release().collect::<Vec<_>>(), [3]);
+    assert_eq!(w.release().map(|r| r.item).collect::<Vec<_>>(), [3]);
     assert_eq!(w.deadline(5 * MS), Some(7 * MS));
     w.expire(7 * MS, 5 * MS);
-    assert_eq!(w.release().collect::<Vec<_>>(), [5]);
+    assert_eq!(w.release().map(|r| r.item).collect::<Vec<_>>(), [5]);
     assert_eq!(arrive(&mut w, 2, 8 * MS), [2]);
     assert_eq!(arrive(&mut w, 4, 8 * MS), [4]);
     let t = w.tally();
@@ -73,7 +76,7 @@ fn second_copies_are_dropped_whether_held_delivered_or_late() {
     arrive(&mut w, 3, 0);
     assert_eq!(w.admit(3), Admit::Duplicate);
     w.expire(10 * MS, MS);
-    assert_eq!(w.release().collect::<Vec<_>>(), [3]);
+    assert_eq!(w.release().map(|r| r.item).collect::<Vec<_>>(), [3]);
     assert_eq!(w.admit(3), Admit::Duplicate);
     assert_eq!(w.admit(2), Admit::Late);
     assert_eq!(w.admit(2), Admit::Duplicate);
@@ -88,7 +91,10 @@ fn flush_releases_everything_in_order_and_stays_in_step() {
         arrive(&mut w, s, 0);
     }
     w.flush();
-    assert_eq!(w.release().collect::<Vec<_>>(), [102, 103, 105]);
+    assert_eq!(
+        w.release().map(|r| r.item).collect::<Vec<_>>(),
+        [102, 103, 105]
+    );
     assert_eq!(w.held(), (0, 0));
     assert_eq!(arrive(&mut w, 106, 0), [106]);
     assert_eq!(w.tally().given_up, 2);
@@ -100,7 +106,7 @@ fn reset_starts_over_at_the_next_packet() {
     arrive(&mut w, 100, 0);
     arrive(&mut w, 102, 0);
     w.reset();
-    assert_eq!(w.release().collect::<Vec<_>>(), [102]);
+    assert_eq!(w.release().map(|r| r.item).collect::<Vec<_>>(), [102]);
     assert_eq!(arrive(&mut w, 7, 0), [7]);
     assert_eq!(arrive(&mut w, 8, 0), [8]);
 }
@@ -127,7 +133,7 @@ fn a_packet_beyond_the_capacity_gives_up_the_oldest_gaps() {
     assert_eq!(held, 1);
     assert_eq!(w.tally().repaired, 1);
     w.flush();
-    assert_eq!(w.release().collect::<Vec<_>>(), [far]);
+    assert_eq!(w.release().map(|r| r.item).collect::<Vec<_>>(), [far]);
 }
 
 #[test]
@@ -185,10 +191,10 @@ proptest! {
         for (t, &s) in order.iter().enumerate() {
             out.extend(arrive(&mut w, s, t as u64 * MS));
             w.expire(t as u64 * MS, 3 * MS);
-            out.extend(w.release());
+            out.extend(w.release().map(|r| r.item));
         }
         w.flush();
-        out.extend(w.release());
+        out.extend(w.release().map(|r| r.item));
         let mut sorted = out.clone();
         sorted.sort_unstable();
         sorted.dedup();
@@ -213,6 +219,17 @@ fn a_filled_gap_tells_how_long_its_packets_waited() {
     // A gap given up is not a gap filled.
     arrive(&mut w, 6, 10 * MS);
     w.expire(20 * MS, 5 * MS);
-    assert_eq!(w.release().collect::<Vec<_>>(), [6]);
+    assert_eq!(w.release().map(|r| r.item).collect::<Vec<_>>(), [6]);
     assert_eq!(w.take_filled_since(), None);
+}
+
+#[test]
+fn a_released_packet_says_when_it_arrived() {
+    let mut w = Window::default();
+    arrive(&mut w, 1, 0);
+    arrive(&mut w, 3, 2 * MS);
+    arrive(&mut w, 4, 3 * MS);
+    assert_eq!(w.admit(2), Admit::InOrder);
+    let released: Vec<_> = w.release().map(|r| (r.item, r.since)).collect();
+    assert_eq!(released, [(3, 2 * MS), (4, 3 * MS)]);
 }

@@ -8,6 +8,7 @@ use crate::snapshot::Link;
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
 use braid_control::config::{LinkState, Role};
+use braid_control::held;
 use std::fmt::{Display, Write as _};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -221,6 +222,7 @@ pub fn render(snap: &Snapshot, stats: &[Arc<WorkerStats>], uptime: Duration) -> 
     for (name, help, field) in REORDER_COUNTERS {
         counter(&mut out, name, help, per_worker(stats, field));
     }
+    reorder_held(&mut out, stats);
     drops(&mut out, stats);
     out
 }
@@ -418,6 +420,50 @@ fn nat(out: &mut String, stats: &[Arc<WorkerStats>]) {
 }
 
 /// Per worker and reason: frames dropped.
+/// The `le` bounds (seconds) of the held-time histogram: edges of `braid_control::held`'s
+/// buckets, few enough for a dashboard.
+const HELD_LE: [(u64, &str); 8] = [
+    (1_000_000, "0.001"),
+    (2_000_000, "0.002"),
+    (5_000_000, "0.005"),
+    (10_000_000, "0.01"),
+    (20_000_000, "0.02"),
+    (50_000_000, "0.05"),
+    (100_000_000, "0.1"),
+    (250_000_000, "0.25"),
+];
+
+/// How long each worker's reorder windows held packets, as a histogram.
+fn reorder_held(out: &mut String, stats: &[Arc<WorkerStats>]) {
+    let name = "braid_reorder_held_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} How long a worker's reorder windows held packets before they left."
+    );
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for (i, w) in stats.iter().enumerate() {
+        let buckets = &w.reorder.held;
+        let mut below = 0;
+        let mut counted = 0;
+        for (edge_ns, le) in HELD_LE {
+            let end = held::bucket(edge_ns);
+            below += buckets
+                .iter()
+                .take(end)
+                .skip(counted)
+                .map(|c| c.get())
+                .sum::<u64>();
+            counted = end;
+            let _ = writeln!(out, "{name}_bucket{{worker=\"{i}\",le=\"{le}\"}} {below}");
+        }
+        let all = below + buckets.iter().skip(counted).map(|c| c.get()).sum::<u64>();
+        let _ = writeln!(out, "{name}_bucket{{worker=\"{i}\",le=\"+Inf\"}} {all}");
+        let sum = w.reorder.held_ns.get() as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum{{worker=\"{i}\"}} {sum}");
+        let _ = writeln!(out, "{name}_count{{worker=\"{i}\"}} {all}");
+    }
+}
+
 fn drops(out: &mut String, stats: &[Arc<WorkerStats>]) {
     let samples = stats.iter().enumerate().flat_map(|(i, w)| {
         DropReason::ALL.iter().map(move |why| {

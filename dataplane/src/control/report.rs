@@ -197,6 +197,7 @@ pub fn stats(snap: &Snapshot, stats: &[Arc<WorkerStats>]) -> Stats {
                     repaired: w.reorder.repaired.get(),
                     late: w.reorder.late.get(),
                     given_up: w.reorder.given_up.get(),
+                    held_us: w.reorder.held_us(),
                 },
             })
             .collect(),

@@ -1069,6 +1069,10 @@ fn counted_workers() -> Vec<Arc<WorkerStats>> {
             s.reorder.repaired.add(base + 517);
             s.reorder.late.add(base + 518);
             s.reorder.given_up.add(base + 519);
+            // Held 0.1, 1.5, 30 and 300 ms.
+            for ms10 in [1, 15, 300, 3000] {
+                s.reorder.held_for(ms10 * 100_000);
+            }
             for (n, d) in (600u64..).zip(&s.drops) {
                 d.add(base + n);
             }

@@ -270,7 +270,7 @@ impl Pipeline {
             self.link_changes = changes;
             self.scheds.sync(&self.ctx.snap);
             self.handshaker.links_changed();
-            self.reorder.flush(&self.stats);
+            self.reorder.flush(now, &self.stats);
         }
         let learned = self.shared.board.weight_changes();
         if learned != self.weight_changes {
@@ -316,7 +316,7 @@ impl Pipeline {
     fn sync_snapshot(&mut self) {
         let snap = &self.ctx.snap;
         self.masq.sync(snap);
-        self.reorder.clear(&self.stats);
+        self.reorder.clear(self.ctx.now, &self.stats);
         self.link_changes = self.shared.board.changes();
         self.weight_changes = self.shared.board.weight_changes();
         self.scheds.sync(snap);

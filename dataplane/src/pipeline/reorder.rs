@@ -31,7 +31,7 @@ use super::meta::Meta;
 use super::out::Packet;
 use super::pool::Pool;
 use super::{Ctx, Next, Resume};
-use crate::bond::reorder::{Admit, Tally, Window, CAPACITY};
+use crate::bond::reorder::{Admit, Released, Tally, Window, CAPACITY};
 use crate::frame::{Frame, Verdict};
 use crate::ids::{Lane, PeerIdx};
 use crate::snapshot::{Peer, MAX_LANES};
@@ -120,10 +120,16 @@ impl LaneOrder {
 }
 
 impl LaneOrder {
-    /// Moves what the window released to `out`; true if there was something.
-    fn release_into(&mut self, out: &mut Vec<Packet>, round: u64) -> bool {
+    /// Moves what the window released by `now` to `out`, counting how long each was
+    /// held; true if there was something.
+    fn release_into(
+        &mut self,
+        out: &mut Vec<Packet>,
+        (round, now): (u64, u64),
+        stats: &WorkerStats,
+    ) -> bool {
         let before = out.len();
-        out.extend(self.window.release());
+        out.extend(counted(self.window.release(), now, stats));
         let any = out.len() > before;
         if any {
             self.copied_in = round;
@@ -154,6 +160,8 @@ struct PeerOrder {
     filled_ns: u64,
     /// Until when gaps are not given up early (a late packet showed a link reordering).
     doubt_until: u64,
+    /// When `extra_ns` and `filled_ns` last faded.
+    faded_at: u64,
 }
 
 /// The reorder windows this worker owns, and the packets they released for it to send.
@@ -181,20 +189,20 @@ impl Reorder {
         self.round += 1;
     }
 
-    /// Forgets every window: the peers may have changed.
-    pub fn clear(&mut self, stats: &WorkerStats) {
-        self.flush(stats);
+    /// Forgets every window at `now`: the peers may have changed.
+    pub fn clear(&mut self, now: u64, stats: &WorkerStats) {
+        self.flush(now, stats);
         self.peers.clear();
     }
 
     /// Lets every window send what it holds and start over at its next packet: a link
     /// went down or came back, so the delays to wait for changed.
-    pub fn flush(&mut self, stats: &WorkerStats) {
+    pub fn flush(&mut self, now: u64, stats: &WorkerStats) {
         for p in &mut self.peers {
             p.wait_at = None;
             for l in p.lanes.iter_mut().flatten() {
                 l.window.reset();
-                l.release_into(&mut self.released, self.round);
+                l.release_into(&mut self.released, (self.round, now), stats);
                 l.count(stats);
             }
         }
@@ -209,7 +217,7 @@ impl Reorder {
             let wait = p.wait(ctx, PeerIdx(i));
             for l in p.lanes.iter_mut().flatten() {
                 l.window.expire(ctx.now, wait);
-                l.release_into(&mut self.released, self.round);
+                l.release_into(&mut self.released, (self.round, ctx.now), stats);
                 l.count(stats);
             }
         }
@@ -251,7 +259,7 @@ impl Reorder {
 
     /// Gives up the oldest gaps of `peer`'s windows while they hold more than
     /// [`PEER_BYTES`] or [`PEER_PACKETS`].
-    fn make_room(&mut self, peer: PeerIdx, stats: &WorkerStats) {
+    fn make_room(&mut self, peer: PeerIdx, now: u64, stats: &WorkerStats) {
         let Some(p) = self.peers.get_mut(peer.0) else {
             return;
         };
@@ -274,7 +282,7 @@ impl Reorder {
                 return;
             };
             l.window.give_up_oldest();
-            l.release_into(&mut self.released, self.round);
+            l.release_into(&mut self.released, (self.round, now), stats);
             l.count(stats);
         }
     }
@@ -316,8 +324,12 @@ impl PeerOrder {
         {
             return self.wait_ns;
         }
-        self.extra_ns -= self.extra_ns / 64;
-        self.filled_ns -= self.filled_ns / 64;
+        // They fade with time, not with calls: a peer whose traffic paused (a bulk
+        // transfer ended, a call starts) must not find the waits its last load taught.
+        let steps = ctx.now.saturating_sub(self.faded_at) / WAIT_REFRESH_NS;
+        self.faded_at += steps * WAIT_REFRESH_NS;
+        self.extra_ns = fade(self.extra_ns, steps);
+        self.filled_ns = fade(self.filled_ns, steps);
         let base = ctx.snap.peer(idx).map_or(DEFAULT_WAIT_NS, wait_for);
         let seen = self.filled_ns + self.filled_ns / 4 + MARGIN_NS;
         self.wait_ns = if base == 0 {
@@ -350,6 +362,28 @@ impl PeerOrder {
             self.wait_ns = (self.wait_ns + LATE_STEP_NS).min(MAX_WAIT_NS);
         }
     }
+}
+
+/// `ns` faded by 1/64 `steps` times (halved after 44, about 0.9 s of refreshes).
+fn fade(ns: u64, steps: u64) -> u64 {
+    match steps {
+        0 => ns,
+        1 => ns - ns / 64,
+        _ if steps > 4_000 => 0,
+        _ => (ns as f64 * (63.0f64 / 64.0).powi(steps as i32)) as u64,
+    }
+}
+
+/// The packets of `released`, each counted by how long it was held until `now`.
+fn counted<'a>(
+    released: impl Iterator<Item = Released<Packet>> + 'a,
+    now: u64,
+    stats: &'a WorkerStats,
+) -> impl Iterator<Item = Packet> + 'a {
+    released.map(move |r| {
+        stats.reorder.held_for(now.saturating_sub(r.since));
+        r.item
+    })
 }
 
 /// How long a gap in `peer`'s order may wait: 0 with fewer than two links in use.
@@ -404,20 +438,20 @@ pub(super) fn order(
         // A packet seen before, under another session: not a second copy but a sender
         // that restarted (its sequence starts over with its new session). Follow it.
         l.window.reset();
-        l.release_into(released, round);
+        l.release_into(released, (round, ctx.now), stats);
         admit = l.window.admit(s.seq);
     }
     l.session = s.session;
     if admit == Admit::Ahead && wait == 0 {
         // One link in use: nothing is coming to fill the gap.
         l.window.skip_to(s.seq);
-        l.release_into(released, round);
+        l.release_into(released, (round, ctx.now), stats);
         admit = l.window.admit(s.seq);
     }
     let next = match admit {
         Admit::InOrder | Admit::Late => {
             let before = released.len();
-            released.extend(l.window.release_before());
+            released.extend(counted(l.window.release_before(), ctx.now, stats));
             if released.len() > before || l.copied_in == round {
                 // Copies of this window go out before it: it must not overtake them.
                 released.push(Packet::copy(pool, meta, frame));
@@ -440,14 +474,14 @@ pub(super) fn order(
             l.window.give_up_before(seq);
         }
     }
-    l.release_into(released, round);
+    l.release_into(released, (round, ctx.now), stats);
     l.count(stats);
     let filled = l.window.take_filled_since();
     if let (Some(since), Some(p)) = (filled, reorder.peers.get_mut(s.peer.0)) {
         p.filled(ctx.now, since);
     }
     match admit {
-        Admit::Ahead => reorder.make_room(s.peer, stats),
+        Admit::Ahead => reorder.make_room(s.peer, ctx.now, stats),
         Admit::Late => {
             if let Some(p) = reorder.peers.get_mut(s.peer.0) {
                 p.late_seen(ctx.now);

@@ -403,9 +403,10 @@ fn what_a_worker_holds_for_a_peer_is_bounded_and_nothing_is_lost_to_the_bound() 
     assert_eq!(h.reorder.held(PeerIdx(0)), (0, 0));
 }
 
-#[test]
-fn the_wait_grows_to_what_filled_gaps_showed() {
-    let (mut e, mut h) = pair();
+/// An edge and a hub whose links measured one-way delays of 5 and 25 ms (a wait of 22 ms
+/// from the links' figures), and the edge's tunnel frames for datagrams 0..n.
+fn links_5_and_25_ms_apart(n: u8) -> (Pipeline, Vec<Vec<u8>>) {
+    let (mut e, h) = pair();
     let snap = h.snapshot().clone();
     for (link, delay) in snap.peers[0].links.iter().zip([5 * MS, 25 * MS]) {
         let mut m = link.health.lock();
@@ -413,17 +414,40 @@ fn the_wait_grows_to_what_filled_gaps_showed() {
             m.on_peer_clock(S + k * 50 * MS + delay, k * 50 * MS, 0);
         }
     }
-    let sent: Vec<Vec<u8>> = upstream(&mut e, 5).into_iter().map(|(_, f)| f).collect();
+    let sent = upstream(&mut e, n).into_iter().map(|(_, f)| f).collect();
+    (h, sent)
+}
+
+#[test]
+fn the_wait_grows_to_what_filled_gaps_showed() {
+    let (mut h, sent) = links_5_and_25_ms_apart(5);
     let t = 2 * S;
     round(&mut h, t, &sent[..1]);
     round(&mut h, t + MS, &sent[2..3]);
     // The links' figures give 22 ms; datagram 2 waits 20 ms for datagram 1.
     assert_eq!(h.reorder.next_deadline(), Some(t + MS + 22 * MS));
     assert_eq!(numbers(&round(&mut h, t + 21 * MS, &sent[1..2])), [1, 2]);
+    // It is counted as held 20 ms (the bucket up to 20.25 ms).
+    assert_eq!(h.stats().reorder.held_us(), [[20_250, 1]]);
     // Datagram 3 is lost: 4 waits a quarter more than 20 ms and 2 ms (the fade aside).
     round(&mut h, t + 60 * MS, &sent[4..5]);
     let wait = h.reorder.next_deadline().unwrap() - (t + 60 * MS);
     assert!((26 * MS..=27 * MS).contains(&wait), "{wait}");
+}
+
+#[test]
+fn what_filled_gaps_taught_fades_while_the_peer_is_quiet() {
+    let (mut h, sent) = links_5_and_25_ms_apart(5);
+    let t = 2 * S;
+    round(&mut h, t, &sent[..1]);
+    round(&mut h, t + MS, &sent[2..3]);
+    assert_eq!(numbers(&round(&mut h, t + 21 * MS, &sent[1..2])), [1, 2]);
+    // Three quiet seconds (the filled gap's 27 ms faded to under a tenth), then datagram
+    // 3 is lost: 4 waits what the links' figures say, not what the last load taught.
+    let later = t + 3 * S;
+    round(&mut h, later, &sent[4..5]);
+    let wait = h.reorder.next_deadline().unwrap() - later;
+    assert_eq!(wait, 22 * MS);
 }
 
 #[test]
