@@ -16,7 +16,8 @@
 #     over TcpOutSegs);
 #   - at L = 0 also four TCP flows side by side (goodput added up), and a UDP stream at 100 Mbit/s
 #     of 1024-byte frames (braid-pktgen over AF_XDP, stamped and sequenced): the packets received
-#     out of order, lost, and their one-way latency (p50, p99; the links' delay included).
+#     out of order, lost, and their one-way latency (p50, p99; the links' delay included); for braid
+#     also what the hub's reorder windows added to its packets (p99 over all, from braidctl stats).
 # Variants:
 #   braid   braidd at both ends, per-packet bonding 1:2, one worker each; the hub masquerades.
 #   kernel  a VXLAN tunnel per uplink, iptables `statistic --mode nth` 1 packet in 3 for isp1 at
@@ -212,22 +213,58 @@ tcp_flows() {
 
 mac() { ip netns exec "$prefix-$1" cat "/sys/class/net/$2/address"; }
 
+# The hub's reorder windows, summed over its workers, as JSON (braid variants; {} otherwise).
+hub_windows() {
+    local sock=$run_dir/hub.sock
+    if [ ! -S "$sock" ]; then
+        echo '{}'
+        return
+    fi
+    "$bin/braidctl" --socket "$sock" stats --json | jq -c '[.workers[].reorder] | {
+        passed: (map(.in_order + .late + .repaired) | add),
+        held: (map(.held_us // []) | add | group_by(.[0]) | map([.[0][0], (map(.[1]) | add)]))}'
+}
+
+# What the hub's windows added to the packets that passed them between the readings $1 and $2
+# (hub_windows): the 99th percentile over every packet (0 for those not held), in ms, from the
+# buckets' upper edges; null without readings.
+# shellcheck disable=SC2016
+window_p99_ms() {
+    jq -n --argjson a "$1" --argjson b "$2" '
+        if ($a | has("passed")) and ($b | has("passed")) then
+            ($a.held | map({key: (.[0] | tostring), value: .[1]}) | from_entries) as $before
+            | [$b.held[] | [.[0], .[1] - ($before[.[0] | tostring] // 0)] | select(.[1] > 0)] as $held
+            | ($b.passed - $a.passed) as $passed
+            | ($held | map(.[1]) | add // 0) as $n
+            | (($passed * 0.99) | ceil) as $rank
+            | if $passed <= 0 then null
+              elif $rank <= $passed - $n then 0
+              else (reduce $held[] as $h ({seen: ($passed - $n), at: null};
+                    if .at == null and .seen + $h[1] >= $rank then .at = $h[0] else . end
+                    | .seen += $h[1]) | .at) / 1000
+              end
+        else null end'
+}
+
 # The UDP stream for run $1: braid-pktgen's sink on the internet host's eth0 (AF_XDP: the host's
-# kernel sees nothing meanwhile), the generator on the LAN host's. Writes $work/$1.udp.json.
+# kernel sees nothing meanwhile), the generator on the LAN host's. Writes $work/$1.udp.json, and
+# for braid $work/$1.window (what the hub's reorder windows added, p99 ms).
 udp_stream() {
-    local name=$1 sink sock=$work/$1.sink.sock
+    local name=$1 sink sock=$work/$1.sink.sock windows
     ip netns exec "$prefix-inet" "$pktgen" sink --iface eth0 --control "$sock" \
         --duration "$(awk -v s="$secs" 'BEGIN { print s + 30 }')" --quiet \
         >"$work/$name.sink.txt" 2>"$work/$name.sink.log" &
     sink=$!
     helpers+=("$sink")
     wait_xdp inet eth0
+    windows=$(hub_windows)
     ip netns exec "$prefix-lan" "$pktgen" run --tx eth0 --sink-control "$sock" \
         --dst-mac "$(mac edge lan0)" --src-ip "$LAN_HOST" --dst-ip "$INET_HOST" --size "$UDP_SIZE" \
         --rate "$UDP_RATE" --batch "$UDP_BATCH" --duration "$secs" --json --quiet >"$work/$name.udp.json" 2>"$work/$name.gen.log" ||
         die "$name: the generator failed: $(tail -n 3 "$work/$name.gen.log")"
     kill -TERM "$sink"
     wait "$sink" || true
+    window_p99_ms "$windows" "$(hub_windows)" >"$work/$name.window"
 }
 
 # Every point of variant $1 on the lab as it stands.
@@ -252,9 +289,11 @@ sweep() {
                     reordered_pct: (if .rx_packets > 0 then 100 * .reordered / .rx_packets else null end),
                     lost_pct: (if .tx_packets > 0 then 100 * .lost / .tx_packets else null end),
                     p50_ms: (if .latency.count > 0 then .latency.p50_ns / 1e6 else null end),
-                    p99_ms: (if .latency.count > 0 then .latency.p99_ns / 1e6 else null end)})' \
-                --argjson rate "${UDP_RATE%mbit}" --slurpfile u "$work/$r.udp.json"
-            note "$v: RTT difference $d ms: UDP $(tail -n 1 "$points" | jq -r '"\(.reordered_pct) % out of order, \(.lost_pct) % lost, p99 \(.p99_ms) ms"')"
+                    p99_ms: (if .latency.count > 0 then .latency.p99_ns / 1e6 else null end)})
+                    + (if $w[0] == null then {} else {window_p99_ms: $w[0]} end)' \
+                --argjson rate "${UDP_RATE%mbit}" --slurpfile u "$work/$r.udp.json" \
+                --slurpfile w "$work/$r.window"
+            note "$v: RTT difference $d ms: UDP $(tail -n 1 "$points" | jq -r '"\(.reordered_pct) % out of order, \(.lost_pct) % lost, p99 \(.p99_ms) ms, window p99 \(.window_p99_ms // "-") ms"')"
         done
     done
 }
@@ -302,7 +341,8 @@ commit=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
     echo "command: benches/bonding.sh ${args[*]}"
     echo "isp1 100 Mbit/s, isp2 200 Mbit/s (both ways), weights 1:2, per packet; --secs $secs, TCP $cc;"
     echo "TCP: steady goodput in Mbit/s (segments retransmitted); UDP $UDP_RATE of $UDP_SIZE-byte frames:"
-    echo "out of order / lost / one-way latency p99 (the links' delay included)"
+    echo "out of order / lost / one-way latency p99 (the links' delay included) (what braid's reorder"
+    echo "windows at the hub added, p99 over every packet)"
     echo
     "$goodput" bonding --points "$points" --svg "$work/bonding.svg" \
         --title "One TCP flow ($cc): isp1 100 Mbit/s with the loss, isp2 200 Mbit/s with the delay"

@@ -32,6 +32,10 @@ pub enum Measure {
         /// One-way latency, median and 99th percentile, ms.
         p50_ms: Option<f64>,
         p99_ms: Option<f64>,
+        /// What the receiving end's reorder windows added to the stream's packets, 99th
+        /// percentile over all of them, ms (braid only: from `braidctl stats`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window_p99_ms: Option<f64>,
     },
 }
 
@@ -111,19 +115,24 @@ fn cell(m: &Measure) -> String {
             reordered_pct,
             lost_pct,
             p99_ms,
+            window_p99_ms,
             ..
-        } => format!(
-            "{} % / {} % / {} ms",
-            num(*reordered_pct, 2),
-            num(*lost_pct, 2),
-            num(*p99_ms, 1)
-        ),
+        } => {
+            let window = window_p99_ms.map_or_else(String::new, |w| format!(" (window {w:.2} ms)"));
+            format!(
+                "{} % / {} % / {} ms{window}",
+                num(*reordered_pct, 2),
+                num(*lost_pct, 2),
+                num(*p99_ms, 1)
+            )
+        }
     }
 }
 
 /// The points as a markdown table: a row per RTT difference and loss, a column per measure and
 /// variant. A TCP cell is "goodput Mbit/s (retransmitted %)", a UDP cell "out of order % / lost %
-/// / p99 latency ms"; "" where a point was not measured.
+/// / p99 latency ms", with "(window p99 ms)" where the reorder windows' wait was measured; ""
+/// where a point was not measured.
 pub fn table(points: &[Point]) -> String {
     let vars = variants(points);
     let columns: BTreeSet<Column> = points.iter().map(|p| column(&p.measure)).collect();
@@ -233,6 +242,7 @@ mod tests {
 {"variant":"braid","rtt_diff_ms":20,"loss_pct":0,"kind":"tcp","flows":1,"goodput_mbps":25.0,"retrans_pct":30}
 {"variant":"braid","rtt_diff_ms":0,"loss_pct":5,"kind":"tcp","flows":1,"goodput_mbps":100.0,"retrans_pct":4}
 {"variant":"kernel","rtt_diff_ms":0,"loss_pct":0,"kind":"tcp","flows":1,"goodput_mbps":200.0,"retrans_pct":null}
+{"variant":"kernel","rtt_diff_ms":0,"loss_pct":0,"kind":"udp","rate_mbps":100,"reordered_pct":7,"lost_pct":0,"p50_ms":0.5,"p99_ms":3.25,"window_p99_ms":0.25}
 {"variant":"kernel","rtt_diff_ms":20,"loss_pct":0,"kind":"tcp","flows":1,"goodput_mbps":null,"retrans_pct":40}
 
 {"variant":"kernel","rtt_diff_ms":0,"loss_pct":5,"kind":"tcp","flows":1,"goodput_mbps":50.0,"retrans_pct":6}
@@ -245,7 +255,7 @@ mod tests {
     #[test]
     fn points_read_back_and_bad_lines_are_named() {
         let p = points();
-        assert_eq!(p.len(), 8);
+        assert_eq!(p.len(), 9);
         assert_eq!(
             p[2],
             Point {
@@ -258,6 +268,7 @@ mod tests {
                     lost_pct: Some(0.0),
                     p50_ms: Some(0.25),
                     p99_ms: Some(1.2),
+                    window_p99_ms: None,
                 },
             }
         );
@@ -279,7 +290,8 @@ mod tests {
         assert_eq!(lines[1], "|---|---|---|---|---|---|---|---|");
         assert_eq!(
             lines[2],
-            "| 0 ms | 0 % | 270.0 (0.50 %) | 200.0 (- %) | 280.0 (1.25 %) |  | 52.50 % / 0.00 % / 1.2 ms |  |"
+            "| 0 ms | 0 % | 270.0 (0.50 %) | 200.0 (- %) | 280.0 (1.25 %) |  | 52.50 % / 0.00 % / 1.2 ms | \
+             7.00 % / 0.00 % / 3.2 ms (window 0.25 ms) |"
         );
         assert_eq!(
             lines[3],
