@@ -188,7 +188,8 @@ pub fn table(points: &[Point]) -> String {
 }
 
 /// One TCP flow's goodput against the RTT difference: a line per variant and loss, the colour
-/// telling the loss, the first variant solid and the others dashed, a dot per point.
+/// telling the loss, the first variant solid, the second dashed and the others dotted, a dot per
+/// point.
 pub fn chart(title: &str, points: &[Point]) -> Chart {
     let losses: BTreeSet<i64> = points.iter().map(|p| key(p.loss_pct)).collect();
     let mut lines = Vec::new();
@@ -217,7 +218,7 @@ pub fn chart(title: &str, points: &[Point]) -> Chart {
                 levels: Vec::new(),
                 style: Style {
                     colour: Some(li),
-                    dashed: vi > 0,
+                    dashes: vi.min(2) as u8,
                     dots: true,
                 },
             });
@@ -324,7 +325,7 @@ mod tests {
             c.lines[3].style,
             Style {
                 colour: Some(1),
-                dashed: true,
+                dashes: 1,
                 dots: true
             }
         );
@@ -332,7 +333,7 @@ mod tests {
             c.lines[0].style,
             Style {
                 colour: Some(0),
-                dashed: false,
+                dashes: 0,
                 dots: true
             }
         );

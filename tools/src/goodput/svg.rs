@@ -20,8 +20,8 @@ const BOTTOM: f64 = 60.0;
 pub struct Style {
     /// Index into the palette; None: the series' place in the chart.
     pub colour: Option<usize>,
-    /// A dashed line instead of a solid one.
-    pub dashed: bool,
+    /// 0: a solid line; 1: dashed; 2 or more: dotted.
+    pub dashes: u8,
     /// A dot on the end of every step (for points: on every point).
     pub dots: bool,
 }
@@ -164,10 +164,10 @@ pub fn render(chart: &Chart) -> String {
     let mut level_label_ys: Vec<f64> = Vec::new();
     for (i, line) in chart.lines.iter().enumerate() {
         let colour = PALETTE[line.style.colour.unwrap_or(i) % PALETTE.len()];
-        let dashes = if line.style.dashed {
-            r#" stroke-dasharray="6 4""#
-        } else {
-            ""
+        let dashes = match line.style.dashes {
+            0 => "",
+            1 => r#" stroke-dasharray="6 4""#,
+            _ => r#" stroke-dasharray="2 3""#,
         };
         for (label, at) in &line.marks {
             let _ = writeln!(
