@@ -22,9 +22,14 @@ use std::net::Ipv4Addr;
 /// End of a list.
 const NIL: u32 = u32::MAX;
 /// A session refreshed within the same 4-second tick as its last packet keeps
-/// its place in its expiry list: a busy flow moves in the list once per tick,
-/// and the sweep moves sessions it finds refreshed.
-const RELINK_NS: u64 = 4_000_000_000;
+/// its place in its expiry list: a busy flow moves in the list once per tick.
+/// A list is so in the order of its sessions' last ticks, and the sweep stops at
+/// the first session that has not timed out: one behind it is removed at most a
+/// tick late.
+///
+/// The sweep does not move such a session back to look further: it would then sit
+/// behind sessions linked long after it, and wait for them, up to a timeout late.
+pub(crate) const RELINK_NS: u64 = 4_000_000_000;
 /// Expiry-list steps spent to make room before a new session is refused.
 const RECLAIM_BUDGET: usize = 64;
 
@@ -164,10 +169,9 @@ impl NatTable {
         Ok(())
     }
 
-    /// The earliest time (ns) at which [`NatTable::expire`] has work: the front of
-    /// each class's expiry list, due to be removed or moved; `None` when empty. A
-    /// front the last sweep moved back (it was refreshed) is due at its own expiry;
-    /// a sweep stopped by its budget is due again at once.
+    /// The earliest time (ns) at which [`NatTable::expire`] has work: when the
+    /// front of a class's expiry list times out; `None` when empty. A sweep stopped
+    /// by its budget is due again at once.
     pub fn next_expiry(&self) -> Option<u64> {
         if !self.swept_all {
             return Some(self.swept_at);
@@ -175,14 +179,7 @@ impl NatTable {
         (0..CLASSES)
             .filter_map(|class| {
                 let s = self.slots.get(self.heads[class] as usize)?;
-                let timeout = self.timeouts[class];
-                let linked_no_earlier = s.last_seen - s.last_seen % RELINK_NS;
-                let moved_at = linked_no_earlier.saturating_add(timeout);
-                Some(if moved_at > self.swept_at {
-                    moved_at
-                } else {
-                    s.last_seen.saturating_add(timeout)
-                })
+                Some(s.last_seen.saturating_add(self.timeouts[class]))
             })
             .min()
     }
@@ -255,40 +252,26 @@ impl NatTable {
     /// Removes up to `budget` expired sessions, oldest first, releasing their
     /// ports; never looks at more than `budget` sessions. Returns how many were
     /// removed. Call it regularly (e.g. once per batch) so ports come back
-    /// without waiting for the table to fill.
+    /// without waiting for the table to fill. A session that has timed out is
+    /// removed at most [`RELINK_NS`] after its timeout.
     pub fn expire(&mut self, now: u64, budget: usize) -> usize {
         let (mut steps, mut removed) = (0, 0);
         for n in 0..CLASSES {
             let class = (self.sweep_from + n) % CLASSES;
             let timeout = self.timeouts[class];
-            // The first session moved back by this call: meeting it again at the
-            // head means the whole list has been seen.
-            let mut first_moved = NIL;
             while steps < budget {
                 let i = self.heads[class];
                 let Some(s) = self.slots.get(i as usize) else {
                     break;
                 };
-                if i == first_moved {
+                if now < s.last_seen.saturating_add(timeout) {
+                    // What is behind was last seen no earlier than this one's tick.
                     break;
                 }
                 steps += 1;
-                let linked_no_earlier = s.last_seen - s.last_seen % RELINK_NS;
-                if now >= s.last_seen.saturating_add(timeout) {
-                    self.remove(i);
-                    self.counters.expired += 1;
-                    removed += 1;
-                } else if now >= linked_no_earlier.saturating_add(timeout) {
-                    // Refreshed without moving: move it now, and look further.
-                    self.unlink(i);
-                    self.link_tail(i, class as u8);
-                    if first_moved == NIL {
-                        first_moved = i;
-                    }
-                } else {
-                    // Everything behind was linked later and is not due yet.
-                    break;
-                }
+                self.remove(i);
+                self.counters.expired += 1;
+                removed += 1;
             }
         }
         self.sweep_from = (self.sweep_from + 1) % CLASSES;

@@ -384,9 +384,41 @@ proptest! {
     /// leave both indexes (removals from the middle of probe runs), a full
     /// table refuses only while every session is live, and sweeps of any
     /// budget change nothing visible. Time moves in steps of the table's
-    /// 4-second expiry-list tick: between ticks a sweep may reclaim a session
-    /// up to a timeout late (lookups still see it expired), which this model
-    /// does not follow.
+    /// 4-second expiry-list tick (when a sweep reclaims a session between ticks:
+    /// `sweeps_reclaim_a_session_within_a_tick_of_its_timeout`).
+    /// Sessions made and refreshed at any times: a sweep with room to finish
+    /// leaves every session that has not timed out, and none that timed out a
+    /// tick (4 s) or more ago.
+    #[test]
+    fn sweeps_reclaim_a_session_within_a_tick_of_its_timeout(
+        ops in proptest::collection::vec((0u8..16, 0u64..6_000, any::<bool>()), 1..400),
+    ) {
+        const TIMEOUT: u64 = 30 * S;
+        const MS: u64 = S / 1000;
+        let mut t = small_table(64);
+        let mut last: HashMap<u8, u64> = HashMap::new();
+        let mut now = 0;
+        for (host, dt, sweep) in ops {
+            now += dt * MS;
+            let inside = (Ipv4Addr::new(198, 18, 0, host), 2000);
+            t.translate_out(&mut udp(inside, (REMOTE, 53), b""), now).expect("room");
+            last.insert(host, now);
+            if sweep {
+                t.expire(now, usize::MAX);
+                let live = last.values().filter(|&&l| now < l + TIMEOUT).count();
+                let kept = last
+                    .values()
+                    .filter(|&&l| now < l + TIMEOUT + crate::nat::table::RELINK_NS)
+                    .count();
+                prop_assert!(
+                    (live..=kept).contains(&t.len()),
+                    "{} sessions kept at {} ns: live {}, within a tick {}", t.len(), now, live, kept
+                );
+                last.retain(|_, l| now < *l + TIMEOUT + crate::nat::table::RELINK_NS);
+            }
+        }
+    }
+
     #[test]
     fn sessions_follow_a_model_through_expiry_and_a_full_table(
         ops in proptest::collection::vec((0u8..4, 0u8..8, 0u16..8, 0u64..4, 0usize..4), 1..300),

@@ -159,46 +159,40 @@ fn sweep_is_bounded_and_oldest_first() {
 }
 
 #[test]
-fn sweep_keeps_sessions_refreshed_without_moving() {
+fn a_session_refreshed_within_its_tick_keeps_its_place_and_those_behind_wait_for_it() {
     let mut t = table(&config(64));
     let a = udp((HOST_A, 5000), (REMOTE, 53), b"");
     t.translate_out(&mut a.clone(), 0).unwrap();
     t.translate_out(&mut udp((HOST_B, 5000), (REMOTE, 53), b""), 0)
         .unwrap();
-    // Refreshed within the same tick: A keeps its place ahead of B.
+    // Refreshed within the same tick: A keeps its place ahead of B, and B, due at
+    // 300 s, goes with A at 300.5 s: within a tick of its timeout.
     t.translate_out(&mut a.clone(), S / 2).unwrap();
-    assert_eq!(t.expire(300 * S, 64), 1);
-    assert_eq!(
-        t.sessions(300 * S)
-            .map(|s| s.inside.addr)
-            .collect::<Vec<_>>(),
-        vec![HOST_A]
-    );
-    assert_eq!(t.expire(300 * S + S / 2 - 1, 64), 0);
-    assert_eq!(t.expire(300 * S + S / 2, 64), 1);
+    assert_eq!(t.expire(300 * S, 64), 0);
+    assert_eq!(t.next_expiry(), Some(300 * S + S / 2));
+    assert_eq!(t.expire(300 * S + S / 2, 64), 2);
     assert!(t.is_empty());
+    assert_eq!(t.next_expiry(), None);
 }
 
 #[test]
-fn sweep_of_refreshed_sessions_stops_after_one_pass() {
+fn a_session_about_to_time_out_is_not_put_behind_younger_ones() {
     let mut t = table(&config(64));
-    for i in 0..3 {
-        t.translate_out(&mut udp(inside(i), (REMOTE, 53), b""), 0)
-            .unwrap();
-    }
-    // All refreshed within the tick, after a UDP session due at 300 s.
-    t.translate_out(&mut udp((HOST_B, 1), (REMOTE, 53), b""), 0)
+    // A at 1 s (the tick that starts at 0), never refreshed; B at 200 s.
+    t.translate_out(&mut udp((HOST_A, 5000), (REMOTE, 53), b""), S)
         .unwrap();
-    for i in 0..3 {
-        t.translate_out(&mut udp(inside(i), (REMOTE, 53), b""), S)
-            .unwrap();
-    }
-    // The three are moved back once each and the due one is removed: even an
-    // unlimited budget ends after one pass over the list.
-    assert_eq!(t.expire(300 * S, usize::MAX), 1);
-    assert_eq!(t.len(), 3);
-    assert_eq!(t.expire(300 * S, usize::MAX), 0);
-    assert_eq!(t.expire(301 * S, usize::MAX), 3);
+    t.translate_out(&mut udp((HOST_B, 5000), (REMOTE, 53), b""), 200 * S)
+        .unwrap();
+    // A sweep after A's tick timed out but before A did leaves A where it is...
+    assert_eq!(t.expire(300 * S + S / 2, 64), 0);
+    // ... so it goes at its own timeout, not after B's.
+    assert_eq!(t.expire(301 * S, 64), 1);
+    assert_eq!(
+        t.sessions(301 * S)
+            .map(|s| s.inside.addr)
+            .collect::<Vec<_>>(),
+        vec![HOST_B]
+    );
 }
 
 #[test]
