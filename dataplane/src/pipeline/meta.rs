@@ -19,6 +19,9 @@ pub struct Meta {
     /// The peer whose tunnel the packet came out of (set by `Open`): it never goes
     /// back into that peer's bond.
     pub from_peer: Option<PeerIdx>,
+    /// The packet is a copy (handed over by another worker, released by a window): it
+    /// leaves after the frames this round sends in place.
+    pub by_copy: bool,
 }
 
 /// The IPv4 and transport facts the stages route and classify by.
@@ -86,6 +89,7 @@ impl Meta {
             from_mac: [0; 6],
             ip: IpFacts::default(),
             from_peer: None,
+            by_copy: false,
         }
     }
 }

@@ -404,6 +404,7 @@ impl Pipeline {
             len,
         } = packet;
         let mut frame = Frame::at(&mut buf, start, len);
+        meta.by_copy = true;
         let verdict = self.run(next, &mut meta, &mut frame);
         let (start, len) = (frame.start(), frame.len());
         match verdict {

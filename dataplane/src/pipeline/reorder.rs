@@ -458,6 +458,11 @@ pub(super) fn order(
                 l.copied_in = round;
                 Next::Done(Verdict::Drop)
             } else {
+                if meta.by_copy {
+                    // It leaves by copy (a handed-over packet): the window's next packets
+                    // this round must too, or they overtake it in the transmit ring.
+                    l.copied_in = round;
+                }
                 Next::Route
             }
         }

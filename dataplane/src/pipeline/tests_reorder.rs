@@ -286,6 +286,29 @@ fn a_lane_arriving_at_another_worker_is_ordered_by_its_owner() {
     assert_eq!(h0.stats().reorder.repaired.get(), 2);
 }
 
+/// A worker round as `poll_once` runs it: the handed-over packets first, then its own
+/// frames, then what went by copy; what leaves, in the order it reaches the wire.
+#[test]
+fn a_handed_over_packet_in_its_turn_is_not_overtaken_by_the_owners_next_one() {
+    let mut e = edge_resolved();
+    let (mut h0, mut h1) = two_worker_hub(&mut e);
+    let sent: Vec<Vec<u8>> = upstream(&mut e, 2).into_iter().map(|(_, f)| f).collect();
+    // Datagram 0 reaches worker 1 (handed to worker 0, its window's owner), datagram 1
+    // reaches worker 0 itself, in the same round.
+    h1.begin_batch(S + MS);
+    assert_eq!(run(&mut h1, 0, &sent[0]).0, Verdict::Drop);
+    h0.begin_batch(S + MS);
+    for (_, h) in h1.take_handoffs().collect::<Vec<_>>() {
+        h0.resume(h);
+    }
+    let mut wire = Vec::new();
+    if let (Verdict::Tx(_), out) = run(&mut h0, 0, &sent[1]) {
+        wire.push(out);
+    }
+    wire.extend(h0.take_out().map(|(_, f)| f));
+    assert_eq!(numbers(&wire), [0, 1]);
+}
+
 /// Handed-off packets travel in pooled buffers that come back once sent: after the pools
 /// have filled, a long run of handoffs allocates nothing, on either worker.
 #[test]
