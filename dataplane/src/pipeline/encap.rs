@@ -8,7 +8,6 @@ use super::meta::Meta;
 use super::out::{Out, Packet};
 use super::schedulers::Schedulers;
 use super::{Ctx, Next};
-use crate::bond::flow_hash;
 use crate::bond::redundant::any_matches;
 use crate::frame::Frame;
 use crate::ids::PeerIdx;
@@ -50,9 +49,8 @@ pub(super) fn seal(
     ipv4::decrement_ttl(inner);
     meta.ip.ttl = meta.ip.ttl.saturating_sub(1);
     l4::clamp_mss(inner, l4::mss_for_mtu(p.inner_mtu));
-    let hash = flow_hash(inner);
     let Some(link) = scheds
-        .pick(peer, hash, inner_len)
+        .pick(peer, inner, inner_len)
         .and_then(|i| p.links.get(i))
     else {
         return Next::Drop(DropReason::NoLink);
