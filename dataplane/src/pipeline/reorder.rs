@@ -312,14 +312,26 @@ impl Reorder {
 
     /// Sends the packet of `s` in its turn when its window can be passed by (see
     /// [`LaneOrder::in_turn`]); false when it must go through the window.
+    /// The peer's wait is worked out as on the whole way, when it is due.
     #[inline]
-    fn in_turn(&mut self, s: Sequenced, now: u64, stats: &WorkerStats) -> bool {
+    fn in_turn(&mut self, ctx: &Ctx, s: Sequenced, stats: &WorkerStats) -> bool {
         let round = self.round;
-        self.peers
-            .get_mut(s.peer.0)
-            .and_then(|p| p.lanes.get_mut(usize::from(s.lane)))
+        let Some(p) = self.peers.get_mut(s.peer.0) else {
+            return false;
+        };
+        let sent = p
+            .lanes
+            .get_mut(usize::from(s.lane))
             .and_then(|l| l.as_deref_mut())
-            .is_some_and(|l| l.in_turn(s, now, round, stats))
+            .is_some_and(|l| l.in_turn(s, ctx.now, round, stats));
+        // `wait` returns at once while its figure is fresh: called only when it is not.
+        if sent
+            && p.wait_at
+                .is_none_or(|t| ctx.now.saturating_sub(t) >= WAIT_REFRESH_NS)
+        {
+            p.wait(ctx, s.peer);
+        }
+        sent
     }
 
     /// Packets and bytes held for `peer`.
@@ -435,13 +447,13 @@ pub(super) fn order(
     if owner != reorder.lane {
         return Next::Handoff(owner, Resume::Order(s));
     }
+    if reorder.in_turn(ctx, s, stats) {
+        return Next::Route;
+    }
     let (wait, doubt) = match reorder.peers.get_mut(s.peer.0) {
         Some(p) => (p.wait(ctx, s.peer), ctx.now < p.doubt_until),
         None => (DEFAULT_WAIT_NS, false),
     };
-    if reorder.in_turn(s, ctx.now, stats) {
-        return Next::Route;
-    }
     window(ctx, (reorder, pool), stats, (meta, frame), s, (wait, doubt))
 }
 
