@@ -85,8 +85,9 @@ pub(super) fn seal(
 }
 
 /// Wraps and seals the packet in `frame` for `link` under session `live`, with bond
-/// sequence `seq`, and counts it on the link.
-#[inline]
+/// sequence `seq`, and counts it on the link. Inlined in both callers: a call here
+/// costs a packet about twenty instructions of moving its arguments.
+#[inline(always)]
 fn seal_on(
     ctx: &Ctx,
     keys: &Keys,
