@@ -74,7 +74,7 @@ pub(super) fn open(
     if !ip.checksum_ok() {
         return Next::Drop(DropReason::MalformedInner);
     }
-    if !peer.allowed.iter().any(|n| n.contains(&ip.src())) {
+    if !peer.allows(ip.src()) {
         return Next::Drop(DropReason::Spoofed);
     }
     // Data on the link, for the looks at silence under load (probes do not count: an idle
