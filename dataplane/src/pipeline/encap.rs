@@ -129,7 +129,7 @@ fn seal_on(
 }
 
 /// True for a packet of a redundancy rule while more than one of `peer`'s links is in use.
-#[inline]
+#[inline(always)]
 fn is_redundant(
     ctx: &Ctx,
     scheds: &Schedulers,
@@ -137,9 +137,20 @@ fn is_redundant(
     frame: &Frame<'_>,
     peer: PeerIdx,
 ) -> bool {
-    if ctx.snap.redundant.is_empty() {
-        return false;
-    }
+    // Without rules, no call: most bonds have none.
+    !ctx.snap.redundant.is_empty() && matches_redundant(ctx, scheds, meta, frame, peer)
+}
+
+/// [`is_redundant`] when there are rules: the packet matches one and more than one link
+/// is in use.
+#[inline(never)]
+fn matches_redundant(
+    ctx: &Ctx,
+    scheds: &Schedulers,
+    meta: &Meta,
+    frame: &Frame<'_>,
+    peer: PeerIdx,
+) -> bool {
     let Some(dscp) = frame
         .data()
         .get(ethernet::HEADER_LEN..)
