@@ -178,6 +178,9 @@ pub struct Peer {
     /// Its sessions; carried over to the next snapshot while the peer stays.
     pub keys: Arc<PeerKeys>,
     pub allowed: Vec<Ipv4Net>,
+    /// `allowed` as (network, mask) numbers: a source is checked in one AND and compare
+    /// per prefix.
+    allowed_masks: Vec<(u32, u32)>,
     pub links: Vec<Link>,
     /// Largest inner IPv4 packet every link of this peer carries.
     pub inner_mtu: u16,
@@ -197,6 +200,15 @@ impl fmt::Debug for Peer {
 }
 
 impl Peer {
+    /// True when `src` is in one of the peer's allowed prefixes.
+    #[inline]
+    pub fn allows(&self, src: Ipv4Addr) -> bool {
+        let src = u32::from(src);
+        self.allowed_masks
+            .iter()
+            .any(|&(net, mask)| src & mask == net)
+    }
+
     /// The pre-shared key of the peer's handshakes.
     pub fn psk(&self) -> &[u8; KEY_LEN] {
         &self.psk
@@ -622,6 +634,11 @@ fn build_peers(
             psk: *psk,
             keys: before.map(|p| Arc::clone(&p.keys)).unwrap_or_default(),
             allowed: pc.allowed.clone(),
+            allowed_masks: pc
+                .allowed
+                .iter()
+                .map(|n| (u32::from(n.network()), u32::from(n.netmask())))
+                .collect(),
             links,
             inner_mtu,
             scheduler,

@@ -203,6 +203,29 @@ impl<T> Window<T> {
         }
     }
 
+    /// True when `seq` is next in turn and the window is idle: it holds nothing, has
+    /// released nothing not yet taken and has no filled gap to report. Admitting `seq`
+    /// then releases nothing, so [`Window::take_turn`] can stand for `admit` and
+    /// `release`.
+    #[inline]
+    pub fn is_idle_turn(&self, seq: u32) -> bool {
+        self.synced
+            && seq == self.next
+            && self.held_count == 0
+            && self.ready.is_empty()
+            && self.filled_since.is_none()
+    }
+
+    /// Admits the packet [`Window::is_idle_turn`] found in its turn: it goes now, and
+    /// nothing follows it.
+    #[inline]
+    pub fn take_turn(&mut self) {
+        // What `release` would do with nothing held: the turn fills no gap.
+        self.filling = false;
+        self.advance(true);
+        self.tally.in_order += 1;
+    }
+
     /// The next sequence in turn.
     pub fn next(&self) -> u32 {
         self.next

@@ -31,6 +31,37 @@ fn in_order_packets_go_at_once_and_nothing_is_held() {
 }
 
 #[test]
+fn a_turn_is_idle_only_with_nothing_held_released_or_filled() {
+    let mut w = Window::default();
+    assert!(!w.is_idle_turn(1), "not in step with a sender yet");
+    assert_eq!(arrive(&mut w, 1, 0), [1]);
+    assert!(w.is_idle_turn(2) && !w.is_idle_turn(3));
+    w.take_turn();
+    assert_eq!((w.next(), w.tally().in_order), (3, 2));
+    assert_eq!(
+        w.admit(2),
+        Admit::Duplicate,
+        "a turn taken counts as delivered"
+    );
+    // Held: no turn is idle until the gap is filled, the release taken and the filled
+    // gap reported.
+    assert!(w.hold(4, 4, 100, MS));
+    assert!(!w.is_idle_turn(3));
+    assert_eq!(w.admit(3), Admit::InOrder);
+    assert!(!w.is_idle_turn(5));
+    assert_eq!(w.release().collect::<Vec<_>>(), [4]);
+    assert!(!w.is_idle_turn(5), "a filled gap to report");
+    assert_eq!(w.take_filled_since(), Some(MS));
+    assert!(w.is_idle_turn(5));
+    // Released by a gap given up, not taken yet.
+    assert!(w.hold(6, 6, 100, MS));
+    w.give_up_oldest();
+    assert!(!w.is_idle_turn(7));
+    assert_eq!(w.release_before().collect::<Vec<_>>(), [6]);
+    assert!(w.is_idle_turn(7));
+}
+
+#[test]
 fn a_packet_ahead_waits_for_the_one_in_front_of_it() {
     let mut w = Window::default();
     assert_eq!(arrive(&mut w, 1, 0), [1]);

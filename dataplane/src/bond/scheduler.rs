@@ -35,6 +35,7 @@ impl std::fmt::Debug for Scheduler {
 /// earns `weight * cost`, the richest (first on ties) pays `total * cost`.
 /// With `cost` = 1 this is nginx's scheme; with `cost` = bytes it is a deficit
 /// round robin on bytes. Needs `total > 0`.
+#[inline(always)]
 fn swrr_step(weights: &[u32], current: &mut [i128], total: i128, cost: i128) -> usize {
     let mut best = 0;
     let mut best_credit = i128::MIN;
@@ -88,18 +89,17 @@ impl Scheduler {
                 .table
                 .get(flow_hash as usize % FLOW_SLOTS)
                 .map(|&l| l as usize),
-            BondMode::Packet => {
-                let cost = match self.balance {
-                    Balance::Packets => 1,
-                    Balance::Bytes => bytes.max(1) as i128,
-                };
-                Some(swrr_step(
+            // Each balance its own call: with a constant cost of 1 the multiplications by
+            // it fold away.
+            BondMode::Packet => Some(match self.balance {
+                Balance::Packets => swrr_step(&self.weights, &mut self.current, self.total, 1),
+                Balance::Bytes => swrr_step(
                     &self.weights,
                     &mut self.current,
                     self.total,
-                    cost,
-                ))
-            }
+                    bytes.max(1) as i128,
+                ),
+            }),
         }
     }
 

@@ -74,7 +74,7 @@ pub(super) fn open(
     if !ip.checksum_ok() {
         return Next::Drop(DropReason::MalformedInner);
     }
-    if !peer.allowed.iter().any(|n| n.contains(&ip.src())) {
+    if !peer.allows(ip.src()) {
         return Next::Drop(DropReason::Spoofed);
     }
     // Data on the link, for the looks at silence under load (probes do not count: an idle
@@ -145,7 +145,7 @@ fn authenticate<'s>(
 }
 
 /// Records that `live` carried an authenticated message now.
-#[inline]
+#[inline(always)]
 fn heard(ctx: &Ctx, sessions: &Sessions, peer: &Peer, live: &Arc<Live>) {
     live.heard_at(ctx.now);
     if !live.is_confirmed() {
@@ -155,7 +155,7 @@ fn heard(ctx: &Ctx, sessions: &Sessions, peer: &Peer, live: &Arc<Live>) {
 
 /// Moves the inner packet (`inner_len` bytes at `at`) up behind the frame's
 /// Ethernet header; false when the frame is shorter.
-#[inline]
+#[inline(always)]
 fn unwrap(frame: &mut Frame<'_>, at: usize, inner_len: usize) -> bool {
     let mut eth = [0u8; ethernet::HEADER_LEN];
     if let Some(h) = frame.data().first_chunk::<{ ethernet::HEADER_LEN }>() {

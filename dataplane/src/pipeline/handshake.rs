@@ -250,7 +250,8 @@ fn keepalive(frame: &mut Frame<'_>, to: &Addrs, live: &Live, link: u8, lane: Lan
 /// A handshake message from `meta.ip.src`: an initiation is answered (hub), a response
 /// makes the session, a cookie reply has the initiation sent again (edge). Either way the
 /// answer goes back in place on the link the message names, to the address and port it
-/// came from.
+/// came from. Out of line (rare; see `local::arp`).
+#[inline(never)]
 pub(super) fn handle(
     ctx: &Ctx,
     (lane, sessions): (Lane, &Sessions),

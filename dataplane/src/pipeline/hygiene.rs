@@ -19,7 +19,8 @@ const LINK_LOCAL_16: u32 = 0xa9fe;
 #[inline]
 fn special(a: u32) -> bool {
     let top = a >> 24;
-    top == 0 || top == 127 || top >= 224 || a >> 16 == LINK_LOCAL_16
+    // `top - 1` wraps for 0: one compare for 0/8 and 224/4 up (it runs thrice a packet).
+    top.wrapping_sub(1) >= 223 || top == 127 || a >> 16 == LINK_LOCAL_16
 }
 
 /// Why a packet from `src` to `dst` must not be forwarded, or `None` when it may be.

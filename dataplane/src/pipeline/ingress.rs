@@ -1,8 +1,8 @@
 //! The first stages of every frame: the Ethernet header, then the IPv4 checks
 //! and the choice between braid itself, a masquerade's outside address and routing.
 
-use super::hygiene;
 use super::meta::{IpFacts, Meta};
+use super::{hygiene, local};
 use super::{Ctx, Next};
 use crate::frame::Frame;
 use crate::stats::DropReason;
@@ -55,6 +55,11 @@ pub(super) fn ipv4(ctx: &Ctx, meta: &mut Meta, frame: &mut Frame<'_>) -> Next {
         if hygiene::martian_source(&ctx.snap, meta.ip.src) {
             return Next::Drop(DropReason::MartianSource);
         }
+        // A tunnel datagram, most of what comes to braid, goes to `Open` at once, as
+        // `Local` would send it: a stage less a packet out of the bond.
+        if local::is_tunnel(ctx, &meta.ip) {
+            return Next::Open;
+        }
         return Next::Local;
     }
     Next::Route
@@ -64,9 +69,7 @@ pub(super) fn ipv4(ctx: &Ctx, meta: &mut Meta, frame: &mut Frame<'_>) -> Next {
 /// tunnel datagrams and ICMP echo requests.
 fn for_braid(ctx: &Ctx, ip: &IpFacts) -> bool {
     match ip.protocol {
-        ipv4::PROTO_UDP => ip
-            .udp_dst_port()
-            .is_some_and(|p| ctx.snap.is_tunnel_port(p)),
+        ipv4::PROTO_UDP => local::is_tunnel(ctx, ip),
         ipv4::PROTO_ICMP => ip.l4.first_byte() == Some(icmp::ECHO_REQUEST),
         _ => false,
     }

@@ -65,7 +65,7 @@ impl IpFacts {
     }
 
     /// The facts of a checked IPv4 packet.
-    #[inline]
+    #[inline(always)]
     pub fn of(ip: &Ipv4<'_>) -> IpFacts {
         IpFacts {
             header_len: ip.header_len(),

@@ -11,7 +11,8 @@
 //! Ethernet ─┬─ Arp ──────────────────────────────────────────► Done
 //!           └─ Ipv4 ─┬─ MasqIn ─► TranslateIn ─► Route           (or Handoff)
 //!                    ├─ Local ─┬─ echo ─────────────────────► Done
-//!                    │         └─ Open (decap) ─┬─ Route
+//!                    │         └─ Open
+//!                    ├─ Open (decap) ───────────┬─ Route
 //!                    │                          ├─ Order ─► Route (or Handoff, or held)
 //!                    │                          ├─ Answer (a probe) ─► Deliver
 //!                    │                          ├─ Heard (an answer) ─► Done

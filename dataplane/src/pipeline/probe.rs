@@ -158,8 +158,9 @@ pub(super) fn emit(ctx: &Ctx, keys: &Keys, frame: &mut Frame<'_>, due: &Due) -> 
 }
 
 /// A probe from the peer (its payload in front, behind the Ethernet header): the
-/// answer goes back at once, in place, to the address and port it came from.
-#[inline]
+/// answer goes back at once, in place, to the address and port it came from. Out of line
+/// (rare; see `local::arp`).
+#[inline(never)]
 pub(super) fn answer(
     ctx: &Ctx,
     keys: &Keys,
@@ -200,8 +201,9 @@ pub(super) fn answer(
 }
 
 /// An answer to one of our probes (its payload in front): the link's monitor takes
-/// it, and a link that comes back up is recorded on `board`.
-#[inline]
+/// it, and a link that comes back up is recorded on `board`. Out of line (rare; see
+/// `local::arp`).
+#[inline(never)]
 pub(super) fn heard(
     ctx: &Ctx,
     board: &Board,

@@ -90,19 +90,9 @@ impl LaneOrder {
     /// that delivered lately has passed (when at least two have): links deliver in order,
     /// so a gap before it is a loss, not worth waiting for.
     fn passed(&mut self, link: u8, seq: u32, now: u64) -> Option<u32> {
+        self.note(link, seq, now);
         let next = self.window.next();
         const CAPACITY_U32: u32 = CAPACITY as u32;
-        let i = usize::from(link);
-        if self.links.len() <= i {
-            self.links.resize(i + 1, (0, 0));
-        }
-        if let Some(l) = self.links.get_mut(i) {
-            // Serial order: `seq` is later when less than half the space ahead.
-            if l.1 == 0 || seq.wrapping_sub(l.0).wrapping_sub(1) < u32::MAX / 2 {
-                l.0 = seq;
-            }
-            l.1 = now;
-        }
         let recent = self
             .links
             .iter()
@@ -116,6 +106,47 @@ impl LaneOrder {
             least = least.min(if ahead < CAPACITY_U32 { ahead } else { 0 });
         }
         (count >= 2 && least > 0 && least < CAPACITY_U32).then(|| next.wrapping_add(least))
+    }
+
+    /// Records that `link` delivered `seq` at `now`; true when `seq` is the latest it
+    /// delivered. Noting the same twice changes nothing.
+    #[inline]
+    fn note(&mut self, link: u8, seq: u32, now: u64) -> bool {
+        let i = usize::from(link);
+        if self.links.len() <= i {
+            self.links.resize(i + 1, (0, 0));
+        }
+        let Some(l) = self.links.get_mut(i) else {
+            return false;
+        };
+        // Serial order: `seq` is later when less than half the space ahead.
+        if l.1 == 0 || seq.wrapping_sub(l.0).wrapping_sub(1) < u32::MAX / 2 {
+            l.0 = seq;
+        }
+        l.1 = now;
+        l.0 == seq
+    }
+
+    /// Sends the packet of `s` in its turn, when its window is idle and this round sent
+    /// nothing of it by copy (see [`Window::is_idle_turn`]); false, with the window
+    /// untouched, when the packet must take the whole way.
+    ///
+    /// Equal to that way: the packet is counted in order, and nothing is released or
+    /// given up. Its link's latest is `s.seq`, one behind the window's next, so
+    /// [`LaneOrder::passed`] finds that link has passed nothing missing.
+    #[inline]
+    fn in_turn(&mut self, s: Sequenced, now: u64, round: u64, stats: &WorkerStats) -> bool {
+        if self.copied_in == round
+            || !self.window.is_idle_turn(s.seq)
+            || !self.note(s.link, s.seq, now)
+        {
+            return false;
+        }
+        self.window.take_turn();
+        self.session = s.session;
+        self.counted.in_order += 1;
+        stats.reorder.in_order.add(1);
+        true
     }
 }
 
@@ -287,8 +318,30 @@ impl Reorder {
         }
     }
 
-    /// The window of `s`'s (peer, lane), made at its first packet, and the list of
-    /// released packets.
+    /// Sends the packet of `s` in its turn when its window can be passed by (see
+    /// [`LaneOrder::in_turn`]); false when it must go through the window.
+    /// The peer's wait is worked out as on the whole way, when it is due.
+    #[inline]
+    fn in_turn(&mut self, ctx: &Ctx, s: Sequenced, stats: &WorkerStats) -> bool {
+        let round = self.round;
+        let Some(p) = self.peers.get_mut(s.peer.0) else {
+            return false;
+        };
+        let sent = p
+            .lanes
+            .get_mut(usize::from(s.lane))
+            .and_then(|l| l.as_deref_mut())
+            .is_some_and(|l| l.in_turn(s, ctx.now, round, stats));
+        // `wait` returns at once while its figure is fresh: called only when it is not.
+        if sent
+            && p.wait_at
+                .is_none_or(|t| ctx.now.saturating_sub(t) >= WAIT_REFRESH_NS)
+        {
+            p.wait(ctx, s.peer);
+        }
+        sent
+    }
+
     /// Packets and bytes held for `peer`.
     #[cfg(test)]
     pub(super) fn held(&self, peer: PeerIdx) -> (usize, usize) {
@@ -301,6 +354,8 @@ impl Reorder {
         })
     }
 
+    /// The window of `s`'s (peer, lane), made at its first packet, and the list of
+    /// released packets.
     fn lane_of(&mut self, s: Sequenced) -> Option<(&mut LaneOrder, &mut Vec<Packet>)> {
         if self.peers.len() <= s.peer.0 {
             self.peers.resize_with(s.peer.0 + 1, PeerOrder::default);
@@ -413,6 +468,7 @@ pub(super) fn wait_for(peer: &Peer) -> u64 {
 }
 
 /// The `Order` stage: the packet `frame` (opened, routed next) of place `s`.
+#[inline]
 pub(super) fn order(
     ctx: &Ctx,
     (reorder, pool): (&mut Reorder, &mut Pool),
@@ -425,11 +481,28 @@ pub(super) fn order(
     if owner != reorder.lane {
         return Next::Handoff(owner, Resume::Order(s));
     }
-    let round = reorder.round;
+    if reorder.in_turn(ctx, s, stats) {
+        return Next::Route;
+    }
     let (wait, doubt) = match reorder.peers.get_mut(s.peer.0) {
         Some(p) => (p.wait(ctx, s.peer), ctx.now < p.doubt_until),
         None => (DEFAULT_WAIT_NS, false),
     };
+    window(ctx, (reorder, pool), stats, (meta, frame), s, (wait, doubt))
+}
+
+/// The `Order` stage's way through the window, for a packet [`Reorder::in_turn`] did
+/// not send; `wait` and `doubt` are its peer's.
+#[inline(never)]
+fn window(
+    ctx: &Ctx,
+    (reorder, pool): (&mut Reorder, &mut Pool),
+    stats: &WorkerStats,
+    (meta, frame): (&Meta, &Frame<'_>),
+    s: Sequenced,
+    (wait, doubt): (u64, bool),
+) -> Next {
+    let round = reorder.round;
     let Some((l, released)) = reorder.lane_of(s) else {
         return Next::Route;
     };

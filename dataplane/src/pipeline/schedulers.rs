@@ -1,7 +1,7 @@
 //! The bond's link schedulers of one worker, one per peer, and the bond sequence this
 //! worker (a sender lane) numbers its data packets to each peer with.
 
-use crate::bond::{Earliest, Scheduler};
+use crate::bond::{flow_hash, Earliest, Scheduler};
 use crate::ids::PeerIdx;
 use crate::snapshot::{Peer, Snapshot};
 use braid_control::config::{BondMode, Scheduling};
@@ -122,14 +122,20 @@ impl Schedulers {
         }
     }
 
-    /// The link (index among the peer's links) for a packet of flow `hash` and
-    /// `bytes` bytes.
+    /// The link (index among the peer's links) for the IPv4 packet `inner` of `bytes`
+    /// bytes.
     #[inline]
-    pub fn pick(&mut self, peer: PeerIdx, hash: u32, bytes: usize) -> Option<usize> {
+    pub fn pick(&mut self, peer: PeerIdx, inner: &[u8], bytes: usize) -> Option<usize> {
         if let Some(Some((e, _))) = self.earliest.get_mut(peer.0) {
             return e.pick(self.now, bytes + WIRE_OVERHEAD);
         }
-        self.scheds.get_mut(peer.0)?.pick(hash, bytes)
+        let s = self.scheds.get_mut(peer.0)?;
+        // Only flow mode reads the flow's hash: packet mode spreads every flow.
+        let hash = match s.mode() {
+            BondMode::Flow => flow_hash(inner),
+            BondMode::Packet => 0,
+        };
+        s.pick(hash, bytes)
     }
 
     /// The bond sequence of the next data packet to `peer`: 1, 2, ... (0 is skipped

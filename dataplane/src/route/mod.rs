@@ -42,7 +42,8 @@ pub enum NextHop {
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
     tables: Vec<(String, PrefixTable<NextHop>)>,
-    rules: Vec<(Ipv4Net, usize)>,
+    /// (network as u32, mask as u32, table): a source matches in one AND and compare.
+    rules: Vec<(u32, u32, usize)>,
 }
 
 /// Name of the table used when no rule matches.
@@ -79,7 +80,9 @@ impl Routes {
     /// Appends a rule: sources in `from` use table `table`.
     pub fn add_rule(&mut self, from: Ipv4Net, table: &str) {
         let i = self.table_index(table);
-        self.rules.push((from, i));
+        let from = from.trunc();
+        self.rules
+            .push((u32::from(from.network()), u32::from(from.netmask()), i));
     }
 
     /// Every (port, gateway) some route sends to.
@@ -97,9 +100,10 @@ impl Routes {
 
     /// The next hop for a packet from `src` to `dst`.
     pub fn lookup(&self, src: Ipv4Addr, dst: Ipv4Addr) -> Option<NextHop> {
-        for (from, t) in &self.rules {
-            if from.contains(&src) {
-                if let Some(hop) = self.tables.get(*t).and_then(|(_, t)| t.lookup(dst)) {
+        let src = u32::from(src);
+        for &(net, mask, t) in &self.rules {
+            if src & mask == net {
+                if let Some(hop) = self.tables.get(t).and_then(|(_, t)| t.lookup(dst)) {
                     return Some(*hop);
                 }
             }

@@ -61,6 +61,7 @@ pub struct Ipv4<'a> {
 
 impl<'a> Ipv4<'a> {
     /// Checks `bytes` (which may carry trailing link padding) as an IPv4 packet.
+    #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<Ipv4<'a>, WireError> {
         if bytes.len() < MIN_HEADER_LEN {
             return Err(WireError::Truncated);
@@ -174,6 +175,7 @@ impl<'a> Ipv4<'a> {
         get_addr(&self.h, field::DST_ADDR)
     }
     /// True when the header checksum verifies.
+    #[inline]
     pub fn checksum_ok(&self) -> bool {
         if self.header_len() == MIN_HEADER_LEN && self.b.len() >= MIN_HEADER_LEN {
             // The usual header, summed from the copy of fixed size (unrolled).
@@ -351,6 +353,7 @@ impl<'a> Ipv4Mut<'a> {
 /// Decrements the TTL of the IPv4 packet at the start of `packet` and updates its
 /// header checksum incrementally. The packet must have passed [`Ipv4::parse`];
 /// one shorter than 20 bytes is left alone.
+#[inline]
 pub fn decrement_ttl(packet: &mut [u8]) {
     if let Some(h) = packet.first_chunk_mut::<MIN_HEADER_LEN>() {
         Ipv4Mut::new_unchecked(h).decrement_ttl();

@@ -28,6 +28,7 @@ pub struct Head {
 
 impl Head {
     /// The head of `ip`'s payload.
+    #[inline]
     pub fn of(ip: &Ipv4<'_>) -> Head {
         let payload = ip.payload();
         Head {
