@@ -481,7 +481,8 @@ pub(super) fn order(
     if owner != reorder.lane {
         return Next::Handoff(owner, Resume::Order(s));
     }
-    if reorder.in_turn(ctx, s, stats) {
+    // A copy (handed over) takes the whole way: the window must note that it sent by copy.
+    if !meta.by_copy && reorder.in_turn(ctx, s, stats) {
         return Next::Route;
     }
     let (wait, doubt) = match reorder.peers.get_mut(s.peer.0) {

@@ -292,21 +292,24 @@ fn a_lane_arriving_at_another_worker_is_ordered_by_its_owner() {
 fn a_handed_over_packet_in_its_turn_is_not_overtaken_by_the_owners_next_one() {
     let mut e = edge_resolved();
     let (mut h0, mut h1) = two_worker_hub(&mut e);
-    let sent: Vec<Vec<u8>> = upstream(&mut e, 2).into_iter().map(|(_, f)| f).collect();
-    // Datagram 0 reaches worker 1 (handed to worker 0, its window's owner), datagram 1
-    // reaches worker 0 itself, in the same round.
-    h1.begin_batch(S + MS);
-    assert_eq!(run(&mut h1, 0, &sent[0]).0, Verdict::Drop);
+    let sent: Vec<Vec<u8>> = upstream(&mut e, 3).into_iter().map(|(_, f)| f).collect();
+    // Datagram 0 reaches worker 0, the owner of its lane's window, which starts in step.
     h0.begin_batch(S + MS);
+    assert!(matches!(run(&mut h0, 0, &sent[0]).0, Verdict::Tx(_)));
+    // Next round: datagram 1 reaches worker 1 (handed to worker 0), datagram 2 worker 0
+    // itself; the window holds nothing, so 1 is in its turn when it comes.
+    h1.begin_batch(S + 2 * MS);
+    assert_eq!(run(&mut h1, 0, &sent[1]).0, Verdict::Drop);
+    h0.begin_batch(S + 2 * MS);
     for (_, h) in h1.take_handoffs().collect::<Vec<_>>() {
         h0.resume(h);
     }
     let mut wire = Vec::new();
-    if let (Verdict::Tx(_), out) = run(&mut h0, 0, &sent[1]) {
+    if let (Verdict::Tx(_), out) = run(&mut h0, 0, &sent[2]) {
         wire.push(out);
     }
     wire.extend(h0.take_out().map(|(_, f)| f));
-    assert_eq!(numbers(&wire), [0, 1]);
+    assert_eq!(numbers(&wire), [1, 2]);
 }
 
 /// Handed-off packets travel in pooled buffers that come back once sent: after the pools
