@@ -79,6 +79,19 @@ fn keepalive_out_of_range() {
 }
 
 #[test]
+fn nap_out_of_range() {
+    let text = edit(EDGE, "workers = 2", "workers = 2\nnap_us = 1001");
+    only_problem(
+        &refuse(&text),
+        "nap_us",
+        "0..=1000 microseconds (0: no nap), got 1001",
+    );
+    assert_eq!(Scratch::new().load(EDGE).unwrap().nap_us, 200);
+    let off = edit(EDGE, "workers = 2", "workers = 2\nnap_us = 0");
+    assert_eq!(Scratch::new().load(&off).unwrap().nap_us, 0);
+}
+
+#[test]
 fn interface_name_empty() {
     let text = edit(EDGE, "\"lan0\"", "\"\"");
     let p = only_problem(&refuse(&text), "interface[0].name", "must not be empty");

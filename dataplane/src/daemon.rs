@@ -305,6 +305,7 @@ fn start_workers(
             stats,
             wake: wake_fds.next(),
             seed: random_seed()?,
+            nap: Duration::from_micros(cfg.nap_us),
         };
         // A channel per worker: if the worker dies before it reports, its sender is
         // dropped and the wait below ends with an error instead of blocking.
@@ -355,6 +356,8 @@ struct WorkerStart {
     wake: Option<WakeFd>,
     /// For the NAT table hashes.
     seed: u64,
+    /// How long the worker naps between rounds while traffic is light.
+    nap: Duration,
 }
 
 impl WorkerStart {
@@ -391,7 +394,8 @@ impl WorkerStart {
         } = self.common;
         let lane = Lane(i as u8);
         let mut pipeline = Pipeline::new(shared, lane, self.seed, self.stats);
-        worker::run(&mut ports, &mut pipeline, &mail, self.wake, &stop, epoch)
+        let timing = worker::Timing { epoch, nap: self.nap };
+        worker::run(&mut ports, &mut pipeline, &mail, self.wake, &stop, timing)
             .map_err(|e| format!("worker {i}: {e}"))
     }
 }

@@ -116,6 +116,10 @@ pub struct Config {
     /// bindings on the way stay (0: none).
     #[serde(default = "default_keepalive")]
     pub keepalive: u64,
+    /// Microseconds a worker naps between rounds while traffic is light, instead of a
+    /// wake-up per frame (0: wake for every frame).
+    #[serde(default = "default_nap_us")]
+    pub nap_us: u64,
     /// How traffic is spread over each peer's links (`[bond]`).
     #[serde(default)]
     pub bond: BondConfig,
@@ -572,6 +576,9 @@ fn default_tunnel_port() -> u16 {
 }
 fn default_keepalive() -> u64 {
     25
+}
+fn default_nap_us() -> u64 {
+    200
 }
 fn default_mtu() -> u16 {
     1500

@@ -190,6 +190,8 @@ fn check_masquerades(config: &Config, out: &mut Vec<Problem>) {
 
 /// Longest keepalive interval: NAT bindings for UDP last 30 s to a few minutes.
 const MAX_KEEPALIVE: u64 = 3600;
+/// Longest light-traffic nap: a millisecond more per hop is the most a router should add.
+const MAX_NAP_US: u64 = 1000;
 
 fn check_globals(config: &Config, out: &mut Vec<Problem>) {
     if !WORKERS.contains(&config.workers) {
@@ -219,6 +221,15 @@ fn check_globals(config: &Config, out: &mut Vec<Problem>) {
             format!(
                 "keepalive must be in 0..={MAX_KEEPALIVE} seconds (0: none), got {}",
                 config.keepalive
+            ),
+        ));
+    }
+    if config.nap_us > MAX_NAP_US {
+        out.push(Problem::at(
+            "nap_us",
+            format!(
+                "nap_us must be in 0..={MAX_NAP_US} microseconds (0: no nap), got {}",
+                config.nap_us
             ),
         ));
     }

@@ -233,6 +233,9 @@ impl Runtime {
         if old.first_core != next.first_core {
             problems.push("first_core: differs".into());
         }
+        if old.nap_us != next.nap_us {
+            problems.push(format!("nap_us: {} instead of {}", next.nap_us, old.nap_us));
+        }
         if old.control_socket != next.control_socket {
             problems.push("control_socket: differs".into());
         }

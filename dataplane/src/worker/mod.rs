@@ -3,6 +3,13 @@
 //! An idle worker sleeps in `poll()` until a frame arrives, another thread
 //! writes its wake-up, or the pipeline's next deadline: on small router boxes an
 //! idle core should cost nothing.
+//!
+//! Between those, light traffic (a few frames since the last sleep): a wake-up from
+//! `poll()` per frame costs about as much as spinning did (on a VM with copy-mode
+//! AF_XDP, tens of microseconds of CPU each), so the worker naps a fixed short time
+//! (`nap_us`, docs/CONFIG.md) and takes what gathered meanwhile in one round: fewer
+//! wake-ups than frames, for at most the nap's delay per hop. A nap that finds nothing
+//! is followed by a `poll()` sleep; busy traffic spins as before.
 
 mod mailbox;
 
@@ -49,15 +56,24 @@ pub fn poll_once<P: Ports>(
     Ok(handled)
 }
 
-/// Runs rounds until `stop` is set; time is measured from `epoch`. `wake` is the
-/// receiving end of this worker's wake-ups (see [`Mailboxes::new`]).
+/// A worker's clock and how it naps.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Time is measured from here.
+    pub epoch: Instant,
+    /// The nap between rounds while traffic is light (zero: none).
+    pub nap: Duration,
+}
+
+/// Runs rounds until `stop` is set. `wake` is the receiving end of this worker's
+/// wake-ups (see [`Mailboxes::new`]).
 pub fn run<P: Ports>(
     ports: &mut P,
     pipeline: &mut Pipeline,
     mail: &Mailboxes,
     wake: Option<WakeFd>,
     stop: &AtomicBool,
-    epoch: Instant,
+    Timing { epoch, nap }: Timing,
 ) -> io::Result<()> {
     if let Some(fd) = wake {
         ports.set_wake_fd(fd);
@@ -88,10 +104,15 @@ pub fn run<P: Ports>(
             let timeout = pipeline.next_deadline().map_or(MAX_SLEEP, |d| {
                 Duration::from_nanos(d.saturating_sub(now)).min(MAX_SLEEP)
             });
-            if !timeout.is_zero() {
-                sleep(ports, pipeline, mail, timeout)?;
-                since_sleep = 0;
+            if timeout.is_zero() {
+                continue;
             }
+            if since_sleep > 0 && since_sleep < BUSY_FRAMES && !nap.is_zero() {
+                std::thread::sleep(timeout.min(nap));
+            } else {
+                sleep(ports, pipeline, mail, timeout)?;
+            }
+            since_sleep = 0;
         }
     }
     Ok(())
