@@ -394,7 +394,10 @@ impl WorkerStart {
         } = self.common;
         let lane = Lane(i as u8);
         let mut pipeline = Pipeline::new(shared, lane, self.seed, self.stats);
-        let timing = worker::Timing { epoch, nap: self.nap };
+        let timing = worker::Timing {
+            epoch,
+            nap: self.nap,
+        };
         worker::run(&mut ports, &mut pipeline, &mail, self.wake, &stop, timing)
             .map_err(|e| format!("worker {i}: {e}"))
     }
