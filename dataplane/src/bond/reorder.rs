@@ -48,7 +48,9 @@ pub struct Tally {
 /// A packet the window released after holding it, and when it arrived.
 #[derive(Debug)]
 pub struct Released<T> {
+    /// The caller's item (a packet copy).
     pub item: T,
+    /// When it arrived and was held (ns).
     pub since: u64,
 }
 

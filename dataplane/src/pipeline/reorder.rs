@@ -319,27 +319,17 @@ impl Reorder {
     }
 
     /// Sends the packet of `s` in its turn when its window can be passed by (see
-    /// [`LaneOrder::in_turn`]); false when it must go through the window.
-    /// The peer's wait is worked out as on the whole way, when it is due.
+    /// [`LaneOrder::in_turn`]); false when it must go through the window. The peer's
+    /// wait is not worked out: nothing waits, and what it learned fades with time, so the
+    /// whole way works it out when it next needs it.
     #[inline]
-    fn in_turn(&mut self, ctx: &Ctx, s: Sequenced, stats: &WorkerStats) -> bool {
+    fn in_turn(&mut self, now: u64, s: Sequenced, stats: &WorkerStats) -> bool {
         let round = self.round;
-        let Some(p) = self.peers.get_mut(s.peer.0) else {
-            return false;
-        };
-        let sent = p
-            .lanes
-            .get_mut(usize::from(s.lane))
+        self.peers
+            .get_mut(s.peer.0)
+            .and_then(|p| p.lanes.get_mut(usize::from(s.lane)))
             .and_then(|l| l.as_deref_mut())
-            .is_some_and(|l| l.in_turn(s, ctx.now, round, stats));
-        // `wait` returns at once while its figure is fresh: called only when it is not.
-        if sent
-            && p.wait_at
-                .is_none_or(|t| ctx.now.saturating_sub(t) >= WAIT_REFRESH_NS)
-        {
-            p.wait(ctx, s.peer);
-        }
-        sent
+            .is_some_and(|l| l.in_turn(s, now, round, stats))
     }
 
     /// Packets and bytes held for `peer`.
@@ -421,12 +411,10 @@ impl PeerOrder {
 
 /// `ns` faded by 1/64 `steps` times (halved after 44, about 0.9 s of refreshes).
 fn fade(ns: u64, steps: u64) -> u64 {
-    match steps {
-        0 => ns,
-        1 => ns - ns / 64,
-        _ if steps > 4_000 => 0,
-        _ => (ns as f64 * (63.0f64 / 64.0).powi(steps as i32)) as u64,
+    if steps > 4_000 {
+        return 0;
     }
+    (ns as f64 * (63.0f64 / 64.0).powi(steps as i32)) as u64
 }
 
 /// The packets of `released`, each counted by how long it was held until `now`.
@@ -482,7 +470,7 @@ pub(super) fn order(
         return Next::Handoff(owner, Resume::Order(s));
     }
     // A copy (handed over) takes the whole way: the window must note that it sent by copy.
-    if !meta.by_copy && reorder.in_turn(ctx, s, stats) {
+    if !meta.by_copy && reorder.in_turn(ctx.now, s, stats) {
         return Next::Route;
     }
     let (wait, doubt) = match reorder.peers.get_mut(s.peer.0) {
