@@ -509,6 +509,13 @@ impl Snapshot {
         ip & tail == tail && self.index.broadcasts.contains(&ip)
     }
 
+    /// The low bits every connected prefix's directed broadcast has set: an address
+    /// without them all is none of them.
+    #[inline]
+    pub fn broadcast_tail(&self) -> u32 {
+        self.index.broadcast_tail
+    }
+
     /// The port whose own address is `ip`.
     #[inline]
     pub fn port_with_addr(&self, ip: Ipv4Addr) -> Option<PortId> {

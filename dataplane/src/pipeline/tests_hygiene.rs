@@ -7,7 +7,7 @@ use super::meta::{IpFacts, Meta};
 use super::tests::{
     addr, pair, run, udp_frame, EDGE_LAN_MAC, EDGE_WAN1_MAC, EDGE_WAN2_MAC, HUB_MAC,
 };
-use super::{Next, Pipeline};
+use super::{hygiene, Next, Pipeline};
 use crate::frame::{Frame, Verdict, HEADROOM};
 use crate::ids::PeerIdx;
 use crate::stats::DropReason;
@@ -298,6 +298,23 @@ mod properties {
             if refused {
                 prop_assert_eq!(v, Verdict::Drop);
                 prop_assert_eq!(sent(&mut h), (0, 0, 0, 0));
+            }
+        }
+
+        #[test]
+        fn the_quick_answer_is_the_closer_looks(src in address(), dst in address()) {
+            let (e, h) = pair();
+            for snap in [e.snapshot(), h.snapshot()] {
+                let (s, d) = (u32::from(src), u32::from(dst));
+                prop_assert_eq!(
+                    hygiene::refusal(snap, src, dst),
+                    hygiene::closer_look(snap, s, d)
+                );
+                prop_assert_eq!(
+                    hygiene::martian_source(snap, src),
+                    hygiene::closer_look(snap, s, u32::from(addr("198.18.0.1")))
+                        == Some(DropReason::MartianSource)
+                );
             }
         }
     }
