@@ -23,6 +23,8 @@
 //!                              └─ IcmpError ─► Seal | Deliver | Done
 //! ```
 //!
+//! (`Done` is the end of the way: [`Next::Tx`] or [`Next::Consumed`].)
+//!
 //! Worker 0 also sends every link's probes when they are due ([`Prober`]), and on an
 //! edge the handshakes and keepalives ([`Handshaker`]), through `Deliver` like any
 //! other frame.
