@@ -8,7 +8,7 @@ use super::keys::Keys;
 use super::meta::{IpFacts, Meta};
 use super::reorder::Sequenced;
 use super::{Ctx, Next};
-use crate::frame::{Frame, Verdict};
+use crate::frame::Frame;
 use crate::ids::PeerIdx;
 use crate::session::{Live, Sessions};
 use crate::snapshot::{Link, Peer, MAX_LANES};
@@ -55,7 +55,7 @@ pub(super) fn open(
         MsgType::ProbeReply => Some(Next::Heard(idx, header.link)),
         MsgType::Keepalive => {
             stats.local.add(1);
-            return Next::Done(Verdict::Drop);
+            return Next::Consumed;
         }
     };
     if let Some(next) = probe {
@@ -91,13 +91,8 @@ pub(super) fn open(
     meta.ip = inner;
     meta.from_peer = Some(idx);
     if header.seq != 0 {
-        return Next::Order(Sequenced {
-            peer: idx,
-            lane: header.lane,
-            seq: header.seq,
-            session: header.receiver,
-            link: header.link,
-        });
+        let s = Sequenced::new(idx, header.lane, header.seq, header.receiver, header.link);
+        return s.map_or(Next::Drop(DropReason::UnknownSession), Next::Order);
     }
     Next::Route
 }

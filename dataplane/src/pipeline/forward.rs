@@ -53,11 +53,8 @@ pub(super) fn route(ctx: &Ctx, meta: &mut Meta, frame: &mut Frame<'_>) -> Next {
     if let Some(m) = ctx.snap.masquerade_on(port) {
         let own = ctx.snap.port_with_addr(ip.src).is_some();
         if !own && ctx.snap.masquerade(m).is_some_and(|m| m.covers(ip.src)) {
-            return Next::MasqOut(MasqOut {
-                port,
-                next_hop,
-                masq: m,
-            });
+            return MasqOut::new(port, next_hop, m)
+                .map_or(Next::Drop(DropReason::NoRoute), Next::MasqOut);
         }
     }
     Next::Deliver(port, next_hop)

@@ -10,7 +10,7 @@
 use super::encap::{own_message_to, udp_headers, wrap, Addrs};
 use super::meta::Meta;
 use super::{Ctx, Next};
-use crate::frame::{Frame, Verdict};
+use crate::frame::Frame;
 use crate::ids::{Lane, PeerIdx};
 use crate::session::{Admit, CookieTaken, Live, PeerKeys, Pending, Sessions};
 use crate::snapshot::Peer;
@@ -279,7 +279,7 @@ pub(super) fn handle(
         (Role::Edge, Some(TYPE_RESPONSE)) => finish(ctx, sessions, msg),
         (Role::Edge, Some(TYPE_COOKIE)) => match take_cookie(ctx, msg) {
             // Authenticated, but the initiation already carries that cookie.
-            Some((_, None)) => return Next::Done(Verdict::Drop),
+            Some((_, None)) => return Next::Consumed,
             Some((peer, Some(retry))) => Some((peer, retry)),
             None => None,
         },
@@ -354,7 +354,7 @@ fn cookie_reply(
         ethernet::ETHERTYPE_IPV4,
     );
     stats.count_drop(DropReason::CookieReplied);
-    Next::Done(Verdict::Tx(meta.in_port))
+    Next::Tx(meta.in_port)
 }
 
 /// What a handshake message is answered with.

@@ -4,7 +4,7 @@
 use super::hygiene;
 use super::meta::{IpFacts, Meta};
 use super::{Ctx, Next};
-use crate::frame::{Frame, Verdict};
+use crate::frame::Frame;
 use crate::route::NextHop;
 use crate::stats::{DropReason, WorkerStats};
 use crate::wire::{ethernet, icmp, ipv4};
@@ -109,7 +109,7 @@ pub(super) fn answer(
     stats.count_drop(err.why);
     let quote = ip.total_len.min(icmp::MAX_QUOTE);
     if !frame.set_len(ethernet::HEADER_LEN + quote) || !frame.push_front(icmp::ERROR_HEAD_LEN) {
-        return Next::Done(Verdict::Drop);
+        return Next::Consumed;
     }
     let data = frame.data_mut();
     ethernet::write(data, meta.from_mac, p.mac, ethernet::ETHERTYPE_IPV4);
@@ -117,7 +117,7 @@ pub(super) fn answer(
         .get_mut(ethernet::HEADER_LEN..)
         .and_then(|d| d.split_first_chunk_mut::<{ icmp::ERROR_HEAD_LEN }>())
     else {
-        return Next::Done(Verdict::Drop);
+        return Next::Consumed;
     };
     icmp::ErrorRepr {
         src: p.addr,
@@ -134,11 +134,11 @@ pub(super) fn answer(
         .map(ipv4::Ipv4::parse)
     {
         Some(Ok(error)) => meta.ip = IpFacts::of(&error),
-        _ => return Next::Done(Verdict::Drop),
+        _ => return Next::Consumed,
     }
     match ctx.snap.routes.lookup(Ipv4Addr::UNSPECIFIED, src) {
         Some(NextHop::Bond(peer)) => Next::Seal(peer),
         Some(NextHop::Port { port, gateway }) => Next::Deliver(port, gateway.unwrap_or(src)),
-        None => Next::Done(Verdict::Tx(meta.in_port)),
+        None => Next::Tx(meta.in_port),
     }
 }

@@ -3,7 +3,7 @@
 
 use super::meta::{IpFacts, Meta};
 use super::{Ctx, Next};
-use crate::frame::{Frame, Verdict};
+use crate::frame::Frame;
 use crate::route::Neighbors;
 use crate::stats::{DropReason, WorkerStats};
 use crate::wire::{arp, ethernet, icmp, ipv4, WireError};
@@ -46,7 +46,7 @@ pub(super) fn arp(
     }
     stats.local.add(1);
     if a.op != arp::OP_REQUEST {
-        return Next::Done(Verdict::Drop);
+        return Next::Consumed;
     }
     let reply = arp::Arp {
         op: arp::OP_REPLY,
@@ -66,7 +66,7 @@ pub(super) fn arp(
     {
         reply.emit(body);
     }
-    Next::Done(Verdict::Tx(port))
+    Next::Tx(port)
 }
 
 /// True for a tunnel datagram: UDP to one of the tunnel ports.
@@ -106,5 +106,5 @@ fn echo(ctx: &Ctx, stats: &WorkerStats, meta: &Meta, frame: &mut Frame<'_>) -> N
     }
     ethernet::write(data, meta.from_mac, p.mac, ethernet::ETHERTYPE_IPV4);
     stats.local.add(1);
-    Next::Done(Verdict::Tx(meta.in_port))
+    Next::Tx(meta.in_port)
 }

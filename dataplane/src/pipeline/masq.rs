@@ -6,7 +6,7 @@
 
 use super::icmp_error::IcmpError;
 use super::meta::Meta;
-use super::{Ctx, Next, Resume};
+use super::{Ctx, Next};
 use crate::frame::{Frame, PortId};
 use crate::ids::{Lane, MasqIdx};
 use crate::nat::{self, NatError, NatTable, PortSlice, Proto, SessionInfo};
@@ -20,11 +20,36 @@ use std::net::Ipv4Addr;
 const NAT_EXPIRE_BUDGET: usize = 64;
 
 /// An outbound packet's way out: the masquerading port, the next hop, the masquerade.
+/// The port and the masquerade are kept small (a config has at most
+/// [`MAX_INTERFACES`](braid_control::config::MAX_INTERFACES) interfaces, and one
+/// masquerade per interface), so [`Next`] stays small.
 #[derive(Debug, Clone, Copy)]
 pub struct MasqOut {
-    pub port: PortId,
     pub next_hop: Ipv4Addr,
-    pub masq: MasqIdx,
+    port: u16,
+    masq: u16,
+}
+
+impl MasqOut {
+    /// The way out by `port` to `next_hop` under masquerade `masq`; `None` when either
+    /// index is beyond `u16` (never in a snapshot of a validated config).
+    pub fn new(port: PortId, next_hop: Ipv4Addr, masq: MasqIdx) -> Option<MasqOut> {
+        Some(MasqOut {
+            next_hop,
+            port: u16::try_from(port).ok()?,
+            masq: u16::try_from(masq.0).ok()?,
+        })
+    }
+
+    /// The masquerading port.
+    pub fn port(self) -> PortId {
+        PortId::from(self.port)
+    }
+
+    /// The masquerade.
+    pub fn masq(self) -> MasqIdx {
+        MasqIdx(usize::from(self.masq))
+    }
 }
 
 /// This worker's session table per masquerade, kept while its masquerade is unchanged.
@@ -123,7 +148,7 @@ impl Masq {
 
 /// Outbound: the forwarded packet (TTL done) leaves by a masquerading port.
 pub(super) fn outbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, o: MasqOut) -> Next {
-    let Some(m) = ctx.snap.masquerade(o.masq) else {
+    let Some(m) = ctx.snap.masquerade(o.masq()) else {
         return Next::Drop(DropReason::NoRoute);
     };
     if m.nat.pool.contains(&meta.ip.dst) && m.hairpin == Hairpin::Drop {
@@ -136,7 +161,7 @@ pub(super) fn outbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, o
     };
     let owner = nat::owner_of_inside(ep.proto, ep.addr, ep.port, m.nat.ports, ctx.snap.workers);
     if owner != masq.lane.index() {
-        return Next::Handoff(Lane(owner as u8), Resume::Out(o));
+        return Next::HandoffOut(Lane(owner as u8), o);
     }
     Next::TranslateOut(o)
 }
@@ -153,7 +178,7 @@ pub(super) fn inbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, m:
     };
     let owner = nat::owner_of_port(ep.port, mq.nat.ports, ctx.snap.workers);
     if owner != masq.lane.index() {
-        return Next::Handoff(Lane(owner as u8), Resume::In(m));
+        return Next::HandoffIn(Lane(owner as u8), m);
     }
     Next::TranslateIn(m)
 }
@@ -167,10 +192,10 @@ pub(super) fn translate_out(
     frame: &mut Frame<'_>,
     o: MasqOut,
 ) -> Next {
-    let Some(m) = ctx.snap.masquerade(o.masq) else {
+    let Some(m) = ctx.snap.masquerade(o.masq()) else {
         return Next::Drop(DropReason::NoRoute);
     };
-    let Some(table) = masq.table(o.masq) else {
+    let Some(table) = masq.table(o.masq()) else {
         return Next::Drop(DropReason::NoRoute);
     };
     let Some(packet) = frame.data_mut().get_mut(ethernet::HEADER_LEN..) else {
@@ -181,9 +206,9 @@ pub(super) fn translate_out(
         Err(e) => return refuse(m, e, o),
     }
     if m.nat.pool.contains(&meta.ip.dst) {
-        return Next::MasqIn(o.masq);
+        return Next::MasqIn(o.masq());
     }
-    Next::Deliver(o.port, o.next_hop)
+    Next::Deliver(o.port(), o.next_hop)
 }
 
 /// Translates inbound on the session's owner, then routes.
@@ -226,7 +251,7 @@ fn not_translated_in(ctx: &Ctx, meta: &Meta, e: NatError) -> Next {
 fn refuse(m: &Masquerade, e: NatError, o: MasqOut) -> Next {
     match e {
         NatError::Unsupported if m.other_protocols == OtherProtocols::Pass => {
-            Next::Deliver(o.port, o.next_hop)
+            Next::Deliver(o.port(), o.next_hop)
         }
         NatError::TableFull | NatError::HostLimit | NatError::PortsExhausted
             if m.when_full == NatRefusal::Icmp =>

@@ -23,6 +23,8 @@
 //!                              └─ IcmpError ─► Seal | Deliver | Done
 //! ```
 //!
+//! (`Done` is the end of the way: [`Next::Tx`] or [`Next::Consumed`].)
+//!
 //! Worker 0 also sends every link's probes when they are due ([`Prober`]), and on an
 //! edge the handshakes and keepalives ([`Handshaker`]), through `Deliver` like any
 //! other frame.
@@ -158,14 +160,26 @@ enum Next {
     Deliver(PortId, Ipv4Addr),
     /// Answer the packet with an ICMP error.
     IcmpError(IcmpError),
-    /// Hand the packet to the worker that owns its session.
-    Handoff(Lane, Resume),
+    /// Hand the packet to the worker that owns its NAT session, to translate outbound
+    /// there (see [`Resume::Out`]).
+    HandoffOut(Lane, MasqOut),
+    /// Hand the packet to the worker that owns its NAT session, to translate inbound
+    /// there (see [`Resume::In`]).
+    HandoffIn(Lane, MasqIdx),
+    /// Hand the packet to the worker that owns its reorder window (see
+    /// [`Resume::Order`]).
+    HandoffOrder(Lane, Sequenced),
     /// Dropped, and counted for this reason.
     Drop(DropReason),
-    /// The frame's way ends: sent on a port, or consumed (answered by copy,
-    /// queued, handed off).
-    Done(Verdict),
+    /// The frame's way ends: transmit it on this port.
+    Tx(PortId),
+    /// The frame's way ends without it: consumed (answered by copy, queued, held,
+    /// handed off); its buffer goes back to the pool, and no drop is counted.
+    Consumed,
 }
+
+// Small enough to go from stage to stage in two registers rather than through memory.
+const _: () = assert!(std::mem::size_of::<Next>() <= 16);
 
 /// Frames a worker's handoff queue holds.
 pub const HANDOFF_QUEUE: usize = 4096;
@@ -486,14 +500,22 @@ impl Pipeline {
                 Next::IcmpError(e) => {
                     icmp_error::answer(ctx, &mut self.icmp, stats, meta, frame, e)
                 }
-                Next::Handoff(owner, resume) => {
-                    self.out.hand_off(stats, owner, resume, meta, frame)
+                Next::HandoffOut(owner, o) => {
+                    self.out.hand_off(stats, owner, Resume::Out(o), meta, frame)
+                }
+                Next::HandoffIn(owner, m) => {
+                    self.out.hand_off(stats, owner, Resume::In(m), meta, frame)
+                }
+                Next::HandoffOrder(owner, s) => {
+                    self.out
+                        .hand_off(stats, owner, Resume::Order(s), meta, frame)
                 }
                 Next::Drop(why) => {
                     stats.count_drop(why);
                     return Verdict::Drop;
                 }
-                Next::Done(v) => return v,
+                Next::Tx(port) => return Verdict::Tx(port),
+                Next::Consumed => return Verdict::Drop,
             };
         }
         stats.count_drop(DropReason::Loop);

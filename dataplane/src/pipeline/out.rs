@@ -5,7 +5,7 @@
 use super::meta::Meta;
 use super::pool::Pool;
 use super::{Handoff, Next, Resume, HANDOFF_QUEUE};
-use crate::frame::{Frame, PortId, Verdict, HEADROOM};
+use crate::frame::{Frame, PortId, HEADROOM};
 use crate::ids::Lane;
 use crate::stats::{DropReason, WorkerStats};
 
@@ -169,6 +169,6 @@ impl Out {
         let packet = Packet::copy(&mut self.pool, meta, frame);
         self.handoffs.push((owner, Handoff { resume, packet }));
         stats.handed_off.add(1);
-        Next::Done(Verdict::Drop)
+        Next::Consumed
     }
 }

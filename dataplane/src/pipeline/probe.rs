@@ -7,7 +7,7 @@ use super::encap::{own_message_to, wrap, Addrs, OUTER_LEN};
 use super::keys::Keys;
 use super::meta::Meta;
 use super::{Ctx, Next};
-use crate::frame::{Frame, Verdict};
+use crate::frame::Frame;
 use crate::health::{Board, RX_CHECK_NS};
 use crate::ids::{Lane, PeerIdx};
 use crate::stats::{DropReason, WorkerStats};
@@ -229,7 +229,7 @@ pub(super) fn heard(
         board.record(&l.health, (&p.name, &l.name), c, figures);
     }
     stats.local.add(1);
-    Next::Done(Verdict::Drop)
+    Next::Consumed
 }
 
 /// Where a probe message goes.

@@ -30,9 +30,9 @@
 use super::meta::Meta;
 use super::out::Packet;
 use super::pool::Pool;
-use super::{Ctx, Next, Resume};
+use super::{Ctx, Next};
 use crate::bond::reorder::{Admit, Released, Tally, Window, CAPACITY};
-use crate::frame::{Frame, Verdict};
+use crate::frame::Frame;
 use crate::ids::{Lane, PeerIdx};
 use crate::snapshot::{Peer, MAX_LANES};
 use crate::stats::{DropReason, WorkerStats};
@@ -61,15 +61,38 @@ const LATE_STEP_NS: u64 = 1_000_000;
 const MAX_EXTRA_NS: u64 = 100_000_000;
 
 /// A packet's place in the order of its sender: the peer, its lane, its bond sequence.
+/// The peer's index is kept small (a validated config has at most
+/// [`MAX_LINKS`](braid_control::config::MAX_LINKS) peers, each with a link of its
+/// own), so [`Next`] stays small.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sequenced {
-    pub peer: PeerIdx,
+    peer: u16,
     pub lane: u8,
+    /// The link it came on (the sender's index).
+    pub link: u8,
     pub seq: u32,
     /// The session it came under (this end's index of it).
     pub session: u32,
-    /// The link it came on (the sender's index).
-    pub link: u8,
+}
+
+impl Sequenced {
+    /// The place `seq` on sender lane `lane` of `peer`, come under `session` on
+    /// `link`; `None` for a peer index beyond `u16` (never in a snapshot of a
+    /// validated config).
+    pub fn new(peer: PeerIdx, lane: u8, seq: u32, session: u32, link: u8) -> Option<Sequenced> {
+        Some(Sequenced {
+            peer: u16::try_from(peer.0).ok()?,
+            lane,
+            link,
+            seq,
+            session,
+        })
+    }
+
+    /// The peer.
+    pub fn peer(self) -> PeerIdx {
+        PeerIdx(usize::from(self.peer))
+    }
 }
 
 /// The window of one (peer, sender lane), the round it last sent by copy in, and
@@ -326,7 +349,7 @@ impl Reorder {
     fn in_turn(&mut self, now: u64, s: Sequenced, stats: &WorkerStats) -> bool {
         let round = self.round;
         self.peers
-            .get_mut(s.peer.0)
+            .get_mut(s.peer().0)
             .and_then(|p| p.lanes.get_mut(usize::from(s.lane)))
             .and_then(|l| l.as_deref_mut())
             .is_some_and(|l| l.in_turn(s, now, round, stats))
@@ -347,10 +370,10 @@ impl Reorder {
     /// The window of `s`'s (peer, lane), made at its first packet, and the list of
     /// released packets.
     fn lane_of(&mut self, s: Sequenced) -> Option<(&mut LaneOrder, &mut Vec<Packet>)> {
-        if self.peers.len() <= s.peer.0 {
-            self.peers.resize_with(s.peer.0 + 1, PeerOrder::default);
+        if self.peers.len() <= s.peer().0 {
+            self.peers.resize_with(s.peer().0 + 1, PeerOrder::default);
         }
-        let p = self.peers.get_mut(s.peer.0)?;
+        let p = self.peers.get_mut(s.peer().0)?;
         if p.lanes.is_empty() {
             p.lanes.resize_with(MAX_LANES, || None);
         }
@@ -467,14 +490,14 @@ pub(super) fn order(
 ) -> Next {
     let owner = Lane((usize::from(s.lane) % ctx.snap.workers.max(1)) as u8);
     if owner != reorder.lane {
-        return Next::Handoff(owner, Resume::Order(s));
+        return Next::HandoffOrder(owner, s);
     }
     // A copy (handed over) takes the whole way: the window must note that it sent by copy.
     if !meta.by_copy && reorder.in_turn(ctx.now, s, stats) {
         return Next::Route;
     }
-    let (wait, doubt) = match reorder.peers.get_mut(s.peer.0) {
-        Some(p) => (p.wait(ctx, s.peer), ctx.now < p.doubt_until),
+    let (wait, doubt) = match reorder.peers.get_mut(s.peer().0) {
+        Some(p) => (p.wait(ctx, s.peer()), ctx.now < p.doubt_until),
         None => (DEFAULT_WAIT_NS, false),
     };
     window(ctx, (reorder, pool), stats, (meta, frame), s, (wait, doubt))
@@ -518,7 +541,7 @@ fn window(
                 // Copies of this window go out before it: it must not overtake them.
                 released.push(Packet::copy(pool, meta, frame));
                 l.copied_in = round;
-                Next::Done(Verdict::Drop)
+                Next::Consumed
             } else {
                 if meta.by_copy {
                     // It leaves by copy (a handed-over packet): the window's next packets
@@ -533,7 +556,7 @@ fn window(
             let copy = Packet::copy(pool, meta, frame);
             let bytes = copy.buf.len();
             l.window.hold(s.seq, copy, bytes, ctx.now);
-            Next::Done(Verdict::Drop)
+            Next::Consumed
         }
     };
     if admit != Admit::Duplicate {
@@ -544,13 +567,13 @@ fn window(
     l.release_into(released, (round, ctx.now), stats);
     l.count(stats);
     let filled = l.window.take_filled_since();
-    if let (Some(since), Some(p)) = (filled, reorder.peers.get_mut(s.peer.0)) {
+    if let (Some(since), Some(p)) = (filled, reorder.peers.get_mut(s.peer().0)) {
         p.filled(ctx.now, since);
     }
     match admit {
-        Admit::Ahead => reorder.make_room(s.peer, ctx.now, stats),
+        Admit::Ahead => reorder.make_room(s.peer(), ctx.now, stats),
         Admit::Late => {
-            if let Some(p) = reorder.peers.get_mut(s.peer.0) {
+            if let Some(p) = reorder.peers.get_mut(s.peer().0) {
                 p.late_seen(ctx.now);
             }
         }

@@ -4,7 +4,7 @@
 
 use super::out::Out;
 use super::{Ctx, Next};
-use crate::frame::{Frame, PortId, Verdict};
+use crate::frame::{Frame, PortId};
 use crate::ids::Lane;
 use crate::route::neighbor::Lookup;
 use crate::route::Pending;
@@ -123,7 +123,7 @@ pub(super) fn deliver(
     );
     if mac.is_some() {
         stats.forwarded.add(1);
-        return Next::Done(Verdict::Tx(port));
+        return Next::Tx(port);
     }
     if !pending.push(port, next_hop, frame.data(), ctx.now) {
         return Next::Drop(DropReason::NeighborQueueFull);
@@ -131,7 +131,7 @@ pub(super) fn deliver(
     if pending.request_due(port, next_hop, ctx.now) {
         arp_request(ctx, out, port, next_hop);
     }
-    Next::Done(Verdict::Drop)
+    Next::Consumed
 }
 
 /// Queues a broadcast ARP request for `ip` on `port`.
