@@ -3,12 +3,22 @@
 //! twice per lookup (index entry, then session slot); one packet at a time,
 //! each miss waits alone, while a batch overlaps them.
 
+use super::packet::Endpoint;
 use super::packet::{parse, Parsed};
 use super::session::Dir;
 use super::table::NatTable;
 use super::translate::Translated;
 use super::NatError;
 use crate::wire::ipv4::Ipv4Mut;
+
+/// A lookup whose index entry is on its way into the cache (see
+/// [`NatTable::prefetch_out`]): what [`NatTable::prefetch_session`] needs to start
+/// loading its session slot once the entry has arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Lookup {
+    tag: u32,
+    dir: Dir,
+}
 
 /// How many packets ahead of the one translated its slot is loaded, and twice
 /// that ahead its index entry: at least one memory latency's worth of
@@ -43,6 +53,32 @@ impl NatTable {
         each: impl FnMut(usize, Result<Translated, NatError>),
     ) {
         self.batch(packets, Dir::In, now, each);
+    }
+
+    /// Starts loading the index entry the lookup of inside endpoint `ep` (an
+    /// inside→outside packet's, [`outbound_endpoint`](super::outbound_endpoint))
+    /// begins with. A hint only: nothing changes.
+    pub fn prefetch_out(&self, ep: Endpoint) -> Lookup {
+        Lookup {
+            tag: self.prefetch_entry(ep, Dir::Out),
+            dir: Dir::Out,
+        }
+    }
+
+    /// As [`NatTable::prefetch_out`], for outside endpoint `ep` (an outside→inside
+    /// packet's, [`inbound_endpoint`](super::inbound_endpoint)).
+    pub fn prefetch_in(&self, ep: Endpoint) -> Lookup {
+        Lookup {
+            tag: self.prefetch_entry(ep, Dir::In),
+            dir: Dir::In,
+        }
+    }
+
+    /// Starts loading the session slot `lookup`'s index entry names: call it when
+    /// that entry has had time to arrive (a memory latency after the
+    /// `prefetch_*`), before the packet is translated. A hint only: nothing changes.
+    pub fn prefetch_session(&self, lookup: Lookup) {
+        self.prefetch_slot(lookup.tag, lookup.dir);
     }
 
     /// Each packet is parsed once, when its index entry is loaded.

@@ -21,6 +21,10 @@
 //! - [`NatTable::translate_out_batch`] and [`NatTable::translate_in_batch`] do
 //!   the same for many packets, faster on a large table (their lookups' memory
 //!   reads overlap).
+//! - A caller that gathers its own batch (the pipeline) starts each lookup's
+//!   reads itself: [`NatTable::prefetch_out`] or [`NatTable::prefetch_in`] for
+//!   the index entry as it learns the packet's endpoint, then, a while later,
+//!   [`NatTable::prefetch_session`] for the session slot, then translates.
 //! - Both translate ICMP errors (destination unreachable, time exceeded,
 //!   parameter problem) for the session of the packet they quote.
 //! - Any [`NatError`] means: drop the packet and count the reason; the packet is
@@ -84,6 +88,7 @@ mod translate;
 #[cfg(test)]
 mod tests;
 
+pub use batch::Lookup;
 pub use config::{ConfigError, NatConfig, NatTimeouts, MAX_POOL, MAX_SESSIONS};
 pub(crate) use hash::mix;
 pub use packet::{inbound_endpoint, outbound_endpoint, owner_of_inside, Endpoint};

@@ -9,7 +9,7 @@ use super::meta::Meta;
 use super::{Ctx, Next};
 use crate::frame::{Frame, PortId};
 use crate::ids::{Lane, MasqIdx};
-use crate::nat::{self, NatError, NatTable, PortSlice, Proto, SessionInfo};
+use crate::nat::{self, Lookup, NatError, NatTable, PortSlice, Proto, SessionInfo};
 use crate::snapshot::{Masquerade, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
 use crate::wire::{ethernet, icmp};
@@ -61,6 +61,10 @@ pub struct Masq {
     tables: Vec<Option<NatTable>>,
     /// The masquerades the tables were built for.
     plan: Vec<Masquerade>,
+    /// The lookup `outbound` or `inbound` last started for a packet this worker
+    /// translates, with its masquerade: the pipeline takes it when it parks the
+    /// packet ([`Pipeline::process_batch`](super::Pipeline::process_batch)).
+    started: Option<(MasqIdx, Lookup)>,
 }
 
 impl Masq {
@@ -71,6 +75,7 @@ impl Masq {
             seed,
             tables: Vec::new(),
             plan: Vec::new(),
+            started: None,
         }
     }
 
@@ -144,10 +149,42 @@ impl Masq {
     fn table(&mut self, m: MasqIdx) -> Option<&mut NatTable> {
         self.tables.get_mut(m.0).and_then(Option::as_mut)
     }
+
+    /// Starts loading the index entry of inside endpoint `ep` in masquerade `m`'s
+    /// table, and keeps the lookup for [`Masq::take_started`].
+    fn start_out(&mut self, m: MasqIdx, ep: nat::Endpoint) {
+        let t = self.tables.get(m.0).and_then(Option::as_ref);
+        self.started = t.map(|t| (m, t.prefetch_out(ep)));
+    }
+
+    /// As [`Masq::start_out`], for outside endpoint `ep`.
+    fn start_in(&mut self, m: MasqIdx, ep: nat::Endpoint) {
+        let t = self.tables.get(m.0).and_then(Option::as_ref);
+        self.started = t.map(|t| (m, t.prefetch_in(ep)));
+    }
+
+    /// The lookup the last `outbound` or `inbound` that kept its packet here started.
+    pub(super) fn take_started(&mut self) -> Option<(MasqIdx, Lookup)> {
+        self.started.take()
+    }
+
+    /// Starts loading the session slot of a lookup [`Masq::take_started`] gave.
+    pub(super) fn prefetch_session(&self, (m, lookup): (MasqIdx, Lookup)) {
+        if let Some(t) = self.tables.get(m.0).and_then(Option::as_ref) {
+            t.prefetch_session(lookup);
+        }
+    }
 }
 
-/// Outbound: the forwarded packet (TTL done) leaves by a masquerading port.
-pub(super) fn outbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, o: MasqOut) -> Next {
+/// Outbound: the forwarded packet (TTL done) leaves by a masquerading port. When this
+/// worker owns its session, the lookup's first memory read starts here.
+pub(super) fn outbound(
+    ctx: &Ctx,
+    masq: &mut Masq,
+    meta: &Meta,
+    frame: &Frame<'_>,
+    o: MasqOut,
+) -> Next {
     let Some(m) = ctx.snap.masquerade(o.masq()) else {
         return Next::Drop(DropReason::NoRoute);
     };
@@ -163,11 +200,19 @@ pub(super) fn outbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, o
     if owner != masq.lane.index() {
         return Next::HandoffOut(Lane(owner as u8), o);
     }
+    masq.start_out(o.masq(), ep);
     Next::TranslateOut(o)
 }
 
-/// Inbound: a packet to an outside address of masquerade `m`.
-pub(super) fn inbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, m: MasqIdx) -> Next {
+/// Inbound: a packet to an outside address of masquerade `m`. When this worker owns
+/// its session, the lookup's first memory read starts here.
+pub(super) fn inbound(
+    ctx: &Ctx,
+    masq: &mut Masq,
+    meta: &Meta,
+    frame: &Frame<'_>,
+    m: MasqIdx,
+) -> Next {
     let Some(mq) = ctx.snap.masquerade(m) else {
         return Next::Drop(DropReason::NoRoute);
     };
@@ -180,6 +225,7 @@ pub(super) fn inbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, m:
     if owner != masq.lane.index() {
         return Next::HandoffIn(Lane(owner as u8), m);
     }
+    masq.start_in(m, ep);
     Next::TranslateIn(m)
 }
 

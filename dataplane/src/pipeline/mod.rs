@@ -74,7 +74,7 @@ use crate::bond::Scheduler;
 use crate::frame::{Frame, PortId, Verdict};
 use crate::health::Board;
 use crate::ids::{Lane, MasqIdx, PeerIdx};
-use crate::nat::SessionInfo;
+use crate::nat::{self, SessionInfo};
 use crate::route::neighbor::NeighborMap;
 use crate::route::Neighbors;
 use crate::session::Sessions;
@@ -207,6 +207,34 @@ pub struct Handoff {
 /// frame still going after this many is dropped and counted as a loop.
 const MAX_STEPS: usize = 16;
 
+/// A frame of a batch that reached its NAT translation in
+/// [`Pipeline::process_batch`], waiting there while its lookup's memory reads
+/// (started when it parked) arrive.
+#[derive(Debug, Clone, Copy)]
+struct Parked {
+    /// Its place in the batch.
+    at: usize,
+    /// The translation it resumes with.
+    next: Next,
+    meta: Meta,
+    /// The stages it has passed (of [`MAX_STEPS`]).
+    steps: usize,
+    /// The lookup its masquerade stage started.
+    lookup: Option<(MasqIdx, nat::Lookup)>,
+}
+
+/// Where the stage loop left a frame.
+enum Way {
+    /// At the end of its way.
+    Done(Verdict),
+    /// At a NAT translation (this stage, after this many steps), parked.
+    Parked(Next, usize),
+}
+
+/// Frames a batch holds at most in the worker (the parked list is reserved for
+/// them); a larger batch grows it once.
+const PARKED: usize = 64;
+
 /// What a batch works with: loaded once per batch.
 struct Ctx {
     snap: Arc<Snapshot>,
@@ -232,6 +260,9 @@ pub struct Pipeline {
     handshaker: Handshaker,
     reorder: Reorder,
     out: Out,
+    /// The frames of the batch under way waiting for their NAT lookups (kept
+    /// between batches so none allocates).
+    parked: Vec<Parked>,
     stats: Arc<WorkerStats>,
 }
 
@@ -261,6 +292,7 @@ impl Pipeline {
             handshaker: Handshaker::new(lane),
             reorder: Reorder::new(lane),
             out: Out::new(pool),
+            parked: Vec::with_capacity(PARKED),
             stats,
         };
         p.sync_snapshot();
@@ -385,6 +417,59 @@ impl Pipeline {
         verdict
     }
 
+    /// Handles a batch of frames received on `port`, as [`Pipeline::process`] would one
+    /// after another, writing frame *i*'s verdict to `verdicts[i]` (the shorter of the
+    /// two slices is what is handled), except for the order of the NAT translations: a
+    /// frame that reaches one (this worker owns its session) is parked there, its
+    /// lookup's index entry already on its way into the cache. After the last frame,
+    /// the parked frames' session slots are loaded (their entries have arrived by
+    /// then), and each parked frame goes on from its translation to its verdict, in
+    /// batch order. A table larger than the caches so costs the batch two memory
+    /// latencies, not each packet; the NAT sees the parked packets after the batch's
+    /// others (and after the copies those released).
+    pub fn process_batch(
+        &mut self,
+        port: PortId,
+        frames: &mut [Frame<'_>],
+        verdicts: &mut [Verdict],
+    ) {
+        let mut parked = std::mem::take(&mut self.parked);
+        parked.clear();
+        for (at, (frame, verdict)) in frames.iter_mut().zip(verdicts.iter_mut()).enumerate() {
+            let mut meta = Meta::new(port);
+            let next = ingress::ethernet(&self.ctx, &mut meta, frame);
+            *verdict = match self.stages::<true>(next, &mut meta, frame, 0) {
+                Way::Done(v) => v,
+                Way::Parked(next, steps) => {
+                    let lookup = self.masq.take_started();
+                    parked.push(Parked {
+                        at,
+                        next,
+                        meta,
+                        steps,
+                        lookup,
+                    });
+                    Verdict::Drop
+                }
+            };
+            self.send_more();
+        }
+        for p in &parked {
+            if let Some(lookup) = p.lookup {
+                self.masq.prefetch_session(lookup);
+            }
+        }
+        for p in &mut parked {
+            let (Some(frame), Some(verdict)) = (frames.get_mut(p.at), verdicts.get_mut(p.at))
+            else {
+                continue;
+            };
+            *verdict = self.run_from(p.next, &mut p.meta, frame, p.steps);
+            self.send_more();
+        }
+        self.parked = parked;
+    }
+
     /// Runs the packets a frame's way left to go on by copy: those the reorder windows
     /// released (routed, in order), and redundant copies (delivered).
     #[inline(always)]
@@ -442,10 +527,40 @@ impl Pipeline {
     }
 
     /// The stage loop: runs stages from `next` until the frame's way ends.
-    fn run(&mut self, mut next: Next, meta: &mut Meta, frame: &mut Frame<'_>) -> Verdict {
+    fn run(&mut self, next: Next, meta: &mut Meta, frame: &mut Frame<'_>) -> Verdict {
+        self.run_from(next, meta, frame, 0)
+    }
+
+    /// The stage loop for a frame that has passed `steps` stages already.
+    fn run_from(
+        &mut self,
+        next: Next,
+        meta: &mut Meta,
+        frame: &mut Frame<'_>,
+        steps: usize,
+    ) -> Verdict {
+        match self.stages::<false>(next, meta, frame, steps) {
+            Way::Done(verdict) => verdict,
+            // Only a loop that parks parks.
+            Way::Parked(..) => Verdict::Drop,
+        }
+    }
+
+    /// Runs stages from `next`, the frame having passed `steps` already, until the
+    /// frame's way ends or, when `PARK`, until it reaches a NAT translation.
+    fn stages<const PARK: bool>(
+        &mut self,
+        mut next: Next,
+        meta: &mut Meta,
+        frame: &mut Frame<'_>,
+        steps: usize,
+    ) -> Way {
         let ctx = &self.ctx;
         let stats = &*self.stats;
-        for _ in 0..MAX_STEPS {
+        for step in steps..MAX_STEPS {
+            if PARK && matches!(next, Next::TranslateOut(_) | Next::TranslateIn(_)) {
+                return Way::Parked(next, step);
+            }
             next = match next {
                 Next::Arp => local::arp(ctx, &self.shared.neighbors, stats, meta, frame),
                 Next::Ipv4 => ingress::ipv4(ctx, meta, frame),
@@ -484,8 +599,8 @@ impl Pipeline {
                     frame,
                     peer,
                 ),
-                Next::MasqOut(o) => masq::outbound(ctx, &self.masq, meta, frame, o),
-                Next::MasqIn(m) => masq::inbound(ctx, &self.masq, meta, frame, m),
+                Next::MasqOut(o) => masq::outbound(ctx, &mut self.masq, meta, frame, o),
+                Next::MasqIn(m) => masq::inbound(ctx, &mut self.masq, meta, frame, m),
                 Next::TranslateOut(o) => masq::translate_out(ctx, &mut self.masq, meta, frame, o),
                 Next::TranslateIn(m) => masq::translate_in(ctx, &mut self.masq, meta, frame, m),
                 Next::Deliver(port, hop) => resolve::deliver(
@@ -512,14 +627,14 @@ impl Pipeline {
                 }
                 Next::Drop(why) => {
                     stats.count_drop(why);
-                    return Verdict::Drop;
+                    return Way::Done(Verdict::Drop);
                 }
-                Next::Tx(port) => return Verdict::Tx(port),
-                Next::Consumed => return Verdict::Drop,
+                Next::Tx(port) => return Way::Done(Verdict::Tx(port)),
+                Next::Consumed => return Way::Done(Verdict::Drop),
             };
         }
         stats.count_drop(DropReason::Loop);
-        Verdict::Drop
+        Way::Done(Verdict::Drop)
     }
 
     /// Frames to send by copy (ARP requests, released and resumed packets),

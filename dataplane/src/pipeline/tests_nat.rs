@@ -6,7 +6,7 @@ use super::tests::{
     EDGE_WAN2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC, S,
 };
 use super::{Pipeline, Shared};
-use crate::frame::Verdict;
+use crate::frame::{Frame, Verdict, HEADROOM};
 use crate::ids::Lane;
 use crate::snapshot::{Secrets, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
@@ -373,4 +373,140 @@ fn edge_bypass_is_masqueraded_to_the_link_address() {
         e.stats().links[0].tx_packets.get() + e.stats().links[1].tx_packets.get(),
         1
     );
+}
+
+/// A UDP frame from `src`:`sport` to `dst`:`dport` (no UDP checksum).
+fn udp_between(dst_mac: crate::wire::Mac, src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
+    let mut f = udp_frame(dst_mac, src, dst, 64, b"batch");
+    f[34..36].copy_from_slice(&sport.to_be_bytes());
+    f[36..38].copy_from_slice(&dport.to_be_bytes());
+    f[40..42].copy_from_slice(&[0, 0]);
+    f
+}
+
+/// Runs `frames` through `p` in one [`Pipeline::process_batch`] on `port`, each in a
+/// buffer shaped like [`run`]'s; returns each one's verdict and bytes.
+fn run_batch(p: &mut Pipeline, port: usize, frames: &[Vec<u8>]) -> Vec<(Verdict, Vec<u8>)> {
+    let mut bufs: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|f| {
+            let mut buf = vec![0u8; 2048];
+            buf[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
+            buf
+        })
+        .collect();
+    let mut views: Vec<Frame<'_>> = bufs
+        .iter_mut()
+        .zip(frames)
+        .map(|(b, f)| Frame::at(b, HEADROOM, f.len()))
+        .collect();
+    let mut verdicts = vec![Verdict::Tx(99); frames.len()];
+    p.process_batch(port, &mut views, &mut verdicts);
+    verdicts
+        .into_iter()
+        .zip(&views)
+        .map(|(v, f)| (v, f.data().to_vec()))
+        .collect()
+}
+
+/// What `e`, the edge, makes of a frame its hub sent: the LAN frame for a tunnel
+/// datagram to it, else the frame itself.
+fn opened(e: &mut Pipeline, (v, f): (Verdict, Vec<u8>)) -> (Verdict, Vec<u8>) {
+    let to_edge = v != Verdict::Drop && f[23] == ipv4::PROTO_UDP && f[30..32] == [198, 18];
+    (v, if to_edge { to_lan(e, f) } else { f })
+}
+
+#[test]
+fn a_batch_gives_what_its_frames_give_one_by_one() {
+    // Two identical hubs, each with its own edge (their sessions' keys differ, so tunnel
+    // frames are compared opened).
+    let mut edges = [edge_resolved(), edge_resolved()];
+    let mut hubs: Vec<Pipeline> = edges
+        .iter_mut()
+        .map(|e| nat_hubs(e, "", 1).remove(0))
+        .collect();
+    // Sessions to answer: eight flows out, one by one on both.
+    let mut outside = Vec::new();
+    for i in 0..8u16 {
+        let f = udp_between(EDGE_LAN_MAC, "198.18.1.2", 6000 + i, "203.0.113.130", 53);
+        let [a, b] = [0, 1].map(|k| {
+            let wire = from_edge(&mut edges[k], &f);
+            run(&mut hubs[k], 0, &wire)
+        });
+        assert_eq!(a, b);
+        assert_eq!(a.0, Verdict::Tx(0));
+        outside.push(u16::from_be_bytes([a.1[34], a.1[35]]));
+    }
+    // The batch: per hub, since tunnel frames are its edge's.
+    let batch = |e: &mut Pipeline| -> Vec<Vec<u8>> {
+        let mut frames = Vec::new();
+        for i in 0..8u16 {
+            // Out through the tunnel: a live flow, and a new one.
+            let live = udp_between(EDGE_LAN_MAC, "198.18.1.2", 6000 + i, "203.0.113.130", 53);
+            frames.push(from_edge(e, &live));
+            let new = udp_between(EDGE_LAN_MAC, "198.18.1.3", 7000 + i, "203.0.113.131", 53);
+            frames.push(from_edge(e, &new));
+            // In: an answer to a live session (back into the tunnel), and one to a
+            // port without a session (dropped).
+            let port = outside[usize::from(i)];
+            frames.push(udp_between(
+                HUB_MAC,
+                "203.0.113.130",
+                53,
+                "203.0.113.2",
+                port,
+            ));
+            frames.push(udp_between(
+                HUB_MAC,
+                "203.0.113.130",
+                53,
+                "203.0.113.2",
+                40000 + i,
+            ));
+            // Not NAT: a truncated frame (dropped), and a packet between two internet
+            // hosts (routed back out, its source not masqueraded).
+            let mut short = udp_between(HUB_MAC, "203.0.113.130", 53, "203.0.113.2", port);
+            short.truncate(30);
+            frames.push(short);
+            frames.push(udp_between(HUB_MAC, "203.0.113.131", 1, "203.0.113.130", 2));
+        }
+        frames
+    };
+    let frames: Vec<Vec<Vec<u8>>> = edges.iter_mut().map(batch).collect();
+    for h in &mut hubs {
+        h.begin_batch(2 * S);
+    }
+    let one_by_one: Vec<_> = frames[0].iter().map(|f| run(&mut hubs[0], 0, f)).collect();
+    let batched = run_batch(&mut hubs[1], 0, &frames[1]);
+    assert_eq!(
+        hubs[1].parked.len(),
+        32,
+        "every frame for the NAT was parked"
+    );
+    assert_eq!(one_by_one.len(), batched.len());
+    let mut kinds = std::collections::BTreeMap::new();
+    for (i, (a, b)) in one_by_one.into_iter().zip(batched).enumerate() {
+        let a = opened(&mut edges[0], a);
+        let b = opened(&mut edges[1], b);
+        assert_eq!(a, b, "frame {i}");
+        *kinds.entry(format!("{:?}", a.0)).or_insert(0) += 1;
+    }
+    assert_eq!(kinds.get("Drop"), Some(&16), "{kinds:?}");
+    assert_eq!(kinds.get("Tx(0)"), Some(&32), "{kinds:?}");
+    for h in &mut hubs {
+        h.begin_batch(3 * S);
+    }
+    let [a, b] = [0, 1].map(|k| {
+        let s = hubs[k].stats();
+        let drops: Vec<u64> = DropReason::ALL.iter().map(|r| s.drops_of(*r)).collect();
+        let n = &s.nat;
+        (
+            drops,
+            n.created.get(),
+            n.translated_out.get(),
+            n.translated_in.get(),
+        )
+    });
+    assert_eq!(a, b);
+    assert_eq!((a.1, a.2, a.3), (16, 24, 8));
 }
