@@ -8,7 +8,7 @@
 //! transmitted until [`Ports::flush`]. Queues are bounded like rings: a full
 //! queue drops and counts.
 
-use super::{PortCounters, PortId, Ports, Verdict};
+use super::{PortCounters, PortId, Ports, Verdict, RX_BURST};
 use crate::frame::{Frame, HEADROOM};
 use std::collections::VecDeque;
 use std::io;
@@ -43,6 +43,8 @@ pub struct MemPorts {
     ports: Vec<MemPort>,
     /// Buffers given back by dropped frames, reused for injected ones.
     spare: Vec<Vec<u8>>,
+    /// The frames of the burst under way (kept so a burst does not allocate).
+    taken: Vec<Buffer>,
 }
 
 impl MemPorts {
@@ -52,6 +54,7 @@ impl MemPorts {
             frame_size,
             ports: (0..n).map(|_| MemPort::default()).collect(),
             spare: Vec::new(),
+            taken: Vec::with_capacity(RX_BURST),
         }
     }
 
@@ -123,35 +126,50 @@ impl Ports for MemPorts {
         self.ports.len()
     }
 
-    fn rx_batch(
+    fn rx_burst(
         &mut self,
         port: PortId,
         max: usize,
-        handle: &mut dyn FnMut(&mut Frame<'_>) -> Verdict,
+        handle: &mut dyn FnMut(&mut [Frame<'_>], &mut [Verdict]),
     ) -> io::Result<usize> {
         let have = self.ports.len();
-        let no_port = || {
-            io::Error::new(
+        let Some(p) = self.ports.get_mut(port) else {
+            return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("no port {port} (have {have})"),
-            )
+            ));
         };
-        if port >= have {
-            return Err(no_port());
-        }
-        let mut received = 0;
-        while received < max {
-            let rx = &mut self.ports.get_mut(port).ok_or_else(no_port)?.rx;
-            let Some(mut buf) = rx.pop_front() else {
+        let want = max.min(RX_BURST);
+        let mut taken = std::mem::take(&mut self.taken);
+        while taken.len() < want {
+            let Some(buf) = p.rx.pop_front() else {
                 break;
             };
-            received += 1;
-            let counters = &mut self.ports.get_mut(port).ok_or_else(no_port)?.counters;
-            counters.rx_packets += 1;
-            counters.rx_bytes += buf.len as u64;
-            let mut frame = Frame::at(&mut buf.bytes, HEADROOM, buf.len);
-            let verdict = handle(&mut frame);
-            let (start, len) = (frame.start(), frame.len());
+            p.counters.rx_packets += 1;
+            p.counters.rx_bytes += buf.len as u64;
+            taken.push(buf);
+        }
+        let got = taken.len();
+        if got == 0 {
+            self.taken = taken;
+            return Ok(0);
+        }
+        let mut verdicts = [Verdict::Drop; RX_BURST];
+        let mut ends = [(0, 0); RX_BURST];
+        {
+            let mut frames: [Frame<'_>; RX_BURST] = std::array::from_fn(|_| Frame::new(&mut [], 0));
+            for (frame, buf) in frames.iter_mut().zip(taken.iter_mut()) {
+                *frame = Frame::at(&mut buf.bytes, HEADROOM, buf.len);
+            }
+            handle(
+                frames.get_mut(..got).unwrap_or_default(),
+                verdicts.get_mut(..got).unwrap_or_default(),
+            );
+            for (end, frame) in ends.iter_mut().zip(&frames) {
+                *end = (frame.start(), frame.len());
+            }
+        }
+        for ((mut buf, verdict), (start, len)) in taken.drain(..).zip(verdicts).zip(ends) {
             match verdict {
                 Verdict::Tx(to) => {
                     // What an AF_XDP descriptor would send: the frame from its start.
@@ -162,7 +180,8 @@ impl Ports for MemPorts {
                 Verdict::Drop => self.recycle(buf.bytes),
             }
         }
-        Ok(received)
+        self.taken = taken;
+        Ok(got)
     }
 
     fn tx_copy(&mut self, port: PortId, frame: &[u8]) -> bool {
@@ -293,6 +312,78 @@ mod tests {
         assert_eq!(ports.rx_batch(0, 3, &mut h).unwrap(), 2);
         assert_eq!(ports.rx_batch(0, 3, &mut h).unwrap(), 0);
         assert_eq!(seen, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn rx_burst_hands_the_frames_over_together_and_applies_verdicts_in_order() {
+        let mut ports = MemPorts::new(2, 16);
+        for i in 0..(RX_BURST as u8 + 6) {
+            ports.inject(0, &[i, i]);
+        }
+        let mut sizes = Vec::new();
+        let got = ports
+            .rx_burst(0, usize::MAX, &mut |frames, verdicts| {
+                sizes.push(frames.len());
+                assert_eq!(frames.len(), verdicts.len());
+                assert!(verdicts.iter().all(|v| *v == Verdict::Drop));
+                // Every frame is there at once; each keeps its own buffer.
+                for (i, f) in frames.iter_mut().enumerate() {
+                    assert_eq!(f.data(), &[i as u8, i as u8]);
+                    f.data_mut()[1] = 0xee;
+                }
+                // Odd frames go out of port 1, after a header in front; the rest of the
+                // verdicts stay as given (dropped).
+                for (i, (f, v)) in frames.iter_mut().zip(verdicts.iter_mut()).enumerate() {
+                    if i % 2 == 1 {
+                        assert!(f.push_front(1));
+                        f.data_mut()[0] = 7;
+                        *v = Verdict::Tx(1);
+                    }
+                }
+            })
+            .unwrap();
+        assert_eq!((got, sizes), (RX_BURST, vec![RX_BURST]), "at most a burst");
+        ports.flush().unwrap();
+        let want: Vec<Vec<u8>> = (0..RX_BURST as u8)
+            .filter(|i| i % 2 == 1)
+            .map(|i| vec![7, i, 0xee])
+            .collect();
+        assert_eq!(ports.take_tx(1), want);
+        // The rest, then nothing (`handle` is not called for no frames).
+        let mut seen = Vec::new();
+        let mut h = |frames: &mut [Frame<'_>], _: &mut [Verdict]| {
+            seen.extend(frames.iter().map(|f| f.data()[0]));
+        };
+        assert_eq!(ports.rx_burst(0, 4, &mut h).unwrap(), 4);
+        assert_eq!(ports.rx_burst(0, 4, &mut h).unwrap(), 2);
+        assert_eq!(
+            ports
+                .rx_burst(0, 4, &mut |_, _| panic!("no frames"))
+                .unwrap(),
+            0
+        );
+        let base = RX_BURST as u8;
+        assert_eq!(seen, (base..base + 6).collect::<Vec<_>>());
+        assert!(ports.rx_burst(2, 1, &mut |_, _| ()).is_err());
+    }
+
+    #[test]
+    fn rx_batch_takes_more_than_a_burst_one_frame_at_a_time() {
+        let mut ports = MemPorts::new(1, 16);
+        for i in 0..(2 * RX_BURST + 3) {
+            ports.inject(0, &[i as u8]);
+        }
+        let mut n = 0usize;
+        let got = ports
+            .rx_batch(0, 3 * RX_BURST, &mut |f| {
+                assert_eq!(f.data(), &[n as u8]);
+                n += 1;
+                Verdict::Tx(0)
+            })
+            .unwrap();
+        assert_eq!((got, n), (2 * RX_BURST + 3, 2 * RX_BURST + 3));
+        ports.flush().unwrap();
+        assert_eq!(ports.take_tx(0).len(), 2 * RX_BURST + 3);
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub use crate::stats::PortCounters;
 use std::io;
 use std::time::Duration;
 
+/// Most frames [`Ports::rx_burst`] hands over at once: a worker's batch from a port.
+pub const RX_BURST: usize = 64;
+
 /// The ports one worker drives.
 pub trait Ports {
     /// Number of ports.
@@ -48,15 +51,43 @@ pub trait Ports {
         self.len() == 0
     }
 
-    /// Receives up to `max` frames from `port`, handing each to `handle`; the returned
-    /// verdict transmits the frame (queued until `flush`) or frees it. Returns the
-    /// number of frames received.
+    /// Receives up to `max` frames (at most [`RX_BURST`]) from `port` and, if there are
+    /// any, hands them to `handle` together, with as many verdicts (each [`Verdict::Drop`] until `handle`
+    /// sets it). Then, in the frames' order, each verdict transmits its frame from the
+    /// frame's start (queued until `flush`) or frees it. Returns the number of frames
+    /// received.
+    fn rx_burst(
+        &mut self,
+        port: PortId,
+        max: usize,
+        handle: &mut dyn FnMut(&mut [Frame<'_>], &mut [Verdict]),
+    ) -> io::Result<usize>;
+
+    /// Receives up to `max` frames from `port`, handing each to `handle` in turn; the
+    /// returned verdict transmits the frame (queued until `flush`) or frees it, once the
+    /// burst it came in (up to [`RX_BURST`] frames) is handled. Returns the number of
+    /// frames received.
     fn rx_batch(
         &mut self,
         port: PortId,
         max: usize,
         handle: &mut dyn FnMut(&mut Frame<'_>) -> Verdict,
-    ) -> io::Result<usize>;
+    ) -> io::Result<usize> {
+        let mut received = 0;
+        while received < max {
+            let want = (max - received).min(RX_BURST);
+            let got = self.rx_burst(port, want, &mut |frames, verdicts| {
+                for (frame, verdict) in frames.iter_mut().zip(verdicts.iter_mut()) {
+                    *verdict = handle(frame);
+                }
+            })?;
+            received += got;
+            if got < want {
+                break;
+            }
+        }
+        Ok(received)
+    }
 
     /// Queues a copy of `frame` for transmission on `port` (slow path: ARP, ICMP,
     /// packets released from the resolution queue). False if no buffer or ring slot.

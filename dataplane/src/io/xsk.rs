@@ -64,7 +64,7 @@ use super::prog::XdpProgram;
 use super::tx_ring::TxRing;
 use super::wake::WakeFd;
 use super::XdpMode;
-use super::{PortCounters, PortId, Ports, Verdict};
+use super::{PortCounters, PortId, Ports, Verdict, RX_BURST};
 use crate::frame::{Frame, HEADROOM};
 use std::ffi::CString;
 use std::io;
@@ -600,11 +600,11 @@ impl Ports for XskPorts {
         self.ports.len()
     }
 
-    fn rx_batch(
+    fn rx_burst(
         &mut self,
         port: PortId,
         max: usize,
-        handle: &mut dyn FnMut(&mut Frame<'_>) -> Verdict,
+        handle: &mut dyn FnMut(&mut [Frame<'_>], &mut [Verdict]),
     ) -> io::Result<usize> {
         if port >= self.ports.len() {
             return Err(invalid(format!(
@@ -612,7 +612,7 @@ impl Ports for XskPorts {
                 self.ports.len()
             )));
         }
-        let want = max.min(self.scratch.len());
+        let want = max.min(RX_BURST).min(self.scratch.len());
         let mut batch = std::mem::take(&mut self.scratch);
         // SAFETY: the RX ring only returns descriptors this process put on the
         // fill ring of the same UMEM; the kernel has finished writing them, and
@@ -620,25 +620,39 @@ impl Ports for XskPorts {
         let got = unsafe { self.ports[port].rx.consume(&mut batch[..want]) };
         let p = &mut self.ports[port];
         p.fill_owned = p.fill_owned.saturating_sub(got);
-        for &desc in &batch[..got] {
-            let mut desc = desc;
-            let rx_len = desc.lengths().data();
-            let counters = &mut self.ports[port].counters;
-            counters.rx_packets += 1;
-            counters.rx_bytes += rx_len as u64;
-            let base = (desc.addr() - desc.addr() % FRAME_SIZE) as u64;
-            let (verdict, start, len) = {
-                // SAFETY: `desc` was just taken off this UMEM's RX ring, so it
-                // names a chunk of `self.umem` that neither the kernel nor any other
-                // reference touches until the descriptor goes onto a ring or the
-                // free list below, after `buf` is gone.
-                let (buf, at) = unsafe { chunk(&self.umem, &mut desc) };
-                let mut frame = Frame::at(buf, at, rx_len);
-                let verdict = handle(&mut frame);
-                (verdict, frame.start(), frame.len())
-            };
+        if got == 0 {
+            self.scratch = batch;
+            return Ok(0);
+        }
+        for desc in &batch[..got] {
+            p.counters.rx_packets += 1;
+            p.counters.rx_bytes += desc.lengths().data() as u64;
+        }
+        let mut verdicts = [Verdict::Drop; RX_BURST];
+        let mut ends = [(0, 0); RX_BURST];
+        {
+            let mut frames: [Frame<'_>; RX_BURST] = std::array::from_fn(|_| Frame::new(&mut [], 0));
+            for (frame, desc) in frames.iter_mut().zip(batch[..got].iter_mut()) {
+                let rx_len = desc.lengths().data();
+                // SAFETY: `desc` was just taken off this UMEM's RX ring, so it names a
+                // chunk of `self.umem` that neither the kernel nor any ring or list
+                // touches until the descriptor goes onto a ring or the free list below,
+                // after `frames` is gone. The frames of this burst live at once, each
+                // over its own chunk: the RX ring hands each chunk out once (a chunk
+                // comes back only through the fill ring, where it goes only after its
+                // frame is done), so no two of them overlap.
+                let (buf, at) = unsafe { chunk(&self.umem, desc) };
+                *frame = Frame::at(buf, at, rx_len);
+            }
+            handle(&mut frames[..got], &mut verdicts[..got]);
+            for (end, frame) in ends.iter_mut().zip(&frames[..got]) {
+                *end = (frame.start(), frame.len());
+            }
+        }
+        for ((&desc, verdict), (start, len)) in batch[..got].iter().zip(verdicts).zip(ends) {
             match verdict {
                 Verdict::Tx(to) => {
+                    let base = (desc.addr() - desc.addr() % FRAME_SIZE) as u64;
                     let d = Pending {
                         desc,
                         addr: base + start as u64,

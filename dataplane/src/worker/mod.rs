@@ -1,5 +1,7 @@
 //! The worker loop: run to completion over the ports of one queue — receive a
-//! batch on every port, run each frame through the pipeline, transmit, repeat.
+//! batch on every port, run it through the pipeline (`Pipeline::process_batch`:
+//! each frame to its verdict, those that meet the NAT parked until the batch's
+//! lookups have been loaded), transmit, repeat.
 //! An idle worker sleeps in `poll()` until a frame arrives, another thread
 //! writes its wake-up, or the pipeline's next deadline: on small router boxes an
 //! idle core should cost nothing.
@@ -22,8 +24,8 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Most frames taken from one port per round.
-pub const BATCH: usize = 64;
+/// Most frames taken from one port per round, handed to the pipeline together.
+pub const BATCH: usize = crate::io::RX_BURST;
 /// Empty rounds before a worker sleeps while traffic flows.
 const SPIN_ROUNDS: u32 = 128;
 /// Empty rounds before a worker sleeps when it woke for a few frames only (link
@@ -48,7 +50,9 @@ pub fn poll_once<P: Ports>(
     pipeline.begin_batch(now);
     let mut handled = mail.serve(pipeline);
     for port in 0..ports.len() {
-        handled += ports.rx_batch(port, BATCH, &mut |frame| pipeline.process(port, frame))?;
+        handled += ports.rx_burst(port, BATCH, &mut |frames, verdicts| {
+            pipeline.process_batch(port, frames, verdicts);
+        })?;
     }
     mail.post(pipeline);
     pipeline.send_out(|port, frame| ports.tx_copy(port, frame));
