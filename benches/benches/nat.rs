@@ -1,6 +1,7 @@
 //! The hub's translated path at 1 k, 100 k and 1 M live sessions: tunnel frames from random
 //! existing inside endpoints through open, decap, masquerade (session lookup, rewrite) and route,
-//! in batches of 64; and the session table's `translate_out` alone on the same mix, one call per
+//! in batches of 64 through `process_batch`, as the worker hands them over (the lookups of a
+//! batch parked and loaded together); and the session table's `translate_out` alone on the same mix, one call per
 //! packet and `translate_out_batch` per 64. The cost
 //! should stay nearly flat as the table grows; where it does not, cache and TLB misses of a
 //! table larger than the caches are the reason (docs/NAT.md).

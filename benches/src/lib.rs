@@ -170,9 +170,9 @@ pub fn buffers() -> Vec<Vec<u8>> {
     vec![vec![0u8; HEADROOM + FRAME_CAPACITY]; BATCH]
 }
 
-/// What a worker does with one batch: `begin_batch`, then each frame of `frames` (copied into
-/// `bufs`, as the NIC would have written it) through `process` on `port`. Returns the frames
-/// to transmit.
+/// What a worker does with one batch: `begin_batch`, then the frames of `frames` (copied into
+/// `bufs`, as the NIC would have written them; at most [`BATCH`] of them) through
+/// `process_batch` on `port`. Returns how many are to be transmitted.
 pub fn run_batch(
     p: &mut Pipeline,
     port: PortId,
@@ -180,15 +180,18 @@ pub fn run_batch(
     bufs: &mut [Vec<u8>],
 ) -> usize {
     p.begin_batch(NOW);
-    let mut tx = 0;
-    for (f, buf) in frames.iter().zip(bufs.iter_mut()) {
+    let n = frames.len().min(bufs.len()).min(BATCH);
+    let mut views: [Frame<'_>; BATCH] = std::array::from_fn(|_| Frame::new(&mut [], 0));
+    for ((view, f), buf) in views.iter_mut().zip(frames).zip(bufs.iter_mut()) {
         buf[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
-        let mut frame = Frame::at(buf, HEADROOM, f.len());
-        if let Verdict::Tx(_) = p.process(port, &mut frame) {
-            tx += 1;
-        }
+        *view = Frame::at(buf, HEADROOM, f.len());
     }
-    tx
+    let mut verdicts = [Verdict::Drop; BATCH];
+    p.process_batch(port, &mut views[..n], &mut verdicts[..n]);
+    verdicts[..n]
+        .iter()
+        .filter(|v| matches!(v, Verdict::Tx(_)))
+        .count()
 }
 
 /// The edge's tunnel frames for `frames` (LAN frames), as the hub receives them: each one's
