@@ -9,7 +9,7 @@ use super::meta::Meta;
 use super::{Ctx, Next};
 use crate::frame::{Frame, PortId};
 use crate::ids::{Lane, MasqIdx};
-use crate::nat::{self, Lookup, NatError, NatTable, PortSlice, Proto, SessionInfo};
+use crate::nat::{self, NatError, NatTable, PortSlice, Proto, SessionInfo};
 use crate::snapshot::{Masquerade, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
 use crate::wire::{ethernet, icmp};
@@ -61,10 +61,10 @@ pub struct Masq {
     tables: Vec<Option<NatTable>>,
     /// The masquerades the tables were built for.
     plan: Vec<Masquerade>,
-    /// The lookup `outbound` or `inbound` last started for a packet this worker
-    /// translates, with its masquerade: the pipeline takes it when it parks the
-    /// packet ([`Pipeline::process_batch`](super::Pipeline::process_batch)).
-    started: Option<(MasqIdx, Lookup)>,
+    /// The pipeline's batch parks its frames at their translations
+    /// ([`Pipeline::process_batch`](super::Pipeline::process_batch)): `outbound` and
+    /// `inbound` start their lookups and return [`Next::ParkOut`]/[`Next::ParkIn`].
+    parking: bool,
 }
 
 impl Masq {
@@ -75,7 +75,7 @@ impl Masq {
             seed,
             tables: Vec::new(),
             plan: Vec::new(),
-            started: None,
+            parking: false,
         }
     }
 
@@ -150,41 +150,47 @@ impl Masq {
         self.tables.get_mut(m.0).and_then(Option::as_mut)
     }
 
-    /// Starts loading the index entry of inside endpoint `ep` in masquerade `m`'s
-    /// table, and keeps the lookup for [`Masq::take_started`].
-    fn start_out(&mut self, m: MasqIdx, ep: nat::Endpoint) {
-        let t = self.tables.get(m.0).and_then(Option::as_ref);
-        self.started = t.map(|t| (m, t.prefetch_out(ep)));
+    fn table_ref(&self, m: MasqIdx) -> Option<&NatTable> {
+        self.tables.get(m.0).and_then(Option::as_ref)
     }
 
-    /// As [`Masq::start_out`], for outside endpoint `ep`.
-    fn start_in(&mut self, m: MasqIdx, ep: nat::Endpoint) {
-        let t = self.tables.get(m.0).and_then(Option::as_ref);
-        self.started = t.map(|t| (m, t.prefetch_in(ep)));
+    /// Whether any masquerade is configured.
+    pub(super) fn any(&self) -> bool {
+        !self.plan.is_empty()
     }
 
-    /// The lookup the last `outbound` or `inbound` that kept its packet here started.
-    pub(super) fn take_started(&mut self) -> Option<(MasqIdx, Lookup)> {
-        self.started.take()
+    /// Turns parking on or off; returns whether it was on.
+    pub(super) fn set_parking(&mut self, on: bool) -> bool {
+        std::mem::replace(&mut self.parking, on)
     }
 
-    /// Starts loading the session slot of a lookup [`Masq::take_started`] gave.
-    pub(super) fn prefetch_session(&self, (m, lookup): (MasqIdx, Lookup)) {
-        if let Some(t) = self.tables.get(m.0).and_then(Option::as_ref) {
-            t.prefetch_session(lookup);
+    /// Starts loading the session slot of a frame parked to resume with `next`
+    /// (`TranslateOut` or `TranslateIn`): its lookup is computed again from its
+    /// packet (its index entry is in the cache by now). A hint only.
+    pub(super) fn prefetch_session(&self, next: Next, frame: &Frame<'_>) {
+        let packet = frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]);
+        match next {
+            Next::TranslateOut(o) => {
+                if let (Some(t), Ok(ep)) =
+                    (self.table_ref(o.masq()), nat::outbound_endpoint(packet))
+                {
+                    t.prefetch_session(t.prefetch_out(ep));
+                }
+            }
+            Next::TranslateIn(m) => {
+                if let (Some(t), Ok(ep)) = (self.table_ref(m), nat::inbound_endpoint(packet)) {
+                    t.prefetch_session(t.prefetch_in(ep));
+                }
+            }
+            _ => {}
         }
     }
 }
 
 /// Outbound: the forwarded packet (TTL done) leaves by a masquerading port. When this
-/// worker owns its session, the lookup's first memory read starts here.
-pub(super) fn outbound(
-    ctx: &Ctx,
-    masq: &mut Masq,
-    meta: &Meta,
-    frame: &Frame<'_>,
-    o: MasqOut,
-) -> Next {
+/// worker owns its session and the batch is parking, the lookup's first memory read
+/// starts here and the packet parks.
+pub(super) fn outbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, o: MasqOut) -> Next {
     let Some(m) = ctx.snap.masquerade(o.masq()) else {
         return Next::Drop(DropReason::NoRoute);
     };
@@ -200,19 +206,16 @@ pub(super) fn outbound(
     if owner != masq.lane.index() {
         return Next::HandoffOut(Lane(owner as u8), o);
     }
-    masq.start_out(o.masq(), ep);
+    if masq.parking {
+        return park_out(masq, ep, o);
+    }
     Next::TranslateOut(o)
 }
 
 /// Inbound: a packet to an outside address of masquerade `m`. When this worker owns
-/// its session, the lookup's first memory read starts here.
-pub(super) fn inbound(
-    ctx: &Ctx,
-    masq: &mut Masq,
-    meta: &Meta,
-    frame: &Frame<'_>,
-    m: MasqIdx,
-) -> Next {
+/// its session and the batch is parking, the lookup's first memory read starts here
+/// and the packet parks.
+pub(super) fn inbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, m: MasqIdx) -> Next {
     let Some(mq) = ctx.snap.masquerade(m) else {
         return Next::Drop(DropReason::NoRoute);
     };
@@ -225,8 +228,26 @@ pub(super) fn inbound(
     if owner != masq.lane.index() {
         return Next::HandoffIn(Lane(owner as u8), m);
     }
-    masq.start_in(m, ep);
+    if masq.parking {
+        return park_in(masq, ep, m);
+    }
     Next::TranslateIn(m)
+}
+
+/// Starts loading the index entry of inside endpoint `ep`, and parks the packet.
+fn park_out(masq: &Masq, ep: nat::Endpoint, o: MasqOut) -> Next {
+    if let Some(t) = masq.table_ref(o.masq()) {
+        t.prefetch_out(ep);
+    }
+    Next::ParkOut(o)
+}
+
+/// Starts loading the index entry of outside endpoint `ep`, and parks the packet.
+fn park_in(masq: &Masq, ep: nat::Endpoint, m: MasqIdx) -> Next {
+    if let Some(t) = masq.table_ref(m) {
+        t.prefetch_in(ep);
+    }
+    Next::ParkIn(m)
 }
 
 /// Translates outbound on the session's owner; a packet to one of the pool's own

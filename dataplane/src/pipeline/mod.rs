@@ -74,7 +74,7 @@ use crate::bond::Scheduler;
 use crate::frame::{Frame, PortId, Verdict};
 use crate::health::Board;
 use crate::ids::{Lane, MasqIdx, PeerIdx};
-use crate::nat::{self, SessionInfo};
+use crate::nat::SessionInfo;
 use crate::route::neighbor::NeighborMap;
 use crate::route::Neighbors;
 use crate::session::Sessions;
@@ -156,6 +156,12 @@ enum Next {
     TranslateOut(MasqOut),
     /// Translate inbound on this worker.
     TranslateIn(MasqIdx),
+    /// Translate outbound on this worker, after the batch's other frames: the
+    /// lookup's index entry is on its way (only in [`Pipeline::process_batch`]).
+    ParkOut(MasqOut),
+    /// Translate inbound on this worker, after the batch's other frames (as
+    /// [`Next::ParkOut`]).
+    ParkIn(MasqIdx),
     /// Out of a port to a neighbour.
     Deliver(PortId, Ipv4Addr),
     /// Answer the packet with an ICMP error.
@@ -207,28 +213,27 @@ pub struct Handoff {
 /// frame still going after this many is dropped and counted as a loop.
 const MAX_STEPS: usize = 16;
 
-/// A frame of a batch that reached its NAT translation in
-/// [`Pipeline::process_batch`], waiting there while its lookup's memory reads
-/// (started when it parked) arrive.
+/// A frame of a batch parked at its NAT translation in [`Pipeline::process_batch`],
+/// waiting there while its lookup's memory reads (started when it parked) arrive.
 #[derive(Debug, Clone, Copy)]
 struct Parked {
     /// Its place in the batch.
     at: usize,
-    /// The translation it resumes with.
+    /// The translation it resumes with (`TranslateOut` or `TranslateIn`).
     next: Next,
     meta: Meta,
-    /// The stages it has passed (of [`MAX_STEPS`]).
-    steps: usize,
-    /// The lookup its masquerade stage started.
-    lookup: Option<(MasqIdx, nat::Lookup)>,
 }
 
-/// Where the stage loop left a frame.
-enum Way {
-    /// At the end of its way.
-    Done(Verdict),
-    /// At a NAT translation (this stage, after this many steps), parked.
-    Parked(Next, usize),
+/// Parks the frame at `at` in the batch (its verdict, `Drop` for now, is
+/// [`Pipeline::process_batch`]'s to write), to resume with `next`.
+#[cold]
+#[inline(never)]
+fn park(parked: &mut Vec<Parked>, at: usize, next: Next, meta: &Meta) {
+    parked.push(Parked {
+        at,
+        next,
+        meta: *meta,
+    });
 }
 
 /// Frames a batch holds at most in the worker (the parked list is reserved for
@@ -263,6 +268,8 @@ pub struct Pipeline {
     /// The frames of the batch under way waiting for their NAT lookups (kept
     /// between batches so none allocates).
     parked: Vec<Parked>,
+    /// The place in its batch of the frame [`Pipeline::process_batch`] runs.
+    at: usize,
     stats: Arc<WorkerStats>,
 }
 
@@ -293,6 +300,7 @@ impl Pipeline {
             reorder: Reorder::new(lane),
             out: Out::new(pool),
             parked: Vec::with_capacity(PARKED),
+            at: 0,
             stats,
         };
         p.sync_snapshot();
@@ -420,43 +428,46 @@ impl Pipeline {
     /// Handles a batch of frames received on `port`, as [`Pipeline::process`] would one
     /// after another, writing frame *i*'s verdict to `verdicts[i]` (the shorter of the
     /// two slices is what is handled), except for the order of the NAT translations: a
-    /// frame that reaches one (this worker owns its session) is parked there, its
-    /// lookup's index entry already on its way into the cache. After the last frame,
-    /// the parked frames' session slots are loaded (their entries have arrived by
-    /// then), and each parked frame goes on from its translation to its verdict, in
-    /// batch order. A table larger than the caches so costs the batch two memory
-    /// latencies, not each packet; the NAT sees the parked packets after the batch's
-    /// others (and after the copies those released).
+    /// frame that reaches one (this worker owns its session) is parked there
+    /// ([`Next::ParkOut`], [`Next::ParkIn`]), its lookup's index entry already on its
+    /// way into the cache. After the last frame, the parked frames' session slots are
+    /// loaded (their lookups computed again from their packets; the entries have
+    /// arrived by then), and each parked frame goes on from its translation to its
+    /// verdict, in batch order. A table larger than the caches so costs the batch two
+    /// memory latencies, not each packet; the NAT sees the parked packets after the
+    /// batch's others (and after the copies those released).
+    ///
+    /// Only the frames' first runs park (the copies [`Pipeline::send_more`] runs and
+    /// the resumed frames do not), so a frame parks at most once, and [`MAX_STEPS`]
+    /// bounds each of its two parts. Without masquerades this is
+    /// [`Pipeline::process`] per frame.
     pub fn process_batch(
         &mut self,
         port: PortId,
         frames: &mut [Frame<'_>],
         verdicts: &mut [Verdict],
     ) {
-        let mut parked = std::mem::take(&mut self.parked);
-        parked.clear();
-        for (at, (frame, verdict)) in frames.iter_mut().zip(verdicts.iter_mut()).enumerate() {
-            let mut meta = Meta::new(port);
-            let next = ingress::ethernet(&self.ctx, &mut meta, frame);
-            *verdict = match self.stages::<true>(next, &mut meta, frame, 0) {
-                Way::Done(v) => v,
-                Way::Parked(next, steps) => {
-                    let lookup = self.masq.take_started();
-                    parked.push(Parked {
-                        at,
-                        next,
-                        meta,
-                        steps,
-                        lookup,
-                    });
-                    Verdict::Drop
-                }
-            };
-            self.send_more();
+        let pairs = frames.iter_mut().zip(verdicts.iter_mut());
+        if !self.masq.any() {
+            for (frame, verdict) in pairs {
+                *verdict = self.process(port, frame);
+            }
+            return;
         }
+        self.parked.clear();
+        self.masq.set_parking(true);
+        for (at, (frame, verdict)) in pairs.enumerate() {
+            self.at = at;
+            *verdict = self.process(port, frame);
+        }
+        self.masq.set_parking(false);
+        if self.parked.is_empty() {
+            return;
+        }
+        let mut parked = std::mem::take(&mut self.parked);
         for p in &parked {
-            if let Some(lookup) = p.lookup {
-                self.masq.prefetch_session(lookup);
+            if let Some(frame) = frames.get(p.at) {
+                self.masq.prefetch_session(p.next, frame);
             }
         }
         for p in &mut parked {
@@ -464,7 +475,7 @@ impl Pipeline {
             else {
                 continue;
             };
-            *verdict = self.run_from(p.next, &mut p.meta, frame, p.steps);
+            *verdict = self.run(p.next, &mut p.meta, frame);
             self.send_more();
         }
         self.parked = parked;
@@ -483,6 +494,8 @@ impl Pipeline {
     /// What [`Pipeline::send_more`] does when there is something to send.
     #[inline(never)]
     fn send_held(&mut self) {
+        // Copies never park: they are no frame of the batch.
+        let parking = self.masq.set_parking(false);
         if self.reorder.has_released() {
             let mut released = self.reorder.take_released();
             for p in released.drain(..) {
@@ -493,6 +506,7 @@ impl Pipeline {
         while let Some((next, packet)) = self.out.take_again() {
             self.run_copy(next, packet);
         }
+        self.masq.set_parking(parking);
     }
 
     /// Runs a packet copy from `next`; what it sends goes by copy.
@@ -527,42 +541,10 @@ impl Pipeline {
     }
 
     /// The stage loop: runs stages from `next` until the frame's way ends.
-    fn run(&mut self, next: Next, meta: &mut Meta, frame: &mut Frame<'_>) -> Verdict {
-        self.run_from(next, meta, frame, 0)
-    }
-
-    /// The stage loop for a frame that has passed `steps` stages already.
-    fn run_from(
-        &mut self,
-        next: Next,
-        meta: &mut Meta,
-        frame: &mut Frame<'_>,
-        steps: usize,
-    ) -> Verdict {
-        match self.stages::<false>(next, meta, frame, steps) {
-            Way::Done(verdict) => verdict,
-            // Only a loop that parks parks.
-            Way::Parked(..) => Verdict::Drop,
-        }
-    }
-
-    /// Runs stages from `next`, the frame having passed `steps` already, until the
-    /// frame's way ends or, when `PARK`, until it reaches a NAT translation. (Two copies
-    /// of the loop: one with a run-time flag instead measured about 8 % slower at 1 k
-    /// NAT sessions, benches/RESULTS.md.)
-    fn stages<const PARK: bool>(
-        &mut self,
-        mut next: Next,
-        meta: &mut Meta,
-        frame: &mut Frame<'_>,
-        steps: usize,
-    ) -> Way {
+    fn run(&mut self, mut next: Next, meta: &mut Meta, frame: &mut Frame<'_>) -> Verdict {
         let ctx = &self.ctx;
         let stats = &*self.stats;
-        for step in steps..MAX_STEPS {
-            if PARK && matches!(next, Next::TranslateOut(_) | Next::TranslateIn(_)) {
-                return Way::Parked(next, step);
-            }
+        for _ in 0..MAX_STEPS {
             next = match next {
                 Next::Arp => local::arp(ctx, &self.shared.neighbors, stats, meta, frame),
                 Next::Ipv4 => ingress::ipv4(ctx, meta, frame),
@@ -601,10 +583,18 @@ impl Pipeline {
                     frame,
                     peer,
                 ),
-                Next::MasqOut(o) => masq::outbound(ctx, &mut self.masq, meta, frame, o),
-                Next::MasqIn(m) => masq::inbound(ctx, &mut self.masq, meta, frame, m),
+                Next::MasqOut(o) => masq::outbound(ctx, &self.masq, meta, frame, o),
+                Next::MasqIn(m) => masq::inbound(ctx, &self.masq, meta, frame, m),
                 Next::TranslateOut(o) => masq::translate_out(ctx, &mut self.masq, meta, frame, o),
                 Next::TranslateIn(m) => masq::translate_in(ctx, &mut self.masq, meta, frame, m),
+                Next::ParkOut(o) => {
+                    park(&mut self.parked, self.at, Next::TranslateOut(o), meta);
+                    return Verdict::Drop;
+                }
+                Next::ParkIn(m) => {
+                    park(&mut self.parked, self.at, Next::TranslateIn(m), meta);
+                    return Verdict::Drop;
+                }
                 Next::Deliver(port, hop) => resolve::deliver(
                     ctx,
                     &mut self.resolve,
@@ -629,14 +619,14 @@ impl Pipeline {
                 }
                 Next::Drop(why) => {
                     stats.count_drop(why);
-                    return Way::Done(Verdict::Drop);
+                    return Verdict::Drop;
                 }
-                Next::Tx(port) => return Way::Done(Verdict::Tx(port)),
-                Next::Consumed => return Way::Done(Verdict::Drop),
+                Next::Tx(port) => return Verdict::Tx(port),
+                Next::Consumed => return Verdict::Drop,
             };
         }
         stats.count_drop(DropReason::Loop);
-        Way::Done(Verdict::Drop)
+        Verdict::Drop
     }
 
     /// Frames to send by copy (ARP requests, released and resumed packets),
