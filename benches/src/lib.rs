@@ -181,11 +181,14 @@ pub fn run_batch(
 ) -> usize {
     p.begin_batch(NOW);
     let n = frames.len().min(bufs.len()).min(BATCH);
-    let mut views: [Frame<'_>; BATCH] = std::array::from_fn(|_| Frame::new(&mut [], 0));
-    for ((view, f), buf) in views.iter_mut().zip(frames).zip(bufs.iter_mut()) {
-        buf[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
-        *view = Frame::at(buf, HEADROOM, f.len());
-    }
+    let mut received = frames.iter().zip(bufs.iter_mut());
+    let mut views: [Frame<'_>; BATCH] = std::array::from_fn(|_| match received.next() {
+        Some((f, buf)) => {
+            buf[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
+            Frame::at(buf, HEADROOM, f.len())
+        }
+        None => Frame::new(&mut [], 0),
+    });
     let mut verdicts = [Verdict::Drop; BATCH];
     p.process_batch(port, &mut views[..n], &mut verdicts[..n]);
     verdicts[..n]

@@ -48,6 +48,7 @@ pub struct Frame<'a> {
 
 impl<'a> Frame<'a> {
     /// Wraps `buf` whose first `len` bytes hold a frame (`len` is clamped to the buffer).
+    #[inline]
     pub fn new(buf: &'a mut [u8], len: usize) -> Self {
         Frame::at(buf, 0, len)
     }

@@ -398,6 +398,7 @@ impl Index {
         }
     }
 
+    #[inline]
     fn addr(&self, ip: Ipv4Addr) -> AddrUse {
         self.addrs
             .binary_search_by_key(&u32::from(ip), |(a, _)| *a)

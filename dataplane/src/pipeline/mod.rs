@@ -417,6 +417,7 @@ impl Pipeline {
     }
 
     /// Handles one frame received on `port`.
+    #[inline]
     pub fn process(&mut self, port: PortId, frame: &mut Frame<'_>) -> Verdict {
         let mut meta = Meta::new(port);
         let next = ingress::ethernet(&self.ctx, &mut meta, frame);

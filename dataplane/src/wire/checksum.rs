@@ -38,6 +38,7 @@ pub fn checksum(data: &[u8]) -> u16 {
 
 /// The checksum of an option-less IPv4 header: five 32-bit words summed and
 /// folded without loops (the header checksum every packet is checked or sealed with).
+#[inline]
 pub fn header20(h: &[u8; 20]) -> u16 {
     let (words, _) = h.as_chunks::<4>();
     let sum: u64 = words

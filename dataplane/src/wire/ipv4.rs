@@ -264,6 +264,7 @@ impl<'a> Ipv4Mut<'a> {
     }
 
     /// Sets the TTL.
+    #[inline]
     pub fn set_ttl(&mut self, ttl: u8) {
         let old = get_u16(self.b, field::TTL_PROTO);
         set_u8(self.b, field::TTL, ttl);
@@ -272,6 +273,7 @@ impl<'a> Ipv4Mut<'a> {
     }
 
     /// Decrements the TTL (wrapping; check it first).
+    #[inline]
     pub fn decrement_ttl(&mut self) {
         self.set_ttl(self.view().ttl().wrapping_sub(1));
     }

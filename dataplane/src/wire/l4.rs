@@ -134,6 +134,7 @@ pub fn set_quoted_endpoint<T: AsRef<[u8]> + AsMut<[u8]>>(
 /// Clamps the MSS option of a TCP SYN in IPv4 packet `packet` to `mss`, updating
 /// the TCP checksum incrementally. Returns true if the packet was changed. Packets
 /// that are not TCP SYNs, or whose options are malformed, are left alone.
+#[inline]
 pub fn clamp_mss(packet: &mut [u8], mss: u16) -> bool {
     let Ok(mut ip) = Ipv4Mut::parse(packet) else {
         return false;
