@@ -215,24 +215,20 @@ fn check_globals(config: &Config, out: &mut Vec<Problem>) {
             ),
         ));
     }
-    if config.keepalive > MAX_KEEPALIVE {
-        out.push(Problem::at(
-            "keepalive",
-            format!(
-                "keepalive must be in 0..={MAX_KEEPALIVE} seconds (0: none), got {}",
-                config.keepalive
-            ),
-        ));
-    }
-    if config.nap_us > MAX_NAP_US {
-        out.push(Problem::at(
-            "nap_us",
-            format!(
-                "nap_us must be in 0..={MAX_NAP_US} microseconds (0: no nap), got {}",
-                config.nap_us
-            ),
-        ));
-    }
+    at_most(
+        out,
+        "keepalive",
+        config.keepalive,
+        MAX_KEEPALIVE,
+        "seconds (0: none)",
+    );
+    at_most(
+        out,
+        "nap_us",
+        config.nap_us,
+        MAX_NAP_US,
+        "microseconds (0: no nap)",
+    );
     if let Some(path) = &config.control_socket {
         let len = path.as_os_str().len();
         if path.file_name().is_none() {
@@ -262,6 +258,16 @@ const HEALTH_LIMITS: [(&str, u32, u32); 4] = [
     ("up_after", 1, 1000),
     ("loss_down_percent", 1, 100),
 ];
+
+/// Refuses `field` when `value` is above `max`; `unit` ends the message (with what 0 means).
+fn at_most(out: &mut Vec<Problem>, field: &'static str, value: u64, max: u64, unit: &str) {
+    if value > max {
+        out.push(Problem::at(
+            field,
+            format!("{field} must be in 0..={max} {unit}, got {value}"),
+        ));
+    }
+}
 
 fn check_health(config: &Config, out: &mut Vec<Problem>) {
     let h = &config.health;

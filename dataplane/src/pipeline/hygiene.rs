@@ -35,6 +35,13 @@ fn special(a: u32) -> bool {
     special_top(a) && (a >> 24 != 169 || a >> 16 == LINK_LOCAL_16)
 }
 
+/// True when `a` may be special or a directed broadcast (`tail`: the snapshot's
+/// [`Snapshot::broadcast_tail`]); false tells an ordinary address without a branch.
+#[inline(always)]
+fn suspect(a: u32, tail: u32) -> bool {
+    special_top(a) | (a & tail == tail)
+}
+
 /// Why a packet from `src` to `dst` must not be forwarded, or `None` when it may be.
 ///
 /// Every packet asks, and nearly every one is ordinary: both first octets outside the
@@ -44,7 +51,7 @@ fn special(a: u32) -> bool {
 pub(super) fn refusal(snap: &Snapshot, src: Ipv4Addr, dst: Ipv4Addr) -> Option<DropReason> {
     let (s, d) = (u32::from(src), u32::from(dst));
     let tail = snap.broadcast_tail();
-    if !(special_top(s) | special_top(d) | (s & tail == tail) | (d & tail == tail)) {
+    if !(suspect(s, tail) | suspect(d, tail)) {
         return None;
     }
     closer_look(snap, s, d)
@@ -73,8 +80,8 @@ pub(super) fn closer_look(snap: &Snapshot, s: u32, d: u32) -> Option<DropReason>
 /// a connected prefix's directed broadcast.
 #[inline(always)]
 pub(super) fn martian_source(snap: &Snapshot, src: Ipv4Addr) -> bool {
-    let (s, tail) = (u32::from(src), snap.broadcast_tail());
-    (special_top(s) | (s & tail == tail)) && (special(s) || snap.is_directed_broadcast(src))
+    let s = u32::from(src);
+    suspect(s, snap.broadcast_tail()) && (special(s) || snap.is_directed_broadcast(src))
 }
 
 #[cfg(test)]
