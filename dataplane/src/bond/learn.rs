@@ -10,7 +10,8 @@
 //! its capacity. A link that is not saturated can carry more than it does: it is credited
 //! with what it carried when it was last saturated, or twice what it delivers now (at least
 //! an equal share) when that is unknown or it now carries more, so share moves to it until
-//! it saturates too. Once every link is saturated the received rates are the capacities, and
+//! it saturates too; a first sign of saturation, seen once, stops that growth (what it
+//! delivers now) so that a link just filled is not given twice its capacity. Once every link is saturated the received rates are the capacities, and
 //! the weights their ratio. A saturated link's capacity is smoothed over its figures; once
 //! two agreed, one far (a quarter) from it counts only when the next one agrees too, so a
 //! figure spoilt by a busy CPU at either end does not move the weights.
@@ -228,6 +229,7 @@ impl Learner {
         let span = now.saturating_sub(self.decided_ns).max(1);
         self.decided_ns = now;
         let mut sat = vec![Saturation::default(); figures.len()];
+        let mut hints = vec![false; figures.len()];
         let mut sent_total = 0u64;
         for (i, (m, f)) in self.links.iter_mut().zip(figures).enumerate() {
             let sent = f.sent_bytes.wrapping_sub(m.sent_mark);
@@ -235,8 +237,10 @@ impl Learner {
             m.decided_at = f.rate_samples;
             let sent_bps = u64::try_from(u128::from(sent) * 8_000_000_000 / u128::from(span))
                 .unwrap_or(u64::MAX);
-            if let Some(s) = sat.get_mut(i) {
-                *s = saturation(m, f, sent_bps);
+            let (signs, hint) = saturation(m, f, sent_bps);
+            if let (Some(s), Some(h)) = (sat.get_mut(i), hints.get_mut(i)) {
+                *s = signs;
+                *h = hint;
             }
             m.delay_mark = f.delay_ns;
             if f.usable {
@@ -262,10 +266,11 @@ impl Learner {
         let equal = load / usable.len() as u64;
         let mut credit = vec![0u64; figures.len()];
         for &i in &usable {
-            let (Some(m), Some(f), Some(s), Some(c)) = (
+            let (Some(m), Some(f), Some(s), Some(&hint), Some(c)) = (
                 self.links.get_mut(i),
                 figures.get(i),
                 sat.get(i),
+                hints.get(i),
                 credit.get_mut(i),
             ) else {
                 continue;
@@ -306,10 +311,19 @@ impl Learner {
                     // noise, or a TCP sender's queue that just drained).
                     Some(cap) if r < cap + cap / 10 => cap,
                     _ => {
-                        // Never saturated, or carrying more than it did then: find out.
+                        // Never saturated, or carrying more than it did then: find out,
+                        // unless a first sign (a queue, or less received than sent) says
+                        // it may be full already: growing into it would overload it by as
+                        // much again, and a link that loses a third of its probes is taken
+                        // down by its health. Then it keeps what it delivers until the
+                        // next decision tells.
                         m.capacity = None;
                         m.far = None;
-                        (GROWTH * r).max(equal)
+                        if hint {
+                            r
+                        } else {
+                            (GROWTH * r).max(equal)
+                        }
                     }
                 }
             };
@@ -327,8 +341,8 @@ impl Learner {
 }
 
 /// Whether a link is saturated, from its figures and the rate sent on it since the last
-/// decision.
-fn saturation(m: &mut Memory, f: &LinkFigures, sent_bps: u64) -> Saturation {
+/// decision; and whether a sign that needs a second look to count was seen this time.
+fn saturation(m: &mut Memory, f: &LinkFigures, sent_bps: u64) -> (Saturation, bool) {
     // A queue that drains does not count: the delay is smoothed, and lags behind a queue
     // that emptied when the link was given less. One look at a queue may be noise (a busy
     // CPU on the way), two in a row are not.
@@ -341,17 +355,19 @@ fn saturation(m: &mut Memory, f: &LinkFigures, sent_bps: u64) -> Saturation {
         }
         _ => false,
     };
-    let queue = std::mem::replace(&mut m.was_queued, queue) && queue;
     // Sent and received rates cover slightly different moments: one short figure may be
     // noise, two in a row are not.
     let short = sent_bps >= MIN_SENT_BPS
         && u128::from(f.delivered_bps) * 1000
             < u128::from(sent_bps) * u128::from(DELIVERED_PERMILLE);
-    Saturation {
+    let queued = queue;
+    let queue = std::mem::replace(&mut m.was_queued, queued) && queued;
+    let signs = Saturation {
         queue,
         loss: f.loss_permille >= LOSS_PERMILLE,
         short: std::mem::replace(&mut m.was_short, short) && short,
-    }
+    };
+    (signs, queued || short)
 }
 
 /// The usable links' credits as shares of [`SCALE`] (each at least [`MIN_SHARE`]); the

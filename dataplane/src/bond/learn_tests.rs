@@ -300,33 +300,35 @@ fn each_sign_of_saturation_counts_alone() {
         delay_ns: Some(12 * MS as i64),
         loss_permille: 0,
     };
-    assert_eq!(saturation(&mut m, &f, 50 * MBIT), Saturation::default());
+    assert_eq!(
+        saturation(&mut m, &f, 50 * MBIT),
+        (Saturation::default(), false)
+    );
     let queue = LinkFigures {
         delay_ns: Some(14 * MS as i64),
         ..f
     };
-    assert!(
-        !saturation(&mut m, &queue, 50 * MBIT).queue,
-        "once may be noise"
-    );
-    assert!(saturation(&mut m, &queue, 50 * MBIT).queue);
+    let (signs, hint) = saturation(&mut m, &queue, 50 * MBIT);
+    assert!(!signs.queue && hint, "once may be noise, and is a hint");
+    assert!(saturation(&mut m, &queue, 50 * MBIT).0.queue);
     let lossy = LinkFigures {
         loss_permille: 150,
         ..f
     };
-    assert!(saturation(&mut m, &lossy, 50 * MBIT).loss);
+    assert!(saturation(&mut m, &lossy, 50 * MBIT).0.loss);
     // 60 sent, 50 received: short at the second decision in a row; below a megabit sent the
     // comparison says nothing.
-    assert!(
-        !saturation(&mut m, &f, 60 * MBIT).short,
-        "once may be noise"
-    );
-    assert!(saturation(&mut m, &f, 60 * MBIT).short);
+    let (signs, hint) = saturation(&mut m, &f, 60 * MBIT);
+    assert!(!signs.short && hint, "once may be noise, and is a hint");
+    assert!(saturation(&mut m, &f, 60 * MBIT).0.short);
     let tiny = LinkFigures {
         delivered_bps: 1000,
         ..f
     };
-    assert!(!saturation(&mut m, &tiny, 500_000).short);
+    assert_eq!(
+        saturation(&mut m, &tiny, 500_000),
+        (Saturation::default(), false)
+    );
     // The delay's minimum forgets values older than two windows.
     m.base.add(2 * BASE_WINDOW_NS + 1, 30 * MS as i64);
     m.base.add(3 * BASE_WINDOW_NS + 2, 31 * MS as i64);
@@ -370,4 +372,23 @@ fn traffic_that_starts_is_not_taken_for_saturated_links() {
         )
         .map(<[u32]>::to_vec);
     assert_eq!(w, Some(vec![667, 333]));
+}
+
+#[test]
+fn a_link_that_shows_a_first_sign_of_a_queue_is_not_grown_into() {
+    // The lab's shape: 180 Mbit/s over 100 and 200 at 1:2, isp2 then drops to 50. isp1 is
+    // grown into (it delivered 60) and is full at its next figure, seen once: growing it
+    // again would give it 4:1, 144 Mbit/s on 100, and cost a third of its probes.
+    let mut sim = Sim::new(&[100 * MBIT, 200 * MBIT], &[1, 2], Traffic::Udp(180 * MBIT));
+    sim.run_s(3);
+    assert_eq!(sim.changes, 0, "neither link is full: {:?}", sim.weights);
+    sim.caps[1] = 50 * MBIT;
+    let mut widest = 0.0f64;
+    for _ in 0..50 {
+        sim.tick();
+        widest = widest.max(f64::from(sim.weights[0]) / f64::from(sim.weights[1].max(1)));
+    }
+    assert!(widest < 2.5, "overshot to {widest:.2}:1");
+    let ratio = f64::from(sim.weights[0]) / f64::from(sim.weights[1]);
+    assert!((ratio / 2.0 - 1.0).abs() <= 0.10, "{:?}", sim.weights);
 }
