@@ -14,8 +14,10 @@
 //! itself inside each namespace (`ip netns exec`), the role named in
 //! `BRAID_XSK_ROLE`; children report on stdout in lines starting with `@@`. The
 //! sender keeps at most `WINDOW` datagrams unacknowledged (the receiver publishes
-//! its count in a file), so a loaded machine slows the test down instead of
-//! overflowing the receiving socket: every loss is the forwarder's.
+//! its count in a file), and the forwarder sends its copies once the receiver has
+//! all of those, so a loaded machine slows the test down instead of overflowing the
+//! receiving socket: every loss is the forwarder's (the receiver reports its
+//! kernel's `RcvbufErrors` to tell).
 
 use braid_dataplane::frame::Frame;
 use braid_dataplane::io::xsk::FRAME_CAPACITY;
@@ -415,9 +417,10 @@ fn role_recv() {
     }
     let count = |v: &[bool]| v.iter().filter(|&&x| x).count();
     println!(
-        "@@recv forwarded={} copies={} bad={bad} dup={dup}",
+        "@@recv forwarded={} copies={} bad={bad} dup={dup} rcvbuf_errors={}",
         count(&forwarded),
-        count(&copies)
+        count(&copies),
+        udp_rcvbuf_errors()
     );
 }
 
@@ -455,6 +458,21 @@ fn publish(path: &Path, count: u32) {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, count.to_string()).expect("write progress");
     std::fs::rename(&tmp, path).expect("publish progress");
+}
+
+/// UDP datagrams this namespace's kernel dropped for a full socket buffer
+/// (`/proc/net/snmp`), to tell such a loss from the forwarder's.
+fn udp_rcvbuf_errors() -> String {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp: "));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return "unknown".into();
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .map_or("unknown".into(), |(_, v)| v.to_string())
 }
 
 /// The receiver's count of good datagrams so far.
@@ -597,6 +615,13 @@ fn role_fwd() {
         let (report, ports) = w.join().expect("forwarder thread");
         println!("{report}");
         opened.push(ports);
+    }
+    // The copies go in one burst: wait until the receiver has the forwarded datagrams, so
+    // that its socket's buffer has room for the whole burst.
+    let progress = progress_file();
+    let deadline = Instant::now() + ROLE_TIME;
+    while received(&progress) < DATAGRAMS && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
     }
     let q0 = &mut opened[0];
     let before = q0.counters(1).tx_packets;
