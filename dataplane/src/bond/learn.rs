@@ -11,8 +11,8 @@
 //! with what it carried when it was last saturated, or twice what it delivers now (at least
 //! an equal share) when that is unknown or it now carries more, so share moves to it until
 //! it saturates too; a first sign of saturation, seen once, stops that growth (what it
-//! delivers now) so that a link just filled is not given twice its capacity. Once every link is saturated the received rates are the capacities, and
-//! the weights their ratio. A saturated link's capacity is smoothed over its figures; once
+//! delivers now) so that a link just filled is not given twice its capacity. Once every
+//! link is saturated the received rates are the capacities, and the weights their ratio. A saturated link's capacity is smoothed over its figures; once
 //! two agreed, one far (a quarter) from it counts only when the next one agrees too, so a
 //! figure spoilt by a busy CPU at either end does not move the weights.
 //!
@@ -346,7 +346,7 @@ fn saturation(m: &mut Memory, f: &LinkFigures, sent_bps: u64) -> (Saturation, bo
     // A queue that drains does not count: the delay is smoothed, and lags behind a queue
     // that emptied when the link was given less. One look at a queue may be noise (a busy
     // CPU on the way), two in a row are not.
-    let queue = match (f.delay_ns, m.base.get()) {
+    let queued = match (f.delay_ns, m.base.get()) {
         (Some(d), Some(base)) => {
             let draining = m
                 .delay_mark
@@ -360,10 +360,8 @@ fn saturation(m: &mut Memory, f: &LinkFigures, sent_bps: u64) -> (Saturation, bo
     let short = sent_bps >= MIN_SENT_BPS
         && u128::from(f.delivered_bps) * 1000
             < u128::from(sent_bps) * u128::from(DELIVERED_PERMILLE);
-    let queued = queue;
-    let queue = std::mem::replace(&mut m.was_queued, queued) && queued;
     let signs = Saturation {
-        queue,
+        queue: std::mem::replace(&mut m.was_queued, queued) && queued,
         loss: f.loss_permille >= LOSS_PERMILLE,
         short: std::mem::replace(&mut m.was_short, short) && short,
     };
