@@ -8,7 +8,7 @@
 //! transmitted until [`Ports::flush`]. Queues are bounded like rings: a full
 //! queue drops and counts.
 
-use super::{PortCounters, PortId, Ports, Verdict, RX_BURST};
+use super::{hand_over, PortCounters, PortId, Ports, Verdict, RX_BURST};
 use crate::frame::{Frame, HEADROOM};
 use std::collections::VecDeque;
 use std::io;
@@ -154,22 +154,13 @@ impl Ports for MemPorts {
             self.taken = taken;
             return Ok(0);
         }
-        let mut verdicts = [Verdict::Drop; RX_BURST];
-        let mut ends = [(0, 0); RX_BURST];
-        {
-            let mut frames: [Frame<'_>; RX_BURST] = std::array::from_fn(|_| Frame::new(&mut [], 0));
-            for (frame, buf) in frames.iter_mut().zip(taken.iter_mut()) {
-                *frame = Frame::at(&mut buf.bytes, HEADROOM, buf.len);
-            }
-            handle(
-                frames.get_mut(..got).unwrap_or_default(),
-                verdicts.get_mut(..got).unwrap_or_default(),
-            );
-            for (end, frame) in ends.iter_mut().zip(&frames) {
-                *end = (frame.start(), frame.len());
-            }
-        }
-        for ((mut buf, verdict), (start, len)) in taken.drain(..).zip(verdicts).zip(ends) {
+        let handled = hand_over(
+            taken
+                .iter_mut()
+                .map(|buf| Frame::at(&mut buf.bytes, HEADROOM, buf.len)),
+            handle,
+        );
+        for (mut buf, (verdict, start, len)) in taken.drain(..).zip(handled) {
             match verdict {
                 Verdict::Tx(to) => {
                     // What an AF_XDP descriptor would send: the frame from its start.

@@ -41,6 +41,32 @@ use std::time::Duration;
 /// Most frames [`Ports::rx_burst`] hands over at once: a worker's batch from a port.
 pub const RX_BURST: usize = 64;
 
+/// Hands the frames of a burst (what `made` yields, at most [`RX_BURST`]) to `handle`
+/// together, each with a verdict that is [`Verdict::Drop`] until `handle` sets it; returns,
+/// in their order, each frame's verdict and where its bytes are then (start, length), for
+/// the port to transmit or free it once the frames are gone.
+fn hand_over<'a>(
+    made: impl Iterator<Item = Frame<'a>>,
+    handle: &mut dyn FnMut(&mut [Frame<'_>], &mut [Verdict]),
+) -> [(Verdict, usize, usize); RX_BURST] {
+    let mut frames: [Frame<'a>; RX_BURST] = std::array::from_fn(|_| Frame::new(&mut [], 0));
+    let mut n = 0;
+    for (slot, frame) in frames.iter_mut().zip(made) {
+        *slot = frame;
+        n += 1;
+    }
+    let mut verdicts = [Verdict::Drop; RX_BURST];
+    handle(
+        frames.get_mut(..n).unwrap_or_default(),
+        verdicts.get_mut(..n).unwrap_or_default(),
+    );
+    let mut handled = [(Verdict::Drop, 0, 0); RX_BURST];
+    for ((h, verdict), frame) in handled.iter_mut().zip(verdicts).zip(&frames) {
+        *h = (verdict, frame.start(), frame.len());
+    }
+    handled
+}
+
 /// The ports one worker drives.
 pub trait Ports {
     /// Number of ports.

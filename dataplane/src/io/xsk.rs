@@ -64,7 +64,7 @@ use super::prog::XdpProgram;
 use super::tx_ring::TxRing;
 use super::wake::WakeFd;
 use super::XdpMode;
-use super::{PortCounters, PortId, Ports, Verdict, RX_BURST};
+use super::{hand_over, PortCounters, PortId, Ports, Verdict, RX_BURST};
 use crate::frame::{Frame, HEADROOM};
 use std::ffi::CString;
 use std::io;
@@ -628,28 +628,21 @@ impl Ports for XskPorts {
             p.counters.rx_packets += 1;
             p.counters.rx_bytes += desc.lengths().data() as u64;
         }
-        let mut verdicts = [Verdict::Drop; RX_BURST];
-        let mut ends = [(0, 0); RX_BURST];
-        {
-            let mut frames: [Frame<'_>; RX_BURST] = std::array::from_fn(|_| Frame::new(&mut [], 0));
-            for (frame, desc) in frames.iter_mut().zip(batch[..got].iter_mut()) {
-                let rx_len = desc.lengths().data();
-                // SAFETY: `desc` was just taken off this UMEM's RX ring, so it names a
-                // chunk of `self.umem` that neither the kernel nor any ring or list
-                // touches until the descriptor goes onto a ring or the free list below,
-                // after `frames` is gone. The frames of this burst live at once, each
-                // over its own chunk: the RX ring hands each chunk out once (a chunk
-                // comes back only through the fill ring, where it goes only after its
-                // frame is done), so no two of them overlap.
-                let (buf, at) = unsafe { chunk(&self.umem, desc) };
-                *frame = Frame::at(buf, at, rx_len);
-            }
-            handle(&mut frames[..got], &mut verdicts[..got]);
-            for (end, frame) in ends.iter_mut().zip(&frames[..got]) {
-                *end = (frame.start(), frame.len());
-            }
-        }
-        for ((&desc, verdict), (start, len)) in batch[..got].iter().zip(verdicts).zip(ends) {
+        let umem = &self.umem;
+        let frames = batch[..got].iter_mut().map(|desc| {
+            let rx_len = desc.lengths().data();
+            // SAFETY: `desc` was just taken off this UMEM's RX ring, so it names a
+            // chunk of `self.umem` that neither the kernel nor any ring or list
+            // touches until the descriptor goes onto a ring or the free list below,
+            // after `hand_over` has returned and its frames are gone. The frames of
+            // this burst live at once, each over its own chunk: the RX ring hands each
+            // chunk out once (a chunk comes back only through the fill ring, where it
+            // goes only after its frame is done), so no two of them overlap.
+            let (buf, at) = unsafe { chunk(umem, desc) };
+            Frame::at(buf, at, rx_len)
+        });
+        let handled = hand_over(frames, handle);
+        for (&desc, (verdict, start, len)) in batch[..got].iter().zip(handled) {
             match verdict {
                 Verdict::Tx(to) => {
                     let base = (desc.addr() - desc.addr() % FRAME_SIZE) as u64;

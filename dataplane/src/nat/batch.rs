@@ -12,12 +12,12 @@ use super::NatError;
 use crate::wire::ipv4::Ipv4Mut;
 
 /// A lookup whose index entry is on its way into the cache (see
-/// [`NatTable::prefetch_out`]): what [`NatTable::prefetch_session`] needs to start
-/// loading its session slot once the entry has arrived.
+/// [`NatTable::prefetch_out`]): what [`NatTable::prefetch_session_out`] (or `_in`, for
+/// the direction it was started in) needs to start loading its session slot once the
+/// entry has arrived. Four bytes, so that the pipeline's stage result carries it.
 #[derive(Debug, Clone, Copy)]
 pub struct Lookup {
     tag: u32,
-    dir: Dir,
 }
 
 /// How many packets ahead of the one translated its slot is loaded, and twice
@@ -61,7 +61,6 @@ impl NatTable {
     pub fn prefetch_out(&self, ep: Endpoint) -> Lookup {
         Lookup {
             tag: self.prefetch_entry(ep, Dir::Out),
-            dir: Dir::Out,
         }
     }
 
@@ -70,15 +69,21 @@ impl NatTable {
     pub fn prefetch_in(&self, ep: Endpoint) -> Lookup {
         Lookup {
             tag: self.prefetch_entry(ep, Dir::In),
-            dir: Dir::In,
         }
     }
 
-    /// Starts loading the session slot `lookup`'s index entry names: call it when
-    /// that entry has had time to arrive (a memory latency after the
-    /// `prefetch_*`), before the packet is translated. A hint only: nothing changes.
-    pub fn prefetch_session(&self, lookup: Lookup) {
-        self.prefetch_slot(lookup.tag, lookup.dir);
+    /// Starts loading the session slot that the index entry of `lookup` (from
+    /// [`NatTable::prefetch_out`]) names: call it when that entry has had time to
+    /// arrive (a memory latency after), before the packet is translated. A hint only:
+    /// nothing changes.
+    pub fn prefetch_session_out(&self, lookup: Lookup) {
+        self.prefetch_slot(lookup.tag, Dir::Out);
+    }
+
+    /// As [`NatTable::prefetch_session_out`], for a lookup from
+    /// [`NatTable::prefetch_in`].
+    pub fn prefetch_session_in(&self, lookup: Lookup) {
+        self.prefetch_slot(lookup.tag, Dir::In);
     }
 
     /// Each packet is parsed once, when its index entry is loaded.

@@ -24,7 +24,8 @@
 //! - A caller that gathers its own batch (the pipeline) starts each lookup's
 //!   reads itself: [`NatTable::prefetch_out`] or [`NatTable::prefetch_in`] for
 //!   the index entry as it learns the packet's endpoint, then, a while later,
-//!   [`NatTable::prefetch_session`] for the session slot, then translates.
+//!   [`NatTable::prefetch_session_out`] or [`NatTable::prefetch_session_in`] for the
+//!   session slot, then translates.
 //! - Both translate ICMP errors (destination unreachable, time exceeded,
 //!   parameter problem) for the session of the packet they quote.
 //! - Any [`NatError`] means: drop the packet and count the reason; the packet is

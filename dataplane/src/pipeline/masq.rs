@@ -164,22 +164,19 @@ impl Masq {
         std::mem::replace(&mut self.parking, on)
     }
 
-    /// Starts loading the session slot of a frame parked to resume with `next`
-    /// (`TranslateOut` or `TranslateIn`): its lookup is computed again from its
-    /// packet (its index entry is in the cache by now). A hint only.
-    pub(super) fn prefetch_session(&self, next: Next, frame: &Frame<'_>) {
-        let packet = frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]);
+    /// Starts loading the session slot of `lookup`, a frame's parked to resume with
+    /// `next` (`TranslateOut` or `TranslateIn`; its index entry is in the cache by
+    /// now). A hint only.
+    pub(super) fn prefetch_session(&self, next: Next, lookup: nat::Lookup) {
         match next {
             Next::TranslateOut(o) => {
-                if let (Some(t), Ok(ep)) =
-                    (self.table_ref(o.masq()), nat::outbound_endpoint(packet))
-                {
-                    t.prefetch_session(t.prefetch_out(ep));
+                if let Some(t) = self.table_ref(o.masq()) {
+                    t.prefetch_session_out(lookup);
                 }
             }
             Next::TranslateIn(m) => {
-                if let (Some(t), Ok(ep)) = (self.table_ref(m), nat::inbound_endpoint(packet)) {
-                    t.prefetch_session(t.prefetch_in(ep));
+                if let Some(t) = self.table_ref(m) {
+                    t.prefetch_session_in(lookup);
                 }
             }
             _ => {}
@@ -234,20 +231,22 @@ pub(super) fn inbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, m:
     Next::TranslateIn(m)
 }
 
-/// Starts loading the index entry of inside endpoint `ep`, and parks the packet.
+/// Starts loading the index entry of inside endpoint `ep`, and parks the packet
+/// (without a table, nothing to wait for: it goes on at once).
 fn park_out(masq: &Masq, ep: nat::Endpoint, o: MasqOut) -> Next {
-    if let Some(t) = masq.table_ref(o.masq()) {
-        t.prefetch_out(ep);
+    match masq.table_ref(o.masq()) {
+        Some(t) => Next::ParkOut(o, t.prefetch_out(ep)),
+        None => Next::TranslateOut(o),
     }
-    Next::ParkOut(o)
 }
 
-/// Starts loading the index entry of outside endpoint `ep`, and parks the packet.
+/// Starts loading the index entry of outside endpoint `ep`, and parks the packet
+/// (as [`park_out`]).
 fn park_in(masq: &Masq, ep: nat::Endpoint, m: MasqIdx) -> Next {
-    if let Some(t) = masq.table_ref(m) {
-        t.prefetch_in(ep);
+    match masq.table_ref(m) {
+        Some(t) => Next::ParkIn(m, t.prefetch_in(ep)),
+        None => Next::TranslateIn(m),
     }
-    Next::ParkIn(m)
 }
 
 /// Translates outbound on the session's owner; a packet to one of the pool's own

@@ -74,7 +74,7 @@ use crate::bond::Scheduler;
 use crate::frame::{Frame, PortId, Verdict};
 use crate::health::Board;
 use crate::ids::{Lane, MasqIdx, PeerIdx};
-use crate::nat::SessionInfo;
+use crate::nat::{Lookup, SessionInfo};
 use crate::route::neighbor::NeighborMap;
 use crate::route::Neighbors;
 use crate::session::Sessions;
@@ -158,10 +158,10 @@ enum Next {
     TranslateIn(MasqIdx),
     /// Translate outbound on this worker, after the batch's other frames: the
     /// lookup's index entry is on its way (only in [`Pipeline::process_batch`]).
-    ParkOut(MasqOut),
+    ParkOut(MasqOut, Lookup),
     /// Translate inbound on this worker, after the batch's other frames (as
     /// [`Next::ParkOut`]).
-    ParkIn(MasqIdx),
+    ParkIn(MasqIdx, Lookup),
     /// Out of a port to a neighbour.
     Deliver(PortId, Ipv4Addr),
     /// Answer the packet with an ICMP error.
@@ -221,6 +221,8 @@ struct Parked {
     at: usize,
     /// The translation it resumes with (`TranslateOut` or `TranslateIn`).
     next: Next,
+    /// Its lookup, whose index entry was loading when it parked.
+    lookup: Lookup,
     meta: Meta,
 }
 
@@ -228,10 +230,11 @@ struct Parked {
 /// [`Pipeline::process_batch`]'s to write), to resume with `next`.
 #[cold]
 #[inline(never)]
-fn park(parked: &mut Vec<Parked>, at: usize, next: Next, meta: &Meta) {
+fn park(parked: &mut Vec<Parked>, at: usize, (next, lookup): (Next, Lookup), meta: &Meta) {
     parked.push(Parked {
         at,
         next,
+        lookup,
         meta: *meta,
     });
 }
@@ -432,8 +435,7 @@ impl Pipeline {
     /// frame that reaches one (this worker owns its session) is parked there
     /// ([`Next::ParkOut`], [`Next::ParkIn`]), its lookup's index entry already on its
     /// way into the cache. After the last frame, the parked frames' session slots are
-    /// loaded (their lookups computed again from their packets; the entries have
-    /// arrived by then), and each parked frame goes on from its translation to its
+    /// loaded (the entries their lookups name have arrived by then), and each parked frame goes on from its translation to its
     /// verdict, in batch order. A table larger than the caches so costs the batch two
     /// memory latencies, not each packet; the NAT sees the parked packets after the
     /// batch's others (and after the copies those released).
@@ -467,9 +469,7 @@ impl Pipeline {
         }
         let mut parked = std::mem::take(&mut self.parked);
         for p in &parked {
-            if let Some(frame) = frames.get(p.at) {
-                self.masq.prefetch_session(p.next, frame);
-            }
+            self.masq.prefetch_session(p.next, p.lookup);
         }
         for p in &mut parked {
             let (Some(frame), Some(verdict)) = (frames.get_mut(p.at), verdicts.get_mut(p.at))
@@ -588,12 +588,12 @@ impl Pipeline {
                 Next::MasqIn(m) => masq::inbound(ctx, &self.masq, meta, frame, m),
                 Next::TranslateOut(o) => masq::translate_out(ctx, &mut self.masq, meta, frame, o),
                 Next::TranslateIn(m) => masq::translate_in(ctx, &mut self.masq, meta, frame, m),
-                Next::ParkOut(o) => {
-                    park(&mut self.parked, self.at, Next::TranslateOut(o), meta);
+                Next::ParkOut(o, l) => {
+                    park(&mut self.parked, self.at, (Next::TranslateOut(o), l), meta);
                     return Verdict::Drop;
                 }
-                Next::ParkIn(m) => {
-                    park(&mut self.parked, self.at, Next::TranslateIn(m), meta);
+                Next::ParkIn(m, l) => {
+                    park(&mut self.parked, self.at, (Next::TranslateIn(m), l), meta);
                     return Verdict::Drop;
                 }
                 Next::Deliver(port, hop) => resolve::deliver(
