@@ -6,15 +6,21 @@
 //! weights unless the link is saturated, so received rates alone only repeat the weights
 //! back. The learner therefore looks for the links that are saturated (at two decisions in a
 //! row, their one-way delay grew above its minimum by a queue that is not draining, or the
-//! peer received clearly less than was sent on them; or their probes are lost) and takes what such a link delivers as
-//! its capacity. A link that is not saturated can carry more than it does: it is credited
-//! with what it carried when it was last saturated, or twice what it delivers now (at least
-//! an equal share) when that is unknown or it now carries more, so share moves to it until
-//! it saturates too; a first sign of saturation, seen once, stops that growth (what it
-//! delivers now) so that a link just filled is not given twice its capacity. Once every
-//! link is saturated the received rates are the capacities, and the weights their ratio. A saturated link's capacity is smoothed over its figures; once
-//! two agreed, one far (a quarter) from it counts only when the next one agrees too, so a
-//! figure spoilt by a busy CPU at either end does not move the weights.
+//! peer received clearly less than was sent on them; or their probes are lost) and takes
+//! what such a link delivers as its capacity. A link that is not saturated can carry more
+//! than it does: it is credited with what it carried when it was last saturated, or twice
+//! what it delivers now (at least an equal share) when that is unknown or it now carries
+//! more, so share moves to it until it saturates too; a first sign of saturation, seen once,
+//! stops that growth (what it delivers now) so that a link just filled is not given twice
+//! its capacity. Once every link is saturated the received rates are the capacities, and the
+//! weights their ratio.
+//!
+//! Figures wobble: on a busy machine a half-second figure is a tenth or more off, and the
+//! ratio of two such figures twice that. A saturated link's capacity is smoothed over its
+//! figures (a quarter of each new one, once two agreed); once two agreed, one far (a
+//! quarter) from it counts only when the next one agrees too. A small move of the weights
+//! (every share by less than 15 % of itself) is made only when two decisions in a row
+//! want it; a large one (a capacity that changed) at once.
 //!
 //! Nothing is learned while no link is saturated (the weights are not what limits traffic),
 //! while the peer receives less than [`MIN_LOAD_BPS`] in all, or while the rate sent changes
@@ -50,6 +56,9 @@ const GROWTH: u64 = 2;
 /// least [`MIN_STEP`]: measurement noise does not rebuild the schedulers.
 const DEADBAND_PERMILLE: u32 = 30;
 const MIN_STEP: u32 = 5;
+/// A move in which every usable link's share changes by less than this (per mille of
+/// itself) is small: it is made only when the decision before wanted to move the same way.
+const SMALL_MOVE_PERMILLE: u32 = 150;
 /// Span of each half of the windowed minimum of the one-way delay.
 const BASE_WINDOW_NS: u64 = 10_000_000_000;
 
@@ -167,6 +176,8 @@ pub struct Learner {
     decided_ns: u64,
     /// Bits per second sent on the usable links over the span before the last decision.
     sent_before: Option<u64>,
+    /// The weights the last decision wanted when it held back a small move.
+    wanted: Option<Vec<u32>>,
 }
 
 impl Learner {
@@ -183,6 +194,7 @@ impl Learner {
             saturated: vec![Saturation::default(); configured.len()],
             decided_ns: now,
             sent_before: None,
+            wanted: None,
         }
     }
 
@@ -260,6 +272,7 @@ impl Learner {
             .map(|f| f.delivered_bps)
             .sum();
         let saturated = usable.iter().any(|&i| sat.get(i).is_some_and(|s| s.any()));
+        let wanted = self.wanted.take();
         if load < MIN_LOAD_BPS || !saturated || !steady {
             return None;
         }
@@ -278,11 +291,18 @@ impl Learner {
             let r = f.delivered_bps;
             *c = if s.any() {
                 let cap = match m.capacity {
-                    // Close to what it was: smoothed, and confirmed.
+                    // Close to what it was: smoothed, and confirmed. Once confirmed, a
+                    // figure moves it by a quarter of the gap only: the peer's half-second
+                    // figures wobble by a tenth or more on a loaded machine, and half of such
+                    // a wobble on each of two links moves their ratio past 10 %.
                     Some(old) if r.abs_diff(old) < old / 4 => {
                         m.far = None;
-                        m.confirmed = true;
-                        (old + r) / 2
+                        let was = std::mem::replace(&mut m.confirmed, true);
+                        if was {
+                            (3 * old + r) / 4
+                        } else {
+                            (old + r) / 2
+                        }
                     }
                     // Far from a confirmed figure twice in a row, on the same side: the
                     // capacity changed. Once: an outlier (a busy CPU at either end), kept
@@ -330,6 +350,15 @@ impl Learner {
         }
         let next = shares(&self.weights, &usable, &credit);
         if !moved(&self.weights, &next, &usable) {
+            return None;
+        }
+        // A small move may be one figure that wobbled (a busy CPU at either end moves a
+        // half-second figure by a tenth or more, and a ratio of two such figures by twice
+        // that): it waits for the next decision to want the same.
+        if small(&self.weights, &next, &usable)
+            && !wanted.is_some_and(|w| same_way(&self.weights, &w, &next, &usable))
+        {
+            self.wanted = Some(next);
             return None;
         }
         self.weights = next;
@@ -385,6 +414,24 @@ fn shares(old: &[u32], usable: &[usize], credit: &[u64]) -> Vec<u32> {
         }
     }
     next
+}
+
+/// True when every usable link's share moves by less than [`SMALL_MOVE_PERMILLE`] of itself.
+fn small(old: &[u32], next: &[u32], usable: &[usize]) -> bool {
+    usable.iter().all(|&i| match (old.get(i), next.get(i)) {
+        (Some(&a), Some(&b)) => a.abs_diff(b) * 1000 < a.max(1) * SMALL_MOVE_PERMILLE,
+        _ => true,
+    })
+}
+
+/// True when `first` and `then` move each usable link's share from `old` the same way.
+fn same_way(old: &[u32], first: &[u32], then: &[u32], usable: &[usize]) -> bool {
+    usable
+        .iter()
+        .all(|&i| match (old.get(i), first.get(i), then.get(i)) {
+            (Some(a), Some(f), Some(t)) => f.cmp(a) == t.cmp(a),
+            _ => true,
+        })
 }
 
 /// True when a usable link's weight moved past the dead band.

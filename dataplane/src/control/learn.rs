@@ -61,10 +61,14 @@ impl Learners {
                     .links
                     .iter()
                     .zip(weights)
+                    .zip(&figures)
                     .zip(entry.learner.saturated())
-                    .map(|((l, w), s)| match s.words() {
-                        why if why.is_empty() => format!("{} {w}", l.name),
-                        why => format!("{} {w} (saturated: {why})", l.name),
+                    .map(|(((l, w), f), s)| {
+                        let mbit = f.delivered_bps as f64 / 1e6;
+                        match s.words() {
+                            why if why.is_empty() => format!("{} {w} ({mbit:.1} Mbit/s)", l.name),
+                            why => format!("{} {w} ({mbit:.1} Mbit/s, saturated: {why})", l.name),
+                        }
                     })
                     .collect();
                 log.push(format!(
