@@ -7,7 +7,7 @@ use crate::bond::Scheduler;
 use crate::frame::PortId;
 use crate::health::{LinkHealth, Timing};
 use crate::ids::{LinkSlot, MasqIdx, PeerIdx};
-use crate::nat::{NatConfig, NatTable, NatTimeouts, PortRange};
+use crate::nat::{AddressPool, NatConfig, NatTable, NatTimeouts, PortRange};
 use crate::route::{NextHop, Routes};
 use crate::session::{Endpoint, PeerKeys};
 use crate::stats::MAX_LINKS;
@@ -252,7 +252,7 @@ impl Masquerade {
         Masquerade {
             port,
             nat: NatConfig {
-                pool,
+                pool: AddressPool::new(pool),
                 ports: PortRange {
                     lo: m.port_min,
                     hi: m.port_max,
@@ -360,7 +360,7 @@ impl Index {
             addr_entry(&mut addrs, p.addr).port.get_or_insert(i);
         }
         for (m, masq) in masquerades.iter().enumerate() {
-            for ip in &masq.nat.pool {
+            for ip in masq.nat.pool.addrs() {
                 addr_entry(&mut addrs, *ip).masq.get_or_insert(MasqIdx(m));
             }
         }

@@ -58,7 +58,7 @@ pub fn nat(
         .iter()
         .map(|m| MasqueradeInfo {
             interface: interface(m.port),
-            addresses: m.nat.pool.clone(),
+            addresses: m.nat.pool.addrs().to_vec(),
         })
         .collect();
     let sum = |f: fn(&WorkerStats) -> u64| stats.iter().map(|w| f(w)).sum();

@@ -1,5 +1,6 @@
 //! What a NAT table is built from: the outside pool, port range, timeouts and limits.
 
+use super::pool::AddressPool;
 use super::ports::PortRange;
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -41,7 +42,7 @@ impl Default for NatTimeouts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NatConfig {
     /// Outside addresses (1 to [`MAX_POOL`]).
-    pub pool: Vec<Ipv4Addr>,
+    pub pool: AddressPool,
     /// Outside ports (and ICMP identifiers) handed out.
     pub ports: PortRange,
     /// Idle timeouts.
@@ -58,7 +59,7 @@ impl NatConfig {
     /// A configuration with pool `pool` and every other field at its default.
     pub fn new(pool: Vec<Ipv4Addr>) -> NatConfig {
         NatConfig {
-            pool,
+            pool: AddressPool::new(pool),
             ports: PortRange::default(),
             timeouts: NatTimeouts::default(),
             max_sessions: 1 << 20,
@@ -70,7 +71,7 @@ impl NatConfig {
     /// this NAT: `dst` is a pool address and `port` is in the port range. The
     /// pipeline then drops it or translates it out and back in (hairpinning).
     pub fn is_hairpin(&self, dst: Ipv4Addr, port: u16) -> bool {
-        self.ports.contains(port) && self.pool.contains(&dst)
+        self.ports.contains(port) && self.pool.contains(dst)
     }
 
     /// Checks the fields that do not depend on the worker count.

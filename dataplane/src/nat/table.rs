@@ -9,6 +9,7 @@ use super::config::{ConfigError, NatConfig};
 use super::hash::{mix, SeededState};
 use super::index::Index;
 use super::packet::Endpoint;
+use super::pool::AddressPool;
 use super::ports::{PortAllocator, PortSlice, SliceMap};
 use super::session::{
     class_of, tcp_track, Dir, Proto, Session, SessionState, CLASSES, CLASS_FREE, CLASS_ICMP,
@@ -104,9 +105,9 @@ fn inside_key(s: &Session) -> u64 {
 }
 
 /// The key of session `s`'s outside endpoint (`None` for a pool index out of range).
-fn outside_key(pool: &[Ipv4Addr], s: &Session) -> Option<u64> {
+fn outside_key(pool: &AddressPool, s: &Session) -> Option<u64> {
     let addr = pool.get(usize::from(s.pool))?;
-    Some(key(s.proto, u32::from(*addr), s.outside_port))
+    Some(key(s.proto, u32::from(addr), s.outside_port))
 }
 
 /// Nanoseconds in a duration, saturating.
@@ -286,7 +287,6 @@ impl NatTable {
             .config
             .pool
             .get(usize::from(s.pool))
-            .copied()
             .unwrap_or(Ipv4Addr::UNSPECIFIED);
         (
             Endpoint {
@@ -341,7 +341,7 @@ impl NatTable {
             slots.get(i as usize).is_some_and(|s| {
                 s.outside_port == ep.port
                     && s.proto == ep.proto
-                    && pool.get(usize::from(s.pool)) == Some(&ep.addr)
+                    && pool.get(usize::from(s.pool)) == Some(ep.addr)
             })
         })
     }

@@ -37,7 +37,7 @@ pub(super) fn arp(
             .snap
             .masquerade_on(port)
             .and_then(|m| ctx.snap.masquerade(m))
-            .is_some_and(|m| m.nat.pool.contains(&a.target_ip));
+            .is_some_and(|m| m.nat.pool.contains(a.target_ip));
     if !ours {
         return Next::Drop(DropReason::NotForUs);
     }

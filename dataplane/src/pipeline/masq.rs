@@ -191,7 +191,7 @@ pub(super) fn outbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, o
     let Some(m) = ctx.snap.masquerade(o.masq()) else {
         return Next::Drop(DropReason::NoRoute);
     };
-    if m.nat.pool.contains(&meta.ip.dst) && m.hairpin == Hairpin::Drop {
+    if m.nat.pool.contains(meta.ip.dst) && m.hairpin == Hairpin::Drop {
         return Next::Drop(DropReason::NatHairpin);
     }
     let packet = frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]);
@@ -271,7 +271,7 @@ pub(super) fn translate_out(
         Ok(t) => meta.ip.src = t.outside.addr,
         Err(e) => return refuse(m, e, o),
     }
-    if m.nat.pool.contains(&meta.ip.dst) {
+    if m.nat.pool.contains(meta.ip.dst) {
         return Next::MasqIn(o.masq());
     }
     Next::Deliver(o.port(), o.next_hop)
