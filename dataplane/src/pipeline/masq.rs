@@ -5,7 +5,7 @@
 //! ones, so a session's two directions meet on one worker and no table is shared).
 
 use super::icmp_error::IcmpError;
-use super::meta::Meta;
+use super::meta::{IpFacts, Meta};
 use super::{Ctx, Next};
 use crate::frame::{Frame, PortId};
 use crate::ids::{Lane, MasqIdx};
@@ -194,10 +194,15 @@ pub(super) fn outbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, o
     if m.nat.pool.contains(meta.ip.dst) && m.hairpin == Hairpin::Drop {
         return Next::Drop(DropReason::NatHairpin);
     }
-    let packet = frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]);
-    let ep = match nat::outbound_endpoint(packet) {
-        Ok(ep) => ep,
-        Err(e) => return refuse(m, e, o),
+    let ep = match flow_endpoint(&meta.ip, meta.ip.src, meta.ip.l4.src_port()) {
+        Some(ep) => ep,
+        None => {
+            let packet = frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]);
+            match nat::outbound_endpoint(packet) {
+                Ok(ep) => ep,
+                Err(e) => return refuse(m, e, o),
+            }
+        }
     };
     let owner = nat::owner_of_inside(ep.proto, ep.addr, ep.port, m.nat.ports, ctx.snap.workers);
     if owner != masq.lane.index() {
@@ -216,10 +221,15 @@ pub(super) fn inbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, m:
     let Some(mq) = ctx.snap.masquerade(m) else {
         return Next::Drop(DropReason::NoRoute);
     };
-    let packet = frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]);
-    let ep = match nat::inbound_endpoint(packet) {
-        Ok(ep) => ep,
-        Err(e) => return not_translated_in(ctx, meta, e),
+    let ep = match flow_endpoint(&meta.ip, meta.ip.dst, meta.ip.l4.dst_port()) {
+        Some(ep) => ep,
+        None => {
+            let packet = frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]);
+            match nat::inbound_endpoint(packet) {
+                Ok(ep) => ep,
+                Err(e) => return not_translated_in(ctx, meta, e),
+            }
+        }
     };
     let owner = nat::owner_of_port(ep.port, mq.nat.ports, ctx.snap.workers);
     if owner != masq.lane.index() {
@@ -229,6 +239,29 @@ pub(super) fn inbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, m:
         return park_in(masq, ep, m);
     }
     Next::TranslateIn(m)
+}
+
+/// The endpoint (`addr`, `port`) of a TCP or UDP packet with the facts `ip`, as the
+/// ingress parsed them: its owner and its lookup need no second parse. The table checks
+/// the packet whole when it translates it, and refuses there what it would refuse here (a
+/// short transport header, a first fragment), with the same answer. `None` for ICMP
+/// (the identifier, or the quoted packet of an error, is past the head), for other
+/// protocols and for later fragments: `nat::outbound_endpoint`/`inbound_endpoint` parse.
+#[inline]
+fn flow_endpoint(ip: &IpFacts, addr: Ipv4Addr, port: Option<u16>) -> Option<nat::Endpoint> {
+    let proto = match Proto::from_number(ip.protocol)? {
+        Proto::Tcp => Proto::Tcp,
+        Proto::Udp => Proto::Udp,
+        Proto::Icmp => return None,
+    };
+    if ip.later_fragment {
+        return None;
+    }
+    Some(nat::Endpoint {
+        proto,
+        addr,
+        port: port?,
+    })
 }
 
 /// Starts loading the index entry of inside endpoint `ep`, and parks the packet

@@ -510,3 +510,42 @@ fn a_batch_gives_what_its_frames_give_one_by_one() {
     assert_eq!(a, b);
     assert_eq!((a.1, a.2, a.3), (16, 24, 8));
 }
+
+/// The masquerade takes a TCP or UDP packet's endpoint from the facts the ingress parsed,
+/// and leaves the whole check to the table on the session's owner: a TCP header cut
+/// short and a first fragment are still refused and counted as such, whichever worker
+/// they come in on, and nothing is translated or sent.
+#[test]
+fn a_short_tcp_header_and_a_first_fragment_are_refused_on_any_worker() {
+    let mut e = edge_resolved();
+    let mut hubs = nat_hubs(&mut e, "", 2);
+    // UDP with 3 bytes of payload relabelled TCP: 11 bytes where a TCP header needs 20.
+    let mut short = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.130", 64, b"abc");
+    short[23] = ipv4::PROTO_TCP;
+    // A UDP packet with more fragments to come (and DF cleared).
+    let mut first = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.130", 64, b"part");
+    first[20] = 0x20;
+    for f in [&mut short, &mut first] {
+        ipv4::Ipv4Mut::new_unchecked(&mut f[14..]).fill_checksum();
+    }
+    for (frame, why) in [
+        (short, DropReason::Malformed),
+        (first, DropReason::NatFragment),
+    ] {
+        for lane in 0..2 {
+            let wire = from_edge(&mut e, &frame);
+            let drops =
+                |hubs: &[Pipeline]| -> u64 { hubs.iter().map(|h| h.stats().drops_of(why)).sum() };
+            let before = drops(&hubs);
+            let (v, _) = run(&mut hubs[lane], 0, &wire);
+            pass_handoffs(&mut hubs);
+            assert_eq!(v, Verdict::Drop, "{why:?} on lane {lane}");
+            assert_eq!(drops(&hubs), before + 1, "{why:?} on lane {lane}");
+        }
+    }
+    for h in &mut hubs {
+        h.begin_batch(2 * S);
+        assert_eq!(h.stats().nat.created.get(), 0);
+        assert_eq!(h.take_out().count(), 0, "nothing sent");
+    }
+}
