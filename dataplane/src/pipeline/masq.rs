@@ -5,13 +5,14 @@
 //! ones, so a session's two directions meet on one worker and no table is shared).
 
 use super::icmp_error::IcmpError;
-use super::meta::{IpFacts, Meta};
+use super::meta::Meta;
 use super::{Ctx, Next};
 use crate::frame::{Frame, PortId};
 use crate::ids::{Lane, MasqIdx};
 use crate::nat::{self, NatError, NatTable, PortSlice, Proto, SessionInfo};
 use crate::snapshot::{Masquerade, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
+use crate::wire::l4::End;
 use crate::wire::{ethernet, icmp};
 use braid_control::config::{Hairpin, NatRefusal, OtherProtocols};
 use std::net::Ipv4Addr;
@@ -194,15 +195,9 @@ pub(super) fn outbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, o
     if m.nat.pool.contains(meta.ip.dst) && m.hairpin == Hairpin::Drop {
         return Next::Drop(DropReason::NatHairpin);
     }
-    let ep = match flow_endpoint(&meta.ip, meta.ip.src, meta.ip.l4.src_port()) {
-        Some(ep) => ep,
-        None => {
-            let packet = frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]);
-            match nat::outbound_endpoint(packet) {
-                Ok(ep) => ep,
-                Err(e) => return refuse(m, e, o),
-            }
-        }
+    let ep = match endpoint(meta, frame, End::Src) {
+        Ok(ep) => ep,
+        Err(e) => return refuse(m, e, o),
     };
     let owner = nat::owner_of_inside(ep.proto, ep.addr, ep.port, m.nat.ports, ctx.snap.workers);
     if owner != masq.lane.index() {
@@ -221,15 +216,9 @@ pub(super) fn inbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, m:
     let Some(mq) = ctx.snap.masquerade(m) else {
         return Next::Drop(DropReason::NoRoute);
     };
-    let ep = match flow_endpoint(&meta.ip, meta.ip.dst, meta.ip.l4.dst_port()) {
-        Some(ep) => ep,
-        None => {
-            let packet = frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]);
-            match nat::inbound_endpoint(packet) {
-                Ok(ep) => ep,
-                Err(e) => return not_translated_in(ctx, meta, e),
-            }
-        }
+    let ep = match endpoint(meta, frame, End::Dst) {
+        Ok(ep) => ep,
+        Err(e) => return not_translated_in(ctx, meta, e),
     };
     let owner = nat::owner_of_port(ep.port, mq.nat.ports, ctx.snap.workers);
     if owner != masq.lane.index() {
@@ -241,27 +230,29 @@ pub(super) fn inbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, m:
     Next::TranslateIn(m)
 }
 
-/// The endpoint (`addr`, `port`) of a TCP or UDP packet with the facts `ip`, as the
-/// ingress parsed them: its owner and its lookup need no second parse. The table checks
-/// the packet whole when it translates it, and refuses there what it would refuse here (a
-/// short transport header, a first fragment), with the same answer. `None` for ICMP
-/// (the identifier, or the quoted packet of an error, is past the head), for other
-/// protocols and for later fragments: `nat::outbound_endpoint`/`inbound_endpoint` parse.
+/// The session endpoint a packet names at `end` (its source going out, its destination
+/// coming in). For TCP and UDP it comes from the facts the ingress parsed: the owner and
+/// the lookup need no second parse, and the table, which checks the packet whole when it
+/// translates it, refuses there what it would refuse here (a short transport header, a
+/// first fragment), with the same answer. ICMP (its identifier, or the packet an error
+/// quotes, is past the head the ingress keeps), other protocols and later fragments are
+/// parsed by `nat::outbound_endpoint`/`inbound_endpoint`.
 #[inline]
-fn flow_endpoint(ip: &IpFacts, addr: Ipv4Addr, port: Option<u16>) -> Option<nat::Endpoint> {
-    let proto = match Proto::from_number(ip.protocol)? {
-        Proto::Tcp => Proto::Tcp,
-        Proto::Udp => Proto::Udp,
-        Proto::Icmp => return None,
+fn endpoint(meta: &Meta, frame: &Frame<'_>, end: End) -> Result<nat::Endpoint, NatError> {
+    let ip = &meta.ip;
+    let proto = Proto::from_number(ip.protocol).filter(|p| matches!(p, Proto::Tcp | Proto::Udp));
+    let (addr, port) = match end {
+        End::Src => (ip.src, ip.l4.src_port()),
+        End::Dst => (ip.dst, ip.l4.dst_port()),
     };
-    if ip.later_fragment {
-        return None;
+    if let (Some(proto), Some(port), false) = (proto, port, ip.later_fragment) {
+        return Ok(nat::Endpoint { proto, addr, port });
     }
-    Some(nat::Endpoint {
-        proto,
-        addr,
-        port: port?,
-    })
+    let packet = frame.data().get(ethernet::HEADER_LEN..).unwrap_or(&[]);
+    match end {
+        End::Src => nat::outbound_endpoint(packet),
+        End::Dst => nat::inbound_endpoint(packet),
+    }
 }
 
 /// Starts loading the index entry of inside endpoint `ep`, and parks the packet
