@@ -41,7 +41,7 @@ impl AddressPool {
         self.addrs.is_empty()
     }
 
-    /// True when `a` is one of the addresses: one compare for most addresses (those
+    /// True when `a` is one of the addresses: a range check for most addresses (those
     /// outside the pool's span), a binary search otherwise.
     #[inline]
     pub fn contains(&self, a: Ipv4Addr) -> bool {
