@@ -92,6 +92,7 @@ fn end_of(dir: Dir) -> End {
 }
 
 /// Checks IPv4 packet `ip` for translation in direction `dir` and finds its endpoint.
+#[inline]
 pub(crate) fn parse(ip: &Ipv4<'_>, dir: Dir) -> Result<Parsed, NatError> {
     let proto = Proto::from_number(ip.protocol()).ok_or(NatError::Unsupported)?;
     if ip.is_fragment() {

@@ -110,6 +110,20 @@ fn outside_key(pool: &AddressPool, s: &Session) -> Option<u64> {
     Some(key(s.proto, u32::from(addr), s.outside_port))
 }
 
+/// True when session `s` is the one of inside endpoint `ep`.
+#[inline]
+fn is_inside(s: &Session, ep: Endpoint) -> bool {
+    s.inside == u32::from(ep.addr) && s.inside_port == ep.port && s.proto == ep.proto
+}
+
+/// True when session `s` is the one of outside endpoint `ep`.
+#[inline]
+fn is_outside(pool: &AddressPool, s: &Session, ep: Endpoint) -> bool {
+    s.outside_port == ep.port
+        && s.proto == ep.proto
+        && pool.get(usize::from(s.pool)) == Some(ep.addr)
+}
+
 /// Nanoseconds in a duration, saturating.
 fn ns(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -282,6 +296,7 @@ impl NatTable {
     }
 
     /// The inside and outside endpoints of session `s`.
+    #[inline]
     pub(crate) fn endpoints(&self, s: &Session) -> (Endpoint, Endpoint) {
         let outside = self
             .config
@@ -303,6 +318,7 @@ impl NatTable {
     }
 
     /// True when session `i` has timed out at `now`.
+    #[inline]
     fn expired(&self, i: u32, now: u64) -> bool {
         let s = &self.slots[i as usize];
         now >= s
@@ -311,6 +327,7 @@ impl NatTable {
     }
 
     /// Session `found`, unless it timed out at `now` (then it is removed).
+    #[inline]
     fn live(&mut self, found: Option<u32>, now: u64) -> Option<u32> {
         let i = found?;
         if self.expired(i, now) {
@@ -321,40 +338,58 @@ impl NatTable {
         Some(i)
     }
 
-    /// The session of inside endpoint `ep`, timed out or not.
-    fn find_inside(&self, ep: Endpoint) -> Option<u32> {
-        let (addr, port) = (u32::from(ep.addr), ep.port);
+    /// The session of inside endpoint `ep`, timed out or not: slot `hint` when it
+    /// holds that session (the slot a started lookup found, [`NatTable::prefetch_slot`]),
+    /// else whatever the index finds.
+    #[inline]
+    fn find_inside(&self, ep: Endpoint, hint: Option<u32>) -> Option<u32> {
         let slots = &self.slots;
-        let tag = self.in2out.tag(key(ep.proto, addr, port));
-        self.in2out.get(tag, |i| {
+        let is_it = |i: u32| slots.get(i as usize).is_some_and(|s| is_inside(s, ep));
+        if let Some(h) = hint.filter(|&h| is_it(h) && !self.is_free(h)) {
+            return Some(h);
+        }
+        let tag = self.in2out.tag(key(ep.proto, ep.addr.into(), ep.port));
+        self.in2out.get(tag, is_it)
+    }
+
+    /// The session of outside endpoint `ep`, timed out or not (`hint` as for
+    /// [`NatTable::find_inside`]).
+    #[inline]
+    fn find_outside(&self, ep: Endpoint, hint: Option<u32>) -> Option<u32> {
+        let (slots, pool) = (&self.slots, &self.config.pool);
+        let is_it = |i: u32| {
             slots
                 .get(i as usize)
-                .is_some_and(|s| s.inside == addr && s.inside_port == port && s.proto == ep.proto)
-        })
-    }
-
-    /// The session of outside endpoint `ep`, timed out or not.
-    fn find_outside(&self, ep: Endpoint) -> Option<u32> {
-        let (slots, pool) = (&self.slots, &self.config.pool);
+                .is_some_and(|s| is_outside(pool, s, ep))
+        };
+        if let Some(h) = hint.filter(|&h| is_it(h) && !self.is_free(h)) {
+            return Some(h);
+        }
         let tag = self.out2in.tag(key(ep.proto, ep.addr.into(), ep.port));
-        self.out2in.get(tag, |i| {
-            slots.get(i as usize).is_some_and(|s| {
-                s.outside_port == ep.port
-                    && s.proto == ep.proto
-                    && pool.get(usize::from(s.pool)) == Some(ep.addr)
-            })
-        })
+        self.out2in.get(tag, is_it)
     }
 
-    /// The live session of inside endpoint `ep`.
-    pub(crate) fn by_inside(&mut self, ep: Endpoint, now: u64) -> Option<u32> {
-        let found = self.find_inside(ep);
+    /// True when slot `i` holds no session.
+    #[inline]
+    fn is_free(&self, i: u32) -> bool {
+        self.slots
+            .get(i as usize)
+            .is_none_or(|s| s.class == CLASS_FREE)
+    }
+
+    /// The live session of inside endpoint `ep` (`hint` as for
+    /// [`NatTable::find_inside`]).
+    #[inline]
+    pub(crate) fn by_inside(&mut self, ep: Endpoint, hint: Option<u32>, now: u64) -> Option<u32> {
+        let found = self.find_inside(ep, hint);
         self.live(found, now)
     }
 
-    /// The live session of outside endpoint `ep`.
-    pub(crate) fn by_outside(&mut self, ep: Endpoint, now: u64) -> Option<u32> {
-        let found = self.find_outside(ep);
+    /// The live session of outside endpoint `ep` (`hint` as for
+    /// [`NatTable::find_inside`]).
+    #[inline]
+    pub(crate) fn by_outside(&mut self, ep: Endpoint, hint: Option<u32>, now: u64) -> Option<u32> {
+        let found = self.find_outside(ep, hint);
         self.live(found, now)
     }
 
@@ -372,37 +407,41 @@ impl NatTable {
     }
 
     /// Starts loading the session slot the index names first for `tag` (going
-    /// `dir`): the one a lookup will check, nearly always the session.
-    pub(crate) fn prefetch_slot(&self, tag: u32, dir: Dir) {
+    /// `dir`): the one a lookup will check, nearly always the session. Returns that
+    /// slot, the hint for [`NatTable::find_inside`] and [`NatTable::find_outside`].
+    #[inline]
+    pub(crate) fn prefetch_slot(&self, tag: u32, dir: Dir) -> Option<u32> {
         let index = match dir {
             Dir::Out => &self.in2out,
             Dir::In => &self.out2in,
         };
-        let Some(i) = index.get(tag, |_| true) else {
-            return;
-        };
+        let i = index.get(tag, |_| true)?;
         // A 40-byte slot may cross into the next cache line: the next slot's.
         for s in [i as usize, i as usize + 1] {
             if let Some(s) = self.slots.get(s) {
                 pages::prefetch(s);
             }
         }
+        Some(i)
     }
 
     /// The live session of inside endpoint `ep`, created if there is none.
     /// Returns the slot and whether it was created.
+    #[inline]
     pub(crate) fn by_inside_or_new(
         &mut self,
         ep: Endpoint,
+        hint: Option<u32>,
         now: u64,
     ) -> Result<(u32, bool), NatError> {
-        match self.by_inside(ep, now) {
+        match self.by_inside(ep, hint, now) {
             Some(i) => Ok((i, false)),
             None => self.create(ep, now).map(|i| (i, true)),
         }
     }
 
     /// Notes a packet of session `i` going `dir` with TCP flags `flags` at `now`.
+    #[inline]
     pub(crate) fn touch(&mut self, i: u32, dir: Dir, flags: u8, now: u64) {
         let s = &mut self.slots[i as usize];
         let mut class = s.class;

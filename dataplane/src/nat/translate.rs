@@ -32,19 +32,22 @@ impl NatTable {
     pub fn translate_out(&mut self, packet: &mut [u8], now: u64) -> Result<Translated, NatError> {
         let ip = Ipv4Mut::parse(packet).map_err(|_| NatError::Malformed)?;
         let p = parse(&ip.view(), Dir::Out)?;
-        self.translate_out_parsed(ip, p, now)
+        self.translate_out_parsed(ip, p, None, now)
     }
 
-    /// [`NatTable::translate_out`] of packet `ip`, parsed as `p`.
+    /// [`NatTable::translate_out`] of packet `ip`, parsed as `p`; `hint` is the slot
+    /// its lookup found when it started ([`NatTable::prefetch_slot`]), if it did.
+    #[inline]
     pub(crate) fn translate_out_parsed(
         &mut self,
         mut ip: Ipv4Mut<'_>,
         p: Parsed,
+        hint: Option<u32>,
         now: u64,
     ) -> Result<Translated, NatError> {
         let t = match p.kind {
             Kind::Flow { tcp_flags } => {
-                let (i, created) = self.by_inside_or_new(p.ep, now)?;
+                let (i, created) = self.by_inside_or_new(p.ep, hint, now)?;
                 self.touch(i, Dir::Out, tcp_flags, now);
                 let (inside, outside) =
                     self.endpoints(self.slots.get(i as usize).ok_or(NatError::NoSession)?);
@@ -57,7 +60,7 @@ impl NatTable {
                 }
             }
             Kind::Error => {
-                let i = self.by_inside(p.ep, now).ok_or(NatError::NoSession)?;
+                let i = self.by_inside(p.ep, hint, now).ok_or(NatError::NoSession)?;
                 let (inside, outside) =
                     self.endpoints(self.slots.get(i as usize).ok_or(NatError::NoSession)?);
                 // The quoted packet came in, its destination translated: undo that.
@@ -84,19 +87,24 @@ impl NatTable {
     pub fn translate_in(&mut self, packet: &mut [u8], now: u64) -> Result<Translated, NatError> {
         let ip = Ipv4Mut::parse(packet).map_err(|_| NatError::Malformed)?;
         let p = parse(&ip.view(), Dir::In)?;
-        self.translate_in_parsed(ip, p, now)
+        self.translate_in_parsed(ip, p, None, now)
     }
 
-    /// [`NatTable::translate_in`] of packet `ip`, parsed as `p`.
+    /// [`NatTable::translate_in`] of packet `ip`, parsed as `p` (`hint` as for
+    /// [`NatTable::translate_out_parsed`]).
+    #[inline]
     pub(crate) fn translate_in_parsed(
         &mut self,
         mut ip: Ipv4Mut<'_>,
         p: Parsed,
+        hint: Option<u32>,
         now: u64,
     ) -> Result<Translated, NatError> {
         let t = match p.kind {
             Kind::Flow { tcp_flags } => {
-                let i = self.by_outside(p.ep, now).ok_or(NatError::NoSession)?;
+                let i = self
+                    .by_outside(p.ep, hint, now)
+                    .ok_or(NatError::NoSession)?;
                 self.touch(i, Dir::In, tcp_flags, now);
                 let (inside, outside) =
                     self.endpoints(self.slots.get(i as usize).ok_or(NatError::NoSession)?);
@@ -113,7 +121,9 @@ impl NatTable {
                 if ip.view().dst() != p.ep.addr {
                     return Err(NatError::NoSession);
                 }
-                let i = self.by_outside(p.ep, now).ok_or(NatError::NoSession)?;
+                let i = self
+                    .by_outside(p.ep, hint, now)
+                    .ok_or(NatError::NoSession)?;
                 let (inside, outside) =
                     self.endpoints(self.slots.get(i as usize).ok_or(NatError::NoSession)?);
                 // The quoted packet went out, its source translated: undo that.

@@ -97,6 +97,7 @@ impl<'a> Ipv4<'a> {
     }
 
     /// Views `bytes` as an IPv4 packet without any check.
+    #[inline]
     pub fn new_unchecked(bytes: &'a [u8]) -> Ipv4<'a> {
         Ipv4 {
             b: bytes,
@@ -203,6 +204,7 @@ pub struct Ipv4Mut<'a> {
 
 impl<'a> Ipv4Mut<'a> {
     /// Checks `bytes` as [`Ipv4::parse`] does; the view ends with the packet.
+    #[inline]
     pub fn parse(bytes: &'a mut [u8]) -> Result<Ipv4Mut<'a>, WireError> {
         let total = Ipv4::parse(bytes)?.bytes().len();
         let b = bytes.get_mut(..total).ok_or(WireError::Truncated)?;
@@ -228,6 +230,7 @@ impl<'a> Ipv4Mut<'a> {
     }
 
     /// The packet's fields.
+    #[inline]
     pub fn view(&self) -> Ipv4<'_> {
         Ipv4::new_unchecked(self.b)
     }
@@ -253,6 +256,7 @@ impl<'a> Ipv4Mut<'a> {
     }
 
     /// The payload after the header, to rewrite in place.
+    #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let hl = self.view().header_len().max(MIN_HEADER_LEN);
         self.b.get_mut(hl..).unwrap_or_default()

@@ -67,6 +67,7 @@ pub fn ports(ip: &Ipv4<'_>) -> (u16, u16) {
 /// The address and port on `end` of IPv4 packet `ip`: the TCP or UDP port, the
 /// identifier of an ICMP message (at both ends; meaningful for echoes), 0 for
 /// other protocols. Transport bytes missing (from a quote) read as zero.
+#[inline]
 pub fn endpoint(ip: &Ipv4<'_>, end: End) -> (Ipv4Addr, u16) {
     let l4 = ip.payload();
     let port = match (ip.protocol(), end) {

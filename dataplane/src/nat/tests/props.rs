@@ -308,6 +308,39 @@ fn small_table(sessions: usize) -> NatTable {
     table(&cfg)
 }
 
+/// A batch finds a session's slot ahead of its translation; an earlier packet of the
+/// same batch may free that slot and give it to a new session. The later packet must
+/// not be translated as that new session (a slot is taken only when it holds the
+/// packet's own endpoint), and gets what one call per packet gives it: a full table.
+#[test]
+fn a_slot_an_earlier_packet_of_the_batch_reused_is_not_taken_for_its_old_session() {
+    let x = udp((HOST_A, 4000), (REMOTE, 53), b"");
+    let y = udp((HOST_B, 4000), (REMOTE, 53), b"");
+    let (mut one, mut many) = (small_table(1), small_table(1));
+    for t in [&mut one, &mut many] {
+        t.translate_out(&mut x.clone(), 0).expect("x's session");
+    }
+    // x's session timed out: y's packet reclaims its slot, then x's finds the table full.
+    let now = 31 * S;
+    let mut expected = Vec::new();
+    for p in [&y, &x] {
+        let mut p = p.clone();
+        expected.push((one.translate_out(&mut p, now), p));
+    }
+    assert_eq!(expected[1].0, Err(NatError::TableFull));
+    let mut packets = vec![y.clone(), x.clone()];
+    let mut got = Vec::new();
+    many.translate_out_batch(&mut packets, now, |_, r| got.push(r));
+    for ((r, p), (want_r, want_p)) in got.iter().zip(&packets).zip(&expected) {
+        assert_eq!(r, want_r);
+        assert_eq!(p, want_p);
+    }
+    assert_eq!(
+        one.sessions(now).collect::<Vec<_>>(),
+        many.sessions(now).collect::<Vec<_>>()
+    );
+}
+
 /// One packet of a batch: outbound or not, host, port and protocol numbers.
 type BatchOp = (bool, u8, u16, u8);
 
