@@ -16,18 +16,23 @@
 //! weights their ratio.
 //!
 //! Figures wobble: on a busy machine a half-second figure is a tenth or more off, and the
-//! ratio of two such figures twice that. A saturated link's capacity is smoothed over its
-//! figures (a quarter of each new one, once two agreed); once two agreed, one far (a
-//! quarter) from it counts only when the next one agrees too. A small move of the weights
-//! (every share by less than 15 % of itself) is made only when two decisions in a row
-//! want it; a large one (a capacity that changed) at once.
+//! ratio of two such figures twice that; a starved one delivers in bursts, and its figures
+//! swing by a fifth either way in turn, on each link in its own time. A decision so takes the
+//! mean of each link's figures since the one before, two of them (a second): a swing is
+//! inside every such pair, whatever its phase. (Half-second decisions that set aside the far
+//! figures of a swing locked the capacity at one end of it, and the weights moved with the
+//! phase.) A saturated link's capacity is smoothed over these figures (a quarter of each new
+//! one, once two agreed); once two agreed, one far (a quarter) from it counts only when the
+//! next one agrees too. A small move of the weights (every share by less than 15 % of
+//! itself) is made only when two decisions in a row want it; a large one (a capacity that
+//! changed) at once.
 //!
 //! Nothing is learned while no link is saturated (the weights are not what limits traffic),
 //! while the peer receives less than [`MIN_LOAD_BPS`] in all, or while the rate sent changes
 //! by more than a quarter from one decision to the next (traffic that starts or stops): the
 //! weights stay as they were. Received rates are measured by the peer over half a second; a
-//! decision needs a new figure of every link since the last one, and two after a change (the
-//! first one spans the change), so the weights change about once a second at most.
+//! decision needs two new figures of every link since the last one (after a change, the
+//! first of them spans it), so the weights change about once a second at most.
 
 /// The weights the learner hands out add up to about this (per mille of the traffic).
 pub const SCALE: u32 = 1000;
@@ -59,6 +64,9 @@ const MIN_STEP: u32 = 5;
 /// A move in which every usable link's share changes by less than this (per mille of
 /// itself) is small: it is made only when the decision before wanted to move the same way.
 const SMALL_MOVE_PERMILLE: u32 = 150;
+/// Received-rate figures (half a second each) a decision waits for since the last one,
+/// and takes the mean of (see the module documentation).
+const FIGURES: u64 = 2;
 /// Span of each half of the windowed minimum of the one-way delay.
 const BASE_WINDOW_NS: u64 = 10_000_000_000;
 
@@ -120,9 +128,8 @@ struct Memory {
     /// A figure far from a confirmed `capacity` at the last decision, waiting to be
     /// confirmed.
     far: Option<u64>,
-    /// The link's rate figure count at the last decision and at the last change.
+    /// The link's rate figure count at the last decision.
     decided_at: u64,
-    changed_at: u64,
     /// The peer received clearly less than was sent at the last decision.
     was_short: bool,
     /// The link had a queue at the last decision.
@@ -130,6 +137,32 @@ struct Memory {
     /// Sent bytes and the delay at the last decision.
     sent_mark: u64,
     delay_mark: Option<i64>,
+    /// The received-rate figures since the last decision: their sum, how many, and the
+    /// count of the last one.
+    rates: u64,
+    rates_n: u64,
+    rate_at: u64,
+}
+
+impl Memory {
+    /// Notes the link's received-rate figure, if it is a new one. The first after a change
+    /// of the weights spans the change, and is noted too: a decision on a single figure
+    /// would see one end of a swing.
+    fn note_rate(&mut self, f: &LinkFigures) {
+        if f.rate_samples > self.rate_at {
+            self.rates = self.rates.saturating_add(f.delivered_bps);
+            self.rates_n += 1;
+            self.rate_at = f.rate_samples;
+        }
+    }
+
+    /// What the link delivered since the last decision (the mean of its figures), and
+    /// starts over.
+    fn take_delivered(&mut self, latest: u64) -> u64 {
+        let r = self.rates.checked_div(self.rates_n).unwrap_or(latest);
+        (self.rates, self.rates_n) = (0, 0);
+        r
+    }
 }
 
 /// Why a link counts as saturated, for tests and logs.
@@ -219,6 +252,7 @@ impl Learner {
             if let Some(d) = f.delay_ns {
                 m.base.add(now, d);
             }
+            m.note_rate(f);
         }
         let usable: Vec<usize> = (0..figures.len())
             .filter(|&i| figures.get(i).is_some_and(|f| f.usable))
@@ -230,9 +264,7 @@ impl Learner {
         let fresh = usable
             .iter()
             .all(|&i| match (figures.get(i), self.links.get(i)) {
-                (Some(f), Some(m)) => {
-                    f.rate_samples > m.decided_at && f.rate_samples >= m.changed_at + 2
-                }
+                (Some(f), Some(m)) => f.rate_samples >= m.decided_at + FIGURES,
                 _ => false,
             });
         if !fresh {
@@ -243,13 +275,22 @@ impl Learner {
         let mut sat = vec![Saturation::default(); figures.len()];
         let mut hints = vec![false; figures.len()];
         let mut sent_total = 0u64;
+        let mut delivered = vec![0u64; figures.len()];
         for (i, (m, f)) in self.links.iter_mut().zip(figures).enumerate() {
             let sent = f.sent_bytes.wrapping_sub(m.sent_mark);
             m.sent_mark = f.sent_bytes;
+            // What the peer received over the span, as what was sent is.
+            let seen = LinkFigures {
+                delivered_bps: m.take_delivered(f.delivered_bps),
+                ..*f
+            };
+            if let Some(r) = delivered.get_mut(i) {
+                *r = seen.delivered_bps;
+            }
             m.decided_at = f.rate_samples;
             let sent_bps = u64::try_from(u128::from(sent) * 8_000_000_000 / u128::from(span))
                 .unwrap_or(u64::MAX);
-            let (signs, hint) = saturation(m, f, sent_bps);
+            let (signs, hint) = saturation(m, &seen, sent_bps);
             if let (Some(s), Some(h)) = (sat.get_mut(i), hints.get_mut(i)) {
                 *s = signs;
                 *h = hint;
@@ -266,11 +307,7 @@ impl Learner {
             .is_some_and(|b| sent_total.abs_diff(b) <= b.max(sent_total) / 4);
         self.sent_before = Some(sent_total);
         self.saturated.clone_from(&sat);
-        let load: u64 = usable
-            .iter()
-            .filter_map(|&i| figures.get(i))
-            .map(|f| f.delivered_bps)
-            .sum();
+        let load: u64 = usable.iter().filter_map(|&i| delivered.get(i)).sum();
         let saturated = usable.iter().any(|&i| sat.get(i).is_some_and(|s| s.any()));
         let wanted = self.wanted.take();
         if load < MIN_LOAD_BPS || !saturated || !steady {
@@ -279,16 +316,15 @@ impl Learner {
         let equal = load / usable.len() as u64;
         let mut credit = vec![0u64; figures.len()];
         for &i in &usable {
-            let (Some(m), Some(f), Some(s), Some(&hint), Some(c)) = (
+            let (Some(m), Some(&r), Some(s), Some(&hint), Some(c)) = (
                 self.links.get_mut(i),
-                figures.get(i),
+                delivered.get(i),
                 sat.get(i),
                 hints.get(i),
                 credit.get_mut(i),
             ) else {
                 continue;
             };
-            let r = f.delivered_bps;
             *c = if s.any() {
                 let cap = match m.capacity {
                     // Close to what it was: smoothed, and confirmed. Once confirmed, a
@@ -362,9 +398,6 @@ impl Learner {
             return None;
         }
         self.weights = next;
-        for (m, f) in self.links.iter_mut().zip(figures) {
-            m.changed_at = f.rate_samples;
-        }
         Some(&self.weights)
     }
 }
