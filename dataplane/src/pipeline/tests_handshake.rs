@@ -270,6 +270,46 @@ fn a_replayed_initiation_replaces_nothing() {
 }
 
 #[test]
+fn an_initiation_answered_twice_before_the_edges_first_message_keeps_the_edges_session() {
+    // The initiation comes twice (a copy, or a retry's predecessor that took a slower link),
+    // and the hub answers both before the edge's keepalive under the first answer arrives.
+    let (mut e, mut h) = (edge_resolved(), hub_resolved());
+    let now = S + MS;
+    let n = &e.shared().neighbors;
+    n.learn(1, addr("198.18.11.1"), GW1_MAC, now);
+    n.learn(2, addr("198.18.12.1"), GW2_MAC, now);
+    n.learn(0, addr("198.18.1.2"), HOST_MAC, now);
+    h.shared()
+        .neighbors
+        .learn(0, addr("203.0.113.1"), HUB_GW_MAC, now);
+    e.begin_batch(now);
+    h.begin_batch(now);
+    let init = e
+        .take_out()
+        .map(|(_, f)| f)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rfind(|f| is_initiation(f))
+        .expect("an initiation");
+    let (v, first) = run(&mut h, 0, &to_hub(init.clone()));
+    assert_eq!(v, Verdict::Tx(0));
+    h.begin_batch(now);
+    let (v, second) = run(&mut h, 0, &to_hub(init));
+    assert_eq!(v, Verdict::Tx(0));
+    // The edge finishes with the first answer; the second finds no handshake under way.
+    let (v, keepalive) = at_edge(&mut e, first);
+    assert!(matches!(v, Verdict::Tx(1 | 2)), "{v:?}");
+    assert_eq!(at_edge(&mut e, second).0, Verdict::Drop);
+    h.begin_batch(now);
+    assert_eq!(run(&mut h, 0, &to_hub(keepalive)).0, Verdict::Drop);
+    assert_eq!(h.stats().drops_of(DropReason::UnknownSession), 0);
+    e.begin_batch(now + MS);
+    h.begin_batch(now + MS);
+    assert!(upstream(&mut e, &mut h, 1) && downstream(&mut e, &mut h, 1));
+    no_drops([&e, &h], &[DropReason::UnknownSession, DropReason::BadTag]);
+}
+
+#[test]
 fn the_edge_rekeys_at_two_minutes_and_the_old_session_opens_ten_seconds_more() {
     let (mut e, mut h) = (edge_resolved(), hub_resolved());
     handshake(&mut e, &mut h, S);

@@ -25,12 +25,21 @@ struct State {
     current: Option<Arc<Live>>,
     /// The session `current` replaced, opening until the time given.
     previous: Option<(Arc<Live>, u64)>,
-    /// A responder's new session, opening but not sending until its first message.
-    next: Option<Arc<Live>>,
+    /// A responder's new sessions, opening but not sending until the first message of one
+    /// of them, the newest last (at most [`NEXT_KEPT`]).
+    next: Vec<Arc<Live>>,
     pending: Option<Pending>,
     /// The last cookie the responder sent: for initiations on this link id, got then.
     cookie: Option<Held>,
 }
+
+/// Unconfirmed sessions a responder keeps for a peer. Not one: an initiation answered after
+/// the one the initiator finished (a retry's predecessor that took a slower link, or a copy
+/// of the last one) must not replace the session the initiator sends under, or its data
+/// finds no session here until the next rekey, two minutes later with probes off. (With
+/// one, a lab test over links that lose and reorder once lost its path that way.) A few
+/// are enough: each is an initiation that passed the guard's rate limit.
+const NEXT_KEPT: usize = 4;
 
 /// A cookie this end holds, for the link it came back on.
 #[derive(Debug, Clone, Copy)]
@@ -85,7 +94,7 @@ impl PeerKeys {
         s.current
             .iter()
             .chain(previous)
-            .chain(s.next.iter())
+            .chain(&s.next)
             .cloned()
             .collect()
     }
@@ -104,9 +113,15 @@ impl PeerKeys {
     }
 
     /// The responder answered an initiation: `live` opens messages, and sends once the
-    /// first of them arrives. A session answered before and never used goes.
+    /// first of them arrives. The sessions answered before and never used still open
+    /// (see [`NEXT_KEPT`]); the oldest beyond that goes.
     pub fn responded(&self, board: &Sessions, live: Live) {
-        self.lock().next = Some(Arc::new(live));
+        let mut s = self.lock();
+        if s.next.len() >= NEXT_KEPT {
+            s.next.remove(0);
+        }
+        s.next.push(Arc::new(live));
+        drop(s);
         board.changed();
     }
 
@@ -117,8 +132,9 @@ impl PeerKeys {
             return;
         }
         let mut s = self.lock();
-        if s.next.as_ref().is_some_and(|n| Arc::ptr_eq(n, live)) {
-            s.next = None;
+        if s.next.iter().any(|n| Arc::ptr_eq(n, live)) {
+            // The initiator sends under this one: the others were never used.
+            s.next.clear();
             if let Some(old) = s.current.replace(Arc::clone(live)) {
                 s.previous = Some((old, now.saturating_add(KEEP_PREVIOUS_NS)));
             }
@@ -207,16 +223,14 @@ impl PeerKeys {
             s.previous = None;
             changed = true;
         }
-        let st = &mut *s;
-        for slot in [&mut st.current, &mut st.next] {
-            if slot
-                .as_ref()
-                .is_some_and(|l| now.saturating_sub(l.born) >= REJECT_AFTER_NS)
-            {
-                *slot = None;
-                changed = true;
-            }
+        let old = |l: &Arc<Live>| now.saturating_sub(l.born) >= REJECT_AFTER_NS;
+        if s.current.as_ref().is_some_and(old) {
+            s.current = None;
+            changed = true;
         }
+        let before = s.next.len();
+        s.next.retain(|l| !old(l));
+        changed |= s.next.len() != before;
         if changed {
             board.changed();
         }
@@ -224,7 +238,7 @@ impl PeerKeys {
         if let Some((_, until)) = &s.previous {
             due = due.min(*until);
         }
-        for l in s.current.iter().chain(s.next.iter()) {
+        for l in s.current.iter().chain(&s.next) {
             due = due.min(l.born.saturating_add(REJECT_AFTER_NS));
         }
         if !initiator {

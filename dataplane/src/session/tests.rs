@@ -117,6 +117,27 @@ fn the_responders_session_sends_only_once_confirmed() {
 }
 
 #[test]
+fn unconfirmed_sessions_open_until_one_is_confirmed_the_newest_few_kept() {
+    let board = Sessions::new(7);
+    let k = PeerKeys::default();
+    for i in 0..6u32 {
+        let (_, r) = pair(u64::from(i), 10 + 2 * i);
+        k.responded(&board, r);
+    }
+    // The newest four open; none sends.
+    let open = k.receiving();
+    assert_eq!(open.len(), 4);
+    assert!(k.sending().is_none());
+    // The initiator sent under the second newest: it sends, the others go.
+    let chosen = Arc::clone(&open[2]);
+    k.confirm(&board, S, &chosen);
+    assert!(Arc::ptr_eq(&k.sending().unwrap(), &chosen));
+    let open = k.receiving();
+    assert_eq!(open.len(), 1);
+    assert!(Arc::ptr_eq(&open[0], &chosen));
+}
+
+#[test]
 fn the_initiator_rekeys_after_two_minutes_and_when_the_peer_falls_silent() {
     let board = Sessions::new(7);
     let k = PeerKeys::default();
