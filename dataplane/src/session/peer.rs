@@ -37,8 +37,8 @@ struct State {
 /// the one the initiator finished (a retry's predecessor that took a slower link, or a copy
 /// of the last one) must not replace the session the initiator sends under, or its data
 /// finds no session here until the next rekey, two minutes later with probes off. (With
-/// one, a lab test over links that lose and reorder once lost its path that way.) A few
-/// are enough: each is an initiation that passed the guard's rate limit.
+/// one kept, a lab test over lossy links, probes off, most likely lost its path that way in
+/// CI.) A few are enough: each is an initiation that passed the guard's rate limit.
 const NEXT_KEPT: usize = 4;
 
 /// A cookie this end holds, for the link it came back on.
