@@ -66,13 +66,7 @@ fn is_initiation(frame: &[u8]) -> bool {
 /// keepalive. Returns the three frames.
 fn handshake(e: &mut Pipeline, h: &mut Pipeline, now: u64) -> [Vec<u8>; 3] {
     // The gateways are still there (their ARP entries would have aged out).
-    let n = &e.shared().neighbors;
-    n.learn(1, addr("198.18.11.1"), GW1_MAC, now);
-    n.learn(2, addr("198.18.12.1"), GW2_MAC, now);
-    n.learn(0, addr("198.18.1.2"), HOST_MAC, now);
-    h.shared()
-        .neighbors
-        .learn(0, addr("203.0.113.1"), HUB_GW_MAC, now);
+    neighbours(e, h, now);
     e.begin_batch(now);
     h.begin_batch(now);
     let out: Vec<_> = e.take_out().collect();
@@ -96,6 +90,17 @@ fn handshake(e: &mut Pipeline, h: &mut Pipeline, now: u64) -> [Vec<u8>; 3] {
     e.begin_batch(now);
     h.begin_batch(now);
     [init, response, keepalive]
+}
+
+/// Edge and hub know their gateways and the LAN host at `now`.
+fn neighbours(e: &Pipeline, h: &Pipeline, now: u64) {
+    let n = &e.shared().neighbors;
+    n.learn(1, addr("198.18.11.1"), GW1_MAC, now);
+    n.learn(2, addr("198.18.12.1"), GW2_MAC, now);
+    n.learn(0, addr("198.18.1.2"), HOST_MAC, now);
+    h.shared()
+        .neighbors
+        .learn(0, addr("203.0.113.1"), HUB_GW_MAC, now);
 }
 
 /// Asserts that none of `pipelines` dropped anything for one of `reasons`.
@@ -275,13 +280,7 @@ fn an_initiation_answered_twice_before_the_edges_first_message_keeps_the_edges_s
     // and the hub answers both before the edge's keepalive under the first answer arrives.
     let (mut e, mut h) = (edge_resolved(), hub_resolved());
     let now = S + MS;
-    let n = &e.shared().neighbors;
-    n.learn(1, addr("198.18.11.1"), GW1_MAC, now);
-    n.learn(2, addr("198.18.12.1"), GW2_MAC, now);
-    n.learn(0, addr("198.18.1.2"), HOST_MAC, now);
-    h.shared()
-        .neighbors
-        .learn(0, addr("203.0.113.1"), HUB_GW_MAC, now);
+    neighbours(&e, &h, now);
     e.begin_batch(now);
     h.begin_batch(now);
     let init = e
