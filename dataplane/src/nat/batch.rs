@@ -20,12 +20,13 @@ pub struct Lookup {
     tag: u32,
 }
 
-/// How many packets ahead of the one translated its slot is loaded, and twice
-/// that ahead its index entry: at least one memory latency's worth of
-/// translations, and few enough that the loads in flight stay within what the
-/// core tracks (a batch of 64 started at once measured a quarter slower at 1 M
-/// sessions, most likely as loads beyond that waited or were dropped).
-const AHEAD: usize = 8;
+/// How many packets ahead of the one translated its session slot is loaded (the
+/// batch loads the index entry twice that ahead): at least one memory latency's
+/// worth of translations, and few enough that the loads in flight stay within what
+/// the core tracks (a batch of 64 started at once measured a quarter slower at 1 M
+/// sessions, most likely as loads beyond that waited or were dropped). The
+/// pipeline's parked frames load their slots as far ahead.
+pub const AHEAD: usize = 8;
 /// Packets parsed and not yet translated (a power of two above `2 * AHEAD`).
 const RING: usize = (2 * AHEAD + 1).next_power_of_two();
 

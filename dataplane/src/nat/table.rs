@@ -343,13 +343,14 @@ impl NatTable {
     /// else whatever the index finds.
     #[inline]
     fn find_inside(&self, ep: Endpoint, hint: Option<u32>) -> Option<u32> {
-        let slots = &self.slots;
-        let is_it = |i: u32| slots.get(i as usize).is_some_and(|s| is_inside(s, ep));
-        if let Some(h) = hint.filter(|&h| is_it(h) && !self.is_free(h)) {
+        if let Some(h) = hint.filter(|&h| self.holds(h, |s| is_inside(s, ep))) {
             return Some(h);
         }
+        let slots = &self.slots;
         let tag = self.in2out.tag(key(ep.proto, ep.addr.into(), ep.port));
-        self.in2out.get(tag, is_it)
+        self.in2out.get(tag, |i| {
+            slots.get(i as usize).is_some_and(|s| is_inside(s, ep))
+        })
     }
 
     /// The session of outside endpoint `ep`, timed out or not (`hint` as for
@@ -357,24 +358,24 @@ impl NatTable {
     #[inline]
     fn find_outside(&self, ep: Endpoint, hint: Option<u32>) -> Option<u32> {
         let (slots, pool) = (&self.slots, &self.config.pool);
-        let is_it = |i: u32| {
-            slots
-                .get(i as usize)
-                .is_some_and(|s| is_outside(pool, s, ep))
-        };
-        if let Some(h) = hint.filter(|&h| is_it(h) && !self.is_free(h)) {
+        if let Some(h) = hint.filter(|&h| self.holds(h, |s| is_outside(pool, s, ep))) {
             return Some(h);
         }
         let tag = self.out2in.tag(key(ep.proto, ep.addr.into(), ep.port));
-        self.out2in.get(tag, is_it)
+        self.out2in.get(tag, |i| {
+            slots
+                .get(i as usize)
+                .is_some_and(|s| is_outside(pool, s, ep))
+        })
     }
 
-    /// True when slot `i` holds no session.
+    /// True when slot `i` holds a session for which `is` holds (a freed slot keeps
+    /// its last session's fields).
     #[inline]
-    fn is_free(&self, i: u32) -> bool {
+    fn holds(&self, i: u32, is: impl FnOnce(&Session) -> bool) -> bool {
         self.slots
             .get(i as usize)
-            .is_none_or(|s| s.class == CLASS_FREE)
+            .is_some_and(|s| s.class != CLASS_FREE && is(s))
     }
 
     /// The live session of inside endpoint `ep` (`hint` as for

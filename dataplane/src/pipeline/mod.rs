@@ -239,12 +239,6 @@ fn park(parked: &mut Vec<Parked>, at: usize, (next, lookup): (Next, Lookup), met
     });
 }
 
-/// How many parked frames ahead of the one translated its session slot is loaded:
-/// enough to cover a memory latency with translations, few enough that the loads in
-/// flight stay within what the core tracks (the NAT's own batch at 1 M sessions ran
-/// a quarter slower with 64 slots asked for at once than 8 ahead, `nat/batch.rs`).
-const SLOTS_AHEAD: usize = 8;
-
 /// Frames a batch holds at most in the worker (the parked list is reserved for
 /// them); a larger batch grows it once.
 const PARKED: usize = 64;
@@ -442,7 +436,7 @@ impl Pipeline {
     /// ([`Next::ParkOut`], [`Next::ParkIn`]), its lookup's index entry already on its
     /// way into the cache. After the last frame, each parked frame goes on from its
     /// translation to its verdict, in batch order, the session slot of the one
-    /// `SLOTS_AHEAD` further on loading meanwhile (the entries their lookups name
+    /// [`crate::nat::AHEAD`] further on loading meanwhile (the entries their lookups name
     /// have arrived by then). A table larger than the caches so costs the batch two
     /// memory latencies, not each packet; the NAT sees the parked packets after the
     /// batch's others (and after the copies those released).
@@ -475,11 +469,11 @@ impl Pipeline {
             return;
         }
         let mut parked = std::mem::take(&mut self.parked);
-        for p in parked.iter().take(SLOTS_AHEAD) {
+        for p in parked.iter().take(crate::nat::AHEAD) {
             self.masq.prefetch_session(p.next, p.lookup);
         }
         for j in 0..parked.len() {
-            if let Some(q) = parked.get(j + SLOTS_AHEAD) {
+            if let Some(q) = parked.get(j + crate::nat::AHEAD) {
                 self.masq.prefetch_session(q.next, q.lookup);
             }
             let Some(p) = parked.get_mut(j) else {
