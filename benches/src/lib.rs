@@ -261,12 +261,13 @@ mod tests {
         let mut bufs = buffers();
         assert_eq!(run_batch(&mut e, 0, &lan, &mut bufs), BATCH);
         let wire = tunnel_frames(&mut e, &lan);
-        assert!(wire.iter().all(|f| f.len() == 64 + 20 + 8 + 20 + 16));
-        // A full-size frame fits in the tunnel.
+        // The 50-byte packet padded to 64 (docs/PROTOCOL.md, "Padding").
+        assert!(wire.iter().all(|f| f.len() == 14 + 20 + 8 + 20 + 64 + 16));
+        // A full-size frame fits in the tunnel, its 1500-byte packet padded to 1504.
         let big = [lan_frame(1514, 0)];
         assert_eq!(
             tunnel_frames(&mut e, &big)[0].len(),
-            1514 + 20 + 8 + 20 + 16
+            14 + 20 + 8 + 20 + 1504 + 16
         );
         assert_eq!(run_batch(&mut h, 0, &wire, &mut bufs), BATCH);
         // The hub hands the inner frame on: same payload, TTL down by two. Decapsulation

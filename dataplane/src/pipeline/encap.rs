@@ -13,7 +13,7 @@ use crate::frame::Frame;
 use crate::ids::PeerIdx;
 use crate::session::Live;
 use crate::stats::{DropReason, WorkerStats};
-use crate::tunnel::{Header, MsgType, SessionKey, HEADER_LEN, TAG_LEN};
+use crate::tunnel::{padded_len, Header, MsgType, SessionKey, HEADER_LEN, TAG_LEN};
 use crate::wire::{ethernet, ipv4, l4, udp};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -55,6 +55,7 @@ pub(super) fn seal(
     else {
         return Next::Drop(DropReason::NoLink);
     };
+    let padding = padded_len(inner_len, usize::from(p.inner_mtu)) - inner_len;
     let redundant = is_redundant(ctx, scheds, meta, frame, peer);
     let seq = if redundant {
         scheds.next_seq_always(peer)
@@ -73,7 +74,14 @@ pub(super) fn seal(
         {
             let mut copy = Packet::copy(out.pool(), meta, frame);
             let mut f = copy.frame();
-            let next = seal_on(ctx, keys, stats, &mut f, (l, live, seq), inner_len);
+            let next = seal_on(
+                ctx,
+                keys,
+                stats,
+                &mut f,
+                (l, live, seq),
+                (inner_len, padding),
+            );
             (copy.start, copy.len) = (f.start(), f.len());
             match next {
                 Next::Deliver(port, hop) => out.again(Next::Deliver(port, hop), copy),
@@ -81,11 +89,18 @@ pub(super) fn seal(
             }
         }
     }
-    seal_on(ctx, keys, stats, frame, (link, live, seq), inner_len)
+    seal_on(
+        ctx,
+        keys,
+        stats,
+        frame,
+        (link, live, seq),
+        (inner_len, padding),
+    )
 }
 
-/// Wraps and seals the packet in `frame` for `link` under session `live`, with bond
-/// sequence `seq`, and counts it on the link. Inlined in both callers: a call here
+/// Wraps and seals the packet in `frame` (`inner_len` bytes, `padding` zero bytes to follow
+/// it) for `link` under session `live`, with bond sequence `seq`, and counts it on the link. Inlined in both callers: a call here
 /// costs a packet about twenty instructions of moving its arguments.
 #[inline(always)]
 fn seal_on(
@@ -94,7 +109,7 @@ fn seal_on(
     stats: &WorkerStats,
     frame: &mut Frame<'_>,
     (link, live, seq): (&crate::snapshot::Link, &Live, u32),
-    inner_len: usize,
+    (inner_len, padding): (usize, usize),
 ) -> Next {
     let Some(out) = ctx.snap.ports.get(link.port) else {
         return Next::Drop(DropReason::NoLink);
@@ -118,7 +133,7 @@ fn seal_on(
         counter,
         seq,
     };
-    if !wrap(frame, &to, &header, &live.send) {
+    if !wrap(frame, &to, &header, (&live.send, padding)) {
         return Next::Drop(DropReason::TooBig);
     }
     if let Some(c) = stats.link(link.slot) {
@@ -205,11 +220,21 @@ pub(super) fn own_message_to(
 }
 
 /// Writes outer IPv4, UDP and braid headers in front of the payload behind the frame's
-/// Ethernet header, and seals the message with `key`; false when the buffer has no room.
+/// Ethernet header and `padding` zero bytes behind it, and seals the message with `key`;
+/// false when the buffer has no room.
 #[inline]
-pub(super) fn wrap(frame: &mut Frame<'_>, to: &Addrs, header: &Header, key: &SessionKey) -> bool {
-    if !frame.push_front(OUTER_LEN) || !frame.set_len(frame.len() + TAG_LEN) {
+pub(super) fn wrap(
+    frame: &mut Frame<'_>,
+    to: &Addrs,
+    header: &Header,
+    (key, padding): (&SessionKey, usize),
+) -> bool {
+    let end = frame.len() + OUTER_LEN;
+    if !frame.push_front(OUTER_LEN) || !frame.set_len(end + padding + TAG_LEN) {
         return false;
+    }
+    if let Some(pad) = frame.data_mut().get_mut(end..end + padding) {
+        pad.fill(0);
     }
     let Some(msg) = frame
         .data_mut()

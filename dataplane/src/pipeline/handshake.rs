@@ -244,7 +244,7 @@ fn keepalive(frame: &mut Frame<'_>, to: &Addrs, live: &Live, link: u8, lane: Lan
         counter,
         seq: 0,
     };
-    frame.set_len(ethernet::HEADER_LEN) && wrap(frame, to, &header, &live.send)
+    frame.set_len(ethernet::HEADER_LEN) && wrap(frame, to, &header, (&live.send, 0))
 }
 
 /// A handshake message from `meta.ip.src`: an initiation is answered (hub), a response

@@ -291,7 +291,7 @@ fn seal(
         counter,
         seq: 0,
     };
-    if !wrap(frame, &addrs, &header, &live.send) {
+    if !wrap(frame, &addrs, &header, (&live.send, 0)) {
         return Next::Drop(DropReason::TooBig);
     }
     Next::Deliver(l.port, l.gateway.unwrap_or(*to.remote.ip()))

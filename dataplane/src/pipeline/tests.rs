@@ -235,8 +235,11 @@ fn encapsulates_lan_traffic_golden() {
     // Weights 1:2 with smooth round robin: the first packet goes to the heavier isp2.
     assert_eq!(v, Verdict::Tx(2));
     let inner_len = original.len() - 14;
-    assert_eq!(out.len(), 14 + 20 + 8 + HEADER_LEN + inner_len + TAG_LEN);
-    let udp_len = (8 + HEADER_LEN + inner_len + TAG_LEN) as u16;
+    // The 50-byte packet is followed by zeros up to the AES block's multiple, 64.
+    assert_eq!(inner_len, 50);
+    let padded = 64;
+    assert_eq!(out.len(), 14 + 20 + 8 + HEADER_LEN + padded + TAG_LEN);
+    let udp_len = (8 + HEADER_LEN + padded + TAG_LEN) as u16;
     let ip_len = (20 + udp_len).to_be_bytes();
     let mut golden_head = vec![
         2, 0, 0, 0, 0, 0x12, 2, 0, 0, 0, 1, 2, 0x08, 0x00, // gateway 2 <- wan2
@@ -272,8 +275,49 @@ fn encapsulates_lan_traffic_golden() {
     let inner = &msg[HEADER_LEN..msg.len() - TAG_LEN];
     let mut expect = original[14..].to_vec();
     ipv4::decrement_ttl(&mut expect);
+    expect.resize(padded, 0);
     assert_eq!(inner, &expect[..]);
     assert_eq!(p.stats().links[1].tx_packets.get(), 1);
+    assert_eq!(p.stats().links[1].tx_bytes.get(), inner_len as u64);
+}
+
+#[test]
+fn padding_fills_the_last_block_but_never_passes_the_mtu() {
+    let (mut e, mut h) = pair();
+    // The links' MTU is 1500, so the bond's inner MTU 1436 (docs/PROTOCOL.md).
+    let mtu = 1436;
+    let at = 14 + 20 + 8; // the braid header, in the frame on the WAN
+    for (inner_len, sealed_len) in [
+        (28, 32),
+        (1420, 1424),
+        (1424, 1424),
+        (1425, 1425),
+        (1430, 1430),
+        (mtu, mtu),
+    ] {
+        let payload = vec![0xa5; inner_len - 28];
+        let original = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.130", 64, &payload);
+        let (v, mut wire) = upstream(&mut e, &payload);
+        assert!(matches!(v, Verdict::Tx(_)), "{inner_len}: {v:?}");
+        assert_eq!(
+            wire.len(),
+            at + HEADER_LEN + sealed_len + TAG_LEN,
+            "{inner_len}"
+        );
+        let mut msg = wire[at..].to_vec();
+        session(&h).recv.open(&mut msg).unwrap();
+        let plain = &msg[HEADER_LEN..msg.len() - TAG_LEN];
+        assert!(
+            plain[inner_len..].iter().all(|&b| b == 0),
+            "{inner_len}: zeros"
+        );
+        // The hub forwards the packet alone, without its padding.
+        wire[..6].copy_from_slice(&HUB_MAC);
+        let (v, out) = run(&mut h, 0, &wire);
+        assert_eq!(v, Verdict::Tx(0), "{inner_len}");
+        assert_eq!(out.len(), original.len(), "{inner_len}");
+        assert_eq!(&out[34..], &original[34..], "{inner_len}");
+    }
 }
 
 #[test]

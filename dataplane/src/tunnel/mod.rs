@@ -22,7 +22,7 @@ pub mod replay;
 
 use std::fmt;
 
-pub use cipher::{Cipher, CipherSet, SessionKey, COUNTER_LIMIT, TAG_LEN};
+pub use cipher::{padded_len, Cipher, CipherSet, SessionKey, COUNTER_LIMIT, PAD_TO, TAG_LEN};
 pub use header::{Header, MsgType, Probe, HEADER_LEN, OLD_VERSION, VERSION};
 pub use replay::ReplayWindow;
 
