@@ -261,18 +261,19 @@ mod tests {
         let mut bufs = buffers();
         assert_eq!(run_batch(&mut e, 0, &lan, &mut bufs), BATCH);
         let wire = tunnel_frames(&mut e, &lan);
-        // The 50-byte packet padded to 64 (docs/PROTOCOL.md, "Padding").
-        assert!(wire.iter().all(|f| f.len() == 14 + 20 + 8 + 20 + 64 + 16));
-        // A full-size frame fits in the tunnel, its 1500-byte packet padded to 1504.
+        // The bond sequence and the 50-byte packet, padded to 64 (docs/PROTOCOL.md, "Padding").
+        assert!(wire.iter().all(|f| f.len() == 14 + 20 + 8 + 16 + 64 + 16));
+        // A full-size frame fits in the tunnel: sequence and packet fill 94 blocks.
         let big = [lan_frame(1514, 0)];
         assert_eq!(
             tunnel_frames(&mut e, &big)[0].len(),
-            14 + 20 + 8 + 20 + 1504 + 16
+            14 + 20 + 8 + 16 + 4 + 1500 + 16
         );
         assert_eq!(run_batch(&mut h, 0, &wire, &mut bufs), BATCH);
         // The hub hands the inner frame on: same payload, TTL down by two. Decapsulation
-        // advanced the frame's start past the outer IPv4, UDP and braid headers.
-        let at = HEADROOM + 20 + 8 + 20;
+        // advanced the frame's start past the outer IPv4, UDP and braid headers and the bond
+        // sequence.
+        let at = HEADROOM + 20 + 8 + 16 + 4;
         let out = &bufs[5][at..at + 64];
         assert_eq!(&out[34..], &lan[5][34..]);
         assert_eq!(out[22], 62);

@@ -1,4 +1,4 @@
-//! Tunnel v2 keys (docs/PROTOCOL.md, "Keys"): X25519 private and public
+//! Tunnel keys (docs/PROTOCOL.md, "Keys"): X25519 private and public
 //! keys and optional pre-shared keys. Like `wg`, a key is written as the base64 (standard
 //! alphabet, padded: 44 characters) of its 32 bytes; a key file holds that and a newline and
 //! is readable by its owner only (mode 0600).

@@ -12,7 +12,7 @@ use crate::route::{NextHop, Routes};
 use crate::session::{Endpoint, PeerKeys};
 use crate::stats::MAX_LINKS;
 use crate::tunnel::handshake::{Responder, StaticKeys, KEY_LEN};
-use crate::tunnel::{CipherSet, HEADER_LEN, TAG_LEN};
+use crate::tunnel::{CipherSet, HEADER_LEN, SEQ_LEN, TAG_LEN};
 use crate::wire::Mac;
 use braid_control::config::{
     Balance, BondMode, Config, Hairpin, InterfaceMode, LinkState, MasqueradeConfig, NatRefusal,
@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Bytes the tunnel adds in front of and behind the inner IPv4 packet inside the
-/// outer IPv4 packet: outer IPv4 and UDP headers, braid header, tag.
-pub const TUNNEL_IP_OVERHEAD: usize = 20 + 8 + HEADER_LEN + TAG_LEN;
+/// outer IPv4 packet: outer IPv4 and UDP headers, braid header, bond sequence, tag.
+pub const TUNNEL_IP_OVERHEAD: usize = 20 + 8 + HEADER_LEN + SEQ_LEN + TAG_LEN;
 pub use crate::session::MAX_LANES;
 
 /// The secrets a snapshot is built with, read from the files the config names.

@@ -15,7 +15,7 @@
 //! `braid-xfer` come from target/<profile>/ (scripts/test builds them first).
 
 use braid_control::proto::{self, NatSession, Outcome, Reply};
-use braid_dataplane::tunnel::{Header, MsgType, HEADER_LEN, TAG_LEN};
+use braid_dataplane::tunnel::{Header, MsgType, HEADER_LEN, TAG_LEN, VERSION};
 use braid_testkit::lab::{can_run, Need};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -179,7 +179,11 @@ impl Lab {
     /// each bit of the index set (nftables raw payload matches, added in one transaction).
     fn receiver_index(&self) -> u32 {
         let net = self.ns("net");
-        let data = "ip daddr 203.0.113.2 udp dport 7420 @ih,0,16 0x0201";
+        // Data messages: version and type, 16 bits from the start of the UDP payload.
+        let data = format!(
+            "ip daddr 203.0.113.2 udp dport 7420 @ih,0,16 {:#06x}",
+            u16::from_be_bytes([VERSION, 1])
+        );
         let mut rules = format!(
             "table ip braidindex {{\n chain bits {{\n  type filter hook forward priority 0;\n  \
              {data} counter\n"
@@ -442,7 +446,6 @@ fn header(lane: u8, link: u8, receiver: u32, counter: u64) -> Header {
         lane,
         receiver,
         counter,
-        seq: 0,
     }
 }
 
@@ -488,7 +491,7 @@ fn attacks(receiver: u32) -> (Vec<Vec<u8>>, Vec<(&'static str, u64)>) {
     }
     // Handshake-shaped garbage: an initiation nobody's key made.
     for _ in 0..20 {
-        let mut init = vec![2, 5, 0, 0];
+        let mut init = vec![VERSION, 5, 0, 0];
         init.extend(noise.bytes(braid_dataplane::tunnel::handshake::INITIATION_LEN - 4));
         d.push(init);
     }
@@ -546,9 +549,9 @@ fn in_namespace_sender() {
                 for b in d.iter_mut() {
                     *b = noise.next() as u8;
                 }
-                // A plausible header: version 2, data, a real link, lane 0 (the receiver
+                // A plausible header: this version, data, a real link, lane 0 (the receiver
                 // index and the rest are noise).
-                d[..4].copy_from_slice(&[2, 1, (sent % 2) as u8, 0]);
+                d[..4].copy_from_slice(&[VERSION, 1, (sent % 2) as u8, 0]);
                 let _ = sock.send_to(&d[..32 + (sent % 64) as usize], to);
                 sent += 1;
             }

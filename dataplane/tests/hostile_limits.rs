@@ -227,11 +227,11 @@ fn replay_windows_are_fixed_per_session_and_lane_and_survive_a_reload() {
     let good = datagram(&mut e, "198.18.1.2", 1);
     assert_eq!(Header::parse(&good[MSG..]).unwrap().counter, 0);
     let lane = |l: u8, counter: u64| {
-        forge(&good, &live.send, &live.send, |h| {
+        forge(&good, &live.send, &live.send, |h, seq| {
             h.lane = l;
             h.counter = counter;
             // Not sequenced: this is about the replay windows, not the reorder windows.
-            h.seq = 0;
+            *seq = 0;
         })
     };
     // Each lane with a window counts on its own: counter 0 is new on every one of them.

@@ -160,7 +160,7 @@ fn wrong_key_is_a_bad_tag() {
     let sent = e.session();
     refused(
         &mut hub,
-        &forge(&good, &sent.send, &other, |_| {}),
+        &forge(&good, &sent.send, &other, |_, _| {}),
         DropReason::BadTag,
     );
     // The same counter, sealed with the right key, is still fresh.
@@ -173,11 +173,14 @@ fn a_flipped_bit_anywhere_in_the_message_is_refused() {
     let mut hub = hub();
     let good = datagram(&mut edge(&mut hub), "198.18.1.2", 1);
     let bits = (good.len() - MSG) * 8;
-    assert_eq!(bits, (HEADER_LEN + 32 + TAG_LEN) * 8);
-    // The type can become a handshake's (5 is data's 1 with bit 2 flipped).
+    // The plaintext: bond sequence and a 32-byte packet, padded to 48.
+    assert_eq!(bits, (HEADER_LEN + 48 + TAG_LEN) * 8);
+    // The type can become a handshake's (5 is data's 1 with bit 2 flipped), the version an
+    // older one (2 is 3 with bit 0 flipped).
     let allowed = [
         DropReason::BadTag,
         DropReason::BadTunnelHeader,
+        DropReason::OldVersion,
         DropReason::UnknownLink,
         DropReason::UnknownSession,
         DropReason::BadHandshake,
@@ -308,7 +311,7 @@ fn a_wrong_receiver_index_is_refused() {
     let mut forged = good.clone();
     forged[MSG + 4..MSG + 8].copy_from_slice(&theirs.remote_index.to_be_bytes());
     refused(&mut hub, &forged, DropReason::BadTag);
-    let forged = forge(&good, &ours.send, &ours.send, |h| {
+    let forged = forge(&good, &ours.send, &ours.send, |h, _| {
         h.receiver = theirs.remote_index
     });
     refused(&mut hub, &forged, DropReason::BadTag);
@@ -356,7 +359,7 @@ fn a_wrong_link_id_or_lane_is_refused() {
     forged[MSG + 3] = 200;
     refused(&mut hub, &forged, DropReason::BadTunnelHeader);
     let live = e.session();
-    let forged = forge(&good, &live.send, &live.send, |h| h.lane = 200);
+    let forged = forge(&good, &live.send, &live.send, |h, _| h.lane = 200);
     refused(&mut hub, &forged, DropReason::BadTunnelHeader);
     accepted(&mut hub, &good);
 }

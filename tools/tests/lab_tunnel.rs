@@ -6,6 +6,7 @@
 
 mod common;
 
+use braid_dataplane::tunnel::VERSION;
 use braid_testkit::lab::{can_run, Need};
 use common::{bin, exec, Lab, Transfer, INET_HOST};
 use serde_json::Value;
@@ -211,13 +212,13 @@ fn tunnel_messages(file: &Path) -> (Vec<Seen>, usize) {
         let to_hub = frame[30..34] == [203, 0, 113, 2];
         let msg = &frame[42..];
         match (msg[0], msg[1]) {
-            (2, 1..=4) => seen.push((
+            (VERSION, 1..=4) => seen.push((
                 to_hub,
                 u32::from_be_bytes(msg[4..8].try_into().unwrap()),
                 msg[3],
                 u64::from_be_bytes(msg[8..16].try_into().unwrap()),
             )),
-            (2, 5) => initiations += 1,
+            (VERSION, 5) => initiations += 1,
             _ => {}
         }
     }

@@ -13,7 +13,9 @@ use crate::ids::PeerIdx;
 use crate::session::{Live, Sessions};
 use crate::snapshot::{Link, Peer, MAX_LANES};
 use crate::stats::{DropReason, WorkerStats};
-use crate::tunnel::{Header, MsgType, Probe, TunnelError, HEADER_LEN, TAG_LEN};
+use crate::tunnel::{
+    split_data, Header, MsgType, Probe, TunnelError, HEADER_LEN, SEQ_LEN, TAG_LEN,
+};
 use crate::wire::{ethernet, ipv4, udp};
 use braid_control::config::Role;
 use std::net::SocketAddrV4;
@@ -68,7 +70,10 @@ pub(super) fn open(
         }
         return next;
     }
-    let Ok(ip) = ipv4::Ipv4::parse(plain) else {
+    let Ok((seq, packet)) = split_data(plain) else {
+        return Next::Drop(DropReason::MalformedInner);
+    };
+    let Ok(ip) = ipv4::Ipv4::parse(packet) else {
         return Next::Drop(DropReason::MalformedInner);
     };
     if !ip.checksum_ok() {
@@ -85,13 +90,13 @@ pub(super) fn open(
         c.rx_packets.add(1);
         c.rx_bytes.add(inner.total_len as u64);
     }
-    if !unwrap(frame, start + HEADER_LEN, inner.total_len) {
+    if !unwrap(frame, start + HEADER_LEN + SEQ_LEN, inner.total_len) {
         return Next::Drop(DropReason::Truncated);
     }
     meta.ip = inner;
     meta.from_peer = Some(idx);
-    if header.seq != 0 {
-        let s = Sequenced::new(idx, header.lane, header.seq, header.receiver, header.link);
+    if seq != 0 {
+        let s = Sequenced::new(idx, header.lane, seq, header.receiver, header.link);
         return s.map_or(Next::Drop(DropReason::UnknownSession), Next::Order);
     }
     Next::Route

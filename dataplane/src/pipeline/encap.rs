@@ -13,11 +13,11 @@ use crate::frame::Frame;
 use crate::ids::PeerIdx;
 use crate::session::Live;
 use crate::stats::{DropReason, WorkerStats};
-use crate::tunnel::{padded_len, Header, MsgType, SessionKey, HEADER_LEN, TAG_LEN};
+use crate::tunnel::{padded_len, Header, MsgType, SessionKey, HEADER_LEN, SEQ_LEN, TAG_LEN};
 use crate::wire::{ethernet, ipv4, l4, udp};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-/// Bytes written in front of the inner packet, behind the Ethernet header.
+/// Bytes written in front of a message's plaintext, behind the Ethernet header.
 pub(super) const OUTER_LEN: usize = ipv4::MIN_HEADER_LEN + udp::HEADER_LEN + HEADER_LEN;
 
 /// Sends the IPv4 packet in `frame` (Ethernet header in front) through the bond
@@ -55,7 +55,9 @@ pub(super) fn seal(
     else {
         return Next::Drop(DropReason::NoLink);
     };
-    let padding = padded_len(inner_len, usize::from(p.inner_mtu)) - inner_len;
+    // The plaintext: the bond sequence, the packet, zeros to a whole AES block.
+    let plain = SEQ_LEN + inner_len;
+    let padding = padded_len(plain, SEQ_LEN + usize::from(p.inner_mtu)) - plain;
     let redundant = is_redundant(ctx, scheds, meta, frame, peer);
     let seq = if redundant {
         scheds.next_seq_always(peer)
@@ -100,7 +102,8 @@ pub(super) fn seal(
 }
 
 /// Wraps and seals the packet in `frame` (`inner_len` bytes, `padding` zero bytes to follow
-/// it) for `link` under session `live`, with bond sequence `seq`, and counts it on the link. Inlined in both callers: a call here
+/// it) for `link` under session `live`, behind bond sequence `seq`, and counts it on the
+/// link. Inlined in both callers: a call here
 /// costs a packet about twenty instructions of moving its arguments.
 #[inline(always)]
 fn seal_on(
@@ -131,9 +134,8 @@ fn seal_on(
         lane: keys.lane().0,
         receiver: live.remote_index,
         counter,
-        seq,
     };
-    if !wrap(frame, &to, &header, (&live.send, padding)) {
+    if !put_seq(frame, seq) || !wrap(frame, &to, &header, (&live.send, padding)) {
         return Next::Drop(DropReason::TooBig);
     }
     if let Some(c) = stats.link(link.slot) {
@@ -141,6 +143,24 @@ fn seal_on(
         c.tx_bytes.add(inner_len as u64);
     }
     Next::Deliver(link.port, link.gateway.unwrap_or(*remote.ip()))
+}
+
+/// Writes the bond sequence `seq` in front of the packet behind the frame's Ethernet header;
+/// false when the buffer has no room.
+#[inline(always)]
+fn put_seq(frame: &mut Frame<'_>, seq: u32) -> bool {
+    if !frame.push_front(SEQ_LEN) {
+        return false;
+    }
+    let Some(at) = frame
+        .data_mut()
+        .get_mut(ethernet::HEADER_LEN..)
+        .and_then(|d| d.first_chunk_mut::<SEQ_LEN>())
+    else {
+        return false;
+    };
+    *at = seq.to_be_bytes();
+    true
 }
 
 /// True for a packet of a redundancy rule while more than one of `peer`'s links is in use.

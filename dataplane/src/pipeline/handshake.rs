@@ -242,7 +242,6 @@ fn keepalive(frame: &mut Frame<'_>, to: &Addrs, live: &Live, link: u8, lane: Lan
         lane: lane.0,
         receiver: live.remote_index,
         counter,
-        seq: 0,
     };
     frame.set_len(ethernet::HEADER_LEN) && wrap(frame, to, &header, (&live.send, 0))
 }

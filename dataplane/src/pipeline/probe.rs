@@ -289,7 +289,6 @@ fn seal(
         lane: keys.lane().0,
         receiver: live.remote_index,
         counter,
-        seq: 0,
     };
     if !wrap(frame, &addrs, &header, (&live.send, 0)) {
         return Next::Drop(DropReason::TooBig);

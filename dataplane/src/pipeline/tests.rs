@@ -7,7 +7,7 @@ use crate::ids::Lane;
 use crate::session::Live;
 use crate::snapshot::{Secrets, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
-use crate::tunnel::{Header, MsgType, HEADER_LEN, TAG_LEN};
+use crate::tunnel::{split_data, Header, MsgType, HEADER_LEN, SEQ_LEN, TAG_LEN};
 use crate::wire::{arp, checksum, ethernet, icmp, ipv4, Mac};
 use braid_control::config::Config;
 use std::net::Ipv4Addr;
@@ -235,7 +235,7 @@ fn encapsulates_lan_traffic_golden() {
     // Weights 1:2 with smooth round robin: the first packet goes to the heavier isp2.
     assert_eq!(v, Verdict::Tx(2));
     let inner_len = original.len() - 14;
-    // The 50-byte packet is followed by zeros up to the AES block's multiple, 64.
+    // The plaintext: the bond sequence, the 50-byte packet, zeros up to 64 (whole AES blocks).
     assert_eq!(inner_len, 50);
     let padded = 64;
     assert_eq!(out.len(), 14 + 20 + 8 + HEADER_LEN + padded + TAG_LEN);
@@ -249,7 +249,7 @@ fn encapsulates_lan_traffic_golden() {
     ];
     golden_head.extend_from_slice(&udp_len.to_be_bytes());
     golden_head.extend_from_slice(&[0, 0]); // no UDP checksum
-    golden_head.extend_from_slice(&[2, 1, 1, 0]); // v2, data, link 1, lane 0
+    golden_head.extend_from_slice(&[3, 1, 1, 0]); // v3, data, link 1, lane 0
     let receiver = session(&h).local_index;
     golden_head.extend_from_slice(&receiver.to_be_bytes()); // the hub's index of the session
     golden_head.extend_from_slice(&0u64.to_be_bytes()); // the lane's first message
@@ -269,13 +269,14 @@ fn encapsulates_lan_traffic_golden() {
             lane: 0,
             receiver,
             counter: 0,
-            seq: 1,
         }
     );
-    let inner = &msg[HEADER_LEN..msg.len() - TAG_LEN];
+    let plain = &msg[HEADER_LEN..msg.len() - TAG_LEN];
+    let (seq, inner) = split_data(plain).unwrap();
+    assert_eq!(seq, 1, "the bond's first packet");
     let mut expect = original[14..].to_vec();
     ipv4::decrement_ttl(&mut expect);
-    expect.resize(padded, 0);
+    expect.resize(padded - SEQ_LEN, 0);
     assert_eq!(inner, &expect[..]);
     assert_eq!(p.stats().links[1].tx_packets.get(), 1);
     assert_eq!(p.stats().links[1].tx_bytes.get(), inner_len as u64);
@@ -287,13 +288,15 @@ fn padding_fills_the_last_block_but_never_passes_the_mtu() {
     // The links' MTU is 1500, so the bond's inner MTU 1436 (docs/PROTOCOL.md).
     let mtu = 1436;
     let at = 14 + 20 + 8; // the braid header, in the frame on the WAN
+                          // The plaintext (bond sequence and packet) up to a multiple of 16, within 4 + 1436:
+                          // with 1500-byte links the largest packet fills whole blocks itself.
     for (inner_len, sealed_len) in [
         (28, 32),
+        (29, 48),
         (1420, 1424),
-        (1424, 1424),
-        (1425, 1425),
-        (1430, 1430),
-        (mtu, mtu),
+        (1421, 1440),
+        (1430, 1440),
+        (mtu, 1440),
     ] {
         let payload = vec![0xa5; inner_len - 28];
         let original = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.130", 64, &payload);
@@ -306,9 +309,9 @@ fn padding_fills_the_last_block_but_never_passes_the_mtu() {
         );
         let mut msg = wire[at..].to_vec();
         session(&h).recv.open(&mut msg).unwrap();
-        let plain = &msg[HEADER_LEN..msg.len() - TAG_LEN];
+        let (_, packet) = split_data(&msg[HEADER_LEN..msg.len() - TAG_LEN]).unwrap();
         assert!(
-            plain[inner_len..].iter().all(|&b| b == 0),
+            packet[inner_len..].iter().all(|&b| b == 0),
             "{inner_len}: zeros"
         );
         // The hub forwards the packet alone, without its padding.
@@ -381,12 +384,15 @@ fn tunnel_drops_are_counted_by_reason() {
     stranger[49] ^= 0x5a;
     assert_eq!(run(&mut h, 0, &stranger).0, Verdict::Drop);
     assert_eq!(drops(&h, DropReason::UnknownSession), 1);
-    // Version 1: refused with its own count.
-    let (_, mut old) = upstream(&mut e, b"v");
-    old[..6].copy_from_slice(&HUB_MAC);
-    old[42] = 1;
-    assert_eq!(run(&mut h, 0, &old).0, Verdict::Drop);
-    assert_eq!(drops(&h, DropReason::OldVersion), 1);
+    // Versions 1 and 2, data or handshake (2, 5: a version 2 initiation): refused with
+    // their own count.
+    for (n, (version, ty)) in [(1, 1), (2, 1), (2, 5)].into_iter().enumerate() {
+        let (_, mut old) = upstream(&mut e, b"v");
+        old[..6].copy_from_slice(&HUB_MAC);
+        old[42..44].copy_from_slice(&[version, ty]);
+        assert_eq!(run(&mut h, 0, &old).0, Verdict::Drop);
+        assert_eq!(drops(&h, DropReason::OldVersion), n as u64 + 1);
+    }
     // Truncated: cut inside the braid header.
     let (_, cut) = upstream(&mut e, b"w");
     let mut cut = cut[..50].to_vec();
@@ -466,7 +472,10 @@ fn too_big_with_df_gets_fragmentation_needed_with_the_inner_mtu() {
     assert_eq!(out[34], icmp::DEST_UNREACHABLE);
     assert_eq!(out[35], icmp::CODE_FRAG_NEEDED);
     let mtu = u16::from_be_bytes([out[40], out[41]]);
-    assert_eq!(usize::from(mtu), 1500 - 20 - 8 - HEADER_LEN - TAG_LEN);
+    assert_eq!(
+        usize::from(mtu),
+        1500 - 20 - 8 - HEADER_LEN - SEQ_LEN - TAG_LEN
+    );
     // A packet of exactly that size passes.
     let fits = udp_frame(
         EDGE_LAN_MAC,
@@ -556,9 +565,12 @@ fn mss_is_clamped_on_syns_entering_the_tunnel() {
     let (_, out) = run(&mut p, 0, &f);
     let mut msg = out[42..].to_vec();
     session(&h).recv.open(&mut msg).unwrap();
-    let inner = &msg[HEADER_LEN..msg.len() - TAG_LEN];
+    let (_, inner) = split_data(&msg[HEADER_LEN..msg.len() - TAG_LEN]).unwrap();
     let mss = u16::from_be_bytes([inner[42], inner[43]]);
-    assert_eq!(usize::from(mss), 1500 - 20 - 8 - HEADER_LEN - TAG_LEN - 40);
+    assert_eq!(
+        usize::from(mss),
+        1500 - 20 - 8 - HEADER_LEN - SEQ_LEN - TAG_LEN - 40
+    );
     let c = checksum::finish(checksum::add(
         checksum::pseudo_header(addr("198.18.1.2"), addr("203.0.113.130"), 6, 24),
         &inner[20..],

@@ -59,7 +59,7 @@ fn set_addrs(frame: &mut [u8], src: [u8; 4], dst: [u8; 4]) {
 
 /// True for a frame holding an initiation.
 fn is_initiation(frame: &[u8]) -> bool {
-    frame.len() > 43 && frame[23] == 17 && msg(frame)[..2] == [2, TYPE_INITIATION]
+    frame.len() > 43 && frame[23] == 17 && msg(frame)[..2] == [3, TYPE_INITIATION]
 }
 
 /// Plays the handshake the edge's worker 0 starts at `now`: initiation, response,
@@ -142,7 +142,7 @@ fn edge_and_hub_make_a_session_in_one_round_trip_and_carry_data_both_ways() {
     );
     assert_eq!(&init[34..38], &[0x1c, 0xfc, 0x1c, 0xfc]);
     assert_eq!(msg(&init).len(), INITIATION_LEN);
-    assert_eq!(&msg(&init)[..4], &[2, TYPE_INITIATION, 0, 0]);
+    assert_eq!(&msg(&init)[..4], &[3, TYPE_INITIATION, 0, 0]);
     // The response goes back where the initiation came from, naming both indices.
     let ip = assert_ipv4_valid(&response);
     assert_eq!(
@@ -150,7 +150,7 @@ fn edge_and_hub_make_a_session_in_one_round_trip_and_carry_data_both_ways() {
         ([203, 0, 113, 2], [198, 18, 11, 2])
     );
     assert_eq!(msg(&response).len(), RESPONSE_LEN);
-    assert_eq!(&msg(&response)[..4], &[2, TYPE_RESPONSE, 0, 0]);
+    assert_eq!(&msg(&response)[..4], &[3, TYPE_RESPONSE, 0, 0]);
     assert_eq!(&msg(&response)[8..12], &msg(&init)[4..8]);
     // The edge confirms with an empty keepalive under the new session.
     let (ours, theirs) = (session(&e), session(&h));
@@ -478,7 +478,7 @@ fn cookie_asked(e: &mut Pipeline, h: &mut Pipeline, now: u64) -> (Vec<u8>, Vec<u
         .unwrap();
     let (v, reply) = run(h, 0, &to_hub(init.clone()));
     assert_eq!(v, Verdict::Tx(0));
-    assert_eq!(msg(&reply)[..2], [2, TYPE_COOKIE]);
+    assert_eq!(msg(&reply)[..2], [3, TYPE_COOKIE]);
     (init, reply)
 }
 
@@ -491,7 +491,7 @@ fn a_flood_of_initiations_gets_cookie_replies_and_changes_no_peer() {
     // Up to twenty a second: answered.
     for (v, f) in flood(&mut h, &init, 1..=20) {
         assert_eq!(v, Verdict::Tx(0));
-        assert_eq!(msg(&f)[..2], [2, TYPE_RESPONSE]);
+        assert_eq!(msg(&f)[..2], [3, TYPE_RESPONSE]);
     }
     let before = receiving(&h);
     // More: a cookie reply each, back where it came from; nothing decrypted, nothing kept.
@@ -505,7 +505,7 @@ fn a_flood_of_initiations_gets_cookie_replies_and_changes_no_peer() {
         assert_eq!(&f[34..38], &[0x1c, 0xfc, 0x1c, 0xfc]);
         assert_eq!(&f[..6], &init[6..12], "to the neighbour it came from");
         assert_eq!(msg(&f).len(), COOKIE_REPLY_LEN);
-        assert_eq!(&msg(&f)[..4], &[2, TYPE_COOKIE, 0, 0]);
+        assert_eq!(&msg(&f)[..4], &[3, TYPE_COOKIE, 0, 0]);
         assert_eq!(&msg(&f)[4..8], &msg(&init)[4..8]);
     }
     assert_eq!(h.stats().drops_of(DropReason::CookieReplied), 40);
@@ -542,7 +542,7 @@ fn the_edge_gets_through_a_loaded_hub_with_one_cookie_round_trip() {
     h.begin_batch(now);
     let (v, response) = run(&mut h, 0, &to_hub(retry));
     assert_eq!(v, Verdict::Tx(0));
-    assert_eq!(msg(&response)[..2], [2, TYPE_RESPONSE]);
+    assert_eq!(msg(&response)[..2], [3, TYPE_RESPONSE]);
     e.begin_batch(now);
     let (v, keepalive) = at_edge(&mut e, response);
     assert_eq!(v, Verdict::Tx(1));

@@ -71,7 +71,7 @@ impl SessionLog {
         }
         if let Some(n) = self.old_version.due(old, now) {
             out.push(format!(
-                "{n} tunnel message(s) of protocol version 1 dropped: a peer runs an older \
+                "{n} tunnel message(s) of an older protocol version (1 or 2) dropped: a peer runs an older \
                  braid; upgrade both ends (docs/PROTOCOL.md)"
             ));
         }
@@ -141,7 +141,7 @@ mod tests {
         // Refusals: told at once, then at most once a minute, with the count since.
         let lines = log.lines(peers(&snap), (3, 1), 201 * S);
         assert_eq!(lines.len(), 2);
-        assert!(lines[0].starts_with("3 tunnel message(s) of protocol version 1"));
+        assert!(lines[0].starts_with("3 tunnel message(s) of an older protocol version"));
         assert!(lines[1].starts_with("1 handshake message(s) refused"));
         assert!(log.lines(peers(&snap), (9, 1), 230 * S).is_empty());
         let lines = log.lines(peers(&snap), (9, 1), 261 * S);

@@ -1,4 +1,4 @@
-//! The data cipher of tunnel v2 (docs/PROTOCOL.md): the AEADs a session may use, the choice
+//! The data cipher of the tunnel (docs/PROTOCOL.md): the AEADs a session may use, the choice
 //! between them, and one direction's key sealing and opening data-class messages in place.
 
 use std::fmt;
@@ -159,7 +159,7 @@ impl fmt::Debug for SessionKey {
 /// The nonce of a message: lane (header byte 3, as 4 bytes big-endian) | counter (header bytes
 /// 8..16, big-endian as they are), and the counter.
 fn nonce(header: &[u8; HEADER_LEN]) -> ([u8; NONCE_LEN], u64) {
-    let [_, _, _, lane, _, _, _, _, counter @ .., _, _, _, _] = *header;
+    let [_, _, _, lane, _, _, _, _, counter @ ..] = *header;
     let mut n = [0u8; NONCE_LEN];
     let (lane_part, counter_part) = n.split_at_mut(4);
     lane_part.copy_from_slice(&u32::from(lane).to_be_bytes());
@@ -265,11 +265,10 @@ mod tests {
         buf
     }
 
-    /// A v2 data header: version 2, type 1, link 7, `lane`, receiver index, `counter`, bond
-    /// sequence 0.
+    /// A data header: version 3, type 1, link 7, `lane`, receiver index, `counter`.
     fn header(lane: u8, counter: u64) -> [u8; HEADER_LEN] {
         let mut h = [
-            2, 1, 7, lane, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            3, 1, 7, lane, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0, 0, 0, 0, 0,
         ];
         h[8..16].copy_from_slice(&counter.to_be_bytes());
         h
@@ -338,9 +337,9 @@ mod tests {
         // The sealed message is the AEAD under that nonce with the 16 header bytes as AAD.
         let key: [u8; 32] = core::array::from_fn(|i| i as u8);
         for cipher in Cipher::ALL {
-            let mut msg = message(0xa5, counter, b"braid tunnel v2");
+            let mut msg = message(0xa5, counter, b"braid tunnel v3");
             SessionKey::new(cipher, &key).seal(&mut msg).unwrap();
-            let direct = seal_with_nonce(cipher, &key, &n, &h, b"braid tunnel v2");
+            let direct = seal_with_nonce(cipher, &key, &n, &h, b"braid tunnel v3");
             assert_eq!(msg[..HEADER_LEN], h);
             assert_eq!(msg[HEADER_LEN..], direct[..]);
         }

@@ -1,4 +1,4 @@
-//! Cookies of the tunnel v2 handshake (docs/PROTOCOL.md, "The handshake"): the type 7 cookie
+//! Cookies of the tunnel's handshake (docs/PROTOCOL.md, "The handshake"): the type 7 cookie
 //! reply a responder under load answers an initiation with, and the mac2 an initiator puts
 //! on its initiations once it holds a cookie. Pure: no I/O and no clock; time comes in as
 //! an argument (monotonic ns), randomness from a seed given once.
@@ -315,7 +315,7 @@ mod tests {
         let r = reply(&hub().public(), &cookie, &init, nonces.next()).unwrap();
         assert_eq!(r.len(), COOKIE_REPLY_LEN);
         assert_eq!(COOKIE_REPLY_LEN, 2 + 2 + 4 + 24 + 16 + 16);
-        assert_eq!(r[..8], [2, 7, 0, 0, 1, 2, 3, 4]);
+        assert_eq!(r[..8], [3, 7, 0, 0, 1, 2, 3, 4]);
         assert_eq!(receiver_index(&r), Some(0x0102_0304));
         // The cookie does not show.
         assert!(!r.windows(COOKIE_LEN).any(|w| w == cookie));

@@ -1,4 +1,4 @@
-//! The tunnel v2 handshake (docs/PROTOCOL.md): `Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s`
+//! The tunnel's handshake (docs/PROTOCOL.md): `Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s`
 //! through `snow`, framed as the type 5 initiation and type 6 response, each with its mac1.
 //! Pure: no I/O, no clock, no peer table; the caller says whether the initiator's static key
 //! belongs to a configured peer, and with which pre-shared key.
@@ -26,7 +26,7 @@ use super::handshake_msg::{INIT_NOISE_AT, INIT_NOISE_LEN, RESP_NOISE_AT, RESP_NO
 /// The Noise protocol of the handshake.
 const NOISE_PARAMS: &str = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s";
 /// The Noise prologue.
-const PROLOGUE: &[u8] = b"braid tunnel v2";
+const PROLOGUE: &[u8] = b"braid tunnel v3";
 /// The label of mac1's key.
 const MAC1_LABEL: &[u8] = b"mac1----";
 
@@ -464,7 +464,7 @@ mod tests {
 
     /// A data message sealed with `from`, opened with `to`.
     fn carries(from: &SessionKey, to: &SessionKey) -> bool {
-        let mut msg = vec![2, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0];
+        let mut msg = vec![VERSION, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9];
         msg.extend_from_slice(b"over the tunnel");
         msg.extend_from_slice(&[0; DATA_TAG_LEN]);
         from.seal(&mut msg).unwrap();
@@ -529,7 +529,7 @@ mod tests {
         assert_eq!(RESPONSE_LEN, 2 + 1 + 1 + 4 + 4 + 32 + 17 + 16 + 16);
         let (initiator, init) = start(BOTH, 0xdead_beef);
         assert_eq!(init.len(), INITIATION_LEN);
-        assert_eq!(init[..8], [2, 5, 3, 0, 0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(init[..8], [3, 5, 3, 0, 0xde, 0xad, 0xbe, 0xef]);
         assert_eq!(init[INITIATION_LEN - MAC_LEN..], [0; MAC_LEN]);
         let (resp, _) = Responder::new(hub(), BOTH)
             .respond(&init, 0x0123_4567, known)
@@ -537,7 +537,7 @@ mod tests {
         assert_eq!(resp.len(), RESPONSE_LEN);
         assert_eq!(
             resp[..12],
-            [2, 6, 3, 0, 0x01, 0x23, 0x45, 0x67, 0xde, 0xad, 0xbe, 0xef]
+            [3, 6, 3, 0, 0x01, 0x23, 0x45, 0x67, 0xde, 0xad, 0xbe, 0xef]
         );
         assert_eq!(resp[RESPONSE_LEN - MAC_LEN..], [0; MAC_LEN]);
         // mac1 as specified: keyed BLAKE2s-128 under BLAKE2s-256("mac1----" | receiver key).

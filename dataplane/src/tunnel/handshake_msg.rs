@@ -4,8 +4,8 @@
 
 use std::fmt;
 
-/// The protocol version of every v2 message.
-pub const VERSION: u8 = 2;
+/// The protocol version of every message, handshakes as data.
+pub use super::header::VERSION;
 /// The initiation's message type.
 pub const TYPE_INITIATION: u8 = 5;
 /// The response's message type.

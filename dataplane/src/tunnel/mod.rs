@@ -23,7 +23,7 @@ pub mod replay;
 use std::fmt;
 
 pub use cipher::{padded_len, Cipher, CipherSet, SessionKey, COUNTER_LIMIT, PAD_TO, TAG_LEN};
-pub use header::{Header, MsgType, Probe, HEADER_LEN, OLD_VERSION, VERSION};
+pub use header::{split_data, Header, MsgType, Probe, HEADER_LEN, SEQ_LEN, VERSION};
 pub use replay::ReplayWindow;
 
 /// Why a tunnel message was refused.
@@ -33,7 +33,7 @@ pub enum TunnelError {
     Truncated,
     /// Header version is not [`VERSION`].
     BadVersion,
-    /// Version 1, which this code no longer speaks.
+    /// An older version (1 or 2), which this code no longer speaks.
     OldVersion,
     /// Unknown message type.
     BadType,
@@ -50,7 +50,7 @@ impl fmt::Display for TunnelError {
         f.write_str(match self {
             TunnelError::Truncated => "tunnel message truncated",
             TunnelError::BadVersion => "unknown tunnel protocol version",
-            TunnelError::OldVersion => "tunnel protocol version 1, no longer spoken",
+            TunnelError::OldVersion => "an older tunnel protocol version, no longer spoken",
             TunnelError::BadType => "unknown tunnel message type",
             TunnelError::BadTag => "tunnel message failed authentication",
             TunnelError::Replayed => "tunnel message replayed or too old",

@@ -15,7 +15,7 @@ use braid_dataplane::session::Live;
 use braid_dataplane::snapshot::{Secrets, Snapshot};
 use braid_dataplane::stats::{DropReason, WorkerStats};
 use braid_dataplane::tunnel::handshake::StaticKeys;
-use braid_dataplane::tunnel::{Header, SessionKey, HEADER_LEN, TAG_LEN};
+use braid_dataplane::tunnel::{split_data, Header, SessionKey, HEADER_LEN, SEQ_LEN, TAG_LEN};
 use braid_dataplane::wire::{arp, checksum, ethernet, ipv4};
 use braid_dataplane::worker::Mailboxes;
 use std::net::Ipv4Addr;
@@ -174,20 +174,23 @@ peer = "edge2"
     )
 }
 
-/// The datagram `good` (a tunnel frame) with its message opened under `open`, its header
-/// changed by `edit`, and sealed again under `seal`: what only a holder of `seal` can make.
+/// The datagram `good` (a tunnel frame holding data) with its message opened under `open`,
+/// its header and bond sequence changed by `edit`, and sealed again under `seal`: what only a
+/// holder of `seal` can make.
 pub fn forge(
     good: &[u8],
     open: &SessionKey,
     seal: &SessionKey,
-    edit: impl FnOnce(&mut Header),
+    edit: impl FnOnce(&mut Header, &mut u32),
 ) -> Vec<u8> {
     let mut d = good.to_vec();
     let msg = &mut d[MSG..];
     open.open(msg).expect("an authentic message");
     let mut h = Header::parse(msg).unwrap();
-    edit(&mut h);
+    let mut seq = split_data(&msg[HEADER_LEN..]).unwrap().0;
+    edit(&mut h, &mut seq);
     h.emit((&mut msg[..HEADER_LEN]).try_into().unwrap());
+    msg[HEADER_LEN..HEADER_LEN + SEQ_LEN].copy_from_slice(&seq.to_be_bytes());
     assert!(msg.len() >= HEADER_LEN + TAG_LEN);
     seal.seal(msg).unwrap();
     d

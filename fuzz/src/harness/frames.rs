@@ -2,7 +2,7 @@
 //! independently of the dataplane's own `wire` code so they can check it.
 
 use braid_dataplane::tunnel::handshake::Session;
-use braid_dataplane::tunnel::{HEADER_LEN, TAG_LEN};
+use braid_dataplane::tunnel::{HEADER_LEN, SEQ_LEN, TAG_LEN};
 use std::net::Ipv4Addr;
 
 /// Ethernet header length.
@@ -194,8 +194,8 @@ pub fn tunnel_message(frame: &mut [u8]) -> Option<&mut [u8]> {
 
 /// Seals `msg` (header | plaintext | room for the tag) as the peer of one of `sessions`
 /// would: its receiver index (bytes 4..8), modulo their number, picks the session and
-/// becomes that session's index here; first makes the inner IPv4 packet consistent when
-/// `fix_inner`. False when `msg` cannot be sealed (too short, counter at 2^60 or beyond,
+/// becomes that session's index here; first makes the inner IPv4 packet (behind the bond
+/// sequence) consistent when `fix_inner`. False when `msg` cannot be sealed (too short, counter at 2^60 or beyond,
 /// no session).
 pub fn seal(msg: &mut [u8], sessions: &[Session], fix_inner: bool) -> bool {
     if msg.len() < HEADER_LEN + TAG_LEN || sessions.is_empty() {
@@ -206,7 +206,9 @@ pub fn seal(msg: &mut [u8], sessions: &[Session], fix_inner: bool) -> bool {
     msg[4..8].copy_from_slice(&session.local_index.to_be_bytes());
     if fix_inner {
         let end = msg.len() - TAG_LEN;
-        fix_ipv4(&mut msg[HEADER_LEN..end]);
+        if let Some(inner) = msg.get_mut(HEADER_LEN + SEQ_LEN..end) {
+            fix_ipv4(inner);
+        }
     }
     session.recv.seal(msg).is_ok()
 }

@@ -34,7 +34,7 @@ use braid_dataplane::stats::WorkerStats;
 use braid_dataplane::tunnel::handshake::{
     Responder, StaticKeys, INITIATION_LEN, RESPONSE_LEN, TYPE_INITIATION, TYPE_RESPONSE,
 };
-use braid_dataplane::tunnel::CipherSet;
+use braid_dataplane::tunnel::{CipherSet, VERSION};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -172,7 +172,7 @@ fn initiation(bytes: &[u8]) -> Outcome {
     assert_eq!(made, 1, "an answered initiation makes one session");
     let msg = &out[MSG..];
     assert_eq!(msg.len(), RESPONSE_LEN);
-    assert_eq!(msg[..2], [2, TYPE_RESPONSE]);
+    assert_eq!(msg[..2], [VERSION, TYPE_RESPONSE]);
     assert_eq!(
         msg[8..12],
         bytes[4..8],
@@ -249,7 +249,7 @@ fn exchange(bytes: &[u8]) -> Outcome {
         assert!(!edge.sending(), "an altered response made a session");
         out.refused += 1;
         used_up = altered.len() >= 12
-            && altered[..2] == [2, TYPE_RESPONSE]
+            && altered[..2] == [VERSION, TYPE_RESPONSE]
             && altered[8..12] == resp[MSG + 8..MSG + 12];
     }
     // The genuine response makes the edge's session; its keepalive confirms the hub's.

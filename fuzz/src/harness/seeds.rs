@@ -4,6 +4,7 @@
 use super::frames::{self as f, ACK, ARP, BROADCAST, FIN, IPV4, RST, SYN};
 use super::pipeline::encode;
 use super::{EDGE_MACS, GW1_MAC, GW2_MAC, HOST_MAC, HUB_GW_MAC, HUB_MAC, HUB_PUBLIC};
+use braid_dataplane::tunnel::VERSION;
 use std::net::Ipv4Addr;
 
 /// One seed: target, name, bytes.
@@ -27,12 +28,15 @@ const fn sealed(port: u8) -> u8 {
 }
 
 /// A braid header: `kind`, `link`, lane 0, receiver index `receiver` (to the pipeline
-/// harness, which peer's session seals it), `counter`, bond sequence 0 (not sequenced).
+/// harness, which peer's session seals it), `counter`; for data (`kind` 1), then the bond
+/// sequence 0 (not sequenced) that starts the plaintext.
 fn header(kind: u8, link: u8, receiver: u32, counter: u64) -> Vec<u8> {
-    let mut h = vec![2, kind, link, 0];
+    let mut h = vec![VERSION, kind, link, 0];
     h.extend_from_slice(&receiver.to_be_bytes());
     h.extend_from_slice(&counter.to_be_bytes());
-    h.extend_from_slice(&0u32.to_be_bytes());
+    if kind == 1 {
+        h.extend_from_slice(&0u32.to_be_bytes());
+    }
     h
 }
 
@@ -558,27 +562,38 @@ fn hub() -> Vec<Seed> {
 }
 
 fn tunnel() -> Vec<Seed> {
-    let inner = udp_packet("198.18.1.2", "203.0.113.130", 5555, 9, 64, b"inner");
+    // The plaintext of a data message: the bond sequence (0), then the packet.
+    let mut plain = 0u32.to_be_bytes().to_vec();
+    plain.extend(udp_packet(
+        "198.18.1.2",
+        "203.0.113.130",
+        5555,
+        9,
+        64,
+        b"inner",
+    ));
+    // A data header alone (its sequence is in `plain`).
+    let head = |link: u8, counter: u64| header(1, link, 0, counter)[..16].to_vec();
     let flips = |mode: u8, positions: &[u16]| {
         let mut v = vec![mode];
-        v.extend(header(1, 0, 0, 1 << 40));
+        v.extend(head(0, 1 << 40));
         v.push(positions.len() as u8);
         for p in positions {
             v.extend_from_slice(&p.to_be_bytes());
         }
-        v.extend_from_slice(&inner);
+        v.extend_from_slice(&plain);
         v
     };
     let mut garbage = vec![0];
-    garbage.extend(header(1, 1, 0, 5));
-    garbage.extend_from_slice(&inner);
+    garbage.extend(head(1, 5));
+    garbage.extend_from_slice(&plain);
     garbage.extend_from_slice(&[0xaa; 16]);
     let mut replay = vec![3];
     for step in [1i16, 1, -1, 5, -3, 0, -2900, 2800, i16::MAX, i16::MIN, 1] {
         replay.extend_from_slice(&step.to_be_bytes());
     }
     // Bit positions: link id (byte 2), lane (3), receiver (4..8), counter (8..16),
-    // ciphertext (16..), tag (last 16 bytes).
+    // ciphertext (16..: the bond sequence, then the packet), tag (last 16 bytes).
     vec![
         ("tunnel", "arbitrary-message", garbage),
         ("tunnel", "flip-link-id", flips(1, &[2 * 8])),
@@ -603,7 +618,7 @@ fn handshake() -> Vec<Seed> {
     // Shaped as the real messages (version, type, link 0, indices), but nothing in them
     // authenticates: the genuine ones are made anew by every run of mode 2.
     let shaped = |mode: u8, kind: u8, len: usize| {
-        let mut v = vec![mode, 2, kind, 0, 0, 0, 0, 0, 7];
+        let mut v = vec![mode, VERSION, kind, 0, 0, 0, 0, 0, 7];
         v.resize(1 + len, 0x5a);
         v
     };

@@ -31,7 +31,9 @@ use braid_dataplane::pipeline::{Pipeline, Shared};
 use braid_dataplane::snapshot::MAX_LANES;
 use braid_dataplane::stats::{DropReason, WorkerStats, MAX_LINKS};
 use braid_dataplane::tunnel::handshake::Session;
-use braid_dataplane::tunnel::{Cipher, Header, ReplayWindow, SessionKey, HEADER_LEN, TAG_LEN};
+use braid_dataplane::tunnel::{
+    Cipher, Header, ReplayWindow, SessionKey, HEADER_LEN, TAG_LEN, VERSION,
+};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -123,7 +125,7 @@ fn case(bytes: &[u8], key: &SessionKey, receiver: Option<u32>) -> Option<Case> {
     let positions_len = (usize::from(flips) * 2).min(rest.len());
     let (positions, plain) = rest.split_at(positions_len);
     let mut head = *h;
-    head[0] = 2;
+    head[0] = VERSION;
     head[1] = 1 + head[1].wrapping_sub(1) % 4;
     head[8] &= 0x0f; // counters stay below 2^60
     if let Some(r) = receiver {
