@@ -1,9 +1,12 @@
 //! The hub's work on what comes out of the tunnel: open (replay window, the session's AEAD),
 //! decapsulate, check the inner source against the peer, route to the internet. Batches of 64
 //! sealed frames made by an edge pipeline (not timed), with ever-increasing counters so the
-//! replay window lets every one through.
+//! replay window lets every one through. `open+decap+route/` times the copy of each frame into
+//! its buffer (the NIC's) too, `in place/` the pipeline alone.
 
-use braid_benches::{buffers, edge_with, hub, lan_frame, run_batch, tunnel_frames, BATCH};
+use braid_benches::{
+    buffers, edge_with, hub, lan_frame, run_batch, time_in_place, tunnel_frames, BATCH,
+};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::time::Duration;
 
@@ -23,6 +26,9 @@ fn hub_downstream(c: &mut Criterion) {
                 |wire| run_batch(&mut h, 0, &wire, &mut bufs),
                 BatchSize::SmallInput,
             )
+        });
+        g.bench_function(format!("in place/{size}B"), |b| {
+            time_in_place(b, &mut h, || tunnel_frames(&mut e, &lan), &mut bufs)
         });
     }
     g.finish();
