@@ -103,8 +103,8 @@ pub(super) fn seal(
 
 /// Wraps and seals the packet in `frame` (`inner_len` bytes, `padding` zero bytes to follow
 /// it) for `link` under session `live`, behind bond sequence `seq`, and counts it on the
-/// link. Inlined in both callers: a call here
-/// costs a packet about twenty instructions of moving its arguments.
+/// link. Inlined in both callers: a call here costs a packet about twenty instructions of
+/// moving its arguments.
 #[inline(always)]
 fn seal_on(
     ctx: &Ctx,

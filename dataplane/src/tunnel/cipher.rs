@@ -15,15 +15,16 @@ pub const TAG_LEN: usize = 16;
 /// Length of the AEAD nonce.
 pub const NONCE_LEN: usize = 12;
 
-/// A data message's packet is followed by zero bytes up to a multiple of this, the AES
-/// block: `ring`'s AES-256-GCM seals a 64-byte frame's packet padded so in two thirds of the
-/// time it takes unpadded, and opens it in four fifths (benches/RESULTS.md, "Data padded to
-/// whole blocks"); the packet's own IPv4 length tells the receiver where it ends.
+/// A data message's plaintext (bond sequence and packet) is followed by zero bytes up to a
+/// multiple of this, the AES block: `ring`'s AES-256-GCM seals a 64-byte frame's packet
+/// padded so in two thirds of the time it takes unpadded, and opens it in four fifths
+/// (benches/RESULTS.md, "Data padded to whole blocks"); the packet's own IPv4 length tells
+/// the receiver where it ends.
 pub const PAD_TO: usize = 16;
 
-/// The plaintext length of a data message carrying a `len`-byte packet where at most
-/// `limit` bytes fit: `len` padded to a multiple of [`PAD_TO`], or `len` itself when that
-/// would pass `limit` (a padding short of the block saves no time, only bytes).
+/// The padded length of a data message's `len`-byte plaintext where at most `limit` bytes
+/// fit: `len` up to a multiple of [`PAD_TO`], or `len` itself when that would pass `limit`
+/// (a padding short of the block saves no time, only bytes).
 #[inline]
 pub fn padded_len(len: usize, limit: usize) -> usize {
     let whole = len.next_multiple_of(PAD_TO);
