@@ -1,14 +1,15 @@
 //! The hub's translated path at 1 k, 100 k and 1 M live sessions: tunnel frames from random
 //! existing inside endpoints through open, decap, masquerade (session lookup, rewrite) and route,
 //! in batches of 64 through `process_batch`, as the worker hands them over (the lookups of a
-//! batch parked and loaded together); and the session table's `translate_out` alone on the same mix, one call per
-//! packet and `translate_out_batch` per 64. The cost
-//! should stay nearly flat as the table grows; where it does not, cache and TLB misses of a
-//! table larger than the caches are the reason (docs/NAT.md).
+//! batch parked and loaded together), with the copy of each frame into its buffer (the NIC's)
+//! and without it (`, in place`); and the session table's `translate_out` alone on the same
+//! mix, one call per packet and `translate_out_batch` per 64. The cost should stay nearly flat
+//! as the table grows; where it does not, cache and TLB misses of a table larger than the
+//! caches are the reason (docs/NAT.md).
 
 use braid_benches::{
-    buffers, edge_with, flow_frame, hub_masquerading, nat_pool, run_batch, tunnel_frames, BATCH,
-    NOW,
+    buffers, edge_with, flow_frame, hub_masquerading, nat_pool, run_batch, time_in_place,
+    tunnel_frames, BATCH, NOW,
 };
 use braid_dataplane::nat::{NatConfig, NatTable, PortSlice};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -66,6 +67,13 @@ fn hub_translated(c: &mut Criterion) {
                 |wire| run_batch(&mut h, 0, &wire, &mut bufs),
                 BatchSize::SmallInput,
             )
+        });
+        g.bench_function(format!("{n} sessions, in place"), |b| {
+            let frames = || {
+                let lan: Vec<Vec<u8>> = (0..BATCH).map(|_| flow_frame(pick.next(n))).collect();
+                tunnel_frames(&mut e, &lan)
+            };
+            time_in_place(b, &mut h, frames, &mut bufs)
         });
     }
     g.finish();

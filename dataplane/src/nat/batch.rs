@@ -10,6 +10,7 @@ use super::table::NatTable;
 use super::translate::Translated;
 use super::NatError;
 use crate::wire::ipv4::Ipv4Mut;
+use std::num::NonZeroU32;
 
 /// A lookup whose index entry is on its way into the cache (see
 /// [`NatTable::prefetch_out`]): what [`NatTable::prefetch_session_out`] (or `_in`, for
@@ -18,6 +19,25 @@ use crate::wire::ipv4::Ipv4Mut;
 #[derive(Debug, Clone, Copy)]
 pub struct Lookup {
     tag: u32,
+}
+
+/// The session slot a lookup found when it started loading it
+/// ([`NatTable::prefetch_session_out`]): tried first when the packet is translated, and
+/// taken only if it still holds the packet's endpoint (an earlier packet of the batch
+/// may have reused it). Four bytes as an `Option`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotHint(NonZeroU32);
+
+impl SlotHint {
+    /// The hint of slot `slot` (none for the one slot number no table reaches).
+    fn new(slot: u32) -> Option<SlotHint> {
+        NonZeroU32::new(slot.wrapping_add(1)).map(SlotHint)
+    }
+
+    /// The slot.
+    pub(crate) fn slot(self) -> u32 {
+        self.0.get() - 1
+    }
 }
 
 /// How many packets ahead of the one translated its session slot is loaded (the
@@ -83,16 +103,18 @@ impl NatTable {
 
     /// Starts loading the session slot that the index entry of `lookup` (from
     /// [`NatTable::prefetch_out`]) names: call it when that entry has had time to
-    /// arrive (a memory latency after), before the packet is translated. A hint only:
-    /// nothing changes.
-    pub fn prefetch_session_out(&self, lookup: Lookup) {
-        self.prefetch_slot(lookup.tag, Dir::Out);
+    /// arrive (a memory latency after), before the packet is translated. Nothing
+    /// changes; the slot is returned for [`NatTable::translate_out_at`].
+    pub fn prefetch_session_out(&self, lookup: Lookup) -> Option<SlotHint> {
+        self.prefetch_slot(lookup.tag, Dir::Out)
+            .and_then(SlotHint::new)
     }
 
     /// As [`NatTable::prefetch_session_out`], for a lookup from
-    /// [`NatTable::prefetch_in`].
-    pub fn prefetch_session_in(&self, lookup: Lookup) {
-        self.prefetch_slot(lookup.tag, Dir::In);
+    /// [`NatTable::prefetch_in`] (the slot for [`NatTable::translate_in_at`]).
+    pub fn prefetch_session_in(&self, lookup: Lookup) -> Option<SlotHint> {
+        self.prefetch_slot(lookup.tag, Dir::In)
+            .and_then(SlotHint::new)
     }
 
     /// Each packet is parsed once, when its index entry is loaded.

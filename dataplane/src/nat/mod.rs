@@ -90,7 +90,7 @@ mod translate;
 #[cfg(test)]
 mod tests;
 
-pub use batch::{Lookup, AHEAD};
+pub use batch::{Lookup, SlotHint, AHEAD};
 pub use config::{ConfigError, NatConfig, NatTimeouts, MAX_POOL, MAX_SESSIONS};
 pub(crate) use hash::mix;
 pub use packet::{inbound_endpoint, outbound_endpoint, owner_of_inside, Endpoint};

@@ -1,6 +1,7 @@
 //! Translation of whole IPv4 packets in place: TCP, UDP, ICMP echo, and ICMP
 //! errors for the session they quote.
 
+use super::batch::SlotHint;
 use super::packet::{parse, Endpoint, Kind, Parsed};
 use super::session::Dir;
 use super::table::NatTable;
@@ -30,9 +31,21 @@ impl NatTable {
     /// Checksums are updated incrementally; trailing bytes past the IPv4 total
     /// length are left alone. On error the packet is unchanged.
     pub fn translate_out(&mut self, packet: &mut [u8], now: u64) -> Result<Translated, NatError> {
+        self.translate_out_at(packet, None, now)
+    }
+
+    /// [`NatTable::translate_out`], trying first the slot `hint` that
+    /// [`NatTable::prefetch_session_out`] found for the packet.
+    #[inline]
+    pub fn translate_out_at(
+        &mut self,
+        packet: &mut [u8],
+        hint: Option<SlotHint>,
+        now: u64,
+    ) -> Result<Translated, NatError> {
         let ip = Ipv4Mut::parse(packet).map_err(|_| NatError::Malformed)?;
         let p = parse(&ip.view(), Dir::Out)?;
-        self.translate_out_parsed(ip, p, None, now)
+        self.translate_out_parsed(ip, p, hint.map(SlotHint::slot), now)
     }
 
     /// [`NatTable::translate_out`] of packet `ip`, parsed as `p`; `hint` is the slot
@@ -85,9 +98,21 @@ impl NatTable {
     /// out gets its outer destination and the quoted source translated back.
     /// On error the packet is unchanged.
     pub fn translate_in(&mut self, packet: &mut [u8], now: u64) -> Result<Translated, NatError> {
+        self.translate_in_at(packet, None, now)
+    }
+
+    /// [`NatTable::translate_in`], trying first the slot `hint` that
+    /// [`NatTable::prefetch_session_in`] found for the packet.
+    #[inline]
+    pub fn translate_in_at(
+        &mut self,
+        packet: &mut [u8],
+        hint: Option<SlotHint>,
+        now: u64,
+    ) -> Result<Translated, NatError> {
         let ip = Ipv4Mut::parse(packet).map_err(|_| NatError::Malformed)?;
         let p = parse(&ip.view(), Dir::In)?;
-        self.translate_in_parsed(ip, p, None, now)
+        self.translate_in_parsed(ip, p, hint.map(SlotHint::slot), now)
     }
 
     /// [`NatTable::translate_in`] of packet `ip`, parsed as `p` (`hint` as for

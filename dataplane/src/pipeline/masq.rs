@@ -9,7 +9,7 @@ use super::meta::Meta;
 use super::{Ctx, Next};
 use crate::frame::{Frame, PortId};
 use crate::ids::{Lane, MasqIdx};
-use crate::nat::{self, NatError, NatTable, PortSlice, Proto, SessionInfo};
+use crate::nat::{self, NatError, NatTable, PortSlice, Proto, SessionInfo, SlotHint};
 use crate::snapshot::{Masquerade, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
 use crate::wire::l4::End;
@@ -167,20 +167,23 @@ impl Masq {
 
     /// Starts loading the session slot of `lookup`, a frame's parked to resume with
     /// `next` (`TranslateOut` or `TranslateIn`; its index entry is in the cache by
-    /// now). A hint only.
-    pub(super) fn prefetch_session(&self, next: Next, lookup: nat::Lookup) {
+    /// now). Returns `next` with that slot as the translation's hint: the lookup is not
+    /// walked again.
+    pub(super) fn prefetch_session(&self, next: Next, lookup: nat::Lookup) -> Next {
         match next {
-            Next::TranslateOut(o) => {
-                if let Some(t) = self.table_ref(o.masq()) {
-                    t.prefetch_session_out(lookup);
-                }
+            Next::TranslateOut(o, _) => {
+                let hint = self
+                    .table_ref(o.masq())
+                    .and_then(|t| t.prefetch_session_out(lookup));
+                Next::TranslateOut(o, hint)
             }
-            Next::TranslateIn(m) => {
-                if let Some(t) = self.table_ref(m) {
-                    t.prefetch_session_in(lookup);
-                }
+            Next::TranslateIn(m, _) => {
+                let hint = self
+                    .table_ref(m)
+                    .and_then(|t| t.prefetch_session_in(lookup));
+                Next::TranslateIn(m, hint)
             }
-            _ => {}
+            other => other,
         }
     }
 }
@@ -206,7 +209,7 @@ pub(super) fn outbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, o
     if masq.parking {
         return park_out(masq, ep, o);
     }
-    Next::TranslateOut(o)
+    Next::TranslateOut(o, None)
 }
 
 /// Inbound: a packet to an outside address of masquerade `m`. When this worker owns
@@ -227,7 +230,7 @@ pub(super) fn inbound(ctx: &Ctx, masq: &Masq, meta: &Meta, frame: &Frame<'_>, m:
     if masq.parking {
         return park_in(masq, ep, m);
     }
-    Next::TranslateIn(m)
+    Next::TranslateIn(m, None)
 }
 
 /// The session endpoint a packet names at `end` (its source going out, its destination
@@ -260,7 +263,7 @@ fn endpoint(meta: &Meta, frame: &Frame<'_>, end: End) -> Result<nat::Endpoint, N
 fn park_out(masq: &Masq, ep: nat::Endpoint, o: MasqOut) -> Next {
     match masq.table_ref(o.masq()) {
         Some(t) => Next::ParkOut(o, t.prefetch_out(ep)),
-        None => Next::TranslateOut(o),
+        None => Next::TranslateOut(o, None),
     }
 }
 
@@ -269,18 +272,19 @@ fn park_out(masq: &Masq, ep: nat::Endpoint, o: MasqOut) -> Next {
 fn park_in(masq: &Masq, ep: nat::Endpoint, m: MasqIdx) -> Next {
     match masq.table_ref(m) {
         Some(t) => Next::ParkIn(m, t.prefetch_in(ep)),
-        None => Next::TranslateIn(m),
+        None => Next::TranslateIn(m, None),
     }
 }
 
-/// Translates outbound on the session's owner; a packet to one of the pool's own
-/// mappings comes back in through it (hairpin), never out and around.
+/// Translates outbound on the session's owner (trying slot `hint` first); a packet to
+/// one of the pool's own mappings comes back in through it (hairpin), never out and
+/// around.
 pub(super) fn translate_out(
     ctx: &Ctx,
     masq: &mut Masq,
     meta: &mut Meta,
     frame: &mut Frame<'_>,
-    o: MasqOut,
+    (o, hint): (MasqOut, Option<SlotHint>),
 ) -> Next {
     let Some(m) = ctx.snap.masquerade(o.masq()) else {
         return Next::Drop(DropReason::NoRoute);
@@ -291,7 +295,7 @@ pub(super) fn translate_out(
     let Some(packet) = frame.data_mut().get_mut(ethernet::HEADER_LEN..) else {
         return Next::Drop(DropReason::Truncated);
     };
-    match table.translate_out(packet, ctx.now) {
+    match table.translate_out_at(packet, hint, ctx.now) {
         Ok(t) => meta.ip.src = t.outside.addr,
         Err(e) => return refuse(m, e, o),
     }
@@ -301,13 +305,13 @@ pub(super) fn translate_out(
     Next::Deliver(o.port(), o.next_hop)
 }
 
-/// Translates inbound on the session's owner, then routes.
+/// Translates inbound on the session's owner (trying slot `hint` first), then routes.
 pub(super) fn translate_in(
     ctx: &Ctx,
     masq: &mut Masq,
     meta: &mut Meta,
     frame: &mut Frame<'_>,
-    m: MasqIdx,
+    (m, hint): (MasqIdx, Option<SlotHint>),
 ) -> Next {
     let Some(table) = masq.table(m) else {
         return Next::Drop(DropReason::NoRoute);
@@ -315,7 +319,7 @@ pub(super) fn translate_in(
     let Some(packet) = frame.data_mut().get_mut(ethernet::HEADER_LEN..) else {
         return Next::Drop(DropReason::Truncated);
     };
-    match table.translate_in(packet, ctx.now) {
+    match table.translate_in_at(packet, hint, ctx.now) {
         Ok(t) => {
             meta.ip.dst = t.inside.addr;
             // A hairpin's packet, translated both ways, is the NAT's own and goes to an inside

@@ -74,7 +74,7 @@ use crate::bond::Scheduler;
 use crate::frame::{Frame, PortId, Verdict};
 use crate::health::Board;
 use crate::ids::{Lane, MasqIdx, PeerIdx};
-use crate::nat::{Lookup, SessionInfo};
+use crate::nat::{Lookup, SessionInfo, SlotHint};
 use crate::route::neighbor::NeighborMap;
 use crate::route::Neighbors;
 use crate::session::Sessions;
@@ -152,10 +152,11 @@ enum Next {
     MasqOut(MasqOut),
     /// To an outside address of this masquerade: find the session's owner.
     MasqIn(MasqIdx),
-    /// Translate outbound on this worker.
-    TranslateOut(MasqOut),
-    /// Translate inbound on this worker.
-    TranslateIn(MasqIdx),
+    /// Translate outbound on this worker (a parked frame: trying the slot its lookup
+    /// found first).
+    TranslateOut(MasqOut, Option<SlotHint>),
+    /// Translate inbound on this worker (a parked frame: as `TranslateOut`).
+    TranslateIn(MasqIdx, Option<SlotHint>),
     /// Translate outbound on this worker, after the batch's other frames: the
     /// lookup's index entry is on its way (only in [`Pipeline::process_batch`]).
     ParkOut(MasqOut, Lookup),
@@ -469,12 +470,12 @@ impl Pipeline {
             return;
         }
         let mut parked = std::mem::take(&mut self.parked);
-        for p in parked.iter().take(crate::nat::AHEAD) {
-            self.masq.prefetch_session(p.next, p.lookup);
+        for p in parked.iter_mut().take(crate::nat::AHEAD) {
+            p.next = self.masq.prefetch_session(p.next, p.lookup);
         }
         for j in 0..parked.len() {
-            if let Some(q) = parked.get(j + crate::nat::AHEAD) {
-                self.masq.prefetch_session(q.next, q.lookup);
+            if let Some(q) = parked.get_mut(j + crate::nat::AHEAD) {
+                q.next = self.masq.prefetch_session(q.next, q.lookup);
             }
             let Some(p) = parked.get_mut(j) else {
                 continue;
@@ -540,8 +541,8 @@ impl Pipeline {
     pub fn resume(&mut self, h: Handoff) {
         let Handoff { resume, packet } = h;
         let next = match resume {
-            Resume::Out(o) => Next::TranslateOut(o),
-            Resume::In(m) => Next::TranslateIn(m),
+            Resume::Out(o) => Next::TranslateOut(o, None),
+            Resume::In(m) => Next::TranslateIn(m, None),
             Resume::Order(s) => Next::Order(s),
         };
         self.run_copy(next, packet);
@@ -593,14 +594,28 @@ impl Pipeline {
                 ),
                 Next::MasqOut(o) => masq::outbound(ctx, &self.masq, meta, frame, o),
                 Next::MasqIn(m) => masq::inbound(ctx, &self.masq, meta, frame, m),
-                Next::TranslateOut(o) => masq::translate_out(ctx, &mut self.masq, meta, frame, o),
-                Next::TranslateIn(m) => masq::translate_in(ctx, &mut self.masq, meta, frame, m),
+                Next::TranslateOut(o, h) => {
+                    masq::translate_out(ctx, &mut self.masq, meta, frame, (o, h))
+                }
+                Next::TranslateIn(m, h) => {
+                    masq::translate_in(ctx, &mut self.masq, meta, frame, (m, h))
+                }
                 Next::ParkOut(o, l) => {
-                    park(&mut self.parked, self.at, (Next::TranslateOut(o), l), meta);
+                    park(
+                        &mut self.parked,
+                        self.at,
+                        (Next::TranslateOut(o, None), l),
+                        meta,
+                    );
                     return Verdict::Drop;
                 }
                 Next::ParkIn(m, l) => {
-                    park(&mut self.parked, self.at, (Next::TranslateIn(m), l), meta);
+                    park(
+                        &mut self.parked,
+                        self.at,
+                        (Next::TranslateIn(m, None), l),
+                        meta,
+                    );
                     return Verdict::Drop;
                 }
                 Next::Deliver(port, hop) => resolve::deliver(

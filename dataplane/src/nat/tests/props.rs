@@ -341,6 +341,37 @@ fn a_slot_an_earlier_packet_of_the_batch_reused_is_not_taken_for_its_old_session
     );
 }
 
+/// A parked frame's translation tries first the slot its lookup found (a hint); a hint
+/// naming another session's slot (the slot was reused, or the index named another key
+/// first) is passed over, both ways, and the packet gets what a call without a hint gives.
+#[test]
+fn a_hint_to_another_sessions_slot_is_passed_over() {
+    let x = udp((HOST_A, 4000), (REMOTE, 53), b"");
+    let y = udp((HOST_B, 4000), (REMOTE, 53), b"");
+    let mut t = small_table(4);
+    let x_out = t.translate_out(&mut x.clone(), 0).expect("x's session").outside;
+    let y_out = t.translate_out(&mut y.clone(), 0).expect("y's session").outside;
+    let hint_out = |t: &NatTable, p: &[u8]| {
+        t.prefetch_session_out(t.prefetch_out(outbound_endpoint(p).unwrap()))
+    };
+    let (hx, hy) = (hint_out(&t, &x), hint_out(&t, &y));
+    assert!(hx.is_some() && hy.is_some() && hx != hy);
+    for hint in [hx, hy, None] {
+        let mut p = x.clone();
+        let r = t.translate_out_at(&mut p, hint, S).expect("x translated");
+        assert_eq!(r.outside, x_out, "{hint:?}");
+        let mut plain = x.clone();
+        t.translate_out(&mut plain, S).unwrap();
+        assert_eq!(p, plain, "{hint:?}");
+    }
+    // Back in: the answer to y, with x's slot as its hint, reaches y.
+    let mut back = udp((REMOTE, 53), (y_out.addr, y_out.port), b"");
+    let hint_in = t.prefetch_session_in(t.prefetch_in(inbound_endpoint(&back).unwrap()));
+    assert_eq!(hint_in, hy, "a session's slot is the same both ways");
+    let r = t.translate_in_at(&mut back, hx, S).expect("y's answer translated");
+    assert_eq!(r.inside.addr, HOST_B);
+}
+
 /// One packet of a batch: outbound or not, host, port and protocol numbers.
 type BatchOp = (bool, u8, u16, u8);
 
