@@ -349,8 +349,14 @@ fn a_hint_to_another_sessions_slot_is_passed_over() {
     let x = udp((HOST_A, 4000), (REMOTE, 53), b"");
     let y = udp((HOST_B, 4000), (REMOTE, 53), b"");
     let mut t = small_table(4);
-    let x_out = t.translate_out(&mut x.clone(), 0).expect("x's session").outside;
-    let y_out = t.translate_out(&mut y.clone(), 0).expect("y's session").outside;
+    let x_out = t
+        .translate_out(&mut x.clone(), 0)
+        .expect("x's session")
+        .outside;
+    let y_out = t
+        .translate_out(&mut y.clone(), 0)
+        .expect("y's session")
+        .outside;
     let hint_out = |t: &NatTable, p: &[u8]| {
         t.prefetch_session_out(t.prefetch_out(outbound_endpoint(p).unwrap()))
     };
@@ -368,7 +374,9 @@ fn a_hint_to_another_sessions_slot_is_passed_over() {
     let mut back = udp((REMOTE, 53), (y_out.addr, y_out.port), b"");
     let hint_in = t.prefetch_session_in(t.prefetch_in(inbound_endpoint(&back).unwrap()));
     assert_eq!(hint_in, hy, "a session's slot is the same both ways");
-    let r = t.translate_in_at(&mut back, hx, S).expect("y's answer translated");
+    let r = t
+        .translate_in_at(&mut back, hx, S)
+        .expect("y's answer translated");
     assert_eq!(r.inside.addr, HOST_B);
 }
 
