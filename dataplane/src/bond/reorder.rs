@@ -324,7 +324,23 @@ impl<T> Window<T> {
 
     /// Skips every sequence from `next` up to `seq` (excluded), releasing what is held
     /// among them, then releases the run that starts at `seq`.
+    ///
+    /// Work is bounded by [`CAPACITY`], not by the distance: an authentic sender may
+    /// jump its sequence up to 2^31 ahead, and one step per sequence would stall the
+    /// worker for seconds. Nothing is held past `next + CAPACITY`, and a jump of two
+    /// capacities or more leaves nothing the delivered bitmap knew within reach, so such
+    /// a jump releases what is held, then counts the rest as given up at once.
     fn give_up_to(&mut self, seq: u32) {
+        const CAPACITY_U32: u32 = CAPACITY as u32;
+        if seq.wrapping_sub(self.next) >= 2 * CAPACITY_U32 {
+            let past_held = self.next.wrapping_add(CAPACITY_U32);
+            while self.next != past_held {
+                self.skip_one();
+            }
+            self.tally.given_up += u64::from(seq.wrapping_sub(self.next));
+            self.delivered.fill(0);
+            self.next = seq;
+        }
         while self.next != seq {
             self.skip_one();
         }

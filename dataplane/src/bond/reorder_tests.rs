@@ -167,6 +167,66 @@ fn a_packet_beyond_the_capacity_gives_up_the_oldest_gaps() {
     assert_eq!(w.release().map(|r| r.item).collect::<Vec<_>>(), [far]);
 }
 
+/// [`Window::give_up_to`] the long way, one sequence at a time.
+fn give_up_to_step_by_step<T>(w: &mut Window<T>, seq: u32) {
+    while w.next != seq {
+        w.skip_one();
+    }
+    w.release_run();
+}
+
+#[test]
+fn a_jump_far_ahead_takes_bounded_work_and_counts_every_sequence_given_up() {
+    let mut w = Window::default();
+    arrive(&mut w, 0, 0);
+    arrive(&mut w, 2, 0);
+    arrive(&mut w, 5, 0);
+    // The farthest a sequence can be ahead: 2^31 - 1 (further is "behind", a restart).
+    let far = u32::MAX / 2 - 1;
+    assert_eq!(arrive(&mut w, far, 0), [2, 5]);
+    let first_kept = far - (CAPACITY as u32 - 1);
+    assert_eq!(w.next(), first_kept);
+    assert_eq!(w.held().0, 1, "the far packet, at the window's end");
+    let t = w.tally();
+    assert_eq!((t.in_order, t.repaired), (1, 2));
+    assert_eq!(t.given_up, u64::from(first_kept) - 1 - 2);
+    // A packet of a gap given up just before the window is late, not a second copy.
+    assert_eq!(arrive(&mut w, first_kept - 10, 0), [first_kept - 10]);
+    assert_eq!(w.tally().late, 1);
+}
+
+proptest! {
+    /// The bounded jump leaves the window as stepping through every sequence would.
+    #[test]
+    fn a_far_jump_ends_as_stepping_would(
+        start: u32,
+        held in proptest::collection::vec(1u32..CAPACITY as u32, 0..20),
+        delivered in proptest::collection::vec(1u32..CAPACITY as u32, 0..20),
+        distance in 2 * CAPACITY as u32..5 * CAPACITY as u32,
+    ) {
+        // Two windows given the same packets: in turn or ahead, some leave, some are held.
+        let make = || {
+            let mut w = Window::default();
+            arrive(&mut w, start, 0);
+            for &d in delivered.iter().chain(&held) {
+                arrive(&mut w, start.wrapping_add(d), 0);
+            }
+            w
+        };
+        let (mut w, mut stepped) = (make(), make());
+        let target = w.next().wrapping_add(distance);
+        w.give_up_to(target);
+        give_up_to_step_by_step(&mut stepped, target);
+        prop_assert_eq!(w.next(), stepped.next());
+        prop_assert_eq!(w.tally(), stepped.tally());
+        prop_assert_eq!(w.held(), stepped.held());
+        prop_assert_eq!(&w.delivered, &stepped.delivered);
+        let ours: Vec<u32> = w.release().map(|r| r.item).collect();
+        let theirs: Vec<u32> = stepped.release().map(|r| r.item).collect();
+        prop_assert_eq!(ours, theirs);
+    }
+}
+
 #[test]
 fn sequences_wrap() {
     let mut w = Window::default();
