@@ -30,7 +30,7 @@ pub struct SlotHint(NonZeroU32);
 
 impl SlotHint {
     /// The hint of slot `slot` (none for the one slot number no table reaches).
-    fn new(slot: u32) -> Option<SlotHint> {
+    pub(crate) fn new(slot: u32) -> Option<SlotHint> {
         NonZeroU32::new(slot.wrapping_add(1)).map(SlotHint)
     }
 
@@ -56,7 +56,7 @@ struct Staged<'a> {
     ip: Ipv4Mut<'a>,
     parsed: Parsed,
     tag: u32,
-    hint: Option<u32>,
+    hint: Option<SlotHint>,
 }
 
 impl NatTable {
@@ -107,14 +107,12 @@ impl NatTable {
     /// changes; the slot is returned for [`NatTable::translate_out_at`].
     pub fn prefetch_session_out(&self, lookup: Lookup) -> Option<SlotHint> {
         self.prefetch_slot(lookup.tag, Dir::Out)
-            .and_then(SlotHint::new)
     }
 
     /// As [`NatTable::prefetch_session_out`], for a lookup from
     /// [`NatTable::prefetch_in`] (the slot for [`NatTable::translate_in_at`]).
     pub fn prefetch_session_in(&self, lookup: Lookup) -> Option<SlotHint> {
         self.prefetch_slot(lookup.tag, Dir::In)
-            .and_then(SlotHint::new)
     }
 
     /// Each packet is parsed once, when its index entry is loaded.

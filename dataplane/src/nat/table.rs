@@ -5,6 +5,7 @@
 // range, never packet bytes (see the module documentation of `nat`).
 #![allow(clippy::indexing_slicing)]
 
+use super::batch::SlotHint;
 use super::config::{ConfigError, NatConfig};
 use super::hash::{mix, SeededState};
 use super::index::Index;
@@ -342,7 +343,8 @@ impl NatTable {
     /// holds that session (the slot a started lookup found, [`NatTable::prefetch_slot`]),
     /// else whatever the index finds.
     #[inline]
-    fn find_inside(&self, ep: Endpoint, hint: Option<u32>) -> Option<u32> {
+    fn find_inside(&self, ep: Endpoint, hint: Option<SlotHint>) -> Option<u32> {
+        let hint = hint.map(SlotHint::slot);
         if let Some(h) = hint.filter(|&h| self.holds(h, |s| is_inside(s, ep))) {
             return Some(h);
         }
@@ -356,9 +358,12 @@ impl NatTable {
     /// The session of outside endpoint `ep`, timed out or not (`hint` as for
     /// [`NatTable::find_inside`]).
     #[inline]
-    fn find_outside(&self, ep: Endpoint, hint: Option<u32>) -> Option<u32> {
+    fn find_outside(&self, ep: Endpoint, hint: Option<SlotHint>) -> Option<u32> {
         let (slots, pool) = (&self.slots, &self.config.pool);
-        if let Some(h) = hint.filter(|&h| self.holds(h, |s| is_outside(pool, s, ep))) {
+        if let Some(h) = hint
+            .map(SlotHint::slot)
+            .filter(|&h| self.holds(h, |s| is_outside(pool, s, ep)))
+        {
             return Some(h);
         }
         let tag = self.out2in.tag(key(ep.proto, ep.addr.into(), ep.port));
@@ -381,7 +386,12 @@ impl NatTable {
     /// The live session of inside endpoint `ep` (`hint` as for
     /// [`NatTable::find_inside`]).
     #[inline]
-    pub(crate) fn by_inside(&mut self, ep: Endpoint, hint: Option<u32>, now: u64) -> Option<u32> {
+    pub(crate) fn by_inside(
+        &mut self,
+        ep: Endpoint,
+        hint: Option<SlotHint>,
+        now: u64,
+    ) -> Option<u32> {
         let found = self.find_inside(ep, hint);
         self.live(found, now)
     }
@@ -389,7 +399,12 @@ impl NatTable {
     /// The live session of outside endpoint `ep` (`hint` as for
     /// [`NatTable::find_inside`]).
     #[inline]
-    pub(crate) fn by_outside(&mut self, ep: Endpoint, hint: Option<u32>, now: u64) -> Option<u32> {
+    pub(crate) fn by_outside(
+        &mut self,
+        ep: Endpoint,
+        hint: Option<SlotHint>,
+        now: u64,
+    ) -> Option<u32> {
         let found = self.find_outside(ep, hint);
         self.live(found, now)
     }
@@ -411,7 +426,7 @@ impl NatTable {
     /// `dir`): the one a lookup will check, nearly always the session. Returns that
     /// slot, the hint for [`NatTable::find_inside`] and [`NatTable::find_outside`].
     #[inline]
-    pub(crate) fn prefetch_slot(&self, tag: u32, dir: Dir) -> Option<u32> {
+    pub(crate) fn prefetch_slot(&self, tag: u32, dir: Dir) -> Option<SlotHint> {
         let index = match dir {
             Dir::Out => &self.in2out,
             Dir::In => &self.out2in,
@@ -423,7 +438,7 @@ impl NatTable {
                 pages::prefetch(s);
             }
         }
-        Some(i)
+        SlotHint::new(i)
     }
 
     /// The live session of inside endpoint `ep`, created if there is none.
@@ -432,7 +447,7 @@ impl NatTable {
     pub(crate) fn by_inside_or_new(
         &mut self,
         ep: Endpoint,
-        hint: Option<u32>,
+        hint: Option<SlotHint>,
         now: u64,
     ) -> Result<(u32, bool), NatError> {
         match self.by_inside(ep, hint, now) {

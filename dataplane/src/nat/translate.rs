@@ -45,7 +45,7 @@ impl NatTable {
     ) -> Result<Translated, NatError> {
         let ip = Ipv4Mut::parse(packet).map_err(|_| NatError::Malformed)?;
         let p = parse(&ip.view(), Dir::Out)?;
-        self.translate_out_parsed(ip, p, hint.map(SlotHint::slot), now)
+        self.translate_out_parsed(ip, p, hint, now)
     }
 
     /// [`NatTable::translate_out`] of packet `ip`, parsed as `p`; `hint` is the slot
@@ -55,7 +55,7 @@ impl NatTable {
         &mut self,
         mut ip: Ipv4Mut<'_>,
         p: Parsed,
-        hint: Option<u32>,
+        hint: Option<SlotHint>,
         now: u64,
     ) -> Result<Translated, NatError> {
         let t = match p.kind {
@@ -112,7 +112,7 @@ impl NatTable {
     ) -> Result<Translated, NatError> {
         let ip = Ipv4Mut::parse(packet).map_err(|_| NatError::Malformed)?;
         let p = parse(&ip.view(), Dir::In)?;
-        self.translate_in_parsed(ip, p, hint.map(SlotHint::slot), now)
+        self.translate_in_parsed(ip, p, hint, now)
     }
 
     /// [`NatTable::translate_in`] of packet `ip`, parsed as `p` (`hint` as for
@@ -122,7 +122,7 @@ impl NatTable {
         &mut self,
         mut ip: Ipv4Mut<'_>,
         p: Parsed,
-        hint: Option<u32>,
+        hint: Option<SlotHint>,
         now: u64,
     ) -> Result<Translated, NatError> {
         let t = match p.kind {
