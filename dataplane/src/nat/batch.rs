@@ -6,11 +6,10 @@
 use super::packet::Endpoint;
 use super::packet::{parse, Parsed};
 use super::session::Dir;
-use super::table::NatTable;
+use super::table::{NatTable, SlotHint};
 use super::translate::Translated;
 use super::NatError;
 use crate::wire::ipv4::Ipv4Mut;
-use std::num::NonZeroU32;
 
 /// A lookup whose index entry is on its way into the cache (see
 /// [`NatTable::prefetch_out`]): what [`NatTable::prefetch_session_out`] (or `_in`, for
@@ -19,25 +18,6 @@ use std::num::NonZeroU32;
 #[derive(Debug, Clone, Copy)]
 pub struct Lookup {
     tag: u32,
-}
-
-/// The session slot a lookup found when it started loading it
-/// ([`NatTable::prefetch_session_out`]): tried first when the packet is translated, and
-/// taken only if it still holds the packet's endpoint (an earlier packet of the batch
-/// may have reused it). Four bytes as an `Option`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SlotHint(NonZeroU32);
-
-impl SlotHint {
-    /// The hint of slot `slot` (none for the one slot number no table reaches).
-    pub(crate) fn new(slot: u32) -> Option<SlotHint> {
-        NonZeroU32::new(slot.wrapping_add(1)).map(SlotHint)
-    }
-
-    /// The slot.
-    pub(crate) fn slot(self) -> u32 {
-        self.0.get() - 1
-    }
 }
 
 /// How many packets ahead of the one translated its session slot is loaded (the

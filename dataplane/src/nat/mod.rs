@@ -90,14 +90,14 @@ mod translate;
 #[cfg(test)]
 mod tests;
 
-pub use batch::{Lookup, SlotHint, AHEAD};
+pub use batch::{Lookup, AHEAD};
 pub use config::{ConfigError, NatConfig, NatTimeouts, MAX_POOL, MAX_SESSIONS};
 pub(crate) use hash::mix;
 pub use packet::{inbound_endpoint, outbound_endpoint, owner_of_inside, Endpoint};
 pub use pool::AddressPool;
 pub use ports::{owner_of_port, PortRange, PortSlice};
 pub use session::{Proto, SessionState};
-pub use table::{NatCounters, NatTable, SessionInfo};
+pub use table::{NatCounters, NatTable, SessionInfo, SlotHint};
 pub use translate::Translated;
 
 /// Why a packet was not translated. The caller drops the packet and counts the

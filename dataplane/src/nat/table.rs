@@ -5,7 +5,6 @@
 // range, never packet bytes (see the module documentation of `nat`).
 #![allow(clippy::indexing_slicing)]
 
-use super::batch::SlotHint;
 use super::config::{ConfigError, NatConfig};
 use super::hash::{mix, SeededState};
 use super::index::Index;
@@ -20,6 +19,26 @@ use super::NatError;
 use crate::io::pages;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::num::NonZeroU32;
+
+/// The session slot a lookup found when it started loading it
+/// ([`NatTable::prefetch_session_out`]): tried first when the packet is translated, and
+/// taken only if it still holds the packet's endpoint (an earlier packet of the batch
+/// may have reused it). Four bytes as an `Option`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotHint(NonZeroU32);
+
+impl SlotHint {
+    /// The hint of slot `slot` (none for the one slot number no table reaches).
+    pub(crate) fn new(slot: u32) -> Option<SlotHint> {
+        NonZeroU32::new(slot.wrapping_add(1)).map(SlotHint)
+    }
+
+    /// The slot.
+    pub(crate) fn slot(self) -> u32 {
+        self.0.get() - 1
+    }
+}
 
 /// End of a list.
 const NIL: u32 = u32::MAX;

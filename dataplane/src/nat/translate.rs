@@ -1,10 +1,9 @@
 //! Translation of whole IPv4 packets in place: TCP, UDP, ICMP echo, and ICMP
 //! errors for the session they quote.
 
-use super::batch::SlotHint;
 use super::packet::{parse, Endpoint, Kind, Parsed};
 use super::session::Dir;
-use super::table::NatTable;
+use super::table::{NatTable, SlotHint};
 use super::NatError;
 use crate::wire::icmp::Icmp;
 use crate::wire::ipv4::Ipv4Mut;
