@@ -120,11 +120,8 @@ impl NatTable {
                 continue;
             };
             if let Some(r) = ring.get_mut(k % RING) {
-                let result =
-                    std::mem::replace(r, Err(NatError::Malformed)).and_then(|s| match dir {
-                        Dir::Out => self.translate_out_parsed(s.ip, s.parsed, s.hint, now),
-                        Dir::In => self.translate_in_parsed(s.ip, s.parsed, s.hint, now),
-                    });
+                let result = std::mem::replace(r, Err(NatError::Malformed))
+                    .and_then(|s| self.translate_parsed(s.ip, (s.parsed, dir), s.hint, now));
                 each(k, result);
             }
         }

@@ -42,9 +42,7 @@ impl NatTable {
         hint: Option<SlotHint>,
         now: u64,
     ) -> Result<Translated, NatError> {
-        let ip = Ipv4Mut::parse(packet).map_err(|_| NatError::Malformed)?;
-        let p = parse(&ip.view(), Dir::Out)?;
-        self.translate_out_parsed(ip, p, hint, now)
+        self.translate_at(packet, Dir::Out, hint, now)
     }
 
     /// [`NatTable::translate_out`] of packet `ip`, parsed as `p`; `hint` is the slot
@@ -109,9 +107,38 @@ impl NatTable {
         hint: Option<SlotHint>,
         now: u64,
     ) -> Result<Translated, NatError> {
+        self.translate_at(packet, Dir::In, hint, now)
+    }
+
+    /// Parses `packet` going `dir` and translates it (`hint` as for
+    /// [`NatTable::translate_out_at`]).
+    #[inline]
+    fn translate_at(
+        &mut self,
+        packet: &mut [u8],
+        dir: Dir,
+        hint: Option<SlotHint>,
+        now: u64,
+    ) -> Result<Translated, NatError> {
         let ip = Ipv4Mut::parse(packet).map_err(|_| NatError::Malformed)?;
-        let p = parse(&ip.view(), Dir::In)?;
-        self.translate_in_parsed(ip, p, hint, now)
+        let p = parse(&ip.view(), dir)?;
+        self.translate_parsed(ip, (p, dir), hint, now)
+    }
+
+    /// Translates packet `ip`, parsed as `p` going `dir` ([`NatTable::translate_out_parsed`]
+    /// or [`NatTable::translate_in_parsed`]).
+    #[inline]
+    pub(crate) fn translate_parsed(
+        &mut self,
+        ip: Ipv4Mut<'_>,
+        (p, dir): (Parsed, Dir),
+        hint: Option<SlotHint>,
+        now: u64,
+    ) -> Result<Translated, NatError> {
+        match dir {
+            Dir::Out => self.translate_out_parsed(ip, p, hint, now),
+            Dir::In => self.translate_in_parsed(ip, p, hint, now),
+        }
     }
 
     /// [`NatTable::translate_in`] of packet `ip`, parsed as `p` (`hint` as for

@@ -283,13 +283,15 @@ fn encapsulates_lan_traffic_golden() {
 }
 
 #[test]
-fn padding_fills_the_last_block_but_never_passes_the_mtu() {
+fn padding_fills_the_last_block_and_the_hub_forwards_the_packet_alone() {
     let (mut e, mut h) = pair();
     // The links' MTU is 1500, so the bond's inner MTU 1436 (docs/PROTOCOL.md).
     let mtu = 1436;
-    let at = 14 + 20 + 8; // the braid header, in the frame on the WAN
-                          // The plaintext (bond sequence and packet) up to a multiple of 16, within 4 + 1436:
-                          // with 1500-byte links the largest packet fills whole blocks itself.
+    // The braid header, in the frame on the WAN.
+    let at = 14 + 20 + 8;
+    // The plaintext (bond sequence and packet) up to a multiple of 16, within 4 + 1436:
+    // with 1500-byte links the largest packet fills whole blocks itself (the MTU's cap
+    // where it does not: `tunnel::cipher`'s `padded_lengths`).
     for (inner_len, sealed_len) in [
         (28, 32),
         (29, 48),
