@@ -6,6 +6,10 @@ use braid_control::config::{Balance, BondMode};
 /// Slots of the flow-mode table; a power of two, indexed by the hash's low bits.
 const FLOW_SLOTS: usize = 1024;
 
+/// Longest round kept as a cycle (packets by packets): weights summing to more are
+/// stepped through the credits at each pick. Learned weights sum to about 1000.
+const MAX_CYCLE: usize = 4096;
+
 /// Chooses a link for each packet according to the links' weights.
 #[derive(Clone)]
 pub struct Scheduler {
@@ -18,6 +22,14 @@ pub struct Scheduler {
     current: Vec<i128>,
     /// Flow mode: link index per slot, in proportion to the weights, interleaved.
     table: Vec<u32>,
+    /// Packet mode by packets: the links of one whole round of the smooth weighted round
+    /// robin (it repeats after `total` picks, every credit back at 0), when it has at most
+    /// [`MAX_CYCLE`] picks; empty otherwise. A pick is then a load, not a step over every
+    /// link's credit: a tenth of an edge's work a packet besides the AEAD
+    /// (benches/RESULTS.md, "A packet's link from a precomputed round").
+    cycle: Vec<u8>,
+    /// The next pick's place in `cycle`.
+    at: usize,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -54,6 +66,22 @@ fn swrr_step(weights: &[u32], current: &mut [i128], total: i128, cost: i128) -> 
     best
 }
 
+/// One whole round of packet-mode picks by packets for `weights` (summing to `total`), from
+/// all credits at 0, when it has at most [`MAX_CYCLE`] picks and every link index fits a
+/// byte; empty otherwise (and for the other modes).
+fn cycle(weights: &[u32], mode: BondMode, balance: Balance, total: i128) -> Vec<u8> {
+    let fits = weights.len() <= usize::from(u8::MAX) + 1;
+    match (mode, balance, usize::try_from(total)) {
+        (BondMode::Packet, Balance::Packets, Ok(n)) if fits && n > 0 && n <= MAX_CYCLE => {
+            let mut credit = vec![0; weights.len()];
+            (0..n)
+                .map(|_| swrr_step(weights, &mut credit, total, 1) as u8)
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
 impl Scheduler {
     /// A scheduler over links with these weights (index = link index).
     pub fn new(weights: &[u32], mode: BondMode, balance: Balance) -> Scheduler {
@@ -66,6 +94,7 @@ impl Scheduler {
             _ => Vec::new(),
         };
         current.iter_mut().for_each(|c| *c = 0);
+        let cycle = cycle(weights, mode, balance, total);
         Scheduler {
             weights: weights.to_vec(),
             mode,
@@ -73,6 +102,8 @@ impl Scheduler {
             total,
             current,
             table,
+            cycle,
+            at: 0,
         }
     }
 
@@ -92,7 +123,16 @@ impl Scheduler {
             // Each balance its own call: with a constant cost of 1 the multiplications by
             // it fold away.
             BondMode::Packet => Some(match self.balance {
-                Balance::Packets => swrr_step(&self.weights, &mut self.current, self.total, 1),
+                Balance::Packets => match self.cycle.get(self.at) {
+                    Some(&l) => {
+                        self.at += 1;
+                        if self.at == self.cycle.len() {
+                            self.at = 0;
+                        }
+                        usize::from(l)
+                    }
+                    None => swrr_step(&self.weights, &mut self.current, self.total, 1),
+                },
                 Balance::Bytes => swrr_step(
                     &self.weights,
                     &mut self.current,
@@ -135,6 +175,8 @@ impl Scheduler {
         }
         self.total = self.weights.iter().map(|&w| i128::from(w)).sum();
         self.current.iter_mut().for_each(|c| *c = 0);
+        self.cycle = cycle(&self.weights, self.mode, self.balance, self.total);
+        self.at = 0;
         if self.mode == BondMode::Flow {
             if self.total == 0 {
                 self.table.clear();
@@ -329,7 +371,41 @@ mod tests {
         assert_eq!(split, 500);
     }
 
+    #[test]
+    fn a_round_longer_than_a_cycle_is_stepped_and_keeps_the_weights() {
+        let (kept, stepped) = (
+            Scheduler::new(&[4095, 1], BondMode::Packet, Balance::Packets),
+            Scheduler::new(&[4095, 2], BondMode::Packet, Balance::Packets),
+        );
+        assert_eq!(kept.cycle.len(), MAX_CYCLE);
+        assert!(stepped.cycle.is_empty());
+        let mut s = stepped;
+        let ones = (0..4097 * 3).filter(|_| s.pick(0, 64) == Some(1)).count();
+        assert_eq!(ones, 6);
+        for (mode, balance) in [
+            (BondMode::Flow, Balance::Packets),
+            (BondMode::Packet, Balance::Bytes),
+        ] {
+            assert!(Scheduler::new(&[1, 2], mode, balance).cycle.is_empty());
+        }
+    }
+
     proptest! {
+        #[test]
+        fn a_round_kept_as_a_cycle_picks_as_stepping_the_credits_does(
+            weights in weight_sets(),
+            down in proptest::collection::vec(any::<bool>(), 8),
+        ) {
+            let mut s = Scheduler::new(&weights, BondMode::Packet, Balance::Packets).without(&down);
+            let (w, total) = (s.weights.clone(), s.total);
+            prop_assert_eq!(s.cycle.len() as i128, total);
+            let mut credit = vec![0; w.len()];
+            for _ in 0..3 * total + 5 {
+                let want = (total > 0).then(|| swrr_step(&w, &mut credit, total, 1));
+                prop_assert_eq!(s.pick(0, 64), want);
+            }
+        }
+
         #[test]
         fn packet_split_follows_weights(weights in weight_sets()) {
             let mut s = Scheduler::new(&weights, BondMode::Packet, Balance::Packets);

@@ -320,6 +320,7 @@ impl Pipeline {
         self.reorder.begin_round();
         self.ctx.snap = self.shared.snapshot.load_full();
         self.ctx.neigh = self.shared.neighbors.load();
+        self.resolve.begin_batch();
         if self.ctx.snap.generation != self.generation {
             self.sync_snapshot();
         }

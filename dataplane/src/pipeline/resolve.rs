@@ -27,7 +27,14 @@ pub struct Resolve {
     next_gateway_check: u64,
     /// When `begin_batch` last ran.
     last_run: u64,
+    /// The last neighbour looked up on each of the first [`MEMO_PORTS`] ports in this
+    /// batch, and what was found: the map and the time stay the same for a whole batch,
+    /// so the answer does too, and most of a batch goes to one next hop per port.
+    memo: [Option<(Ipv4Addr, Lookup)>; MEMO_PORTS],
 }
+
+/// Ports whose last lookup a batch keeps.
+const MEMO_PORTS: usize = 8;
 
 impl Resolve {
     /// The resolution state of worker `lane`.
@@ -37,7 +44,28 @@ impl Resolve {
             checks_gateways: lane.0 == 0,
             next_gateway_check: 0,
             last_run: 0,
+            memo: [None; MEMO_PORTS],
         }
+    }
+
+    /// Forgets the batch's lookups: call when the batch's neighbour map or time changes.
+    pub fn begin_batch(&mut self) {
+        self.memo = [None; MEMO_PORTS];
+    }
+
+    /// `next_hop` on `port` in the batch's neighbour map at the batch's time.
+    #[inline]
+    fn neighbor(&mut self, ctx: &Ctx, port: PortId, next_hop: Ipv4Addr) -> Lookup {
+        if let Some(Some((ip, found))) = self.memo.get(port) {
+            if *ip == next_hop {
+                return *found;
+            }
+        }
+        let found = ctx.neigh.lookup(port, next_hop, ctx.now);
+        if let Some(m) = self.memo.get_mut(port) {
+            *m = Some((next_hop, found));
+        }
+        found
     }
 
     /// Sends packets whose neighbour got resolved, drops those that waited too
@@ -104,8 +132,9 @@ pub(super) fn deliver(
     let Some(p) = ctx.snap.ports.get(port) else {
         return Next::Drop(DropReason::NoRoute);
     };
+    let found = resolve.neighbor(ctx, port, next_hop);
     let pending = &mut resolve.pending;
-    let mac = match ctx.neigh.lookup(port, next_hop, ctx.now) {
+    let mac = match found {
         Lookup::Fresh(mac) => Some(mac),
         Lookup::Stale(mac) => {
             if pending.request_due(port, next_hop, ctx.now) {

@@ -541,6 +541,48 @@ fn unresolved_gateway_queues_the_packet_and_asks() {
 }
 
 #[test]
+fn a_gateway_that_changes_its_mac_is_followed_from_the_next_batch() {
+    let (mut p, _hub) = pair();
+    let new = [GW1_MAC, GW2_MAC].map(|mut m| {
+        m[5] ^= 0x40;
+        m
+    });
+    let to_gateway = |p: &mut Pipeline| {
+        (0..4)
+            .map(|i: u8| match upstream(p, &[i]) {
+                (Verdict::Tx(port @ (1 | 2)), f) => (port, <Mac>::try_from(&f[..6]).unwrap()),
+                (v, _) => panic!("not sent to a gateway: {v:?}"),
+            })
+            .collect::<Vec<_>>()
+    };
+    // Both links carry packets in a batch; each goes to its gateway's MAC.
+    let mut seen = to_gateway(&mut p);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen, [(1, GW1_MAC), (2, GW2_MAC)]);
+    // The gateways answer with new MACs: the batch under way keeps the map it loaded, the
+    // next one sends to the new MACs.
+    let later = 10 * S;
+    assert!(p
+        .shared
+        .neighbors
+        .learn(1, addr("198.18.11.1"), new[0], later));
+    assert!(p
+        .shared
+        .neighbors
+        .learn(2, addr("198.18.12.1"), new[1], later));
+    assert!(to_gateway(&mut p)
+        .iter()
+        .all(|&(port, mac)| mac == [GW1_MAC, GW2_MAC][port - 1]));
+    p.begin_batch(later);
+    let after = to_gateway(&mut p);
+    assert!(
+        after.iter().all(|&(port, mac)| mac == new[port - 1]),
+        "{after:?}"
+    );
+}
+
+#[test]
 fn mss_is_clamped_on_syns_entering_the_tunnel() {
     let (mut p, h) = pair();
     let mut f = udp_frame(EDGE_LAN_MAC, "198.18.1.2", "203.0.113.130", 64, &[0u8; 16]);
