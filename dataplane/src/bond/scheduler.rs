@@ -111,6 +111,7 @@ impl Scheduler {
     ///
     /// Packet mode ignores `flow_hash`; flow mode ignores `bytes` and always gives the
     /// same link for the same hash.
+    #[inline]
     pub fn pick(&mut self, flow_hash: u32, bytes: usize) -> Option<usize> {
         if self.total == 0 {
             return None;

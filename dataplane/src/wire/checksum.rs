@@ -38,19 +38,23 @@ pub fn checksum(data: &[u8]) -> u16 {
 
 /// The checksum of an option-less IPv4 header: five 32-bit words summed and
 /// folded without loops (the header checksum every packet is checked or sealed with).
+///
+/// The words are summed in the machine's byte order, not swapped one by one: the one's
+/// complement sum of byte-swapped words is the byte-swapped sum (RFC 1071, 2.B), so one
+/// swap of the result, through its bytes, gives the big-endian checksum.
 #[inline]
 pub fn header20(h: &[u8; 20]) -> u16 {
     let (words, _) = h.as_chunks::<4>();
     let sum: u64 = words
         .iter()
-        .map(|w| u64::from(u32::from_be_bytes(*w)))
+        .map(|w| u64::from(u32::from_ne_bytes(*w)))
         .sum();
     // At most 5 * (2^32 - 1): folding 32 bits once and 16 bits three times ends in 16 bits.
     let sum = (sum & 0xffff_ffff) + (sum >> 32);
     let sum = (sum & 0xffff) + (sum >> 16);
     let sum = (sum & 0xffff) + (sum >> 16);
     let sum = (sum & 0xffff) + (sum >> 16);
-    !(sum as u16)
+    !u16::from_be_bytes((sum as u16).to_ne_bytes())
 }
 
 /// Sum of the IPv4 pseudo-header used by TCP and UDP.
