@@ -27,7 +27,7 @@ const MEASURED: u64 = 10_000;
 /// Allowed relative deviation of the per-link packet ratio from the weights' ratio.
 const RATIO_TOLERANCE: f64 = 0.02;
 /// Bytes of the TCP transfer each way: long enough to run through every change.
-const TRANSFER_BYTES: u64 = 400_000_000;
+const TRANSFER_BYTES: u64 = 1_200_000_000;
 
 // ---- harness -------------------------------------------------------------------------------
 
