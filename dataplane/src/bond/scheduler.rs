@@ -26,7 +26,8 @@ pub struct Scheduler {
     /// robin (it repeats after `total` picks, every credit back at 0), when it has at most
     /// [`MAX_CYCLE`] picks; empty otherwise. A pick is then a load, not a step over every
     /// link's credit: a tenth of an edge's work a packet besides the AEAD
-    /// (benches/RESULTS.md, "A packet's link from a precomputed round").
+    /// (benches/RESULTS.md, "Issue #14's goals on the Xeon, and a packet's link from a
+    /// precomputed round").
     cycle: Vec<u8>,
     /// The next pick's place in `cycle`.
     at: usize,
