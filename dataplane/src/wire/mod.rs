@@ -104,6 +104,7 @@ fn replace_u16(b: &mut [u8], f: Field, v: u16) -> Option<u16> {
 
 /// Replaces the big-endian u16 `old` in `f` with `op(old)` if the field is present
 /// and returns the change, for a checksum that covers it.
+#[inline]
 fn update_u16(b: &mut [u8], f: Field, op: impl FnOnce(u16) -> u16) -> Option<checksum::Delta> {
     let w = b.get_mut(f.start..)?.first_chunk_mut::<2>()?;
     let old = u16::from_be_bytes(*w);

@@ -2,6 +2,8 @@
 //! whole new snapshot and swaps it in (arc-swap); a worker loads it once per batch,
 //! so it sees the old one or the new one, never half of a change.
 
+mod addrs;
+
 use crate::bond::redundant::Redundant;
 use crate::bond::Scheduler;
 use crate::frame::PortId;
@@ -14,6 +16,8 @@ use crate::stats::MAX_LINKS;
 use crate::tunnel::handshake::{Responder, StaticKeys, KEY_LEN};
 use crate::tunnel::{CipherSet, HEADER_LEN, SEQ_LEN, TAG_LEN};
 use crate::wire::Mac;
+pub use addrs::AddrUse;
+use addrs::OwnAddrs;
 use braid_control::config::{
     Balance, BondMode, Config, Hairpin, InterfaceMode, LinkState, MasqueradeConfig, NatRefusal,
     OtherProtocols, Role, Scheduling, WeightMode,
@@ -313,21 +317,11 @@ pub struct Snapshot {
     index: Index,
 }
 
-/// What an address of braid's is used for (both `None` for any other address).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AddrUse {
-    /// The port whose own address it is.
-    pub port: Option<PortId>,
-    /// The masquerade whose outside pool holds it.
-    pub masq: Option<MasqIdx>,
-}
-
-/// Lookups every packet makes, built once per snapshot: sorted tables searched by
-/// bisection, and the masquerade of each port.
+/// Lookups every packet makes, built once per snapshot: braid's own addresses, the
+/// peers by key (sorted, searched by bisection), and the masquerade of each port.
 #[derive(Debug, Default)]
 struct Index {
-    /// By address as a number: compared in one instruction.
-    addrs: Vec<(u32, AddrUse)>,
+    addrs: OwnAddrs,
     /// By public key.
     peer_keys: Vec<([u8; KEY_LEN], PeerIdx)>,
     masq_on: Vec<Option<MasqIdx>>,
@@ -338,33 +332,10 @@ struct Index {
     broadcast_tail: u32,
 }
 
-/// The use of `ip` in `addrs`, added (unused) if new.
-fn addr_entry(addrs: &mut Vec<(u32, AddrUse)>, ip: Ipv4Addr) -> &mut AddrUse {
-    let ip = u32::from(ip);
-    let at = match addrs.iter().position(|(a, _)| *a == ip) {
-        Some(at) => at,
-        None => {
-            addrs.push((ip, AddrUse::default()));
-            addrs.len() - 1
-        }
-    };
-    &mut addrs[at].1
-}
-
 impl Index {
     fn build(ports: &[PortInfo], peers: &[Peer], masquerades: &[Masquerade]) -> Index {
-        // The first port or masquerade of an address wins, as a scan in config order
-        // would find it.
-        let mut addrs: Vec<(u32, AddrUse)> = Vec::new();
-        for (i, p) in ports.iter().enumerate() {
-            addr_entry(&mut addrs, p.addr).port.get_or_insert(i);
-        }
-        for (m, masq) in masquerades.iter().enumerate() {
-            for ip in masq.nat.pool.addrs() {
-                addr_entry(&mut addrs, *ip).masq.get_or_insert(MasqIdx(m));
-            }
-        }
-        addrs.sort_unstable_by_key(|(a, _)| *a);
+        let port_addrs: Vec<Ipv4Addr> = ports.iter().map(|p| p.addr).collect();
+        let addrs = OwnAddrs::build(&port_addrs, masquerades.iter().map(|m| m.nat.pool.addrs()));
         // A stable sort keeps the first peer of a key first; dedup keeps it.
         let mut peer_keys: Vec<([u8; KEY_LEN], PeerIdx)> = peers
             .iter()
@@ -400,11 +371,7 @@ impl Index {
 
     #[inline]
     fn addr(&self, ip: Ipv4Addr) -> AddrUse {
-        self.addrs
-            .binary_search_by_key(&u32::from(ip), |(a, _)| *a)
-            .ok()
-            .and_then(|i| self.addrs.get(i))
-            .map_or_else(AddrUse::default, |(_, u)| *u)
+        self.addrs.get(ip)
     }
 }
 
@@ -696,7 +663,7 @@ fn build_routes(cfg: &Config, ports: &[PortInfo], peers: &[Peer]) -> Result<Rout
 mod tests {
     use super::*;
 
-    const EDGE: &str = include_str!("../tests/data/edge.toml");
+    const EDGE: &str = include_str!("../../tests/data/edge.toml");
 
     /// Picks of a scheduler over a run of flow hashes and packet sizes.
     fn picks(mut s: Scheduler) -> Vec<Option<usize>> {
