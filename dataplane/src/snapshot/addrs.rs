@@ -1,8 +1,11 @@
 //! braid's own addresses (ports' and masquerades' outside pools) and what each is used for,
-//! looked up by every packet: an open-addressed table of at least twice as many slots as
-//! addresses, found by one multiplication and, nearly always, one compare. A sorted list
-//! searched by bisection took a packet about 37 instructions where braid has a few addresses
-//! and more with a pool (benches/RESULTS.md, "Own addresses found by hashing").
+//! looked up two or three times by every packet: an open-addressed table of at least four
+//! slots an address, found by one multiplication and, nearly always, one compare, whatever
+//! the number of addresses. A sorted list searched by bisection is a little cheaper with the
+//! two to four addresses of a router without a pool, and dearer with each doubling of a
+//! masquerade's pool: with the benches' 32 pool addresses the hub's packet took 117 more
+//! instructions, without a pool about 15 fewer (benches/RESULTS.md, "Own addresses found by
+//! hashing"). The cost that does not grow with the pool is the one kept.
 
 use crate::frame::PortId;
 use crate::ids::MasqIdx;
@@ -17,17 +20,32 @@ pub struct AddrUse {
     pub masq: Option<MasqIdx>,
 }
 
-impl AddrUse {
-    fn is_unused(&self) -> bool {
-        self.port.is_none() && self.masq.is_none()
+/// A slot of the table: an address and its use in 8 bytes, the port and the masquerade
+/// counted from 1 (0: none), so that a use of 0 marks a free slot and one load and one
+/// compare find an address.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    key: u32,
+    /// Port + 1 in the low byte, masquerade + 1 in the high byte.
+    used: u16,
+}
+
+impl Slot {
+    fn to_use(self) -> AddrUse {
+        let [port, masq] = self.used.to_le_bytes();
+        AddrUse {
+            port: usize::from(port).checked_sub(1),
+            masq: usize::from(masq).checked_sub(1).map(MasqIdx),
+        }
     }
 }
 
-/// The table. A slot whose use is empty is free: every address put in gets a use.
+/// The table. Every address put in gets a use, so a slot whose use is 0 is free.
 #[derive(Debug)]
 pub(super) struct OwnAddrs {
-    slots: Vec<(u32, AddrUse)>,
-    /// 32 minus the number of bits of a slot's index: the hash's top bits pick the slot.
+    slots: Vec<Slot>,
+    /// 32 minus the number of bits of a slot's index (at most 29): the hash's top bits
+    /// pick the slot.
     shift: u32,
 }
 
@@ -40,56 +58,70 @@ impl Default for OwnAddrs {
 /// Fibonacci hashing: 2^32 divided by the golden ratio, odd.
 const MULTIPLIER: u32 = 0x9e37_79b9;
 
+/// A port's or masquerade's index counted from 1, as a slot holds it.
+fn from_one(i: usize, what: &str) -> Result<u8, String> {
+    u8::try_from(i + 1).map_err(|_| format!("{what}: more than 255"))
+}
+
 impl OwnAddrs {
-    /// An empty table with room for `n` addresses.
+    /// An empty table with room for `n` addresses: at least four slots an address, and 32,
+    /// so that a lookup of an address that is not braid's (most packets' destination) meets
+    /// a free slot first nearly always.
     fn with_room(n: usize) -> OwnAddrs {
-        let len = (2 * n).next_power_of_two().max(8);
+        let len = (4 * n).next_power_of_two().max(32);
         OwnAddrs {
-            slots: vec![(0, AddrUse::default()); len],
+            slots: vec![Slot::default(); len],
             shift: 32 - len.trailing_zeros(),
         }
     }
 
     /// The table of `ports`' own addresses (port `i` is the `i`th) and `pools`' addresses
     /// (masquerade `m` is the `m`th). The first port, then the first masquerade, of an
-    /// address wins, as a scan in config order would find it.
+    /// address wins, as a scan in config order would find it. Refused beyond 255 ports or
+    /// masquerades (a config has at most 32 interfaces, one masquerade each).
     pub(super) fn build<'a>(
         ports: &[Ipv4Addr],
         pools: impl Iterator<Item = &'a [Ipv4Addr]> + Clone,
-    ) -> OwnAddrs {
+    ) -> Result<OwnAddrs, String> {
         let n = ports.len() + pools.clone().map(<[Ipv4Addr]>::len).sum::<usize>();
         let mut t = OwnAddrs::with_room(n);
         for (i, ip) in ports.iter().enumerate() {
-            t.entry(*ip).port.get_or_insert(i);
-        }
-        for (m, pool) in pools.enumerate() {
-            for ip in pool {
-                t.entry(*ip).masq.get_or_insert(MasqIdx(m));
+            let port = from_one(i, "interfaces")?;
+            let s = t.entry(*ip);
+            if s.used & 0xff == 0 {
+                s.used |= u16::from(port);
             }
         }
-        t
+        for (m, pool) in pools.enumerate() {
+            let masq = from_one(m, "masquerades")?;
+            for ip in pool {
+                let s = t.entry(*ip);
+                if s.used >> 8 == 0 {
+                    s.used |= u16::from(masq) << 8;
+                }
+            }
+        }
+        Ok(t)
     }
 
     /// The first slot to look at for `ip`.
     #[inline]
     fn home(&self, ip: u32) -> usize {
-        ip.wrapping_mul(MULTIPLIER)
-            .checked_shr(self.shift)
-            .unwrap_or(0) as usize
+        (ip.wrapping_mul(MULTIPLIER) >> self.shift) as usize
     }
 
-    /// The use of `ip`, in a free slot claimed for it if it has none yet (its use empty
-    /// until the caller sets one).
-    fn entry(&mut self, ip: Ipv4Addr) -> &mut AddrUse {
+    /// The slot of `ip`, a free one claimed for it if it has none yet (its use 0 until
+    /// the caller sets one).
+    fn entry(&mut self, ip: Ipv4Addr) -> &mut Slot {
         let key = u32::from(ip);
         let mask = self.slots.len() - 1;
         let mut at = self.home(key);
-        // Never full: at least twice as many slots as addresses.
-        while !self.slots[at].1.is_unused() && self.slots[at].0 != key {
+        // Never full: at least four slots an address.
+        while self.slots[at].used != 0 && self.slots[at].key != key {
             at = (at + 1) & mask;
         }
-        self.slots[at].0 = key;
-        &mut self.slots[at].1
+        self.slots[at].key = key;
+        &mut self.slots[at]
     }
 
     /// What `ip` is to braid.
@@ -98,16 +130,13 @@ impl OwnAddrs {
         let key = u32::from(ip);
         let mask = self.slots.len() - 1;
         let mut at = self.home(key);
-        // Bounded by the table's length, though a free slot always ends the probe sooner.
-        for _ in 0..self.slots.len() {
-            let Some(&(k, u)) = self.slots.get(at) else {
-                break;
-            };
-            if u.is_unused() {
+        // Ends at a free slot at the latest: the table has four slots an address.
+        while let Some(&s) = self.slots.get(at) {
+            if s.used == 0 {
                 break;
             }
-            if k == key {
-                return u;
+            if s.key == key {
+                return s.to_use();
             }
             at = (at + 1) & mask;
         }
@@ -140,7 +169,7 @@ mod tests {
             pools in prop::collection::vec(prop::collection::vec(addr(), 0..40), 0..3),
             probes in prop::collection::vec(addr(), 1..32),
         ) {
-            let t = OwnAddrs::build(&ports, pools.iter().map(Vec::as_slice));
+            let t = OwnAddrs::build(&ports, pools.iter().map(Vec::as_slice)).unwrap();
             for ip in ports.iter().chain(pools.iter().flatten()).chain(&probes) {
                 prop_assert_eq!(t.get(*ip), scanned(&ports, &pools, *ip), "{}", ip);
             }
@@ -158,10 +187,20 @@ mod tests {
         // Addresses that differ only above the bits the hash keeps collide often; every
         // one of a crowd of them is still found, and a stranger is not.
         let ports: Vec<Ipv4Addr> = (0..40u32).map(|i| Ipv4Addr::from((i << 26) | 1)).collect();
-        let t = OwnAddrs::build(&ports, std::iter::empty());
+        let t = OwnAddrs::build(&ports, std::iter::empty()).unwrap();
         for (i, ip) in ports.iter().enumerate() {
             assert_eq!(t.get(*ip).port, Some(i));
         }
         assert_eq!(t.get(Ipv4Addr::new(203, 0, 113, 9)), AddrUse::default());
+    }
+
+    #[test]
+    fn more_ports_than_a_slot_counts_are_refused_by_name() {
+        let ports = vec![Ipv4Addr::new(198, 18, 0, 1); 256];
+        let e = OwnAddrs::build(&ports, std::iter::empty()).unwrap_err();
+        assert!(e.starts_with("interfaces:"), "{e}");
+        let pools = vec![vec![Ipv4Addr::new(203, 0, 113, 1)]; 256];
+        let e = OwnAddrs::build(&[], pools.iter().map(Vec::as_slice)).unwrap_err();
+        assert!(e.starts_with("masquerades:"), "{e}");
     }
 }

@@ -333,9 +333,13 @@ struct Index {
 }
 
 impl Index {
-    fn build(ports: &[PortInfo], peers: &[Peer], masquerades: &[Masquerade]) -> Index {
+    fn build(
+        ports: &[PortInfo],
+        peers: &[Peer],
+        masquerades: &[Masquerade],
+    ) -> Result<Index, String> {
         let port_addrs: Vec<Ipv4Addr> = ports.iter().map(|p| p.addr).collect();
-        let addrs = OwnAddrs::build(&port_addrs, masquerades.iter().map(|m| m.nat.pool.addrs()));
+        let addrs = OwnAddrs::build(&port_addrs, masquerades.iter().map(|m| m.nat.pool.addrs()))?;
         // A stable sort keeps the first peer of a key first; dedup keeps it.
         let mut peer_keys: Vec<([u8; KEY_LEN], PeerIdx)> = peers
             .iter()
@@ -360,13 +364,13 @@ impl Index {
             .min()
             .unwrap_or(32);
         let broadcast_tail = u32::MAX.checked_shr(32 - ones).unwrap_or(0);
-        Index {
+        Ok(Index {
             addrs,
             peer_keys,
             masq_on,
             broadcasts,
             broadcast_tail,
-        }
+        })
     }
 
     #[inline]
@@ -423,7 +427,7 @@ impl Snapshot {
                 Ok(masq)
             })
             .collect::<Result<Vec<_>, String>>()?;
-        let index = Index::build(&ports, &peers, &masquerades);
+        let index = Index::build(&ports, &peers, &masquerades)?;
         let statics = StaticKeys::from_private(secrets.private);
         let offer = CipherSet::local();
         Ok(Snapshot {
