@@ -3,9 +3,9 @@
 //! slots an address, found by one multiplication and, nearly always, one compare, whatever
 //! the number of addresses. A sorted list searched by bisection is a little cheaper with the
 //! two to four addresses of a router without a pool, and dearer with each doubling of a
-//! masquerade's pool: with the benches' 32 pool addresses the hub's packet took 117 more
-//! instructions, without a pool about 15 fewer (benches/RESULTS.md, "Own addresses found by
-//! hashing"). The cost that does not grow with the pool is the one kept.
+//! masquerade's pool: with 32 pool addresses it took a masqueraded packet about 150
+//! instructions, the table about 60 (benches/RESULTS.md, "Own addresses found by hashing
+//! (2026-12-02, EPYC)"). The cost that does not grow with the pool is the one kept.
 
 use crate::frame::PortId;
 use crate::ids::MasqIdx;
