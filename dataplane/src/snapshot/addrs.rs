@@ -44,7 +44,7 @@ impl Slot {
 #[derive(Debug)]
 pub(super) struct OwnAddrs {
     slots: Vec<Slot>,
-    /// 32 minus the number of bits of a slot's index (at most 29): the hash's top bits
+    /// 32 minus the number of bits of a slot's index (at most 27): the hash's top bits
     /// pick the slot.
     shift: u32,
 }
