@@ -184,14 +184,23 @@ mod tests {
 
     #[test]
     fn addresses_of_one_home_slot_are_all_found() {
-        // Addresses that differ only above the bits the hash keeps collide often; every
-        // one of a crowd of them is still found, and a stranger is not.
-        let ports: Vec<Ipv4Addr> = (0..40u32).map(|i| Ipv4Addr::from((i << 26) | 1)).collect();
-        let t = OwnAddrs::build(&ports, std::iter::empty()).unwrap();
+        // 41 addresses of 198.18.0.0/15 that all hash to one slot of a table for 40: the
+        // first 40 go in, each is found down the probe, and the 41st, probed past all of
+        // them, is not.
+        let home = |ip: &Ipv4Addr| OwnAddrs::with_room(40).home(u32::from(*ip));
+        let crowd: Vec<Ipv4Addr> = (0..1u32 << 17)
+            .map(|n| Ipv4Addr::from(0xc612_0000 | n))
+            .filter(|ip| home(ip) == home(&Ipv4Addr::new(198, 18, 0, 0)))
+            .take(41)
+            .collect();
+        assert_eq!(crowd.len(), 41, "too few addresses share a home slot");
+        let (ports, stranger) = crowd.split_at(40);
+        let t = OwnAddrs::build(ports, std::iter::empty()).unwrap();
         for (i, ip) in ports.iter().enumerate() {
-            assert_eq!(t.get(*ip).port, Some(i));
+            assert_eq!(t.home(u32::from(*ip)), home(ip), "{ip}");
+            assert_eq!(t.get(*ip).port, Some(i), "{ip}");
         }
-        assert_eq!(t.get(Ipv4Addr::new(203, 0, 113, 9)), AddrUse::default());
+        assert_eq!(t.get(stranger[0]), AddrUse::default());
     }
 
     #[test]
